@@ -1,0 +1,52 @@
+# protolake — see README.md. Every target installs what it needs.
+
+GO        ?= go
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+STATICCHECK_VERSION := v0.7.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+# MinIO for the storage acceptance suite; tests find it through this variable.
+export PROTOLAKE_MINIO := $(GOBIN)/minio
+TEST_TIMEOUT ?= 15m
+
+.PHONY: all build test demo bench proto lint tools clean
+
+all: build
+
+build:
+	$(GO) build -o bin/protolake ./cmd/protolake
+
+## test: the fast tier (kfake, gofakes3, MinIO, local disk, DuckDB).
+test: tools
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+## demo: the main job on its embedded default.
+demo:
+	$(GO) run ./cmd/protolake demo
+
+## bench: performance against baselines in the same run, as ratios.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./...
+
+## proto: regenerate Go code and descriptor sets from testdata/proto.
+proto:
+	@command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler; }
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	PATH="$(GOBIN):$$PATH" ./testdata/proto/generate.sh
+
+lint:
+	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+
+## tools: servers the tests start (MinIO), built from the Go module proxy once.
+tools: $(GOBIN)/minio
+
+$(GOBIN)/minio:
+	cd /tmp && $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+clean:
+	rm -rf bin lake

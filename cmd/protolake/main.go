@@ -1,0 +1,115 @@
+// Command protolake turns Kafka topics of protobuf messages into Delta Lake
+// tables and maintains them. See the README for the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is the protolake release, stamped with -ldflags at build time.
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// command is one subcommand: its one-line summary and its entry point.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"schema":  {"derive and compare table schemas from protobuf descriptors", runSchema},
+		"inspect": {"show a Delta table's snapshot: version, schema, files, watermarks", runInspect},
+		"demo":    {"run the whole pipeline in one process with no setup", runDemo},
+		"version": {"print the protolake version", runVersion},
+	}
+}
+
+// order is the order subcommands are listed in the usage text.
+var order = []string{"demo", "schema", "inspect", "version"}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return usageError{errors.New("no command given")}
+		}
+		return nil
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		usage(stderr)
+		return usageError{fmt.Errorf("unknown command %q", args[0])}
+	}
+	return cmd.run(ctx, args[1:], stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: protolake <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	cmds := commands()
+	for _, name := range order {
+		fmt.Fprintf(w, "  %-10s %s\n", name, cmds[name].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'protolake <command> -h' for a command's flags.")
+}
+
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	fmt.Fprintf(stdout, "protolake %s\n", version)
+	return nil
+}
+
+// usageError marks a mistake in the command line (exit status 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitError carries an explicit exit status, e.g. 1 for "schema diff" when the
+// change is breaking. A nil err means nothing more is printed.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e exitError) Unwrap() error { return e.err }
+
+// exitCode prints err (if any) and maps it to the process exit status:
+// 0 success, 2 usage errors and failures, or the code an exitError carries.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "protolake:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "protolake:", err)
+	if errors.Is(err, context.Canceled) {
+		return 130
+	}
+	return 2
+}
