@@ -3,7 +3,7 @@
 GO        ?= go
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
-STATICCHECK_VERSION := v0.7.0
+STATICCHECK_VERSION := v0.8.2
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # MinIO for the storage acceptance suite; tests find it through this variable.
