@@ -1,0 +1,124 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/protolake/protolake/storage"
+	"github.com/protolake/protolake/storage/local"
+	"github.com/protolake/protolake/storage/storagetest"
+)
+
+func newStore(t *testing.T) *local.Store {
+	t.Helper()
+	s, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestAcceptance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t) })
+}
+
+func TestNewCreatesRoot(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	s, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Fatalf("root %s not created: %v", dir, err)
+	}
+	if s.Root() != dir {
+		t.Fatalf("Root() = %q, want %q", s.Root(), dir)
+	}
+}
+
+func TestFilesLandUnderRoot(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	if err := s.PutIfAbsent(ctx, "_delta_log/00000000000000000000.json", strings.NewReader("{}")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(s.Root(), "_delta_log", "00000000000000000000.json"))
+	if err != nil || string(got) != "{}" {
+		t.Fatalf("file on disk = %q, %v; want {}", got, err)
+	}
+	// No temporary files are left next to it.
+	ents, err := os.ReadDir(filepath.Join(s.Root(), "_delta_log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 {
+		t.Fatalf("_delta_log holds %d entries, want 1: %v", len(ents), ents)
+	}
+}
+
+func TestListSkipsTempFilesAndDirectories(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	// A crash mid-write leaves a temporary file; an empty directory may stay
+	// after deletes.
+	if err := os.MkdirAll(filepath.Join(s.Root(), "p", "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.Root(), "p", ".protolake-tmp-123"), []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "p/real", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := s.List(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 1 || objs[0].Key != "p/real" {
+		t.Fatalf("List = %v, want only p/real", objs)
+	}
+}
+
+func TestPutOverDirectoryFails(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	if err := s.Put(ctx, "d/x", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutIfAbsent(ctx, "d", strings.NewReader("y")); err == nil {
+		t.Fatal("PutIfAbsent over a directory succeeded")
+	}
+	if err := s.Put(ctx, "d/x/y", strings.NewReader("y")); err == nil || errors.Is(err, storage.ErrExist) {
+		t.Fatalf("Put below a file = %v, want a plain error", err)
+	}
+	if err := s.Delete(ctx, "d"); err != nil {
+		t.Fatalf("Delete of a directory key = %v, want nil (not an object)", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Root(), "d", "x")); err != nil {
+		t.Fatalf("Delete of directory key removed data: %v", err)
+	}
+}
+
+// Two stores on the same directory behave like two processes.
+func TestPutIfAbsentAcrossStores(t *testing.T) {
+	dir := t.TempDir()
+	a, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := a.PutIfAbsent(ctx, "k", strings.NewReader("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.PutIfAbsent(ctx, "k", strings.NewReader("b")); !errors.Is(err, storage.ErrExist) {
+		t.Fatalf("second store's PutIfAbsent = %v, want ErrExist", err)
+	}
+}
