@@ -1,0 +1,137 @@
+package commitlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// checkpointColumns are the top-level checkpoint columns that carry table
+// state. commitInfo (old delta-rs layouts) and cdc are commit-scoped and are
+// skipped; unknown columns are kept as RawAction.
+var skipCheckpointColumns = map[string]bool{"commitInfo": true, "cdc": true}
+
+// checkpointOnlyFields are derived columns some writers add next to the
+// string forms (writeStatsAsStruct); they are tolerated and dropped because
+// the string forms carry the same facts.
+var checkpointOnlyFields = map[string]bool{"stats_parsed": true, "partitionValues_parsed": true}
+
+// ParseCheckpoint decodes a Parquet checkpoint file (any layout Spark or
+// delta-rs writes: single-file or one part of a multi-part checkpoint) into
+// the actions it holds. Corrupt input is an error, never a panic.
+func ParseCheckpoint(data []byte) (actions []Action, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			actions, err = nil, fmt.Errorf("corrupt checkpoint: parquet decoder failed: %v", r)
+		}
+	}()
+	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("corrupt checkpoint: %w", err)
+	}
+	if pf.Schema() == nil || len(pf.Schema().Fields()) == 0 {
+		return nil, errors.New("corrupt checkpoint: empty schema")
+	}
+	r := parquet.NewReader(pf)
+	defer r.Close()
+	for row := int64(0); ; row++ {
+		m := map[string]any{}
+		if err := r.Read(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, fmt.Errorf("corrupt checkpoint: row %d: %w", row, err)
+		}
+		for name, v := range m {
+			if v == nil || skipCheckpointColumns[name] {
+				continue
+			}
+			obj, ok := normalizeParquetValue(v).(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("corrupt checkpoint: row %d: column %q is not a struct", row, name)
+			}
+			for k, fv := range obj {
+				if fv == nil || checkpointOnlyFields[k] {
+					delete(obj, k)
+				}
+			}
+			raw, err := json.Marshal(obj)
+			if err != nil {
+				return nil, fmt.Errorf("corrupt checkpoint: row %d column %q: %w", row, name, err)
+			}
+			a, err := decodeAction(name, raw)
+			if err != nil {
+				return nil, fmt.Errorf("checkpoint row %d: %w", row, err)
+			}
+			actions = append(actions, a)
+		}
+	}
+	return actions, nil
+}
+
+// normalizeParquetValue turns the generic values parquet-go reconstructs
+// into JSON-friendly ones: byte slices (map values of STRING columns) become
+// strings.
+func normalizeParquetValue(v any) any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case []byte:
+		return string(x)
+	case string, bool, int32, int64, float32, float64, int, uint32, uint64:
+		return v
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalizeParquetValue(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = normalizeParquetValue(e)
+		}
+		return x
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if rv.IsNil() {
+			return nil
+		}
+		return normalizeParquetValue(rv.Elem().Interface())
+	case reflect.Map:
+		if rv.IsNil() {
+			return nil
+		}
+		out := make(map[string]any, rv.Len())
+		it := rv.MapRange()
+		for it.Next() {
+			k := normalizeParquetValue(it.Key().Interface())
+			ks, ok := k.(string)
+			if !ok {
+				ks = fmt.Sprint(k)
+			}
+			out[ks] = normalizeParquetValue(it.Value().Interface())
+		}
+		return out
+	case reflect.Slice, reflect.Array:
+		if rv.Kind() == reflect.Slice && rv.IsNil() {
+			return nil
+		}
+		if rv.Type().Elem().Kind() == reflect.Uint8 {
+			b := make([]byte, rv.Len())
+			reflect.Copy(reflect.ValueOf(b), rv)
+			return string(b)
+		}
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = normalizeParquetValue(rv.Index(i).Interface())
+		}
+		return out
+	}
+	return v
+}

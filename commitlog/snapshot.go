@@ -1,0 +1,459 @@
+package commitlog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"sort"
+	"sync"
+
+	"github.com/protolake/protolake/storage"
+)
+
+// Reader is the part of a store that reading a table needs.
+// storage.Store implementations satisfy it.
+type Reader interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	List(ctx context.Context, prefix string) ([]storage.Object, error)
+}
+
+// Snapshot is the state of a table at one version: its protocol, metadata,
+// active files, tombstones and txn watermarks. It is immutable.
+type Snapshot struct {
+	version           int64
+	checkpointVersion int64
+	protocol          Protocol
+	metadata          Metadata
+	hasProtocol       bool
+	hasMetadata       bool
+	files             map[string]*Add    // decoded path → add
+	tombstones        map[string]*Remove // decoded path → remove
+	txns              map[string]Txn
+	domains           map[string]RawAction
+	latestCommitTime  int64
+}
+
+// Version is the table version this snapshot reflects.
+func (s *Snapshot) Version() int64 { return s.version }
+
+// CheckpointVersion is the version of the checkpoint the snapshot was
+// loaded from, or -1 when it was replayed from commit 0.
+func (s *Snapshot) CheckpointVersion() int64 { return s.checkpointVersion }
+
+// Protocol is the table's protocol.
+func (s *Snapshot) Protocol() Protocol { return s.protocol }
+
+// Metadata is the table's current metaData.
+func (s *Snapshot) Metadata() Metadata { return s.metadata }
+
+// NumFiles is the number of active data files.
+func (s *Snapshot) NumFiles() int { return len(s.files) }
+
+// TotalSize is the sum of the sizes of the active data files.
+func (s *Snapshot) TotalSize() int64 {
+	var n int64
+	for _, a := range s.files {
+		n += a.Size
+	}
+	return n
+}
+
+// NumRecords is the sum of stats.numRecords over the active files, and
+// false when any file lacks that statistic.
+func (s *Snapshot) NumRecords() (int64, bool) {
+	var n int64
+	for _, a := range s.files {
+		if a.Stats == "" {
+			return 0, false
+		}
+		var st struct {
+			NumRecords *int64 `json:"numRecords"`
+		}
+		if err := json.Unmarshal([]byte(a.Stats), &st); err != nil || st.NumRecords == nil {
+			return 0, false
+		}
+		n += *st.NumRecords
+	}
+	return n, true
+}
+
+// Files returns the active files sorted by path (as written in the log).
+// The returned values are copies.
+func (s *Snapshot) Files() []Add {
+	out := make([]Add, 0, len(s.files))
+	for _, a := range s.files {
+		out = append(out, *a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// HasFile reports whether the file at path (encoded or decoded) is active.
+func (s *Snapshot) HasFile(path string) bool {
+	_, ok := s.files[decodePath(path)]
+	return ok
+}
+
+// Tombstones returns the remove actions still remembered (not yet expired
+// from a checkpoint), sorted by path.
+func (s *Snapshot) Tombstones() []Remove {
+	out := make([]Remove, 0, len(s.tombstones))
+	for _, r := range s.tombstones {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// Txns returns the latest txn version per appId.
+func (s *Snapshot) Txns() map[string]int64 {
+	out := make(map[string]int64, len(s.txns))
+	for k, t := range s.txns {
+		out[k] = t.Version
+	}
+	return out
+}
+
+// TxnVersion returns the latest version committed by appID, and false when
+// the application never committed.
+func (s *Snapshot) TxnVersion(appID string) (int64, bool) {
+	t, ok := s.txns[appID]
+	return t.Version, ok
+}
+
+// DomainMetadata returns the live domainMetadata actions, verbatim.
+func (s *Snapshot) DomainMetadata() []RawAction {
+	keys := make([]string, 0, len(s.domains))
+	for k := range s.domains {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]RawAction, len(keys))
+	for i, k := range keys {
+		out[i] = s.domains[k]
+	}
+	return out
+}
+
+// decodePath is the reconciliation key of a file: the log stores URI-encoded
+// paths, and the same file's add and remove may be encoded differently.
+func decodePath(p string) string {
+	if d, err := url.PathUnescape(p); err == nil {
+		return d
+	}
+	return p
+}
+
+func newSnapshot() *Snapshot {
+	return &Snapshot{
+		version:           -1,
+		checkpointVersion: -1,
+		files:             map[string]*Add{},
+		tombstones:        map[string]*Remove{},
+		txns:              map[string]Txn{},
+		domains:           map[string]RawAction{},
+	}
+}
+
+// apply replays one action onto the snapshot.
+func (s *Snapshot) apply(a Action) {
+	switch {
+	case a.Add != nil:
+		k := decodePath(a.Add.Path)
+		s.files[k] = a.Add
+		delete(s.tombstones, k)
+	case a.Remove != nil:
+		k := decodePath(a.Remove.Path)
+		delete(s.files, k)
+		s.tombstones[k] = a.Remove
+	case a.Txn != nil:
+		s.txns[a.Txn.AppID] = *a.Txn
+	case a.Protocol != nil:
+		s.protocol, s.hasProtocol = *a.Protocol, true
+	case a.Metadata != nil:
+		s.metadata, s.hasMetadata = *a.Metadata, true
+	case a.CommitInfo != nil:
+		s.latestCommitTime = a.CommitInfo.Timestamp
+	case a.Other != nil && a.Other.Name == "domainMetadata":
+		var d struct {
+			Domain  string `json:"domain"`
+			Removed bool   `json:"removed"`
+		}
+		if json.Unmarshal(a.Other.JSON, &d) == nil && d.Domain != "" {
+			if d.Removed {
+				delete(s.domains, d.Domain)
+			} else {
+				s.domains[d.Domain] = *a.Other
+			}
+		}
+	}
+}
+
+// logListing is the parsed content of _delta_log.
+type logListing struct {
+	commits     map[int64]logFile
+	checkpoints map[int64][]logFile // complete checkpoints only, parts in order
+	latest      int64
+}
+
+func listLog(ctx context.Context, r Reader) (*logListing, error) {
+	objs, err := r.List(ctx, LogDir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", LogDir, err)
+	}
+	l := &logListing{commits: map[int64]logFile{}, checkpoints: map[int64][]logFile{}, latest: -1}
+	// multi-part sets by (version, parts)
+	type setKey struct {
+		v     int64
+		parts int
+	}
+	sets := map[setKey]map[int]logFile{}
+	for _, o := range objs {
+		lf := parseLogFileName(o.Key)
+		lf.size = o.Size
+		switch lf.kind {
+		case kindCommit:
+			l.commits[lf.version] = lf
+		case kindCheckpoint:
+			l.checkpoints[lf.version] = []logFile{lf}
+		case kindCheckpointPart:
+			k := setKey{lf.version, lf.parts}
+			if sets[k] == nil {
+				sets[k] = map[int]logFile{}
+			}
+			sets[k][lf.part] = lf
+		}
+	}
+	for k, parts := range sets {
+		if len(parts) != k.parts {
+			continue // incomplete multi-part checkpoint: ignore
+		}
+		if _, ok := l.checkpoints[k.v]; ok {
+			continue // prefer the single-file (or an already found) checkpoint
+		}
+		files := make([]logFile, k.parts)
+		for i := 1; i <= k.parts; i++ {
+			files[i-1] = parts[i]
+		}
+		l.checkpoints[k.v] = files
+	}
+	for v := range l.commits {
+		l.latest = max(l.latest, v)
+	}
+	for v := range l.checkpoints {
+		l.latest = max(l.latest, v)
+	}
+	return l, nil
+}
+
+// LoadOptions tunes snapshot loading. The zero value is valid.
+type LoadOptions struct {
+	// Logger receives warnings (an unreadable checkpoint that was skipped).
+	// Default: discard.
+	Logger *slog.Logger
+	// Concurrency bounds parallel reads of commit files. Default 8.
+	Concurrency int
+}
+
+// Latest asks LoadSnapshot for the newest version.
+const Latest int64 = -1
+
+// LoadSnapshot reconstructs the table at version (or the newest version when
+// version is Latest): the newest complete checkpoint at or below it, then the
+// JSON commits after it. The listing of _delta_log is authoritative, so a
+// corrupt or stale _last_checkpoint cannot mislead it; an unreadable
+// checkpoint is skipped in favour of an older one or a replay from commit 0.
+// It returns ErrNoTable when there is no log and ErrVersionNotFound (wrapped)
+// when the version does not exist or cannot be reconstructed.
+func LoadSnapshot(ctx context.Context, r Reader, version int64, opts LoadOptions) (*Snapshot, error) {
+	l, err := listLog(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return loadFromListing(ctx, r, l, version, opts)
+}
+
+func loadFromListing(ctx context.Context, r Reader, l *logListing, version int64, opts LoadOptions) (*Snapshot, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if l.latest < 0 {
+		return nil, ErrNoTable
+	}
+	target := version
+	if target == Latest {
+		target = l.latest
+	}
+	if target < 0 || target > l.latest {
+		return nil, fmt.Errorf("version %d: %w (latest is %d)", version, ErrVersionNotFound, l.latest)
+	}
+	var cps []int64
+	for v := range l.checkpoints {
+		if v <= target {
+			cps = append(cps, v)
+		}
+	}
+	sort.Slice(cps, func(i, j int) bool { return cps[i] > cps[j] })
+	cps = append(cps, -1) // replay from commit 0
+	var lastErr error
+	for _, cp := range cps {
+		if missing := firstMissing(l, cp+1, target); missing >= 0 {
+			lastErr = fmt.Errorf("version %d cannot be reconstructed: commit %d is missing: %w", target, missing, ErrVersionNotFound)
+			continue
+		}
+		s := newSnapshot()
+		if cp >= 0 {
+			if err := loadCheckpoint(ctx, r, l.checkpoints[cp], s); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				logger.Warn("skipping unreadable checkpoint", "version", cp, "err", err)
+				lastErr = fmt.Errorf("checkpoint %d: %w", cp, err)
+				continue
+			}
+			s.checkpointVersion = cp
+		}
+		if err := replayCommits(ctx, r, cp+1, target, s, opts.Concurrency); err != nil {
+			return nil, err
+		}
+		s.version = target
+		if !s.hasProtocol || !s.hasMetadata {
+			return nil, fmt.Errorf("version %d: log has no protocol or metaData action: %w", target, ErrCorrupt)
+		}
+		return s, nil
+	}
+	return nil, lastErr
+}
+
+// firstMissing returns the first version in [from, to] without a commit
+// file, or -1.
+func firstMissing(l *logListing, from, to int64) int64 {
+	for v := from; v <= to; v++ {
+		if _, ok := l.commits[v]; !ok {
+			return v
+		}
+	}
+	return -1
+}
+
+func loadCheckpoint(ctx context.Context, r Reader, parts []logFile, s *Snapshot) error {
+	for _, p := range parts {
+		data, err := readAll(ctx, r, p.key)
+		if err != nil {
+			return err
+		}
+		actions, err := ParseCheckpoint(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.key, err)
+		}
+		for _, a := range actions {
+			s.apply(a)
+		}
+	}
+	return nil
+}
+
+// replayCommits reads commits [from, to] (in parallel) and applies them in
+// order.
+func replayCommits(ctx context.Context, r Reader, from, to int64, s *Snapshot, concurrency int) error {
+	if from > to {
+		return nil
+	}
+	n := int(to - from + 1)
+	if concurrency <= 0 {
+		concurrency = 8
+	}
+	results := make([][]Action, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i], errs[i] = readCommit(ctx, r, from+int64(i))
+		}(i)
+	}
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		for _, a := range results[i] {
+			s.apply(a)
+		}
+	}
+	return nil
+}
+
+// readCommit reads and parses the commit file for version v.
+func readCommit(ctx context.Context, r Reader, v int64) ([]Action, error) {
+	data, err := readAll(ctx, r, CommitKey(v))
+	if err != nil {
+		return nil, err
+	}
+	actions, err := ParseCommit(data)
+	if err != nil {
+		return nil, &CorruptError{Key: CommitKey(v), Err: err}
+	}
+	return actions, nil
+}
+
+func readAll(ctx context.Context, r Reader, key string) ([]byte, error) {
+	rc, err := r.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return data, nil
+}
+
+// LastCheckpoint is the content of _delta_log/_last_checkpoint.
+type LastCheckpoint struct {
+	Version       int64  `json:"version"`
+	Size          int64  `json:"size"`
+	Parts         *int   `json:"parts,omitempty"`
+	SizeInBytes   int64  `json:"sizeInBytes,omitempty"`
+	NumOfAddFiles *int64 `json:"numOfAddFiles,omitempty"`
+}
+
+// ReadLastCheckpoint reads the _last_checkpoint hint. A missing file is
+// storage.ErrNotExist (wrapped); a corrupt one is ErrCorrupt (wrapped).
+func ReadLastCheckpoint(ctx context.Context, r Reader) (LastCheckpoint, error) {
+	data, err := readAll(ctx, r, lastCheckpointKey)
+	if err != nil {
+		return LastCheckpoint{}, err
+	}
+	var lc LastCheckpoint
+	if err := json.Unmarshal(data, &lc); err != nil || lc.Version < 0 {
+		return LastCheckpoint{}, &CorruptError{Key: lastCheckpointKey, Err: fmt.Errorf("invalid JSON: %v", err)}
+	}
+	return lc, nil
+}
+
+// CorruptError reports a log object that could not be parsed.
+type CorruptError struct {
+	// Key is the object's key.
+	Key string
+	// Err is the parse error.
+	Err error
+}
+
+func (e *CorruptError) Error() string { return "corrupt log entry " + e.Key + ": " + e.Err.Error() }
+
+// Unwrap returns the parse error.
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
