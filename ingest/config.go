@@ -1,0 +1,475 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of `protolake run`: one YAML file, with
+// every field also settable by a flag (--kafka.group_id=…) or an environment
+// variable (PROTOLAKE_KAFKA_GROUP_ID=…); see internal/confpath. Zero values
+// take the defaults documented on each field (ApplyDefaults).
+type Config struct {
+	// Kafka is the consumer group and its connection.
+	Kafka KafkaConfig `yaml:"kafka"`
+	// Tables are the Delta tables this deployment keeps up to date.
+	Tables []TableConfig `yaml:"tables"`
+	// MemoryLimit bounds the bytes buffered across all tables before the
+	// largest buffers are flushed to files and, if that is not enough,
+	// fetching pauses until the next commit. Default 1GiB.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
+	// HTTP serves /healthz, /readyz and /metrics.
+	HTTP HTTPConfig `yaml:"http"`
+	// Log configures structured logging.
+	Log LogConfig `yaml:"log"`
+	// ShutdownTimeout is how long SIGTERM/SIGINT may take to flush, commit
+	// and leave the group before the process gives up. Default 30s; a
+	// Kubernetes terminationGracePeriodSeconds must be longer.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// KafkaConfig is the consumer group and how to reach the brokers.
+type KafkaConfig struct {
+	// Brokers are the seed brokers (host:port). Required.
+	Brokers []string `yaml:"brokers"`
+	// GroupID is the consumer group; every instance of one deployment uses
+	// the same one. Part of each table's txn appId. Required.
+	GroupID string `yaml:"group_id"`
+	// ClientID identifies this instance to the brokers. Default "protolake".
+	ClientID string `yaml:"client_id"`
+	// StartOffset is where a partition without a watermark in its table
+	// starts: "earliest" (default), "latest", or an RFC 3339 timestamp.
+	StartOffset string `yaml:"start_offset"`
+	// TLS enables TLS to the brokers.
+	TLS TLSConfig `yaml:"tls"`
+	// SASL authenticates to the brokers.
+	SASL SASLConfig `yaml:"sasl"`
+}
+
+// TLSConfig enables TLS; all file paths are PEM.
+type TLSConfig struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// SASLConfig selects a SASL mechanism: "" (none), "PLAIN", "SCRAM-SHA-256"
+// or "SCRAM-SHA-512".
+type SASLConfig struct {
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+}
+
+// TableConfig is one Delta table fed from one or more topics.
+type TableConfig struct {
+	// Name identifies the table in logs and metrics. Default: the last
+	// path element of URI.
+	Name string `yaml:"name"`
+	// Topics feed the table. Required.
+	Topics []string `yaml:"topics"`
+	// Message is the full name of the protobuf message, e.g.
+	// adtrack.v1.AdImpression. Required.
+	Message string `yaml:"message"`
+	// DescriptorSet is a binary FileDescriptorSet (protoc
+	// --include_imports -o, or buf build -o). Either it or ProtoFiles.
+	DescriptorSet string `yaml:"descriptor_set"`
+	// ProtoFiles are .proto sources compiled at start, resolved against
+	// ProtoPaths (well-known types need no files).
+	ProtoFiles []string `yaml:"proto_files"`
+	// ProtoPaths are the import paths for ProtoFiles.
+	ProtoPaths []string `yaml:"proto_paths"`
+	// ProtoVersion is a label recorded with the table's proto pin (e.g. a
+	// git tag or schema-registry version). Optional.
+	ProtoVersion string `yaml:"proto_version"`
+	// URI is the table location: file:///path, a bare path,
+	// s3://bucket/prefix, or hdfs://namenode:port/path. Required.
+	URI string `yaml:"uri"`
+	// PartitionBy are the partition columns: a top-level field name
+	// ("country"), or a transform of a timestamp field or of the Kafka
+	// timestamp ("day(event_time)", "hour(_kafka.timestamp)").
+	PartitionBy []string `yaml:"partition_by"`
+	// Flush bounds each partition buffer and sets the commit cadence.
+	Flush FlushConfig `yaml:"flush"`
+	// Schema are the type-mapping options.
+	Schema SchemaOptions `yaml:"schema"`
+	// Compression of data files: zstd (default), snappy, gzip, lz4, none.
+	Compression string `yaml:"compression"`
+	// Framing of record values: "raw" (default: the value is the message)
+	// or "confluent" (a 5-byte schema-registry header and message indexes
+	// precede it and are stripped).
+	Framing string `yaml:"framing"`
+	// DeadLetter is where undecodable records go.
+	DeadLetter DeadLetterConfig `yaml:"dead_letter"`
+	// S3 holds S3 options for s3:// URIs (credentials come from the
+	// standard AWS chain).
+	S3 S3Options `yaml:"s3"`
+}
+
+// FlushConfig sets when buffers become files and files become commits.
+type FlushConfig struct {
+	// MaxRows per partition buffer before it becomes a file. Default 1,000,000.
+	MaxRows int `yaml:"max_rows"`
+	// MaxBytes (estimated encoded size) per partition buffer. Default 128MiB.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// MaxAge of the oldest buffered row before its buffer becomes a file.
+	// Default: CommitInterval.
+	MaxAge time.Duration `yaml:"max_age"`
+	// CommitInterval is how often files and watermarks are committed.
+	// Default 60s.
+	CommitInterval time.Duration `yaml:"commit_interval"`
+}
+
+// SchemaOptions are the type-mapping options (docs/type-mapping.md).
+type SchemaOptions struct {
+	// Enums: "string" (value names, default) or "int".
+	Enums string `yaml:"enums"`
+	// Uint64: "decimal" (decimal(20,0), default) or "long" (same bits).
+	Uint64 string `yaml:"uint64"`
+	// MaxRecursionDepth unrolls recursive messages this many levels and
+	// keeps the rest as serialized bytes; 0 refuses recursive messages.
+	MaxRecursionDepth int `yaml:"max_recursion_depth"`
+	// KafkaMetadata adds the _kafka column. Default true.
+	KafkaMetadata *bool `yaml:"kafka_metadata"`
+	// UnknownFields adds the _unknown column. Default true.
+	UnknownFields *bool `yaml:"unknown_fields"`
+}
+
+// DeadLetterConfig is the dead-letter table of a table.
+type DeadLetterConfig struct {
+	// URI of the dead-letter table. Default: the table URI + "_dlq".
+	URI string `yaml:"uri"`
+	// Disabled makes an undecodable record stop the deployment instead.
+	Disabled bool `yaml:"disabled"`
+}
+
+// S3Options configure s3:// table URIs.
+type S3Options struct {
+	Region       string `yaml:"region"`
+	Endpoint     string `yaml:"endpoint"`
+	UsePathStyle bool   `yaml:"use_path_style"`
+}
+
+// HTTPConfig is the operational HTTP server.
+type HTTPConfig struct {
+	// Listen is the address of /healthz, /readyz and /metrics. Default
+	// ":8080"; "off" disables the server.
+	Listen string `yaml:"listen"`
+}
+
+// LogConfig configures log/slog output on stderr.
+type LogConfig struct {
+	// Format is "json" (default) or "text".
+	Format string `yaml:"format"`
+	// Level is "debug", "info" (default), "warn" or "error".
+	Level string `yaml:"level"`
+}
+
+// Defaults.
+const (
+	DefaultMemoryLimit     = ByteSize(1 << 30)
+	DefaultMaxRows         = 1_000_000
+	DefaultMaxBytes        = ByteSize(128 << 20)
+	DefaultCommitInterval  = 60 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultHTTPListen      = ":8080"
+)
+
+// ParseConfig decodes a YAML configuration strictly: an unknown key is an
+// error naming its line, so a typo never silently falls back to a default.
+// It neither applies defaults nor validates.
+func ParseConfig(data []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("parse config: %w", err)
+	}
+	return c, nil
+}
+
+// ApplyDefaults fills zero values with their documented defaults.
+func (c *Config) ApplyDefaults() {
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = DefaultMemoryLimit
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = DefaultHTTPListen
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Kafka.ClientID == "" {
+		c.Kafka.ClientID = "protolake"
+	}
+	if c.Kafka.StartOffset == "" {
+		c.Kafka.StartOffset = "earliest"
+	}
+	for i := range c.Tables {
+		t := &c.Tables[i]
+		if t.Name == "" {
+			t.Name = lastPathElem(t.URI)
+		}
+		if t.Flush.MaxRows == 0 {
+			t.Flush.MaxRows = DefaultMaxRows
+		}
+		if t.Flush.MaxBytes == 0 {
+			t.Flush.MaxBytes = DefaultMaxBytes
+		}
+		if t.Flush.CommitInterval == 0 {
+			t.Flush.CommitInterval = DefaultCommitInterval
+		}
+		if t.Flush.MaxAge == 0 {
+			t.Flush.MaxAge = t.Flush.CommitInterval
+		}
+		if t.Compression == "" {
+			t.Compression = "zstd"
+		}
+		if t.Framing == "" {
+			t.Framing = "raw"
+		}
+		if t.Schema.Enums == "" {
+			t.Schema.Enums = "string"
+		}
+		if t.Schema.Uint64 == "" {
+			t.Schema.Uint64 = "decimal"
+		}
+		if t.DeadLetter.URI == "" && !t.DeadLetter.Disabled {
+			t.DeadLetter.URI = strings.TrimRight(t.URI, "/") + "_dlq"
+		}
+	}
+}
+
+func lastPathElem(uri string) string {
+	uri = strings.TrimRight(uri, "/")
+	if i := strings.LastIndexByte(uri, '/'); i >= 0 {
+		return uri[i+1:]
+	}
+	return uri
+}
+
+// Validate reports every invalid field, each named by its YAML path.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		bad("kafka.brokers", "at least one broker (host:port) is required")
+	}
+	for i, b := range c.Kafka.Brokers {
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+			bad(fmt.Sprintf("kafka.brokers.%d", i), "%q is not host:port", b)
+		}
+	}
+	if c.Kafka.GroupID == "" {
+		bad("kafka.group_id", "is required (instances of one deployment share it)")
+	} else if strings.ContainsRune(c.Kafka.GroupID, ':') {
+		bad("kafka.group_id", "%q must not contain ':' (it is part of the txn appId protolake:<group>:<topic>:<partition>)", c.Kafka.GroupID)
+	}
+	switch so := c.Kafka.StartOffset; so {
+	case "earliest", "latest":
+	default:
+		if _, err := time.Parse(time.RFC3339, so); err != nil {
+			bad("kafka.start_offset", "%q is not earliest, latest or an RFC 3339 timestamp", so)
+		}
+	}
+	if c.Kafka.TLS.Enabled {
+		if (c.Kafka.TLS.CertFile == "") != (c.Kafka.TLS.KeyFile == "") {
+			bad("kafka.tls", "cert_file and key_file go together")
+		}
+		for path, f := range map[string]string{"kafka.tls.ca_file": c.Kafka.TLS.CAFile, "kafka.tls.cert_file": c.Kafka.TLS.CertFile, "kafka.tls.key_file": c.Kafka.TLS.KeyFile} {
+			if f != "" {
+				if _, err := os.Stat(f); err != nil {
+					bad(path, "%v", err)
+				}
+			}
+		}
+	}
+	switch c.Kafka.SASL.Mechanism {
+	case "":
+	case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		if c.Kafka.SASL.Username == "" {
+			bad("kafka.sasl.username", "is required for %s", c.Kafka.SASL.Mechanism)
+		}
+	default:
+		bad("kafka.sasl.mechanism", "%q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.Kafka.SASL.Mechanism)
+	}
+	if len(c.Tables) == 0 {
+		bad("tables", "at least one table is required")
+	}
+	if c.MemoryLimit < 16<<20 {
+		bad("memory_limit", "%s is below the 16MiB minimum", c.MemoryLimit)
+	}
+	if c.ShutdownTimeout < 0 {
+		bad("shutdown_timeout", "must not be negative")
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format", "%q is not json or text", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	if l := c.HTTP.Listen; l != "off" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			bad("http.listen", "%q is not host:port (or off)", l)
+		}
+	}
+	topicOwner := map[string]string{}
+	uris := map[string]string{}
+	names := map[string]string{}
+	for i := range c.Tables {
+		errs = append(errs, c.Tables[i].validate(fmt.Sprintf("tables.%d", i), topicOwner, uris, names)...)
+	}
+	return errors.Join(errs...)
+}
+
+func (t *TableConfig) validate(p string, topicOwner, uris, names map[string]string) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", p, field, fmt.Sprintf(format, args...)))
+	}
+	if t.URI == "" {
+		bad("uri", "is required (file:///path, s3://bucket/prefix or hdfs://namenode:port/path)")
+	} else if prev, dup := uris[t.URI]; dup {
+		bad("uri", "%q is also the uri of %s", t.URI, prev)
+	} else {
+		uris[t.URI] = p
+	}
+	if prev, dup := names[t.Name]; dup {
+		bad("name", "%q is also the name of %s", t.Name, prev)
+	} else {
+		names[t.Name] = p
+	}
+	if len(t.Topics) == 0 {
+		bad("topics", "at least one topic is required")
+	}
+	for _, topic := range t.Topics {
+		if strings.ContainsRune(topic, ':') {
+			bad("topics", "topic %q must not contain ':' (it is part of the txn appId)", topic)
+		}
+		if prev, dup := topicOwner[topic]; dup {
+			bad("topics", "topic %q already feeds %s; a topic feeds one table", topic, prev)
+		} else {
+			topicOwner[topic] = p
+		}
+	}
+	if t.Message == "" {
+		bad("message", "the message's full name is required, e.g. adtrack.v1.AdImpression")
+	}
+	switch {
+	case t.DescriptorSet == "" && len(t.ProtoFiles) == 0:
+		bad("descriptor_set", "set descriptor_set or proto_files")
+	case t.DescriptorSet != "" && len(t.ProtoFiles) > 0:
+		bad("descriptor_set", "set descriptor_set or proto_files, not both")
+	}
+	if t.Flush.MaxRows < 1 {
+		bad("flush.max_rows", "must be positive")
+	}
+	if t.Flush.MaxBytes < 1<<20 {
+		bad("flush.max_bytes", "%s is below the 1MiB minimum", t.Flush.MaxBytes)
+	}
+	if t.Flush.CommitInterval < 100*time.Millisecond {
+		bad("flush.commit_interval", "%s is below the 100ms minimum", t.Flush.CommitInterval)
+	}
+	if t.Flush.MaxAge <= 0 {
+		bad("flush.max_age", "must be positive")
+	}
+	switch t.Compression {
+	case "zstd", "snappy", "gzip", "lz4", "none":
+	default:
+		bad("compression", "%q is not zstd, snappy, gzip, lz4 or none", t.Compression)
+	}
+	switch t.Framing {
+	case "raw", "confluent":
+	default:
+		bad("framing", "%q is not raw or confluent", t.Framing)
+	}
+	switch t.Schema.Enums {
+	case "string", "int":
+	default:
+		bad("schema.enums", "%q is not string or int", t.Schema.Enums)
+	}
+	switch t.Schema.Uint64 {
+	case "decimal", "long":
+	default:
+		bad("schema.uint64", "%q is not decimal or long", t.Schema.Uint64)
+	}
+	if t.Schema.MaxRecursionDepth < 0 {
+		bad("schema.max_recursion_depth", "must not be negative")
+	}
+	if !t.DeadLetter.Disabled && t.DeadLetter.URI == t.URI {
+		bad("dead_letter.uri", "must differ from the table uri")
+	}
+	return errs
+}
+
+// ByteSize is a size in bytes written as an integer or with a unit: 512KiB,
+// 128MiB, 1GiB, 64MB (SI units are powers of 1000).
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// UnmarshalText parses a size such as "128MiB".
+func (s *ByteSize) UnmarshalText(b []byte) error {
+	text := strings.TrimSpace(string(b))
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(text, u.suffix) {
+			text, mult = strings.TrimSpace(strings.TrimSuffix(text, u.suffix)), u.mult
+			break
+		}
+	}
+	if text == "" || strings.IndexFunc(text, func(r rune) bool { return !unicode.IsDigit(r) }) >= 0 {
+		return fmt.Errorf("%q is not a size (e.g. 134217728, 128MiB, 1GiB)", string(b))
+	}
+	n, err := strconv.ParseInt(text, 10, 64)
+	if err != nil || n > (1<<62)/mult {
+		return fmt.Errorf("%q is not a size (e.g. 134217728, 128MiB, 1GiB)", string(b))
+	}
+	*s = ByteSize(n * mult)
+	return nil
+}
+
+// MarshalText writes the size in the largest binary unit that divides it.
+func (s ByteSize) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// String formats the size like "128MiB".
+func (s ByteSize) String() string {
+	for i := 3; i >= 0; i-- {
+		u := byteUnits[i]
+		if s != 0 && int64(s)%u.mult == 0 {
+			return strconv.FormatInt(int64(s)/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(s), 10) + "B"
+}

@@ -1,0 +1,132 @@
+package ingest
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/protolake/protolake/internal/confpath"
+)
+
+const exampleYAML = `
+kafka:
+  brokers: [127.0.0.1:9092]
+  group_id: lake
+tables:
+  - uri: file:///tmp/lake/ad_impressions
+    topics: [ads.click.stream]
+    message: adtrack.v1.AdImpression
+    descriptor_set: testdata/proto/adtrack/v1/adtrack.binpb
+    partition_by: ["day(event_time)"]
+    flush:
+      max_bytes: 64MiB
+      commit_interval: 10s
+memory_limit: 512MiB
+`
+
+func TestParseDefaultsValidate(t *testing.T) {
+	c, err := ParseConfig([]byte(exampleYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	tb := c.Tables[0]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"name", tb.Name, "ad_impressions"},
+		{"max_bytes", tb.Flush.MaxBytes, ByteSize(64 << 20)},
+		{"commit_interval", tb.Flush.CommitInterval, 10 * time.Second},
+		{"max_age", tb.Flush.MaxAge, 10 * time.Second},
+		{"max_rows", tb.Flush.MaxRows, DefaultMaxRows},
+		{"dlq", tb.DeadLetter.URI, "file:///tmp/lake/ad_impressions_dlq"},
+		{"memory_limit", c.MemoryLimit, ByteSize(512 << 20)},
+		{"compression", tb.Compression, "zstd"},
+		{"framing", tb.Framing, "raw"},
+		{"start", c.Kafka.StartOffset, "earliest"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestParseUnknownKey(t *testing.T) {
+	_, err := ParseConfig([]byte("kafka:\n  brokerz: [x]\n"))
+	if err == nil || !strings.Contains(err.Error(), "brokerz") || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("err = %v, want it to name the key and its line", err)
+	}
+}
+
+func TestValidateNamesFields(t *testing.T) {
+	c, err := ParseConfig([]byte(exampleYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Tables = append(c.Tables, TableConfig{URI: c.Tables[0].URI, Topics: []string{"ads.click.stream"}, Framing: "avro", Compression: "brotli"})
+	c.Kafka.GroupID = ""
+	c.Kafka.Brokers = []string{"nohost"}
+	c.Kafka.SASL.Mechanism = "GSSAPI"
+	c.ApplyDefaults()
+	err = c.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted a broken config")
+	}
+	for _, want := range []string{
+		"kafka.group_id: is required",
+		`kafka.brokers.0: "nohost" is not host:port`,
+		`kafka.sasl.mechanism: "GSSAPI"`,
+		"tables.1.uri: \"file:///tmp/lake/ad_impressions\" is also the uri of tables.0",
+		`tables.1.topics: topic "ads.click.stream" already feeds tables.0`,
+		"tables.1.message: the message's full name is required",
+		"tables.1.descriptor_set: set descriptor_set or proto_files",
+		`tables.1.framing: "avro" is not raw or confluent`,
+		`tables.1.compression: "brotli"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestOverridesFromFlagsAndEnv(t *testing.T) {
+	c, err := ParseConfig([]byte(exampleYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := confpath.Set(&c, "tables.0.flush.max_bytes", "1GiB"); err != nil {
+		t.Fatal(err)
+	}
+	if err := confpath.FromEnv(&c, []string{"PROTOLAKE_KAFKA_GROUP_ID=g2", "PROTOLAKE_TABLES_0_SCHEMA_KAFKA_METADATA=false"}, "PROTOLAKE_"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Tables[0].Flush.MaxBytes != 1<<30 || c.Kafka.GroupID != "g2" || c.Tables[0].Schema.KafkaMetadata == nil || *c.Tables[0].Schema.KafkaMetadata {
+		t.Fatalf("overrides not applied: %+v", c)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"1024": 1024, "128MiB": 128 << 20, "1GiB": 1 << 30, "64MB": 64e6, "7B": 7, " 2 KiB": 2048} {
+		var s ByteSize
+		if err := s.UnmarshalText([]byte(in)); err != nil || s != want {
+			t.Errorf("UnmarshalText(%q) = %d, %v; want %d", in, s, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "1.5GiB", "lots", "99999999999TiB"} {
+		var s ByteSize
+		if err := s.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("UnmarshalText(%q) accepted", in)
+		}
+	}
+	if got := ByteSize(128 << 20).String(); got != "128MiB" {
+		t.Errorf("String = %q", got)
+	}
+	if got := ByteSize(1000).String(); got != "1000B" {
+		t.Errorf("String = %q", got)
+	}
+}
