@@ -2,7 +2,9 @@ package adtrack
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +105,94 @@ func TestAdTrackPublishes(t *testing.T) {
 	}
 	if got != len(sent) {
 		t.Fatalf("consumed %d records, want %d", got, len(sent))
+	}
+}
+
+// TestLoadDeliversEachIndexOnce drives the load generator through real gRPC
+// into kfake and checks that exactly the requested impressions arrive.
+func TestLoadDeliversEachIndexOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, DefaultImpressionTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	adtrackpb.RegisterClickTrackServiceServer(srv, NewService(producer, "", ""))
+	go srv.Serve(lis)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	const n = 300
+	var stats LoadStats
+	err = Load(ctx, adtrackpb.NewClickTrackServiceClient(conn), LoadConfig{
+		Rate: 5000, Messages: n, Concurrency: 4,
+		Next: func(i int64) *adtrackpb.AdImpression {
+			return &adtrackpb.AdImpression{ImpressionId: fmt.Sprintf("imp-%d", i)}
+		},
+	}, &stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Sent.Load() != n || stats.Failed.Load() != 0 {
+		t.Fatalf("sent %d failed %d, want %d and 0", stats.Sent.Load(), stats.Failed.Load(), n)
+	}
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...),
+		kgo.ConsumeTopics(DefaultImpressionTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	seen := map[string]int{}
+	for len(seen) < n {
+		fs := consumer.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Key)]++ })
+	}
+	for i := range n {
+		if k := fmt.Sprintf("imp-%d", i); seen[k] != 1 {
+			t.Errorf("%s arrived %d times", k, seen[k])
+		}
+	}
+}
+
+func TestLoadStopsOnPersistentFailure(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer() // no service registered: every call is Unimplemented
+	go srv.Serve(lis)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var stats LoadStats
+	err = Load(context.Background(), adtrackpb.NewClickTrackServiceClient(conn), LoadConfig{
+		Next: func(int64) *adtrackpb.AdImpression { return &adtrackpb.AdImpression{ImpressionId: "x"} },
+	}, &stats)
+	if err == nil || !strings.Contains(err.Error(), "Unimplemented") {
+		t.Fatalf("err = %v, want the Unimplemented failure", err)
+	}
+	if stats.Sent.Load() != 0 || stats.Failed.Load() < 100 {
+		t.Fatalf("sent %d failed %d", stats.Sent.Load(), stats.Failed.Load())
 	}
 }

@@ -1,0 +1,106 @@
+package adtrack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/protolake/protolake/internal/adtrackpb"
+)
+
+// LoadConfig drives a load generator against ClickTrackService.
+type LoadConfig struct {
+	// Rate is the target impressions per second across all workers; 0 means
+	// as fast as the service answers.
+	Rate float64
+	// Messages stops the load after this many successful calls; 0 means no
+	// limit (stop with the context).
+	Messages int64
+	// Concurrency is the number of concurrent callers. Default 8.
+	Concurrency int
+	// Next returns the i-th impression to send (i counts from 0 across
+	// workers). Required.
+	Next func(i int64) *adtrackpb.AdImpression
+}
+
+// LoadStats counts what a load run did; safe for concurrent reads while the
+// load runs.
+type LoadStats struct {
+	Sent   atomic.Int64 // successful AdTrack calls
+	Failed atomic.Int64 // calls that returned an error
+}
+
+// Load calls AdTrack until ctx ends or cfg.Messages calls succeeded, pacing
+// calls to cfg.Rate. Each impression index is sent until it succeeds, so the
+// i-th impression is delivered at least once, and exactly once when no call
+// fails after reaching Kafka. It returns nil when it stopped because of ctx or
+// the message count, and an error when 100 calls in a row failed.
+func Load(ctx context.Context, client adtrackpb.ClickTrackServiceClient, cfg LoadConfig, stats *LoadStats) error {
+	if cfg.Next == nil {
+		return errors.New("load: LoadConfig.Next is required")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var tick <-chan time.Time
+	if cfg.Rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	var (
+		next    atomic.Int64 // index of the next impression to send
+		inARow  atomic.Int64 // consecutive failures across workers
+		errLoad = errors.New("load failed")
+		wg      sync.WaitGroup
+	)
+	for range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if cfg.Messages > 0 && i >= cfg.Messages {
+					return
+				}
+				imp := cfg.Next(i)
+				for {
+					if tick != nil {
+						select {
+						case <-tick:
+						case <-ctx.Done():
+							return
+						}
+					}
+					if ctx.Err() != nil {
+						return
+					}
+					_, err := client.AdTrack(ctx, imp)
+					if err == nil {
+						inARow.Store(0)
+						stats.Sent.Add(1)
+						break
+					}
+					if ctx.Err() != nil {
+						return
+					}
+					stats.Failed.Add(1)
+					if inARow.Add(1) >= 100 {
+						cancel(fmt.Errorf("%w: 100 AdTrack calls failed in a row, last: %w", errLoad, err))
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); errors.Is(err, errLoad) {
+		return err
+	}
+	return nil
+}
