@@ -3,6 +3,7 @@ package commitlog
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 )
 
 // SchemaFieldNames returns the top-level field names of a Delta schemaString
@@ -25,4 +26,20 @@ func SchemaFieldNames(schemaString string) ([]string, error) {
 		names[i] = f.Name
 	}
 	return names, nil
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
+
+// statsNumRecords extracts numRecords from an add's stats string.
+func statsNumRecords(stats string) (int64, bool) {
+	if stats == "" {
+		return 0, false
+	}
+	var st struct {
+		NumRecords *int64 `json:"numRecords"`
+	}
+	if err := json.Unmarshal([]byte(stats), &st); err != nil || st.NumRecords == nil {
+		return 0, false
+	}
+	return *st.NumRecords, true
 }

@@ -1,0 +1,335 @@
+package commitlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+
+	"github.com/google/uuid"
+
+	"github.com/protolake/protolake/storage"
+)
+
+// Store is what a Table needs from storage: reading and listing the log,
+// put-if-absent for commits, put for checkpoints and _last_checkpoint, and
+// delete for log cleanup and vacuum. storage.Store implementations satisfy
+// it; the store is rooted at the table directory.
+type Store interface {
+	Reader
+	PutIfAbsent(ctx context.Context, key string, r io.Reader) error
+	Put(ctx context.Context, key string, r io.Reader) error
+	Delete(ctx context.Context, key string) error
+}
+
+// Table is a Delta table in a store. It is safe for concurrent use; every
+// method reads the log afresh, so several Tables (in one process or many)
+// may write the same table.
+type Table struct {
+	store Store
+	cfg   Config
+}
+
+// Open returns the table rooted at the store's root. It does no I/O; a
+// missing table shows as ErrNoTable from Snapshot.
+func Open(store Store, cfg Config) (*Table, error) {
+	if store == nil {
+		return nil, errors.New("open table: nil store")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("open table: %w", err)
+	}
+	return &Table{store: store, cfg: cfg.withDefaults()}, nil
+}
+
+// Store returns the table's store.
+func (t *Table) Store() Store { return t.store }
+
+// Snapshot loads the latest version.
+func (t *Table) Snapshot(ctx context.Context) (*Snapshot, error) {
+	return t.SnapshotAt(ctx, Latest)
+}
+
+// SnapshotAt loads version v (or the latest for Latest).
+func (t *Table) SnapshotAt(ctx context.Context, v int64) (*Snapshot, error) {
+	return LoadSnapshot(ctx, t.store, v, LoadOptions{Logger: t.cfg.Logger})
+}
+
+// ProtoPin is the protobuf message a table is pinned to.
+type ProtoPin struct {
+	// Message is the message's full name, e.g. "ads.v1.Click".
+	Message string
+	// Fingerprint is the hex sha256 of the message's transitive
+	// FileDescriptorSet in canonical form.
+	Fingerprint string
+	// Version is an optional human label ("v3", a git tag…).
+	Version string
+	// DescriptorSet is the serialized FileDescriptorSet, archived at
+	// DescriptorKey(Fingerprint). Optional.
+	DescriptorSet []byte
+}
+
+// PinOf reads the proto pin from a table's configuration.
+func PinOf(md Metadata) ProtoPin {
+	return ProtoPin{
+		Message:     md.Configuration[PropProtoMessage],
+		Fingerprint: md.Configuration[PropProtoFingerprint],
+		Version:     md.Configuration[PropProtoVersion],
+	}
+}
+
+// TableSpec describes a table to create.
+type TableSpec struct {
+	// ID is metaData.id. Default: a random UUID.
+	ID string
+	// Name and Description are optional metaData fields.
+	Name, Description string
+	// SchemaString is the Delta schema (a JSON struct type), e.g. from the
+	// schema package. Required.
+	SchemaString string
+	// PartitionColumns are top-level columns of the schema.
+	PartitionColumns []string
+	// Configuration holds table properties (delta.checkpointInterval…).
+	Configuration map[string]string
+	// Proto pins the table to a protobuf message; its fields are written to
+	// the configuration (protolake.proto.*).
+	Proto ProtoPin
+}
+
+var fingerprintRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// DescriptorKey is where the descriptor set with the given fingerprint is
+// archived: _protolake/descriptors/<fingerprint>.binpb.
+func DescriptorKey(fingerprint string) string {
+	return "_protolake/descriptors/" + fingerprint + ".binpb"
+}
+
+// NewMetadata builds the metaData action for spec, validating it.
+func NewMetadata(spec TableSpec, createdMillis int64) (Metadata, error) {
+	names, err := SchemaFieldNames(spec.SchemaString)
+	if err != nil {
+		return Metadata{}, err
+	}
+	have := map[string]bool{}
+	for _, n := range names {
+		have[n] = true
+	}
+	for _, c := range spec.PartitionColumns {
+		if !have[c] {
+			return Metadata{}, fmt.Errorf("partition column %q is not a top-level column of the schema", c)
+		}
+	}
+	conf := map[string]string{}
+	for k, v := range spec.Configuration {
+		conf[k] = v
+	}
+	if spec.Proto.Message != "" {
+		conf[PropProtoMessage] = spec.Proto.Message
+	}
+	if spec.Proto.Fingerprint != "" {
+		if !fingerprintRE.MatchString(spec.Proto.Fingerprint) {
+			return Metadata{}, fmt.Errorf("proto fingerprint %q: want 1-128 characters of [A-Za-z0-9_-]", spec.Proto.Fingerprint)
+		}
+		conf[PropProtoFingerprint] = spec.Proto.Fingerprint
+	}
+	if spec.Proto.Version != "" {
+		conf[PropProtoVersion] = spec.Proto.Version
+	}
+	if len(spec.Proto.DescriptorSet) > 0 && spec.Proto.Fingerprint == "" {
+		return Metadata{}, errors.New("proto descriptor set given without a fingerprint")
+	}
+	id := spec.ID
+	if id == "" {
+		id = uuid.NewString()
+	}
+	ct := createdMillis
+	return Metadata{
+		ID:               id,
+		Name:             spec.Name,
+		Description:      spec.Description,
+		Format:           Format{Provider: "parquet", Options: map[string]string{}},
+		SchemaString:     spec.SchemaString,
+		PartitionColumns: append([]string{}, spec.PartitionColumns...),
+		Configuration:    conf,
+		CreatedTime:      &ct,
+	}, nil
+}
+
+// Create writes version 0 of a new table: protocol 1/2, the metaData for
+// spec and a commitInfo, after archiving the descriptor set. When the table
+// already exists (even if another writer created it a moment ago) it returns
+// ErrTableExists and changes nothing; callers that want "create or open"
+// call Snapshot on that error and compare PinOf(snapshot.Metadata()).
+func (t *Table) Create(ctx context.Context, spec TableSpec) (*Snapshot, error) {
+	now := t.cfg.Now().UnixMilli()
+	md, err := NewMetadata(spec, now)
+	if err != nil {
+		return nil, fmt.Errorf("create table: %w", err)
+	}
+	if l, err := listLog(ctx, t.store); err != nil {
+		return nil, fmt.Errorf("create table: %w", err)
+	} else if l.latest >= 0 {
+		return nil, fmt.Errorf("create table: %w (latest version %d)", ErrTableExists, l.latest)
+	}
+	if len(spec.Proto.DescriptorSet) > 0 {
+		if err := t.ArchiveDescriptors(ctx, spec.Proto.Fingerprint, spec.Proto.DescriptorSet); err != nil {
+			return nil, fmt.Errorf("create table: %w", err)
+		}
+	}
+	proto := Protocol{MinReaderVersion: 1, MinWriterVersion: 2}
+	blind := false
+	partBy, _ := json.Marshal(md.PartitionColumns)
+	props, _ := json.Marshal(md.Configuration)
+	ci := CommitInfo{
+		Timestamp: now,
+		Operation: "CREATE TABLE",
+		OperationParameters: map[string]any{
+			"isManaged":   "false",
+			"description": md.Description,
+			"partitionBy": string(partBy),
+			"properties":  string(props),
+		},
+		IsBlindAppend: &blind,
+		EngineInfo:    t.cfg.EngineInfo,
+		TxnID:         uuid.NewString(),
+	}
+	body, err := encodeActions([]Action{{CommitInfo: &ci}, {Protocol: &proto}, {Metadata: &md}})
+	if err != nil {
+		return nil, fmt.Errorf("create table: %w", err)
+	}
+	for attempt := 1; ; attempt++ {
+		err = t.store.PutIfAbsent(ctx, CommitKey(0), bytes.NewReader(body))
+		if !errors.Is(err, storage.ErrAmbiguous) {
+			break
+		}
+		// Resolve by reading version 0 back.
+		exists, landed, rerr := t.commitState(ctx, 0, ci.TxnID)
+		if rerr == nil && landed {
+			err = nil
+			break
+		}
+		if rerr == nil && exists {
+			err = storage.ErrExist
+			break
+		}
+		if attempt >= t.cfg.MaxAttempts {
+			return nil, fmt.Errorf("create table: %w", &AmbiguousCommitError{Version: 0, TxnID: ci.TxnID, Err: err})
+		}
+		if serr := sleepBackoff(ctx, t.cfg, attempt); serr != nil {
+			return nil, fmt.Errorf("create table: %w", serr)
+		}
+	}
+	if errors.Is(err, storage.ErrExist) {
+		return nil, fmt.Errorf("create table: %w (another writer created it concurrently)", ErrTableExists)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create table: write %s: %w", CommitKey(0), err)
+	}
+	t.cfg.Logger.Info("created table", "id", md.ID, "message", spec.Proto.Message)
+	return t.SnapshotAt(ctx, 0)
+}
+
+// ArchiveDescriptors stores a descriptor set at DescriptorKey(fingerprint)
+// unless one is already there (the fingerprint names its content).
+func (t *Table) ArchiveDescriptors(ctx context.Context, fingerprint string, set []byte) error {
+	if !fingerprintRE.MatchString(fingerprint) {
+		return fmt.Errorf("archive descriptors: fingerprint %q: want 1-128 characters of [A-Za-z0-9_-]", fingerprint)
+	}
+	err := t.store.PutIfAbsent(ctx, DescriptorKey(fingerprint), bytes.NewReader(set))
+	if err != nil && !errors.Is(err, storage.ErrExist) {
+		if errors.Is(err, storage.ErrAmbiguous) {
+			if _, gerr := readAll(ctx, t.store, DescriptorKey(fingerprint)); gerr == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("archive descriptors %s: %w", DescriptorKey(fingerprint), err)
+	}
+	return nil
+}
+
+// Descriptors reads the archived descriptor set with the given fingerprint.
+func (t *Table) Descriptors(ctx context.Context, fingerprint string) ([]byte, error) {
+	if !fingerprintRE.MatchString(fingerprint) {
+		return nil, fmt.Errorf("read descriptors: invalid fingerprint %q", fingerprint)
+	}
+	return readAll(ctx, t.store, DescriptorKey(fingerprint))
+}
+
+// encodeActions renders actions as a commit file: one JSON object per line.
+func encodeActions(actions []Action) ([]byte, error) {
+	var buf bytes.Buffer
+	for _, a := range actions {
+		b, err := json.Marshal(a)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	return buf.Bytes(), nil
+}
+
+// commitState reads commit v: whether it exists and whether its commitInfo
+// carries txnID.
+func (t *Table) commitState(ctx context.Context, v int64, txnID string) (exists, ours bool, err error) {
+	actions, err := readCommit(ctx, t.store, v)
+	if errors.Is(err, storage.ErrNotExist) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	for _, a := range actions {
+		if a.CommitInfo != nil && a.CommitInfo.TxnID == txnID {
+			return true, true, nil
+		}
+	}
+	return true, false, nil
+}
+
+// FindCommit looks for the commit carrying txnID at versions >= from and
+// returns its version, or -1 when none of the existing commits has it. Use
+// it to resolve an *AmbiguousCommitError.
+func (t *Table) FindCommit(ctx context.Context, txnID string, from int64) (int64, error) {
+	l, err := listLog(ctx, t.store)
+	if err != nil {
+		return -1, err
+	}
+	for v := max(from, 0); v <= l.latest; v++ {
+		if _, ok := l.commits[v]; !ok {
+			continue
+		}
+		_, ok, err := t.commitState(ctx, v, txnID)
+		if err != nil {
+			return -1, err
+		}
+		if ok {
+			return v, nil
+		}
+	}
+	return -1, nil
+}
+
+// AmbiguousCommitError reports a commit whose outcome could not be
+// determined after the store reported an ambiguous write.
+type AmbiguousCommitError struct {
+	// Version is the version the commit was written at.
+	Version int64
+	// TxnID identifies the commit (commitInfo.txnId).
+	TxnID string
+	// Err is the last error seen while resolving.
+	Err error
+}
+
+func (e *AmbiguousCommitError) Error() string {
+	return fmt.Sprintf("commit %s at version %d: outcome unknown (find it later with FindCommit): %v", e.TxnID, e.Version, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *AmbiguousCommitError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrAmbiguousCommit) true.
+func (e *AmbiguousCommitError) Is(target error) bool { return target == ErrAmbiguousCommit }

@@ -1,0 +1,489 @@
+package commitlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/protolake/protolake/storage"
+)
+
+// Operation names written to commitInfo.operation.
+const (
+	OpStreamingUpdate = "STREAMING UPDATE"
+	OpWrite           = "WRITE"
+	OpOptimize        = "OPTIMIZE"
+	OpSetProperties   = "SET TBLPROPERTIES"
+	OpChangeMetadata  = "CHANGE COLUMN"
+)
+
+// KafkaAppID is the txn appId protolake uses for one Kafka partition:
+// "protolake:<group>:<topic>:<partition>".
+func KafkaAppID(group, topic string, partition int32) string {
+	return "protolake:" + group + ":" + topic + ":" + strconv.FormatInt(int64(partition), 10)
+}
+
+// Transaction stages actions against a snapshot and commits them
+// optimistically. Build it with Table.NewTransaction; it is not safe for
+// concurrent use, and is committed at most once.
+type Transaction struct {
+	table    *Table
+	read     *Snapshot
+	txnID    string
+	op       string
+	params   map[string]any
+	metrics  map[string]string
+	adds     []Add
+	removes  []Remove
+	txns     map[string]int64 // appId → version
+	firsts   map[string]int64 // appId → first offset (fencing), when known
+	offsets  []OffsetRange
+	metadata *Metadata
+	onMeta   func(winner Metadata) error
+	done     bool
+}
+
+// NewTransaction starts a transaction that reads snapshot snap (the caller
+// decides what the commit is based on). snap must not be nil.
+func (t *Table) NewTransaction(snap *Snapshot) *Transaction {
+	return &Transaction{
+		table:  t,
+		read:   snap,
+		txnID:  uuid.NewString(),
+		op:     OpWrite,
+		txns:   map[string]int64{},
+		firsts: map[string]int64{},
+	}
+}
+
+// TxnID is the commit's identity, written to commitInfo.txnId.
+func (tx *Transaction) TxnID() string { return tx.txnID }
+
+// ReadVersion is the version of the snapshot the transaction read.
+func (tx *Transaction) ReadVersion() int64 { return tx.read.Version() }
+
+// SetOperation sets commitInfo.operation and operationParameters (default
+// "WRITE", none).
+func (tx *Transaction) SetOperation(op string, params map[string]any) {
+	tx.op, tx.params = op, params
+}
+
+// SetMetrics sets commitInfo.operationMetrics.
+func (tx *Transaction) SetMetrics(m map[string]string) { tx.metrics = m }
+
+// Add stages data files. A zero ModificationTime is set to now; a missing
+// protolake.proto.fingerprint tag is taken from the table's pin.
+func (tx *Transaction) Add(files ...Add) { tx.adds = append(tx.adds, files...) }
+
+// Remove stages removal of files, which must be active in the read snapshot.
+// A nil DeletionTimestamp is set to now.
+func (tx *Transaction) Remove(files ...Remove) { tx.removes = append(tx.removes, files...) }
+
+// SetAppTxn stages a txn action: appID has committed up to version.
+// Committing fails with ErrFenced if the table already holds a version >=
+// this one for appID, or a concurrent commit writes one.
+func (tx *Transaction) SetAppTxn(appID string, version int64) { tx.txns[appID] = version }
+
+// AddKafkaOffsets records that this commit holds offsets r.First..r.Last of
+// one Kafka partition consumed by group: it stages the txn for
+// KafkaAppID(group, r.Topic, r.Partition) at r.Last and lists the range in
+// commitInfo.kafkaOffsets. Committing fails with ErrFenced when the table's
+// watermark for that appId is already >= r.First (those offsets are
+// committed) or a concurrent commit moves it.
+func (tx *Transaction) AddKafkaOffsets(group string, r OffsetRange) {
+	id := KafkaAppID(group, r.Topic, r.Partition)
+	tx.txns[id] = r.Last
+	tx.firsts[id] = r.First
+	tx.offsets = append(tx.offsets, r)
+}
+
+// UpdateMetadata stages a new metaData action (schema evolution, a new proto
+// pin, new properties). Its ID must stay the table's ID.
+func (tx *Transaction) UpdateMetadata(md Metadata) { tx.metadata = &md }
+
+// OnMetadataChange sets the callback consulted when a concurrent commit
+// changed the table's metaData: returning nil keeps the commit (the staged
+// files are still valid under the new metadata), an error aborts it. Without
+// a callback such a change is an ErrConflict.
+func (tx *Transaction) OnMetadataChange(f func(winner Metadata) error) { tx.onMeta = f }
+
+// CommitResult describes a successful commit.
+type CommitResult struct {
+	// Version is the version the commit landed at.
+	Version int64
+	// Attempts is how many log writes were tried.
+	Attempts int
+	// AlreadyCommitted is true when the commit was found in the log by its
+	// txnId after an ambiguous write or conflict, not written by the final
+	// attempt.
+	AlreadyCommitted bool
+	// Checkpointed is true when a checkpoint was written for Version.
+	Checkpointed bool
+	// CheckpointErr is a failure writing the checkpoint or cleaning the log
+	// after the commit; the commit itself succeeded.
+	CheckpointErr error
+}
+
+// FencedError reports that another writer committed a txn for one of this
+// transaction's appIds.
+type FencedError struct {
+	// AppID is the contested application id.
+	AppID string
+	// Committed is the version the other writer committed for AppID.
+	Committed int64
+	// AtVersion is the table version holding that txn (-1 if it was
+	// already in the read snapshot).
+	AtVersion int64
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("txn appId %q: another writer committed version %d (table version %d); this writer no longer owns it",
+		e.AppID, e.Committed, e.AtVersion)
+}
+
+// Is makes errors.Is(err, ErrFenced) true.
+func (e *FencedError) Is(target error) bool { return target == ErrFenced }
+
+// isBlindAppend: the commit only adds files and reads nothing.
+func (tx *Transaction) isBlindAppend() bool {
+	return len(tx.removes) == 0 && tx.metadata == nil
+}
+
+// validate checks the staged actions against the read snapshot.
+func (tx *Transaction) validate() error {
+	s := tx.read
+	if err := CheckWritable(s.Protocol(), s.Metadata()); err != nil {
+		return err
+	}
+	md := s.Metadata()
+	if tx.metadata != nil {
+		if tx.metadata.ID != md.ID {
+			return fmt.Errorf("metadata update changes the table id from %q to %q", md.ID, tx.metadata.ID)
+		}
+		if err := CheckWritable(s.Protocol(), *tx.metadata); err != nil {
+			return err
+		}
+		md = *tx.metadata
+	}
+	if len(tx.removes) > 0 && md.Configuration[PropAppendOnly] == "true" {
+		return fmt.Errorf("table is append-only (%s=true): refusing to remove %d files", PropAppendOnly, len(tx.removes))
+	}
+	for _, a := range tx.adds {
+		if a.Path == "" {
+			return errors.New("add without a path")
+		}
+		if len(a.PartitionValues) != len(md.PartitionColumns) {
+			return fmt.Errorf("add %s: partition values %v do not match partition columns %v", a.Path, keys(a.PartitionValues), md.PartitionColumns)
+		}
+		for _, c := range md.PartitionColumns {
+			if _, ok := a.PartitionValues[c]; !ok {
+				return fmt.Errorf("add %s: no value for partition column %q", a.Path, c)
+			}
+		}
+	}
+	for _, r := range tx.removes {
+		if !s.HasFile(r.Path) {
+			return fmt.Errorf("remove %s: not an active file at version %d: %w", r.Path, s.Version(), ErrConflict)
+		}
+	}
+	for id, v := range tx.txns {
+		if cur, ok := s.TxnVersion(id); ok {
+			first, hasFirst := tx.firsts[id]
+			if cur >= v || (hasFirst && cur >= first) {
+				return &FencedError{AppID: id, Committed: cur, AtVersion: -1}
+			}
+		}
+	}
+	return nil
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// actions renders the commit's actions.
+func (tx *Transaction) actions(now time.Time) []Action {
+	ms := now.UnixMilli()
+	rv := tx.read.Version()
+	blind := tx.isBlindAppend()
+	ci := CommitInfo{
+		Timestamp:           ms,
+		Operation:           tx.op,
+		OperationParameters: tx.params,
+		ReadVersion:         &rv,
+		IsolationLevel:      "Serializable",
+		IsBlindAppend:       &blind,
+		OperationMetrics:    tx.metrics,
+		EngineInfo:          tx.table.cfg.EngineInfo,
+		TxnID:               tx.txnID,
+		KafkaOffsets:        tx.offsets,
+	}
+	if ci.OperationMetrics == nil {
+		ci.OperationMetrics = defaultMetrics(tx.adds, tx.removes)
+	}
+	out := []Action{{CommitInfo: &ci}}
+	if tx.metadata != nil {
+		md := *tx.metadata
+		out = append(out, Action{Metadata: &md})
+	}
+	ids := keys(tx.txns)
+	sortStrings(ids)
+	for _, id := range ids {
+		lu := ms
+		out = append(out, Action{Txn: &Txn{AppID: id, Version: tx.txns[id], LastUpdated: &lu}})
+	}
+	fp := PinOf(tx.read.Metadata()).Fingerprint
+	if tx.metadata != nil {
+		fp = PinOf(*tx.metadata).Fingerprint
+	}
+	for _, r := range tx.removes {
+		r := r
+		if r.DeletionTimestamp == nil {
+			r.DeletionTimestamp = &ms
+		}
+		out = append(out, Action{Remove: &r})
+	}
+	for _, a := range tx.adds {
+		a := a
+		if a.ModificationTime == 0 {
+			a.ModificationTime = ms
+		}
+		if fp != "" && a.Tags[TagProtoFingerprint] == "" {
+			tags := map[string]string{TagProtoFingerprint: fp}
+			for k, v := range a.Tags {
+				tags[k] = v
+			}
+			a.Tags = tags
+		}
+		out = append(out, Action{Add: &a})
+	}
+	return out
+}
+
+func defaultMetrics(adds []Add, removes []Remove) map[string]string {
+	var bytes int64
+	var rows int64
+	rowsKnown := true
+	for _, a := range adds {
+		bytes += a.Size
+		if n, ok := statsNumRecords(a.Stats); ok {
+			rows += n
+		} else {
+			rowsKnown = false
+		}
+	}
+	m := map[string]string{
+		"numFiles":        strconv.Itoa(len(adds)),
+		"numOutputBytes":  strconv.FormatInt(bytes, 10),
+		"numRemovedFiles": strconv.Itoa(len(removes)),
+	}
+	if rowsKnown {
+		m["numOutputRows"] = strconv.FormatInt(rows, 10)
+	}
+	return m
+}
+
+// Commit writes the transaction as the next version, retrying after
+// conflicts as DESIGN.md describes:
+//
+//   - a concurrent commit carrying this TxnID means it already landed
+//     (success, AlreadyCommitted);
+//   - a concurrent txn for one of this commit's appIds is ErrFenced;
+//   - a concurrent protocol change is re-checked (ErrUnsupportedProtocol),
+//     a concurrent metaData change goes to OnMetadataChange (default
+//     ErrConflict);
+//   - a concurrent remove of a file this commit removes is ErrConflict;
+//   - anything else (appends, compactions of other files) is retried at the
+//     next version after a jittered backoff, at most Config.MaxAttempts times.
+//
+// An ambiguous write (storage.ErrAmbiguous) is resolved by reading the
+// version back and looking for this TxnID; if that is impossible the error
+// is an *AmbiguousCommitError.
+func (tx *Transaction) Commit(ctx context.Context) (CommitResult, error) {
+	if tx.done {
+		return CommitResult{}, errors.New("commit: transaction already committed")
+	}
+	if tx.read == nil {
+		return CommitResult{}, errors.New("commit: transaction has no snapshot")
+	}
+	if err := tx.validate(); err != nil {
+		return CommitResult{}, fmt.Errorf("commit on version %d: %w", tx.read.Version(), err)
+	}
+	tx.done = true
+	t := tx.table
+	cfg := t.cfg
+	body, err := encodeActions(tx.actions(cfg.Now()))
+	if err != nil {
+		return CommitResult{}, fmt.Errorf("commit: encode: %w", err)
+	}
+	removing := map[string]bool{}
+	for _, r := range tx.removes {
+		removing[decodePath(r.Path)] = true
+	}
+	proto, md := tx.read.Protocol(), tx.read.Metadata()
+	if tx.metadata != nil {
+		md = *tx.metadata
+	}
+	v := tx.read.Version() + 1
+	var lastErr error
+	for attempt := 1; attempt <= cfg.MaxAttempts; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return CommitResult{}, fmt.Errorf("commit version %d: %w", v, err)
+		}
+		if attempt > 1 {
+			if err := sleepBackoff(ctx, cfg, attempt-1); err != nil {
+				return CommitResult{}, fmt.Errorf("commit version %d: %w", v, err)
+			}
+		}
+		err := t.store.PutIfAbsent(ctx, CommitKey(v), bytes.NewReader(body))
+		if errors.Is(err, storage.ErrAmbiguous) {
+			exists, landed, rerr := t.commitState(ctx, v, tx.txnID)
+			switch {
+			case rerr != nil:
+				cfg.Logger.Warn("ambiguous commit, read-back failed", "version", v, "txnId", tx.txnID, "err", rerr)
+				// A later attempt at the same version resolves it: if ours
+				// landed, the put fails with ErrExist and we find our txnId.
+				lastErr = &AmbiguousCommitError{Version: v, TxnID: tx.txnID, Err: rerr}
+				continue
+			case landed:
+				return tx.finish(ctx, v, attempt, false), nil
+			case !exists:
+				// Not written: try the same version again.
+				lastErr = &AmbiguousCommitError{Version: v, TxnID: tx.txnID, Err: err}
+				continue
+			}
+			err = storage.ErrExist
+		}
+		if err == nil {
+			return tx.finish(ctx, v, attempt, false), nil
+		}
+		if !errors.Is(err, storage.ErrExist) {
+			return CommitResult{}, fmt.Errorf("commit version %d: %w", v, err)
+		}
+		// Lost the race: examine every winning commit from v on.
+		next, ours, cerr := tx.checkWinners(ctx, v, removing, &proto, &md)
+		if cerr != nil {
+			return CommitResult{}, fmt.Errorf("commit after conflict at version %d: %w", v, cerr)
+		}
+		if ours >= 0 {
+			return tx.finish(ctx, ours, attempt, true), nil
+		}
+		cfg.Logger.Debug("commit conflict, retrying", "version", v, "next", next, "attempt", attempt)
+		lastErr = fmt.Errorf("version %d taken by a concurrent commit: %w", v, ErrConflict)
+		v = next
+	}
+	return CommitResult{}, fmt.Errorf("commit: gave up after %d attempts: %w", cfg.MaxAttempts, lastErr)
+}
+
+// checkWinners reads the commits at versions from, from+1, … that exist and
+// applies the conflict rules. It returns the next version to try, or the
+// version holding this transaction's own commit (ours >= 0).
+func (tx *Transaction) checkWinners(ctx context.Context, from int64, removing map[string]bool, proto *Protocol, md *Metadata) (next, ours int64, err error) {
+	v := from
+	for ; ; v++ {
+		actions, err := readCommit(ctx, tx.table.store, v)
+		if errors.Is(err, storage.ErrNotExist) {
+			if v == from {
+				// The winner vanished (log cleanup cannot delete it this
+				// young; a store glitch): try the same version again.
+				return from, -1, nil
+			}
+			return v, -1, nil
+		}
+		if err != nil {
+			return 0, -1, err
+		}
+		for _, a := range actions {
+			if a.CommitInfo != nil && a.CommitInfo.TxnID == tx.txnID {
+				return 0, v, nil
+			}
+		}
+		for _, a := range actions {
+			switch {
+			case a.Txn != nil:
+				if _, mine := tx.txns[a.Txn.AppID]; mine {
+					return 0, -1, &FencedError{AppID: a.Txn.AppID, Committed: a.Txn.Version, AtVersion: v}
+				}
+			case a.Protocol != nil:
+				*proto = *a.Protocol
+				if err := CheckWritable(*proto, *md); err != nil {
+					return 0, -1, err
+				}
+			case a.Metadata != nil:
+				if tx.metadata != nil {
+					return 0, -1, fmt.Errorf("version %d changed the metadata this commit also changes: %w", v, ErrConflict)
+				}
+				if tx.onMeta == nil {
+					return 0, -1, fmt.Errorf("version %d changed the table metadata: %w", v, ErrConflict)
+				}
+				if err := tx.onMeta(*a.Metadata); err != nil {
+					return 0, -1, fmt.Errorf("version %d changed the table metadata: %w", v, err)
+				}
+				*md = *a.Metadata
+				if err := CheckWritable(*proto, *md); err != nil {
+					return 0, -1, err
+				}
+			case a.Remove != nil:
+				if removing[decodePath(a.Remove.Path)] {
+					return 0, -1, fmt.Errorf("version %d removed %s, which this commit removes: %w", v, a.Remove.Path, ErrConflict)
+				}
+			}
+		}
+	}
+}
+
+// finish completes a successful commit: the automatic checkpoint.
+func (tx *Transaction) finish(ctx context.Context, v int64, attempts int, already bool) CommitResult {
+	res := CommitResult{Version: v, Attempts: attempts, AlreadyCommitted: already}
+	t := tx.table
+	if t.cfg.DisableCheckpoints || v == 0 {
+		return res
+	}
+	interval := t.cfg.CheckpointInterval
+	if interval <= 0 {
+		conf := tx.read.Metadata().Configuration
+		if tx.metadata != nil {
+			conf = tx.metadata.Configuration
+		}
+		interval = checkpointInterval(conf)
+	}
+	if v%int64(interval) != 0 {
+		return res
+	}
+	if err := t.checkpointAndClean(ctx, v); err != nil {
+		t.cfg.Logger.Warn("checkpoint after commit failed", "version", v, "err", err)
+		res.CheckpointErr = err
+		return res
+	}
+	res.Checkpointed = true
+	return res
+}
+
+func sleepBackoff(ctx context.Context, cfg Config, n int) error {
+	d := cfg.RetryBackoff
+	for i := 1; i < n && d < cfg.MaxRetryBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, cfg.MaxRetryBackoff)
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(rand.N(d) + 1)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
