@@ -1,5 +1,292 @@
 package commitlog
 
-import "context"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
 
-func (t *Table) checkpointAndClean(ctx context.Context, v int64) error { return nil }
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/snappy"
+
+	"github.com/protolake/protolake/storage"
+)
+
+// The checkpoint row types reproduce the Parquet layout Spark (Delta 3.x)
+// writes for classic checkpoints, column for column, so that every Delta
+// reader finds the columns it expects. Fields we never set (deletion
+// vectors, row tracking) are written as nulls, as Spark does.
+
+type cpDeletionVector struct {
+	StorageType    *string `parquet:"storageType,optional"`
+	PathOrInlineDv *string `parquet:"pathOrInlineDv,optional"`
+	Offset         *int32  `parquet:"offset,optional"`
+	SizeInBytes    *int32  `parquet:"sizeInBytes,optional"`
+	Cardinality    *int64  `parquet:"cardinality,optional"`
+	MaxRowIndex    *int64  `parquet:"maxRowIndex,optional"`
+}
+
+type cpTxn struct {
+	AppID       *string `parquet:"appId,optional"`
+	Version     *int64  `parquet:"version,optional"`
+	LastUpdated *int64  `parquet:"lastUpdated,optional"`
+}
+
+type cpAdd struct {
+	Path                    *string            `parquet:"path,optional"`
+	PartitionValues         map[string]*string `parquet:"partitionValues,optional"`
+	Size                    *int64             `parquet:"size,optional"`
+	ModificationTime        *int64             `parquet:"modificationTime,optional"`
+	DataChange              *bool              `parquet:"dataChange,optional"`
+	Tags                    map[string]*string `parquet:"tags,optional"`
+	DeletionVector          *cpDeletionVector  `parquet:"deletionVector,optional"`
+	BaseRowID               *int64             `parquet:"baseRowId,optional"`
+	DefaultRowCommitVersion *int64             `parquet:"defaultRowCommitVersion,optional"`
+	Stats                   *string            `parquet:"stats,optional"`
+}
+
+type cpRemove struct {
+	Path                    *string            `parquet:"path,optional"`
+	DeletionTimestamp       *int64             `parquet:"deletionTimestamp,optional"`
+	DataChange              *bool              `parquet:"dataChange,optional"`
+	ExtendedFileMetadata    *bool              `parquet:"extendedFileMetadata,optional"`
+	PartitionValues         map[string]*string `parquet:"partitionValues,optional"`
+	Size                    *int64             `parquet:"size,optional"`
+	DeletionVector          *cpDeletionVector  `parquet:"deletionVector,optional"`
+	BaseRowID               *int64             `parquet:"baseRowId,optional"`
+	DefaultRowCommitVersion *int64             `parquet:"defaultRowCommitVersion,optional"`
+}
+
+type cpFormat struct {
+	Provider *string            `parquet:"provider,optional"`
+	Options  map[string]*string `parquet:"options,optional"`
+}
+
+type cpMetadata struct {
+	ID               *string            `parquet:"id,optional"`
+	Name             *string            `parquet:"name,optional"`
+	Description      *string            `parquet:"description,optional"`
+	Format           *cpFormat          `parquet:"format,optional"`
+	SchemaString     *string            `parquet:"schemaString,optional"`
+	PartitionColumns []*string          `parquet:"partitionColumns,optional,list"`
+	Configuration    map[string]*string `parquet:"configuration,optional"`
+	CreatedTime      *int64             `parquet:"createdTime,optional"`
+}
+
+type cpProtocol struct {
+	MinReaderVersion *int32    `parquet:"minReaderVersion,optional"`
+	MinWriterVersion *int32    `parquet:"minWriterVersion,optional"`
+	ReaderFeatures   []*string `parquet:"readerFeatures,optional,list"`
+	WriterFeatures   []*string `parquet:"writerFeatures,optional,list"`
+}
+
+type cpDomainMetadata struct {
+	Domain        *string `parquet:"domain,optional"`
+	Configuration *string `parquet:"configuration,optional"`
+	Removed       *bool   `parquet:"removed,optional"`
+}
+
+type cpRow struct {
+	Txn            *cpTxn            `parquet:"txn,optional"`
+	Add            *cpAdd            `parquet:"add,optional"`
+	Remove         *cpRemove         `parquet:"remove,optional"`
+	MetaData       *cpMetadata       `parquet:"metaData,optional"`
+	Protocol       *cpProtocol       `parquet:"protocol,optional"`
+	DomainMetadata *cpDomainMetadata `parquet:"domainMetadata,optional"`
+}
+
+// CheckpointSchema is the Parquet schema of the checkpoints protolake
+// writes (Spark's layout).
+func CheckpointSchema() *parquet.Schema {
+	return parquet.NewSchema("spark_schema", parquet.SchemaOf(new(cpRow)))
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func strMap(m map[string]string) map[string]*string {
+	out := make(map[string]*string, len(m))
+	for k, v := range m {
+		out[k] = ptr(v)
+	}
+	return out
+}
+
+func strList(s []string) []*string {
+	out := make([]*string, len(s))
+	for i, v := range s {
+		out[i] = ptr(v)
+	}
+	return out
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// CheckpointInfo describes a written checkpoint, as in _last_checkpoint.
+type CheckpointInfo struct {
+	Version       int64 `json:"version"`
+	Size          int64 `json:"size"`
+	SizeInBytes   int64 `json:"sizeInBytes"`
+	NumOfAddFiles int64 `json:"numOfAddFiles"`
+}
+
+// EncodeCheckpoint renders snapshot s as a classic single-file checkpoint:
+// protocol, metaData, txns, live domain metadata, every active file (with
+// dataChange false) and the tombstones deleted after tombstoneCutoff
+// (older ones have expired and are dropped, as Spark does).
+func EncodeCheckpoint(s *Snapshot, tombstoneCutoff time.Time) ([]byte, CheckpointInfo, error) {
+	info := CheckpointInfo{Version: s.Version()}
+	var rows []cpRow
+	p := s.Protocol()
+	cpP := &cpProtocol{MinReaderVersion: ptr(int32(p.MinReaderVersion)), MinWriterVersion: ptr(int32(p.MinWriterVersion))}
+	if p.ReaderFeatures != nil {
+		cpP.ReaderFeatures = strList(p.ReaderFeatures)
+	}
+	if p.WriterFeatures != nil {
+		cpP.WriterFeatures = strList(p.WriterFeatures)
+	}
+	rows = append(rows, cpRow{Protocol: cpP})
+	md := s.Metadata()
+	format := md.Format
+	if format.Provider == "" {
+		format.Provider = "parquet"
+	}
+	rows = append(rows, cpRow{MetaData: &cpMetadata{
+		ID:               ptr(md.ID),
+		Name:             optString(md.Name),
+		Description:      optString(md.Description),
+		Format:           &cpFormat{Provider: ptr(format.Provider), Options: strMap(format.Options)},
+		SchemaString:     ptr(md.SchemaString),
+		PartitionColumns: strList(md.PartitionColumns),
+		Configuration:    strMap(md.Configuration),
+		CreatedTime:      md.CreatedTime,
+	}})
+	appIDs := keys(s.txns)
+	sort.Strings(appIDs)
+	for _, id := range appIDs {
+		tx := s.txns[id]
+		rows = append(rows, cpRow{Txn: &cpTxn{AppID: ptr(tx.AppID), Version: ptr(tx.Version), LastUpdated: tx.LastUpdated}})
+	}
+	for _, d := range s.DomainMetadata() {
+		var dm struct {
+			Domain        string `json:"domain"`
+			Configuration string `json:"configuration"`
+			Removed       bool   `json:"removed"`
+		}
+		if err := json.Unmarshal(d.JSON, &dm); err != nil {
+			return nil, info, fmt.Errorf("domainMetadata: %w", err)
+		}
+		rows = append(rows, cpRow{DomainMetadata: &cpDomainMetadata{Domain: ptr(dm.Domain), Configuration: ptr(dm.Configuration), Removed: ptr(false)}})
+	}
+	for _, a := range s.Files() {
+		var tags map[string]*string
+		if a.Tags != nil {
+			tags = strMap(a.Tags)
+		}
+		pv := a.PartitionValues
+		if pv == nil {
+			pv = map[string]*string{}
+		}
+		rows = append(rows, cpRow{Add: &cpAdd{
+			Path:             ptr(a.Path),
+			PartitionValues:  pv,
+			Size:             ptr(a.Size),
+			ModificationTime: ptr(a.ModificationTime),
+			DataChange:       ptr(false),
+			Tags:             tags,
+			Stats:            optString(a.Stats),
+		}})
+		info.NumOfAddFiles++
+	}
+	cut := tombstoneCutoff.UnixMilli()
+	for _, r := range s.Tombstones() {
+		if r.DeletionTimestamp != nil && *r.DeletionTimestamp < cut {
+			continue
+		}
+		rows = append(rows, cpRow{Remove: &cpRemove{
+			Path:                 ptr(r.Path),
+			DeletionTimestamp:    r.DeletionTimestamp,
+			DataChange:           ptr(false),
+			ExtendedFileMetadata: r.ExtendedFileMetadata,
+			PartitionValues:      r.PartitionValues,
+			Size:                 r.Size,
+		}})
+	}
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[cpRow](&buf, CheckpointSchema(), parquet.Compression(&snappy.Codec{}),
+		parquet.KeyValueMetadata("org.apache.spark.version", "3.5.0"),
+		parquet.CreatedBy("protolake", "", ""))
+	if _, err := w.Write(rows); err != nil {
+		return nil, info, fmt.Errorf("encode checkpoint: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, info, fmt.Errorf("encode checkpoint: %w", err)
+	}
+	info.Size = int64(len(rows))
+	info.SizeInBytes = int64(buf.Len())
+	return buf.Bytes(), info, nil
+}
+
+// Checkpoint writes a classic checkpoint for version v (Latest for the
+// newest) and updates _last_checkpoint. An existing checkpoint for v is left
+// alone (it holds the same state).
+func (t *Table) Checkpoint(ctx context.Context, v int64) (CheckpointInfo, error) {
+	s, err := t.SnapshotAt(ctx, v)
+	if err != nil {
+		return CheckpointInfo{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	return t.writeCheckpoint(ctx, s)
+}
+
+func (t *Table) writeCheckpoint(ctx context.Context, s *Snapshot) (CheckpointInfo, error) {
+	retention := durationProp(s.Metadata().Configuration, PropDeletedFileRetentionDuration, DefaultDeletedFileRetention)
+	data, info, err := EncodeCheckpoint(s, t.cfg.Now().Add(-retention))
+	if err != nil {
+		return info, fmt.Errorf("checkpoint version %d: %w", s.Version(), err)
+	}
+	key := CheckpointKey(s.Version())
+	err = t.store.PutIfAbsent(ctx, key, bytes.NewReader(data))
+	if err != nil && !errors.Is(err, storage.ErrExist) && !errors.Is(err, storage.ErrAmbiguous) {
+		return info, fmt.Errorf("checkpoint: write %s: %w", key, err)
+	}
+	if errors.Is(err, storage.ErrAmbiguous) {
+		if _, gerr := readAll(ctx, t.store, key); gerr != nil {
+			return info, fmt.Errorf("checkpoint: write %s: %w", key, err)
+		}
+	}
+	// Never move the hint backwards.
+	if lc, err := ReadLastCheckpoint(ctx, t.store); err == nil && lc.Version > info.Version {
+		return info, nil
+	}
+	hint, _ := json.Marshal(info)
+	if err := t.store.Put(ctx, lastCheckpointKey, bytes.NewReader(hint)); err != nil {
+		return info, fmt.Errorf("checkpoint: write %s: %w", lastCheckpointKey, err)
+	}
+	t.cfg.Logger.Info("wrote checkpoint", "version", info.Version, "actions", info.Size, "files", info.NumOfAddFiles)
+	return info, nil
+}
+
+// checkpointAndClean runs after a commit at a checkpoint interval.
+func (t *Table) checkpointAndClean(ctx context.Context, v int64) error {
+	s, err := t.SnapshotAt(ctx, v)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if _, err := t.writeCheckpoint(ctx, s); err != nil {
+		return err
+	}
+	if t.cfg.DisableLogCleanup || s.Metadata().Configuration[PropEnableExpiredLogCleanup] == "false" {
+		return nil
+	}
+	if _, err := t.CleanupLog(ctx); err != nil {
+		return fmt.Errorf("log cleanup: %w", err)
+	}
+	return nil
+}
