@@ -356,7 +356,7 @@ func (tx *Transaction) Commit(ctx context.Context) (CommitResult, error) {
 				lastErr = &AmbiguousCommitError{Version: v, TxnID: tx.txnID, Err: rerr}
 				continue
 			case landed:
-				return tx.finish(ctx, v, attempt, false), nil
+				return tx.finish(ctx, v, attempt, true), nil
 			case !exists:
 				// Not written: try the same version again.
 				lastErr = &AmbiguousCommitError{Version: v, TxnID: tx.txnID, Err: err}
