@@ -1,0 +1,196 @@
+package commitlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/protolake/protolake/storage"
+	"github.com/protolake/protolake/storage/faulty"
+	"github.com/protolake/protolake/storage/mem"
+)
+
+// crashTable is a table on a fault-injecting store over memory, with one
+// commit (file "a") already made.
+func crashTable(t *testing.T) (*Table, *faulty.Store, *mem.Store) {
+	t.Helper()
+	inner := mem.New()
+	fs := faulty.New(inner)
+	tbl, err := Open(fs, Config{RetryBackoff: 1_000_000, DisableCheckpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Create(context.Background(), testSpec()); err != nil {
+		t.Fatal(err)
+	}
+	commitAdds(t, tbl, "a")
+	return tbl, fs, inner
+}
+
+// uploadAndCommit is what the writer does: upload the data file, then
+// commit it with its offsets.
+func uploadAndCommit(ctx context.Context, tbl *Table, snap *Snapshot, name string, first, last int64) (CommitResult, error) {
+	add := testAdd(name)
+	if err := tbl.Store().Put(ctx, add.Path, bytes.NewReader([]byte("parquet bytes"))); err != nil {
+		return CommitResult{}, err
+	}
+	tx := tbl.NewTransaction(snap)
+	tx.Add(add)
+	tx.AddKafkaOffsets("g", OffsetRange{Topic: "t", Partition: 0, First: first, Last: last})
+	return tx.Commit(ctx)
+}
+
+func isCommitKey(c faulty.Call) bool { return strings.HasSuffix(c.Key, ".json") }
+
+func TestCrashBetweenUploadAndCommit(t *testing.T) {
+	ctx := context.Background()
+	tbl, fs, inner := crashTable(t)
+	// The commit write fails outright (nothing written), as when the
+	// process dies after uploading the data file.
+	fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Nth: 1})
+	if _, err := uploadAndCommit(ctx, tbl, mustSnapshot(t, tbl), "b", 0, 9); err == nil {
+		t.Fatal("commit succeeded despite the injected failure")
+	}
+	s := mustSnapshot(t, tbl)
+	if s.Version() != 1 || s.HasFile("day=2026-01-01/b") {
+		t.Fatalf("after the failed commit: version %d, has b = %v; want 1, false", s.Version(), s.HasFile("day=2026-01-01/b"))
+	}
+	if _, ok := s.TxnVersion(KafkaAppID("g", "t", 0)); ok {
+		t.Fatal("watermark moved without a commit")
+	}
+	// The restarted writer seeks to the watermark (none) and redoes the
+	// batch; the data file is re-uploaded under the same name.
+	res, err := uploadAndCommit(ctx, tbl, s, "b", 0, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != 2 {
+		t.Errorf("retry landed at %d, want 2", res.Version)
+	}
+	auditLog(t, inner)
+	s = mustSnapshot(t, tbl)
+	if s.NumFiles() != 2 {
+		t.Errorf("files = %d, want 2", s.NumFiles())
+	}
+	if v, _ := s.TxnVersion(KafkaAppID("g", "t", 0)); v != 9 {
+		t.Errorf("watermark = %d, want 9", v)
+	}
+}
+
+func TestAmbiguousCommitLanded(t *testing.T) {
+	ctx := context.Background()
+	tbl, fs, inner := crashTable(t)
+	// The commit lands but the response is lost.
+	fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Nth: 1, After: true, Match: isCommitKey})
+	res, err := uploadAndCommit(ctx, tbl, mustSnapshot(t, tbl), "b", 0, 9)
+	if err != nil {
+		t.Fatalf("ambiguous commit not resolved: %v", err)
+	}
+	if res.Version != 2 || !res.AlreadyCommitted {
+		t.Errorf("result = %+v, want version 2 found by txnId", res)
+	}
+	a := auditLog(t, inner)
+	if a.latest != 2 {
+		t.Errorf("latest = %d, want 2 (no duplicate commit)", a.latest)
+	}
+	// A writer retrying the same offsets from the new snapshot is refused.
+	if _, err := uploadAndCommit(ctx, tbl, mustSnapshot(t, tbl), "b2", 0, 9); !errors.Is(err, ErrFenced) {
+		t.Errorf("re-commit of committed offsets: %v, want ErrFenced", err)
+	}
+}
+
+func TestAmbiguousCommitLandedReadBackFails(t *testing.T) {
+	ctx := context.Background()
+	tbl, fs, inner := crashTable(t)
+	snap := mustSnapshot(t, tbl)
+	fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Nth: 1, After: true, Match: isCommitKey})
+	fs.Inject(faulty.Fault{Op: faulty.OpGet, Nth: 1, Match: isCommitKey}) // the read-back fails too
+	res, err := uploadAndCommit(ctx, tbl, snap, "b", 0, 9)
+	if err != nil {
+		t.Fatalf("ambiguous commit not resolved: %v", err)
+	}
+	if res.Version != 2 || !res.AlreadyCommitted {
+		t.Errorf("result = %+v, want version 2 found by txnId", res)
+	}
+	if a := auditLog(t, inner); a.latest != 2 {
+		t.Errorf("latest = %d, want 2", a.latest)
+	}
+}
+
+func TestAmbiguousCommitNotLanded(t *testing.T) {
+	ctx := context.Background()
+	tbl, fs, inner := crashTable(t)
+	// An ambiguous error although nothing was written (a timeout before
+	// the request reached the server).
+	fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Nth: 1, Match: isCommitKey, Err: storage.ErrAmbiguous})
+	res, err := uploadAndCommit(ctx, tbl, mustSnapshot(t, tbl), "b", 0, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != 2 || res.AlreadyCommitted || res.Attempts != 2 {
+		t.Errorf("result = %+v, want version 2 written by the second attempt", res)
+	}
+	if a := auditLog(t, inner); a.latest != 2 {
+		t.Errorf("latest = %d, want 2", a.latest)
+	}
+}
+
+func TestAmbiguousCommitLostToAnotherWriter(t *testing.T) {
+	ctx := context.Background()
+	tbl, fs, inner := crashTable(t)
+	other, err := Open(inner, Config{DisableCheckpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := mustSnapshot(t, tbl)
+	// Just before our commit write, another writer takes version 2; our
+	// write is refused but the refusal is reported as ambiguous.
+	fired := false
+	fs.OnBefore(func(ctx context.Context, c faulty.Call) error {
+		if c.Op == faulty.OpPutIfAbsent && isCommitKey(c) && !fired {
+			fired = true
+			tx := other.NewTransaction(snap)
+			tx.Add(testAdd("other"))
+			if _, err := tx.Commit(ctx); err != nil {
+				t.Errorf("other writer: %v", err)
+			}
+		}
+		return nil
+	})
+	fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Nth: 1, After: true, Match: isCommitKey})
+	res, err := uploadAndCommit(ctx, tbl, snap, "b", 0, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != 3 || res.AlreadyCommitted {
+		t.Errorf("result = %+v, want version 3 after the other writer's 2", res)
+	}
+	if a := auditLog(t, inner); a.latest != 3 || len(a.adds) != 3 {
+		t.Errorf("latest = %d with %d files, want 3 with 3", a.latest, len(a.adds))
+	}
+}
+
+func TestCommitUnresolvable(t *testing.T) {
+	ctx := context.Background()
+	tbl, fs, _ := crashTable(t)
+	tbl.cfg.MaxAttempts = 3
+	snap := mustSnapshot(t, tbl)
+	// Every commit write is ambiguous and every read-back fails.
+	fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, After: true, Match: isCommitKey})
+	fs.Inject(faulty.Fault{Op: faulty.OpGet, Match: isCommitKey})
+	tx := tbl.NewTransaction(snap)
+	tx.Add(testAdd("b"))
+	_, err := tx.Commit(ctx)
+	var amb *AmbiguousCommitError
+	if !errors.As(err, &amb) || amb.TxnID != tx.TxnID() {
+		t.Fatalf("error = %v, want *AmbiguousCommitError for %s", err, tx.TxnID())
+	}
+	// Later, with the store healthy, the caller resolves it.
+	fs.Reset()
+	v, err := tbl.FindCommit(ctx, tx.TxnID(), snap.Version()+1)
+	if err != nil || v != 2 {
+		t.Errorf("FindCommit = %d, %v; want 2", v, err)
+	}
+}
