@@ -3,10 +3,252 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/protolake/protolake/schema"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// runSchema is replaced by the schema subcommand implementation.
-func runSchema(context.Context, []string, io.Writer, io.Writer) error {
-	return errors.New("schema: not implemented yet")
+const schemaUsage = `usage:
+  protolake schema show (--descriptor-set FILE | [--proto-path DIR]... FILE.proto...) --message NAME
+                        [--format delta|parquet|plan|fingerprint] [options]
+  protolake schema diff OLD NEW --message NAME [--proto-path DIR]... [options]
+
+show prints the table schema derived from a protobuf message: the Delta
+schemaString (pretty-printed), the Parquet schema of the data files, the
+shredding plan, or the proto version's fingerprint.
+
+diff compares two versions of a message (OLD: the table's, NEW: the
+candidate). OLD and NEW are each a descriptor set (.binpb, .pb, .desc) or a
+.proto file. It prints every change and exits 0 when NEW is compatible, 1
+when a change is breaking, 2 on error.
+
+options (the same as the table config keys):
+  --enums string|int            enum columns hold names (default) or numbers
+  --uint64 decimal|long         uint64/fixed64 as decimal(20,0) (default) or long bits
+  --max-recursion-depth N       unroll recursive messages N levels (default 0: error)
+  --no-kafka-meta               leave out the _kafka metadata column
+  --no-unknown                  leave out the _unknown column
+  --partition SPEC              a partition column (repeatable): FIELD, day(FIELD),
+                                hour(FIELD), day(_kafka.timestamp), NAME=day(FIELD)…
+`
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+// schemaFlags are the flags both subcommands share.
+type schemaFlags struct {
+	fs         *flag.FlagSet
+	message    string
+	protoPaths multiFlag
+	opts       schema.Options
+	enums      string
+	uint64     string
+	partitions multiFlag
+}
+
+func newSchemaFlags(name string, stderr io.Writer) *schemaFlags {
+	f := &schemaFlags{fs: flag.NewFlagSet("schema "+name, flag.ContinueOnError)}
+	f.fs.SetOutput(stderr)
+	f.fs.Usage = func() { fmt.Fprint(stderr, schemaUsage) }
+	f.fs.StringVar(&f.message, "message", "", "full name of the message (e.g. adtrack.v1.AdImpression)")
+	f.fs.Var(&f.protoPaths, "proto-path", "import path for .proto files (repeatable)")
+	f.fs.StringVar(&f.enums, "enums", "string", "enum columns: string or int")
+	f.fs.StringVar(&f.uint64, "uint64", "decimal", "uint64/fixed64 columns: decimal or long")
+	f.fs.IntVar(&f.opts.MaxRecursionDepth, "max-recursion-depth", 0, "unroll recursive messages N levels (0: recursion is an error)")
+	f.fs.BoolVar(&f.opts.NoKafkaMeta, "no-kafka-meta", false, "leave out the _kafka metadata column")
+	f.fs.BoolVar(&f.opts.NoUnknown, "no-unknown", false, "leave out the _unknown column")
+	f.fs.Var(&f.partitions, "partition", "partition column spec (repeatable)")
+	return f
+}
+
+// parse parses flags and positional arguments in any order.
+func (f *schemaFlags) parse(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err}
+		}
+		args = f.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if args[0] == "--" {
+			pos = append(pos, args[1:]...)
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	f.opts.Enums = schema.EnumMode(f.enums)
+	f.opts.Uint64 = schema.Uint64Mode(f.uint64)
+	f.opts.Partitions = f.partitions
+	if err := f.opts.Validate(); err != nil {
+		return nil, usageError{err}
+	}
+	if f.message == "" {
+		return nil, usageError{errors.New("--message NAME is required (the message's full name, e.g. adtrack.v1.AdImpression)")}
+	}
+	return pos, nil
+}
+
+func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, schemaUsage)
+		return usageError{errors.New("schema: missing subcommand (show or diff)")}
+	}
+	switch args[0] {
+	case "show":
+		return runSchemaShow(ctx, args[1:], stdout, stderr)
+	case "diff":
+		return runSchemaDiff(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, schemaUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, schemaUsage)
+	return usageError{fmt.Errorf("schema: unknown subcommand %q (want show or diff)", args[0])}
+}
+
+func runSchemaShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newSchemaFlags("show", stderr)
+	var descSet, format string
+	f.fs.StringVar(&descSet, "descriptor-set", "", "binary FileDescriptorSet (protoc --include_imports -o, buf build -o)")
+	f.fs.StringVar(&format, "format", "delta", "output: delta, parquet, plan or fingerprint")
+	files, err := f.parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "delta", "parquet", "plan", "fingerprint":
+	default:
+		return usageError{fmt.Errorf("--format %q: want delta, parquet, plan or fingerprint", format)}
+	}
+	if descSet != "" && len(files) > 0 {
+		return usageError{errors.New("give either --descriptor-set or .proto files, not both")}
+	}
+	if descSet == "" && len(files) == 0 {
+		return usageError{errors.New("no descriptors: give --descriptor-set FILE or .proto files (with --proto-path DIR)")}
+	}
+	src := schema.Source{DescriptorSet: descSet, Files: files, ImportPaths: importPathsFor(f.protoPaths, files)}
+	md, err := schema.Load(ctx, src, f.message)
+	if err != nil {
+		return err
+	}
+	if format == "fingerprint" {
+		fp, err := schema.Fingerprint(md)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, fp)
+		return nil
+	}
+	t, err := schema.Derive(md, f.opts)
+	if err != nil {
+		return err
+	}
+	for _, w := range t.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	switch format {
+	case "delta":
+		b, err := t.DeltaJSON()
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(b)
+		return err
+	case "parquet":
+		_, err := io.WriteString(stdout, t.ParquetText())
+		return err
+	default:
+		return t.WritePlan(stdout)
+	}
+}
+
+func runSchemaDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newSchemaFlags("diff", stderr)
+	pos, err := f.parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usageError{fmt.Errorf("schema diff takes two arguments, OLD and NEW (descriptor sets or .proto files); got %d", len(pos))}
+	}
+	oldMD, err := loadVersion(ctx, pos[0], f.protoPaths, f.message)
+	if err != nil {
+		return fmt.Errorf("OLD %s: %w", pos[0], err)
+	}
+	newMD, err := loadVersion(ctx, pos[1], f.protoPaths, f.message)
+	if err != nil {
+		return fmt.Errorf("NEW %s: %w", pos[1], err)
+	}
+	ev, err := schema.Diff(oldMD, newMD, f.opts)
+	var inc *schema.IncompatibleError
+	if err != nil && !errors.As(err, &inc) {
+		return err
+	}
+	if inc != nil {
+		fmt.Fprintf(stdout, "breaking: %s in %s cannot write to a table created with %s (%d breaking change(s))\n", f.message, pos[1], pos[0], len(inc.Changes))
+	} else {
+		fmt.Fprintf(stdout, "compatible: %s in %s can write to a table created with %s\n", f.message, pos[1], pos[0])
+	}
+	if len(ev.Changes) == 0 {
+		fmt.Fprintln(stdout, "  no changes")
+	}
+	for _, c := range ev.Changes {
+		fmt.Fprintf(stdout, "  %s\n", c)
+	}
+	if inc != nil {
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+// loadVersion loads a message from a descriptor set or a .proto file.
+func loadVersion(ctx context.Context, path string, protoPaths []string, message string) (protoreflect.MessageDescriptor, error) {
+	src := schema.Source{DescriptorSet: path}
+	if strings.HasSuffix(path, ".proto") {
+		src = schema.Source{Files: []string{path}, ImportPaths: importPathsFor(protoPaths, []string{path})}
+	} else if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	return schema.Load(ctx, src, message)
+}
+
+// importPathsFor orders the import paths so that the one holding the
+// (single) file comes first — OLD and NEW may share relative names in
+// different trees — and adds the file's directory when no path holds it.
+func importPathsFor(paths, files []string) []string {
+	if len(files) != 1 {
+		return paths
+	}
+	file := filepath.Clean(files[0])
+	for i, p := range paths {
+		if r, err := filepath.Rel(filepath.Clean(p), file); err == nil && !strings.HasPrefix(r, "..") {
+			out := append([]string{p}, paths[:i]...)
+			return append(out, paths[i+1:]...)
+		}
+	}
+	if len(paths) == 0 {
+		return []string{filepath.Dir(file)}
+	}
+	return append([]string{filepath.Dir(file)}, paths...)
 }

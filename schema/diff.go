@@ -1,0 +1,281 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Evolution is the outcome of comparing a table's schema with a new proto
+// version.
+type Evolution struct {
+	// Merged is the table schema to commit with the new version: the new
+	// descriptor's columns, with each column matched to the table's by
+	// field number (a renamed field keeps its column name), plus the
+	// table's columns the new version no longer writes (removed fields
+	// whose number is reserved, metadata columns turned off), which read
+	// as null in new files. Nil when a change is breaking.
+	Merged *Table
+
+	// Changes lists every difference, compatible and breaking, in column
+	// order.
+	Changes []Change
+}
+
+// Breaking returns the breaking changes.
+func (e *Evolution) Breaking() []Change {
+	var out []Change
+	for _, c := range e.Changes {
+		if c.Breaking {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Diff compares two versions of a message (old: the table's, new: the
+// candidate) under the same options. Compatible: the Evolution with the
+// merged table and a nil error. Breaking: the Evolution (Merged nil) and an
+// *IncompatibleError listing the breaking changes. Other errors (the new
+// version cannot be derived at all) are returned as they are.
+//
+// With both descriptors at hand Diff also checks enum values: a new value
+// is compatible; a removed value is breaking unless its number is
+// reserved; a value renamed under the same number is breaking with
+// enums=string (the column's strings would change meaning).
+func Diff(old, new protoreflect.MessageDescriptor, opts Options) (*Evolution, error) {
+	oldT, err := Derive(old, opts)
+	if err != nil {
+		return nil, fmt.Errorf("old version: %w", err)
+	}
+	return diff(oldT.Schema, oldT, new, opts)
+}
+
+// DiffSchema compares a table's stored schema (its Delta schemaString, which
+// records each column's field number and proto type in the field metadata)
+// with a new proto version. It applies the same rules as Diff, except the
+// enum-value checks, which need the old descriptor (the commit log archives
+// it at _protolake/descriptors/<fingerprint>.binpb; use Diff when it is
+// available).
+func DiffSchema(stored *StructType, new protoreflect.MessageDescriptor, opts Options) (*Evolution, error) {
+	if stored == nil {
+		return nil, errors.New("diff: no stored schema")
+	}
+	return diff(stored, nil, new, opts)
+}
+
+func diff(stored *StructType, oldT *Table, new protoreflect.MessageDescriptor, opts Options) (*Evolution, error) {
+	newT, err := Derive(new, opts)
+	if err != nil {
+		return nil, err
+	}
+	d := &differ{oldT: oldT, newT: newT, opts: opts}
+	d.structs("", stored, newT.Schema, new, true)
+	ev := &Evolution{Changes: d.changes}
+	if b := ev.Breaking(); len(b) > 0 {
+		return ev, &IncompatibleError{Message: string(new.FullName()), Changes: b}
+	}
+	merged, err := derive(new, opts, stored)
+	if err != nil {
+		var ce *CollisionError
+		if errors.As(err, &ce) {
+			c := Change{Path: joinPath(ce.Struct, ce.Names[1]), Kind: NameConflict, Breaking: true, Detail: ce.Error()}
+			ev.Changes = append(ev.Changes, c)
+			return ev, &IncompatibleError{Message: string(new.FullName()), Changes: []Change{c}}
+		}
+		return nil, err
+	}
+	ev.Merged = merged
+	return ev, nil
+}
+
+type differ struct {
+	oldT, newT *Table
+	opts       Options
+	changes    []Change
+}
+
+func (d *differ) add(c Change) { d.changes = append(d.changes, c) }
+
+// structs compares two structs whose fields are matched by field number.
+// md is the new message at this position (for reserved numbers).
+func (d *differ) structs(path string, old, new *StructType, md protoreflect.MessageDescriptor, top bool) {
+	newByNum := map[int]*StructField{}
+	for _, f := range new.Fields {
+		if n := f.FieldNumber(); n != 0 {
+			newByNum[n] = f
+		}
+	}
+	oldNums := map[int]bool{}
+	oldNames := map[string]*StructField{}
+	for _, of := range old.Fields {
+		oldNames[strings.ToLower(of.Name)] = of
+		n := of.FieldNumber()
+		fpath := joinPath(path, of.Name)
+		if n == 0 {
+			nf := new.Field(of.Name)
+			if top && of.metaString(MetaPartition) != "" {
+				if nf == nil || nf.metaString(MetaPartition) != of.metaString(MetaPartition) || nf.Type.String() != of.Type.String() {
+					d.add(Change{Path: fpath, Kind: PartitioningChanged, Breaking: true, Detail: fmt.Sprintf("partition column %s (%s) is not in the new partitioning; a table's partitioning cannot change", of.Name, of.metaString(MetaPartition))})
+				}
+				continue
+			}
+			if nf == nil {
+				d.add(Change{Path: fpath, Kind: ColumnKept, Detail: "not written any more; new rows read null"})
+				continue
+			}
+			if nf.Type.String() != of.Type.String() {
+				d.add(Change{Path: fpath, Kind: TypeChanged, Breaking: true, Detail: of.Type.String() + " → " + nf.Type.String()})
+			}
+			continue
+		}
+		oldNums[n] = true
+		nf := newByNum[n]
+		if nf == nil {
+			if fd := md.Fields().ByNumber(protoreflect.FieldNumber(n)); fd != nil {
+				d.add(Change{Path: fpath, Number: n, Kind: FieldDropped, Breaking: true,
+					Detail: fmt.Sprintf("field %s is now an empty message and would have no column", fd.Name())})
+				continue
+			}
+			if md.ReservedRanges().Has(protoreflect.FieldNumber(n)) {
+				d.add(Change{Path: fpath, Number: n, Kind: FieldRemoved, Detail: "number reserved; the column is kept and new rows read null"})
+			} else {
+				d.add(Change{Path: fpath, Number: n, Kind: FieldRemoved, Breaking: true,
+					Detail: fmt.Sprintf("the number is not reserved, so it could be reused with another meaning; add `reserved %d;` to %s", n, md.FullName())})
+			}
+			continue
+		}
+		d.field(fpath, n, of, nf)
+	}
+	for _, nf := range new.Fields {
+		n := nf.FieldNumber()
+		if n == 0 {
+			if top && nf.metaString(MetaPartition) != "" && old.Field(nf.Name) == nil {
+				d.add(Change{Path: joinPath(path, nf.Name), Kind: PartitioningChanged, Breaking: true, Detail: fmt.Sprintf("new partition column %s (%s); a table's partitioning cannot change", nf.Name, nf.metaString(MetaPartition))})
+			}
+			if top && nf.metaString(MetaColumn) != "" && old.Field(nf.Name) == nil {
+				d.add(Change{Path: joinPath(path, nf.Name), Kind: FieldAdded, Detail: "metadata column " + nf.Type.String()})
+			}
+			continue
+		}
+		if oldNums[n] {
+			continue
+		}
+		fpath := joinPath(path, nf.Name)
+		if of := oldNames[strings.ToLower(nf.Name)]; of != nil {
+			d.add(Change{Path: fpath, Number: n, Kind: NameConflict, Breaking: true,
+				Detail: fmt.Sprintf("the table's column %s belongs to field %d; rename the new field", of.Name, of.FieldNumber())})
+			continue
+		}
+		d.add(Change{Path: fpath, Number: n, Kind: FieldAdded, Detail: nf.metaString(MetaType) + " as " + nf.Type.String()})
+	}
+}
+
+var typeNameRE = regexp.MustCompile(`\b(message|group|enum) [A-Za-z0-9_.]+`)
+
+func cardinalityOf(t string) string {
+	switch {
+	case strings.HasPrefix(t, "map<"):
+		return "map"
+	case strings.HasPrefix(t, "repeated "):
+		return "repeated"
+	}
+	return "singular"
+}
+
+func (d *differ) field(path string, n int, of, nf *StructField) {
+	if of.Name != nf.Name {
+		d.add(Change{Path: path, Number: n, Kind: FieldRenamed, Detail: fmt.Sprintf("%s → %s; the column keeps the name %s", of.Name, nf.Name, of.Name)})
+	}
+	ot, nt := of.metaString(MetaType), nf.metaString(MetaType)
+	if oc, nc := cardinalityOf(ot), cardinalityOf(nt); ot != "" && oc != nc {
+		d.add(Change{Path: path, Number: n, Kind: CardinalityChanged, Breaking: true, Detail: fmt.Sprintf("%s → %s (%s → %s)", oc, nc, ot, nt)})
+		return
+	}
+	on, nn := typeNameRE.ReplaceAllString(ot, "$1"), typeNameRE.ReplaceAllString(nt, "$1")
+	if ot != "" && on != nn {
+		d.add(Change{Path: path, Number: n, Kind: TypeChanged, Breaking: true, Detail: ot + " → " + nt})
+		return
+	}
+	if ot != nt {
+		d.add(Change{Path: path, Number: n, Kind: MessageRenamed, Detail: ot + " → " + nt})
+	}
+	if !d.types(path, n, of.Type, nf.Type) {
+		return
+	}
+	if d.oldT != nil {
+		ofd, nfd := d.oldT.fieldDesc[of], d.newT.fieldDesc[nf]
+		if ofd != nil && nfd != nil {
+			if ofd.IsMap() {
+				ofd, nfd = ofd.MapValue(), nfd.MapValue()
+			}
+			if ofd.Enum() != nil && nfd.Enum() != nil {
+				d.enums(path, n, ofd.Enum(), nfd.Enum())
+			}
+		}
+	}
+}
+
+// types compares two Delta types, recursing into structs; it reports
+// whether they are compatible.
+func (d *differ) types(path string, n int, ot, nt DataType) bool {
+	switch o := ot.(type) {
+	case *StructType:
+		if s, ok := nt.(*StructType); ok {
+			md := d.newT.structMsg[s]
+			if md == nil {
+				return false
+			}
+			d.structs(path, o, s, md, false)
+			return true
+		}
+	case *ArrayType:
+		if a, ok := nt.(*ArrayType); ok {
+			return d.types(path+"[]", n, o.ElementType, a.ElementType)
+		}
+	case *MapType:
+		if m, ok := nt.(*MapType); ok {
+			if o.KeyType.String() != m.KeyType.String() {
+				d.add(Change{Path: path + "{}.key", Number: n, Kind: TypeChanged, Breaking: true, Detail: o.KeyType.String() + " → " + m.KeyType.String()})
+				return false
+			}
+			return d.types(path+"{}.value", n, o.ValueType, m.ValueType)
+		}
+	case PrimitiveType:
+		if p, ok := nt.(PrimitiveType); ok && p == o {
+			return true
+		}
+	}
+	d.add(Change{Path: path, Number: n, Kind: TypeChanged, Breaking: true, Detail: "column type " + ot.String() + " → " + nt.String()})
+	return false
+}
+
+func (d *differ) enums(path string, n int, oe, ne protoreflect.EnumDescriptor) {
+	ov, nv := oe.Values(), ne.Values()
+	for i := range ov.Len() {
+		v := ov.Get(i)
+		if ov.ByNumber(v.Number()) != v {
+			continue // an alias: the first name of a number is the one written
+		}
+		w := nv.ByNumber(v.Number())
+		switch {
+		case w == nil && ne.ReservedRanges().Has(v.Number()):
+			d.add(Change{Path: path, Number: n, Kind: EnumValueRemoved, Detail: fmt.Sprintf("%s = %d (number reserved)", v.Name(), v.Number())})
+		case w == nil:
+			d.add(Change{Path: path, Number: n, Kind: EnumValueRemoved, Breaking: true,
+				Detail: fmt.Sprintf("%s = %d; reserve the number (reserved %d;) in %s", v.Name(), v.Number(), v.Number(), ne.FullName())})
+		case w.Name() != v.Name():
+			d.add(Change{Path: path, Number: n, Kind: EnumValueRenamed, Breaking: d.opts.enums() == EnumString,
+				Detail: fmt.Sprintf("%d: %s → %s", v.Number(), v.Name(), w.Name())})
+		}
+	}
+	for i := range nv.Len() {
+		w := nv.Get(i)
+		if ov.ByNumber(w.Number()) == nil {
+			d.add(Change{Path: path, Number: n, Kind: EnumValueAdded, Detail: fmt.Sprintf("%s = %d", w.Name(), w.Number())})
+		}
+	}
+}
