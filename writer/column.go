@@ -1,0 +1,616 @@
+package writer
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"unsafe"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/rle"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// column buffers one leaf column of one open file: the current page as raw
+// levels and PLAIN-encoded values (or dictionary indexes), and the finished
+// pages compressed. Values of the row being decoded sit after the committed
+// marks until commit; rollback truncates to the marks. Pages are cut only at
+// commits, so a page never holds part of a row.
+type column struct {
+	spec *colSpec
+
+	reps, defs []uint8
+	vals       []byte  // PLAIN values (byte arrays: 4-byte length + bytes)
+	idx        []int32 // dictionary indexes in dictionary mode
+	bools      []byte  // one byte per boolean value
+	nvals      int     // non-null values in the page
+
+	// committed marks (rollback targets)
+	cReps, cDefs, cVals, cIdx, cBools, cNvals int
+
+	pageFirstRow int64 // file row index of the page's first row
+
+	// dictionary (byte arrays only)
+	dictMode  bool
+	dict      map[string]int32
+	dictData  []byte   // PLAIN-encoded dictionary values
+	dictOffs  []uint32 // start of each entry in dictData (at its length prefix)
+	dictPages int      // data pages written in dictionary mode
+
+	// finished pages
+	chunk    []byte // page headers + compressed pages, in order
+	pages    []pageInfo
+	numVals  int64 // levels (or values) written, for ColumnMetaData.NumValues
+	uncompr  int64 // total uncompressed size including headers
+	noIndex  bool  // a page had no orderable values (all NaN): no column index
+	stats    chunkStats
+	encoding format.Encoding // encoding of the last data page
+	plainPgs int             // data pages written PLAIN
+}
+
+type pageInfo struct {
+	off, size  int64 // relative to the data pages' start in chunk
+	firstRow   int64
+	nullCount  int64
+	nullPage   bool
+	min, max   []byte // PLAIN-encoded bounds (column index), nil for null pages
+}
+
+// chunkStats accumulates the column chunk's statistics over its pages.
+type chunkStats struct {
+	has       bool
+	min, max  []byte // PLAIN-encoded value (byte arrays: the bytes)
+	nullCount int64
+	nan       bool // a NaN was seen: min/max of floats are not reliable
+}
+
+// colSpec is what a column needs to know about its leaf, shared by every
+// file of the writer.
+type colSpec struct {
+	index          int
+	path           []string
+	kind           parquet.Kind
+	typeLen        int
+	maxRep, maxDef uint8
+	str            bool // STRING logical type
+	dict           bool // start in dictionary mode
+	repBits        int
+	defBits        int
+}
+
+func bitsFor(maxLevel uint8) int {
+	n := 0
+	for v := maxLevel; v != 0; v >>= 1 {
+		n++
+	}
+	return n
+}
+
+func newColumn(spec *colSpec) *column {
+	c := &column{spec: spec, dictMode: spec.dict}
+	if c.dictMode {
+		c.dict = make(map[string]int32)
+	}
+	return c
+}
+
+// levels appends the levels of one entry.
+func (c *column) levels(rep, def uint8) {
+	if c.spec.maxRep > 0 {
+		c.reps = append(c.reps, rep)
+	}
+	if c.spec.maxDef > 0 {
+		c.defs = append(c.defs, def)
+	}
+}
+
+func (c *column) null(rep, def uint8) { c.levels(rep, def) }
+
+func (c *column) int32(rep, def uint8, v int32) {
+	c.levels(rep, def)
+	c.vals = binary.LittleEndian.AppendUint32(c.vals, uint32(v))
+	c.nvals++
+}
+
+func (c *column) int64(rep, def uint8, v int64) {
+	c.levels(rep, def)
+	c.vals = binary.LittleEndian.AppendUint64(c.vals, uint64(v))
+	c.nvals++
+}
+
+func (c *column) float(rep, def uint8, v float32) {
+	c.levels(rep, def)
+	c.vals = binary.LittleEndian.AppendUint32(c.vals, math.Float32bits(v))
+	c.nvals++
+}
+
+func (c *column) double(rep, def uint8, v float64) {
+	c.levels(rep, def)
+	c.vals = binary.LittleEndian.AppendUint64(c.vals, math.Float64bits(v))
+	c.nvals++
+}
+
+func (c *column) boolean(rep, def uint8, v bool) {
+	c.levels(rep, def)
+	b := byte(0)
+	if v {
+		b = 1
+	}
+	c.bools = append(c.bools, b)
+	c.nvals++
+}
+
+// decimal20 appends a uint64 as FIXED_LEN_BYTE_ARRAY(9) DECIMAL(20,0).
+func (c *column) decimal20(rep, def uint8, v uint64) {
+	c.levels(rep, def)
+	c.vals = append(c.vals, 0)
+	c.vals = binary.BigEndian.AppendUint64(c.vals, v)
+	c.nvals++
+}
+
+func (c *column) byteArray(rep, def uint8, b []byte) {
+	c.levels(rep, def)
+	c.nvals++
+	if c.dictMode {
+		i, ok := c.dict[string(b)]
+		if !ok {
+			i = int32(len(c.dictOffs))
+			c.dictOffs = append(c.dictOffs, uint32(len(c.dictData)))
+			c.dictData = binary.LittleEndian.AppendUint32(c.dictData, uint32(len(b)))
+			c.dictData = append(c.dictData, b...)
+			c.dict[string(b)] = i
+		}
+		c.idx = append(c.idx, i)
+		return
+	}
+	c.vals = binary.LittleEndian.AppendUint32(c.vals, uint32(len(b)))
+	c.vals = append(c.vals, b...)
+}
+
+func (c *column) commit() {
+	c.cReps, c.cDefs, c.cVals, c.cIdx, c.cBools, c.cNvals = len(c.reps), len(c.defs), len(c.vals), len(c.idx), len(c.bools), c.nvals
+}
+
+func (c *column) rollback() {
+	c.reps, c.defs, c.vals, c.idx, c.bools, c.nvals = c.reps[:c.cReps], c.defs[:c.cDefs], c.vals[:c.cVals], c.idx[:c.cIdx], c.bools[:c.cBools], c.cNvals
+}
+
+// pageSize estimates the raw size of the current page.
+func (c *column) pageSize() int {
+	return len(c.reps) + len(c.defs) + len(c.vals) + 4*len(c.idx) + len(c.bools)>>3
+}
+
+// bufferedBytes is the memory this column holds for its file.
+func (c *column) bufferedBytes() int {
+	return len(c.chunk) + c.pageSize() + len(c.dictData) + 24*len(c.dictOffs)
+}
+
+// dictValue returns entry i of the dictionary without its length prefix.
+func (c *column) dictValue(i int32) []byte {
+	off := c.dictOffs[i]
+	n := binary.LittleEndian.Uint32(c.dictData[off:])
+	return c.dictData[off+4 : off+4+n]
+}
+
+// encoder holds scratch buffers shared by the columns of a writer.
+type encoder struct {
+	page    []byte
+	levels  []byte
+	comp    []byte
+	header  bytes.Buffer
+	proto   thrift.CompactProtocol
+	codec   codec
+	plainBA []byte
+}
+
+// flushPage encodes, compresses and appends the committed page; the page
+// must hold only committed entries.
+func (c *column) flushPage(e *encoder, fileRows int64) error {
+	numEntries := c.nvals
+	if c.spec.maxDef > 0 {
+		numEntries = len(c.defs)
+	} else if c.spec.maxRep > 0 {
+		numEntries = len(c.reps)
+	}
+	if fileRows == c.pageFirstRow {
+		return nil
+	}
+	// Dictionary or not: a dictionary that does not pay on the first page
+	// is dropped (the page is re-encoded PLAIN); one that grows too large
+	// later stops growing and later pages are PLAIN.
+	if c.dictMode {
+		tooBig := len(c.dictData) > maxDictBytes
+		if c.dictPages == 0 && (tooBig || (len(c.dictOffs) > 64 && 2*len(c.dictOffs) > c.nvals)) {
+			for _, i := range c.idx {
+				off := c.dictOffs[i]
+				n := binary.LittleEndian.Uint32(c.dictData[off:])
+				c.vals = append(c.vals, c.dictData[off:off+4+n]...)
+			}
+			c.idx = c.idx[:0]
+			c.dictMode = false
+			c.dict = nil
+			c.dictData, c.dictOffs = nil, nil
+		}
+	}
+
+	ps := pageStats(c)
+	hs := ps // header and column index bounds: byte arrays truncated
+	if c.spec.kind == parquet.ByteArray && ps.has {
+		mx, ok := truncMax(ps.max)
+		if ok {
+			hs.min, hs.max = truncMin(ps.min), mx
+		} else {
+			hs.has, hs.min, hs.max = false, nil, nil
+			c.noIndex = true
+		}
+	}
+	p := e.page[:0]
+	var err error
+	if c.spec.maxRep > 0 {
+		p, err = appendLevels(p, e, c.reps, c.spec.repBits)
+		if err != nil {
+			return err
+		}
+	}
+	if c.spec.maxDef > 0 {
+		p, err = appendLevels(p, e, c.defs, c.spec.defBits)
+		if err != nil {
+			return err
+		}
+	}
+	enc := format.Plain
+	switch {
+	case c.dictMode:
+		enc = format.RLEDictionary
+		bw := 0
+		if n := len(c.dictOffs); n > 1 {
+			bw = bitsFor32(uint32(n - 1))
+		}
+		p = append(p, byte(bw))
+		e.levels, err = (&rle.Encoding{BitWidth: bw}).EncodeInt32(e.levels[:0], c.idx)
+		if err != nil {
+			return err
+		}
+		p = append(p, e.levels...)
+		c.dictPages++
+	case c.spec.kind == parquet.Boolean:
+		var acc byte
+		for i, b := range c.bools {
+			acc |= b << (i & 7)
+			if i&7 == 7 {
+				p = append(p, acc)
+				acc = 0
+			}
+		}
+		if len(c.bools)&7 != 0 {
+			p = append(p, acc)
+		}
+		c.plainPgs++
+	default:
+		p = append(p, c.vals...)
+		c.plainPgs++
+	}
+	e.page = p
+	e.comp, err = e.codec.encode(e.comp[:0], p)
+	if err != nil {
+		return err
+	}
+	hdr := format.PageHeader{
+		Type:                 format.DataPage,
+		UncompressedPageSize: int32(len(p)),
+		CompressedPageSize:   int32(len(e.comp)),
+		DataPageHeader: thrift.New(format.DataPageHeader{
+			NumValues:               int32(numEntries),
+			Encoding:                enc,
+			DefinitionLevelEncoding: format.RLE,
+			RepetitionLevelEncoding: format.RLE,
+			Statistics:              hs.format(),
+		}),
+	}
+	h, err := e.marshal(&hdr)
+	if err != nil {
+		return err
+	}
+	off := int64(len(c.chunk))
+	c.chunk = append(c.chunk, h...)
+	c.chunk = append(c.chunk, e.comp...)
+	c.pages = append(c.pages, pageInfo{
+		off: off, size: int64(len(c.chunk)) - off, firstRow: c.pageFirstRow,
+		nullCount: ps.nullCount, nullPage: c.nvals == 0, min: hs.min, max: hs.max,
+	})
+	if c.nvals > 0 && !hs.has {
+		c.noIndex = true // e.g. only NaNs: the column index needs bounds
+	}
+	c.stats.merge(c.spec, &ps)
+	c.numVals += int64(numEntries)
+	c.uncompr += int64(len(h) + len(p))
+	c.encoding = enc
+
+	c.reps, c.defs, c.vals, c.idx, c.bools, c.nvals = c.reps[:0], c.defs[:0], c.vals[:0], c.idx[:0], c.bools[:0], 0
+	c.commit()
+	c.pageFirstRow = fileRows
+	return nil
+}
+
+func bitsFor32(v uint32) int {
+	n := 0
+	for ; v != 0; v >>= 1 {
+		n++
+	}
+	return n
+}
+
+func appendLevels(p []byte, e *encoder, levels []uint8, bw int) ([]byte, error) {
+	var err error
+	e.levels, err = (&rle.Encoding{BitWidth: bw}).EncodeLevels(e.levels[:0], levels)
+	if err != nil {
+		return p, err
+	}
+	p = binary.LittleEndian.AppendUint32(p, uint32(len(e.levels)))
+	return append(p, e.levels...), nil
+}
+
+func (e *encoder) marshal(v any) ([]byte, error) {
+	e.header.Reset()
+	if err := thrift.NewEncoder(e.proto.NewWriter(&e.header)).Encode(v); err != nil {
+		return nil, err
+	}
+	return e.header.Bytes(), nil
+}
+
+// dictPage returns the encoded dictionary page (header + compressed data),
+// or nil when the column wrote no dictionary-encoded page.
+func (c *column) dictPage(e *encoder) ([]byte, int64, error) {
+	if c.dictPages == 0 {
+		return nil, 0, nil
+	}
+	comp, err := e.codec.encode(e.comp[:0], c.dictData)
+	if err != nil {
+		return nil, 0, err
+	}
+	e.comp = comp
+	hdr := format.PageHeader{
+		Type:                 format.DictionaryPage,
+		UncompressedPageSize: int32(len(c.dictData)),
+		CompressedPageSize:   int32(len(comp)),
+		DictionaryPageHeader: thrift.New(format.DictionaryPageHeader{NumValues: int32(len(c.dictOffs)), Encoding: format.Plain}),
+	}
+	h, err := e.marshal(&hdr)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]byte, 0, len(h)+len(comp))
+	out = append(append(out, h...), comp...)
+	return out, int64(len(h) + len(c.dictData)), nil
+}
+
+// ---- statistics -----------------------------------------------------------
+
+// pageStats computes min, max and null count of the current page.
+func pageStats(c *column) chunkStats {
+	var s chunkStats
+	numEntries := len(c.defs)
+	if c.spec.maxDef == 0 {
+		numEntries = c.nvals
+	}
+	s.nullCount = int64(numEntries - c.nvals)
+	if c.nvals == 0 {
+		return s
+	}
+	switch c.spec.kind {
+	case parquet.Boolean:
+		lo, hi := byte(1), byte(0)
+		for _, b := range c.bools {
+			lo, hi = min(lo, b), max(hi, b)
+		}
+		s.has, s.min, s.max = true, []byte{lo}, []byte{hi}
+	case parquet.Int32:
+		v := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(c.vals))), len(c.vals)/4)
+		lo, hi := v[0], v[0]
+		for _, x := range v[1:] {
+			lo, hi = min(lo, x), max(hi, x)
+		}
+		s.has = true
+		s.min = binary.LittleEndian.AppendUint32(nil, uint32(lo))
+		s.max = binary.LittleEndian.AppendUint32(nil, uint32(hi))
+	case parquet.Int64:
+		v := unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(c.vals))), len(c.vals)/8)
+		lo, hi := v[0], v[0]
+		for _, x := range v[1:] {
+			lo, hi = min(lo, x), max(hi, x)
+		}
+		s.has = true
+		s.min = binary.LittleEndian.AppendUint64(nil, uint64(lo))
+		s.max = binary.LittleEndian.AppendUint64(nil, uint64(hi))
+	case parquet.Float:
+		v := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(c.vals))), len(c.vals)/4)
+		first := true
+		var lo, hi float32
+		for _, x := range v {
+			if x != x {
+				s.nan = true
+				continue
+			}
+			if first {
+				lo, hi, first = x, x, false
+				continue
+			}
+			lo, hi = min(lo, x), max(hi, x)
+		}
+		if !first {
+			if lo == 0 {
+				lo = float32(math.Copysign(0, -1))
+			}
+			if hi == 0 {
+				hi = 0
+			}
+			s.has = true
+			s.min = binary.LittleEndian.AppendUint32(nil, math.Float32bits(lo))
+			s.max = binary.LittleEndian.AppendUint32(nil, math.Float32bits(hi))
+		}
+	case parquet.Double:
+		v := unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(c.vals))), len(c.vals)/8)
+		first := true
+		var lo, hi float64
+		for _, x := range v {
+			if x != x {
+				s.nan = true
+				continue
+			}
+			if first {
+				lo, hi, first = x, x, false
+				continue
+			}
+			lo, hi = min(lo, x), max(hi, x)
+		}
+		if !first {
+			if lo == 0 {
+				lo = math.Copysign(0, -1)
+			}
+			if hi == 0 {
+				hi = 0
+			}
+			s.has = true
+			s.min = binary.LittleEndian.AppendUint64(nil, math.Float64bits(lo))
+			s.max = binary.LittleEndian.AppendUint64(nil, math.Float64bits(hi))
+		}
+	case parquet.FixedLenByteArray:
+		n := c.spec.typeLen
+		lo, hi := c.vals[:n], c.vals[:n]
+		for i := n; i+n <= len(c.vals); i += n {
+			x := c.vals[i : i+n]
+			if bytes.Compare(x, lo) < 0 {
+				lo = x
+			}
+			if bytes.Compare(x, hi) > 0 {
+				hi = x
+			}
+		}
+		s.has, s.min, s.max = true, bytes.Clone(lo), bytes.Clone(hi)
+	case parquet.ByteArray:
+		var lo, hi []byte
+		first := true
+		visit := func(x []byte) {
+			if first {
+				lo, hi, first = x, x, false
+				return
+			}
+			if bytes.Compare(x, lo) < 0 {
+				lo = x
+			}
+			if bytes.Compare(x, hi) > 0 {
+				hi = x
+			}
+		}
+		if c.dictMode {
+			// Compare each distinct index once.
+			seenLo, seenHi := int32(-1), int32(-1)
+			for _, i := range c.idx {
+				if i == seenLo || i == seenHi {
+					continue
+				}
+				x := c.dictValue(i)
+				if first {
+					lo, hi, first, seenLo, seenHi = x, x, false, i, i
+					continue
+				}
+				if bytes.Compare(x, lo) < 0 {
+					lo, seenLo = x, i
+				}
+				if bytes.Compare(x, hi) > 0 {
+					hi, seenHi = x, i
+				}
+			}
+		} else {
+			for off := 0; off+4 <= len(c.vals); {
+				n := int(binary.LittleEndian.Uint32(c.vals[off:]))
+				visit(c.vals[off+4 : off+4+n])
+				off += 4 + n
+			}
+		}
+		s.has, s.min, s.max = true, bytes.Clone(lo), bytes.Clone(hi)
+	}
+	return s
+}
+
+// maxStatBytes bounds byte-array bounds in page headers and the column
+// index; longer bounds are truncated (min) or truncated and incremented
+// (max) so they stay bounds, or dropped when that is impossible.
+const maxStatBytes = 64
+
+func (s *chunkStats) format() format.Statistics {
+	st := format.Statistics{NullCount: s.nullCount}
+	if s.has {
+		st.MinValue, st.MaxValue = s.min, s.max
+	}
+	return st
+}
+
+func (s *chunkStats) merge(spec *colSpec, p *chunkStats) {
+	s.nullCount += p.nullCount
+	s.nan = s.nan || p.nan
+	if !p.has {
+		return
+	}
+	if !s.has {
+		s.has, s.min, s.max = true, p.min, p.max
+		return
+	}
+	if compareValues(spec, p.min, s.min) < 0 {
+		s.min = p.min
+	}
+	if compareValues(spec, p.max, s.max) > 0 {
+		s.max = p.max
+	}
+}
+
+// compareValues compares two PLAIN-encoded values of the column's type in
+// the Parquet type-defined order.
+func compareValues(spec *colSpec, a, b []byte) int {
+	switch spec.kind {
+	case parquet.Boolean:
+		return int(a[0]) - int(b[0])
+	case parquet.Int32:
+		return cmp3(int32(binary.LittleEndian.Uint32(a)), int32(binary.LittleEndian.Uint32(b)))
+	case parquet.Int64:
+		return cmp3(int64(binary.LittleEndian.Uint64(a)), int64(binary.LittleEndian.Uint64(b)))
+	case parquet.Float:
+		return cmp3(math.Float32frombits(binary.LittleEndian.Uint32(a)), math.Float32frombits(binary.LittleEndian.Uint32(b)))
+	case parquet.Double:
+		return cmp3(math.Float64frombits(binary.LittleEndian.Uint64(a)), math.Float64frombits(binary.LittleEndian.Uint64(b)))
+	}
+	return bytes.Compare(a, b)
+}
+
+func cmp3[T int32 | int64 | float32 | float64](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// truncMin and truncMax shorten byte-array bounds for page statistics.
+func truncMin(b []byte) []byte {
+	if len(b) <= maxStatBytes {
+		return b
+	}
+	return b[:maxStatBytes]
+}
+
+func truncMax(b []byte) ([]byte, bool) {
+	if len(b) <= maxStatBytes {
+		return b, true
+	}
+	t := bytes.Clone(b[:maxStatBytes])
+	for i := len(t) - 1; i >= 0; i-- {
+		if t[i] != 0xff {
+			t[i]++
+			return t[:i+1], true
+		}
+	}
+	return nil, false
+}

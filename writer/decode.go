@@ -1,0 +1,654 @@
+package writer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/protolake/protolake/schema"
+)
+
+// MaxDepth is the deepest message nesting the decoder accepts.
+const MaxDepth = 100
+
+// DecodeError is a message the writer rejected. Nothing of the message is
+// left in any column.
+type DecodeError struct {
+	// Path is the field path, e.g. "placement.sizes[].width" ("" for the
+	// message itself).
+	Path string
+	// Offset is the byte offset in the message where the problem is.
+	Offset int
+	// Err says what is wrong.
+	Err error
+}
+
+func (e *DecodeError) Error() string {
+	path := e.Path
+	if path == "" {
+		path = "(message)"
+	}
+	return fmt.Sprintf("decode field %s at byte %d: %v", path, e.Offset, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Errors a DecodeError wraps.
+var (
+	ErrTruncated       = errors.New("truncated or malformed wire data")
+	ErrInvalidUTF8     = errors.New("string is not valid UTF-8")
+	ErrTooDeep         = fmt.Errorf("message nesting deeper than %d", MaxDepth)
+	ErrRequiredMissing = errors.New("required field is missing")
+	ErrInvalidValue    = errors.New("invalid value")
+)
+
+// slot is one field's state in a message frame: a singular scalar's last
+// value, or a list of occurrences (elements, message payloads to merge).
+type slot struct {
+	n          int32  // occurrences
+	v          uint64 // last scalar value, or start<<32|end of the last bytes payload
+	head, tail int32  // occurrence list, -1 when empty
+}
+
+// occ is one occurrence: a value, or a payload range [v>>32, v&0xffffffff).
+type occ struct {
+	v      uint64
+	next   int32
+	packed bool
+}
+
+type decoder struct {
+	root    *mprog
+	buf     []byte
+	slots   []slot
+	occs    []occ
+	unknown []byte
+	cols    []*column
+	scratch []byte
+	keyBuf  [][]byte
+}
+
+func rng(start, end int) uint64 { return uint64(start)<<32 | uint64(uint32(end)) }
+func unrng(v uint64) (int, int) { return int(v >> 32), int(uint32(v)) }
+
+func (d *decoder) fail(path string, off int, err error) error {
+	return &DecodeError{Path: path, Offset: off, Err: err}
+}
+
+func wireErr(n int) error {
+	switch protowire.ParseError(n) {
+	case nil:
+		return ErrTruncated
+	default:
+		return fmt.Errorf("%w: %v", ErrTruncated, protowire.ParseError(n))
+	}
+}
+
+// pushFrame reserves slots for one message instance.
+func (d *decoder) pushFrame(m *mprog) int {
+	f := len(d.slots)
+	for range m.nslots {
+		d.slots = append(d.slots, slot{head: -1, tail: -1})
+	}
+	return f
+}
+
+func (d *decoder) addOcc(s *slot, v uint64, packed bool) {
+	i := int32(len(d.occs))
+	d.occs = append(d.occs, occ{v: v, next: -1, packed: packed})
+	if s.tail >= 0 {
+		d.occs[s.tail].next = i
+	} else {
+		s.head = i
+	}
+	s.tail = i
+	s.n++
+}
+
+// scan is phase one: it walks the wire records of [start, end) once and
+// fills the frame's slots. top is true for the table's message, whose
+// unknown fields are kept.
+func (d *decoder) scan(m *mprog, frame, start, end int, top bool) error {
+	b := d.buf
+	i := start
+	for i < end {
+		tagStart := i
+		num, typ, n := protowire.ConsumeTag(b[i:end])
+		if n < 0 {
+			return d.fail(m.path, i, wireErr(n))
+		}
+		i += n
+		var f *fprog
+		if uint64(num) < uint64(len(m.dense)) {
+			f = m.dense[num]
+		} else if m.sparse != nil {
+			f = m.sparse[num]
+		}
+		if f == nil || f.kind == fkSkip || !(typ == f.wt || (f.packable && typ == protowire.BytesType)) {
+			if typ == protowire.EndGroupType {
+				return d.fail(m.path, tagStart, fmt.Errorf("%w: unexpected end group", ErrTruncated))
+			}
+			n := protowire.ConsumeFieldValue(num, typ, b[i:end])
+			if n < 0 {
+				p := m.path
+				if f != nil {
+					p = f.path
+				}
+				return d.fail(p, i, wireErr(n))
+			}
+			i += n
+			if top && (f == nil || f.kind != fkSkip) {
+				d.unknown = append(d.unknown, b[tagStart:i]...)
+			}
+			continue
+		}
+		s := &d.slots[frame+f.slot]
+		if f.peers != nil {
+			for _, p := range f.peers {
+				d.slots[frame+p] = slot{head: -1, tail: -1}
+			}
+		}
+		var v uint64
+		packed := false
+		switch typ {
+		case protowire.VarintType:
+			x, n := protowire.ConsumeVarint(b[i:end])
+			if n < 0 {
+				return d.fail(f.path, i, wireErr(n))
+			}
+			v, i = x, i+n
+		case protowire.Fixed32Type:
+			if end-i < 4 {
+				return d.fail(f.path, i, ErrTruncated)
+			}
+			v = uint64(uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16 | uint32(b[i+3])<<24)
+			i += 4
+		case protowire.Fixed64Type:
+			if end-i < 8 {
+				return d.fail(f.path, i, ErrTruncated)
+			}
+			_ = b[i+7]
+			v = uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
+				uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+			i += 8
+		case protowire.BytesType:
+			l, n := protowire.ConsumeVarint(b[i:end])
+			if n < 0 {
+				return d.fail(f.path, i, wireErr(n))
+			}
+			if l > uint64(end-i-n) {
+				return d.fail(f.path, i, ErrTruncated)
+			}
+			i += n
+			v = rng(i, i+int(l))
+			i += int(l)
+			packed = typ != f.wt
+		case protowire.StartGroupType:
+			_, n := protowire.ConsumeGroup(num, b[i:end])
+			if n < 0 {
+				return d.fail(f.path, i, wireErr(n))
+			}
+			v = rng(i, i+n-protowire.SizeTag(num))
+			i += n
+		default:
+			return d.fail(f.path, tagStart, ErrTruncated)
+		}
+		if f.kind == fkScalar {
+			s.n, s.v = 1, v
+		} else {
+			d.addOcc(s, v, packed)
+		}
+	}
+	return nil
+}
+
+// emit is phase two: it writes the frame's fields in column order at
+// repetition level r.
+func (d *decoder) emit(m *mprog, frame int, r uint8, depth int) error {
+	for _, f := range m.fields {
+		s := d.slots[frame+f.slot]
+		switch f.kind {
+		case fkSkip:
+			continue
+		case fkScalar:
+			if f.col < 0 {
+				continue // identity partition column
+			}
+			if s.n == 0 {
+				if err := d.absent(f, r, depth); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := d.leaf(f, r, f.def, s.v); err != nil {
+				return err
+			}
+		case fkMessage:
+			if s.n == 0 {
+				if err := d.absent(f, r, depth); err != nil {
+					return err
+				}
+				continue
+			}
+			if f.col < 0 && f.child == nil {
+				continue // identity partition column of a Timestamp
+			}
+			if err := d.message(f, s.head, true, r, f.def, depth); err != nil {
+				return err
+			}
+		case fkRepeated:
+			if err := d.list(f, s, r, depth); err != nil {
+				return err
+			}
+		case fkMap:
+			if err := d.mapEntries(f, s, r, depth); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// absent writes an absent singular field.
+func (d *decoder) absent(f *fprog, r uint8, depth int) error {
+	switch f.presence {
+	case schema.Explicit:
+		for c := f.first; c < f.end; c++ {
+			d.cols[c].null(r, f.nullDef)
+		}
+		return nil
+	case schema.Required:
+		return d.fail(f.path, 0, ErrRequiredMissing)
+	}
+	// Implicit.
+	if f.child != nil { // an absent map value message is an empty message
+		if depth+1 > MaxDepth {
+			return d.fail(f.path, 0, ErrTooDeep)
+		}
+		fr := d.pushFrame(f.child)
+		err := d.emit(f.child, fr, r, depth+1)
+		d.slots = d.slots[:fr]
+		return err
+	}
+	if f.msgLeaf {
+		return d.msgLeafFrom(f, -1, false, r, f.def, depth)
+	}
+	if f.conv == schema.ConvString || f.conv == schema.ConvBytes {
+		d.cols[f.col].byteArray(r, f.def, f.defBytes)
+		return nil
+	}
+	return d.leaf(f, r, f.def, f.defRaw)
+}
+
+// message writes a message-payload field from occurrence head: merged
+// with the following occurrences when chain is set (a singular field), alone
+// otherwise (a list element).
+func (d *decoder) message(f *fprog, head int32, chain bool, r, def uint8, depth int) error {
+	if f.msgLeaf {
+		return d.msgLeafFrom(f, head, chain, r, def, depth)
+	}
+	if depth+1 > MaxDepth {
+		start, _ := unrng(d.occs[head].v)
+		return d.fail(f.path, start, ErrTooDeep)
+	}
+	fr := d.pushFrame(f.child)
+	for o := head; o >= 0; o = d.occs[o].next {
+		start, end := unrng(d.occs[o].v)
+		if err := d.scan(f.child, fr, start, end, false); err != nil {
+			return err
+		}
+		if !chain {
+			break
+		}
+	}
+	err := d.emit(f.child, fr, r, depth+1)
+	d.slots = d.slots[:fr]
+	return err
+}
+
+// list writes the elements of a repeated field.
+func (d *decoder) list(f *fprog, s slot, r uint8, depth int) error {
+	if s.n == 0 {
+		for c := f.first; c < f.end; c++ {
+			d.cols[c].null(r, f.def)
+		}
+		return nil
+	}
+	rep := r
+	for o := s.head; o >= 0; o = d.occs[o].next {
+		oc := d.occs[o]
+		switch {
+		case oc.packed:
+			start, end := unrng(oc.v)
+			b := d.buf
+			for i := start; i < end; {
+				var v uint64
+				switch f.wt {
+				case protowire.VarintType:
+					x, n := protowire.ConsumeVarint(b[i:end])
+					if n < 0 {
+						return d.fail(f.path, i, wireErr(n))
+					}
+					v, i = x, i+n
+				case protowire.Fixed32Type:
+					if end-i < 4 {
+						return d.fail(f.path, i, ErrTruncated)
+					}
+					v = uint64(uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16 | uint32(b[i+3])<<24)
+					i += 4
+				case protowire.Fixed64Type:
+					if end-i < 8 {
+						return d.fail(f.path, i, ErrTruncated)
+					}
+					x, _ := protowire.ConsumeFixed64(b[i:end])
+					v, i = x, i+8
+				default:
+					return d.fail(f.path, i, ErrTruncated)
+				}
+				if err := d.leaf(f, rep, f.elemDef, v); err != nil {
+					return err
+				}
+				rep = f.rep
+			}
+			continue
+		case f.child != nil:
+			if err := d.message(f, o, false, rep, f.elemDef, depth); err != nil {
+				return err
+			}
+		case f.msgLeaf:
+			if err := d.msgLeafOne(f, o, rep, f.elemDef, depth); err != nil {
+				return err
+			}
+		default:
+			if err := d.leaf(f, rep, f.elemDef, oc.v); err != nil {
+				return err
+			}
+		}
+		rep = f.rep
+	}
+	return nil
+}
+
+// mapEntries writes the entries of a map, the last of duplicate keys
+// winning (at its own position).
+func (d *decoder) mapEntries(f *fprog, s slot, r uint8, depth int) error {
+	if s.n == 0 {
+		for c := f.first; c < f.end; c++ {
+			d.cols[c].null(r, f.def)
+		}
+		return nil
+	}
+	if depth+1 > MaxDepth {
+		return d.fail(f.path, 0, ErrTooDeep)
+	}
+	e := f.child
+	// Scan every entry into its own frame, then drop earlier duplicates.
+	n := int(s.n)
+	base := len(d.slots)
+	o := s.head
+	for k := 0; k < n; k++ {
+		fr := d.pushFrame(e)
+		start, end := unrng(d.occs[o].v)
+		if err := d.scan(e, fr, start, end, false); err != nil {
+			return err
+		}
+		o = d.occs[o].next
+	}
+	keys := d.keyBuf[:0]
+	for k := 0; k < n; k++ {
+		keys = append(keys, d.mapKey(e.fields[0], d.slots[base+2*k]))
+	}
+	d.keyBuf = keys
+	rep := r
+	for k := 0; k < n; k++ {
+		dup := false
+		for j := k + 1; j < n && !dup; j++ {
+			dup = string(keys[j]) == string(keys[k])
+		}
+		if dup {
+			continue
+		}
+		if err := d.emit(e, base+2*k, rep, depth+1); err != nil {
+			return err
+		}
+		rep = f.rep
+	}
+	d.slots = d.slots[:base]
+	return nil
+}
+
+// mapKey returns the key of an entry in a comparable form: the payload
+// bytes of a string key, else the decoded value's 8 bytes.
+func (d *decoder) mapKey(kf *fprog, s slot) []byte {
+	var v uint64
+	if s.n == 0 {
+		if kf.conv == schema.ConvString {
+			return kf.defBytes
+		}
+		v = kf.defRaw
+	} else {
+		if kf.conv == schema.ConvString {
+			start, end := unrng(s.v)
+			return d.buf[start:end]
+		}
+		v = s.v
+	}
+	// Normalize to the converted value: int32 keys keep the low 32 bits.
+	switch kf.conv {
+	case schema.ConvInt32, schema.ConvUint32, schema.ConvFixed32, schema.ConvSfixed32, schema.ConvSint32, schema.ConvEnumInt, schema.ConvEnumString:
+		v = uint64(uint32(v))
+	case schema.ConvBool:
+		if v != 0 {
+			v = 1
+		}
+	}
+	k := make([]byte, 8) // rare path: maps only
+	for i := range 8 {
+		k[i] = byte(v >> (8 * i))
+	}
+	return k
+}
+
+// leaf converts one wire value and appends it.
+func (d *decoder) leaf(f *fprog, r, def uint8, v uint64) error {
+	c := d.cols[f.col]
+	switch f.conv {
+	case schema.ConvInt32, schema.ConvSfixed32, schema.ConvEnumInt:
+		c.int32(r, def, int32(v))
+	case schema.ConvInt64, schema.ConvUint64Long, schema.ConvFixed64Long, schema.ConvSfixed64:
+		c.int64(r, def, int64(v))
+	case schema.ConvUint32, schema.ConvFixed32:
+		c.int64(r, def, int64(uint32(v)))
+	case schema.ConvUint64Decimal, schema.ConvFixed64Decimal:
+		c.decimal20(r, def, v)
+	case schema.ConvSint32:
+		c.int32(r, def, int32(protowire.DecodeZigZag(v&math.MaxUint32)))
+	case schema.ConvSint64:
+		c.int64(r, def, protowire.DecodeZigZag(v))
+	case schema.ConvFloat:
+		c.float(r, def, math.Float32frombits(uint32(v)))
+	case schema.ConvDouble:
+		c.double(r, def, math.Float64frombits(v))
+	case schema.ConvBool:
+		c.boolean(r, def, v != 0)
+	case schema.ConvEnumString:
+		if name, ok := f.enum.Name(protoreflect.EnumNumber(int32(v))); ok {
+			c.byteArray(r, def, unsafe.Slice(unsafe.StringData(name), len(name)))
+		} else {
+			d.scratch = strconv.AppendInt(d.scratch[:0], int64(int32(v)), 10)
+			c.byteArray(r, def, d.scratch)
+		}
+	case schema.ConvString:
+		start, end := unrng(v)
+		b := d.buf[start:end]
+		if !utf8.Valid(b) {
+			return d.fail(f.path, start, ErrInvalidUTF8)
+		}
+		c.byteArray(r, def, b)
+	case schema.ConvBytes:
+		start, end := unrng(v)
+		c.byteArray(r, def, d.buf[start:end])
+	default:
+		return d.fail(f.path, 0, fmt.Errorf("%w: conversion %v of a wire value", ErrInvalidValue, f.conv))
+	}
+	return nil
+}
+
+func (d *decoder) msgLeafOne(f *fprog, o int32, r, def uint8, depth int) error {
+	return d.msgLeafFrom(f, o, false, r, def, depth)
+}
+
+func (d *decoder) msgLeafFrom(f *fprog, head int32, chain bool, r, def uint8, depth int) error {
+	if depth+1 > MaxDepth {
+		return d.fail(f.path, 0, ErrTooDeep)
+	}
+	switch f.conv {
+	case schema.ConvJSON, schema.ConvRaw:
+		d.scratch = d.scratch[:0]
+		off := 0
+		for o := head; o >= 0; {
+			start, end := unrng(d.occs[o].v)
+			if off == 0 {
+				off = start
+			}
+			d.scratch = append(d.scratch, d.buf[start:end]...)
+			if !chain {
+				break
+			}
+			o = d.occs[o].next
+		}
+		msg := dynamicpb.NewMessage(f.p.Desc.Message())
+		if err := (proto.UnmarshalOptions{RecursionLimit: MaxDepth - depth}).Unmarshal(d.scratch, msg); err != nil {
+			return d.fail(f.path, off, fmt.Errorf("%w: %v", ErrInvalidValue, err))
+		}
+		if f.conv == schema.ConvRaw {
+			d.cols[f.col].byteArray(r, def, d.scratch)
+			return nil
+		}
+		j, err := protojson.Marshal(msg)
+		if err != nil {
+			if msg.Descriptor().FullName() != "google.protobuf.Value" || msg.Has(msg.Descriptor().Oneofs().Get(0).Fields().Get(0)) {
+				return d.fail(f.path, off, fmt.Errorf("%w: %v", ErrInvalidValue, err))
+			}
+			j = []byte("null") // a Value with no kind set
+		}
+		// protojson randomizes whitespace; the column holds the compact form.
+		var cb bytes.Buffer
+		if err := json.Compact(&cb, j); err != nil {
+			return d.fail(f.path, off, fmt.Errorf("%w: %v", ErrInvalidValue, err))
+		}
+		d.cols[f.col].byteArray(r, def, cb.Bytes())
+		return nil
+	}
+	// Timestamp, Duration (fields 1 and 2) and wrappers (field 1): last
+	// one wins across all merged occurrences.
+	var f1, f2 uint64
+	var has1 bool
+	b := d.buf
+	for o := head; o >= 0; {
+		start, end := unrng(d.occs[o].v)
+		for i := start; i < end; {
+			num, typ, n := protowire.ConsumeTag(b[i:end])
+			if n < 0 {
+				return d.fail(f.path, i, wireErr(n))
+			}
+			i += n
+			want := protowire.VarintType
+			if f.p.Wrapper {
+				want = f.elemWT
+			}
+			if (num == 1 || (num == 2 && !f.p.Wrapper)) && typ == want {
+				var v uint64
+				switch typ {
+				case protowire.VarintType:
+					x, n := protowire.ConsumeVarint(b[i:end])
+					if n < 0 {
+						return d.fail(f.path, i, wireErr(n))
+					}
+					v, i = x, i+n
+				case protowire.Fixed32Type:
+					x, n := protowire.ConsumeFixed32(b[i:end])
+					if n < 0 {
+						return d.fail(f.path, i, wireErr(n))
+					}
+					v, i = uint64(x), i+n
+				case protowire.Fixed64Type:
+					x, n := protowire.ConsumeFixed64(b[i:end])
+					if n < 0 {
+						return d.fail(f.path, i, wireErr(n))
+					}
+					v, i = x, i+n
+				case protowire.BytesType:
+					l, n := protowire.ConsumeVarint(b[i:end])
+					if n < 0 || l > uint64(end-i-n) {
+						return d.fail(f.path, i, ErrTruncated)
+					}
+					v = rng(i+n, i+n+int(l))
+					i += n + int(l)
+				}
+				if num == 1 {
+					f1, has1 = v, true
+				} else {
+					f2 = v
+				}
+				continue
+			}
+			if typ == protowire.EndGroupType {
+				return d.fail(f.path, i-n, ErrTruncated)
+			}
+			n = protowire.ConsumeFieldValue(num, typ, b[i:end])
+			if n < 0 {
+				return d.fail(f.path, i, wireErr(n))
+			}
+			i += n
+		}
+		if !chain {
+			break
+		}
+		o = d.occs[o].next
+	}
+	c := d.cols[f.col]
+	switch {
+	case f.p.Wrapper:
+		if !has1 {
+			if f.conv == schema.ConvString || f.conv == schema.ConvBytes {
+				c.byteArray(r, def, nil)
+				return nil
+			}
+			return d.leaf(f, r, def, 0)
+		}
+		return d.leaf(f, r, def, f1)
+	case f.conv == schema.ConvTimestamp:
+		sec, nanos := int64(f1), int64(int32(f2))
+		if sec < minTimestampSeconds || sec > maxTimestampSeconds || nanos < 0 || nanos > 999_999_999 {
+			return d.fail(f.path, 0, fmt.Errorf("%w: timestamp %ds %dns is outside 0001-01-01..9999-12-31", ErrInvalidValue, sec, nanos))
+		}
+		c.int64(r, def, sec*1_000_000+nanos/1000)
+	case f.conv == schema.ConvDuration:
+		sec, nanos := int64(f1), int64(int32(f2))
+		if sec < -maxDurationSeconds || sec > maxDurationSeconds || nanos < -999_999_999 || nanos > 999_999_999 {
+			return d.fail(f.path, 0, fmt.Errorf("%w: duration %ds %dns is beyond ±10000 years", ErrInvalidValue, sec, nanos))
+		}
+		c.int64(r, def, sec*1_000_000+nanos/1000)
+	default:
+		return d.fail(f.path, 0, fmt.Errorf("%w: conversion %v of a message", ErrInvalidValue, f.conv))
+	}
+	return nil
+}
+
+const (
+	minTimestampSeconds = -62135596800
+	maxTimestampSeconds = 253402300799
+	maxDurationSeconds  = 315576000000
+)

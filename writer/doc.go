@@ -1,0 +1,2 @@
+// Package writer turns protobuf wire bytes into partitioned Parquet files.
+package writer

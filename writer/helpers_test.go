@@ -1,0 +1,67 @@
+package writer
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage/mem"
+)
+
+func loadMessage(t testing.TB, set, name string) protoreflect.MessageDescriptor {
+	t.Helper()
+	files, err := schema.ReadDescriptorSet(filepath.Join("..", "testdata", "proto", set))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := schema.FindMessage(files, name, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return md
+}
+
+func deriveTable(t testing.TB, set, name string, opts schema.Options) *schema.Table {
+	t.Helper()
+	tab, err := schema.Derive(loadMessage(t, set, name), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tab
+}
+
+// export copies the store's files to a temp dir for DuckDB and returns
+// their local paths.
+func export(t testing.TB, st *mem.Store, files []File) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var out []string
+	for _, f := range files {
+		r, err := st.Get(context.Background(), f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(b)) != f.Size {
+			t.Fatalf("%s: stored %d bytes, metadata says %d", f.Path, len(b), f.Size)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}

@@ -1,0 +1,312 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage"
+)
+
+// Kafka holds the coordinates of a record, written to the `_kafka` column
+// and used for Kafka-timestamp partitions.
+type Kafka struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	// Timestamp is the record's timestamp.
+	Timestamp time.Time
+}
+
+// OffsetRange is the Kafka offsets of one topic partition held by a file.
+type OffsetRange struct {
+	Topic     string
+	Partition int32
+	// First and Last are the smallest and largest offsets written.
+	First, Last int64
+}
+
+// File describes a finished data file, stored with Put.
+type File struct {
+	// Path is the key in the store, relative to the table root:
+	// "<partition path>/part-<uuid>.c000.zstd.parquet".
+	Path string
+	// Size is the file's length in bytes.
+	Size int64
+	// PartitionValues maps each partition column to its value in Delta's
+	// serialization; nil means null.
+	PartitionValues map[string]*string
+	// Stats are the Delta statistics of the file.
+	Stats *Stats
+	// Rows is the number of rows (= Stats.NumRecords).
+	Rows int64
+	// Kafka lists the offsets the file holds, per topic partition.
+	Kafka []OffsetRange
+	// ModificationTime is when the file was written.
+	ModificationTime time.Time
+}
+
+// Writer decodes protobuf messages of one table into per-partition
+// buffers and writes full buffers as Parquet files. A Writer is not safe for
+// concurrent use; run one per goroutine.
+type Writer struct {
+	cfg    Config
+	plan   *schema.Plan
+	prog   *mprog
+	layout *layout
+	store  storage.Store
+	enc    encoder
+	dec    decoder
+
+	files    map[string]*openFile
+	order    []*openFile // open files in creation order (deterministic flushing)
+	finished []File
+	keyBuf   []byte
+	pvals    []*string
+	now      func() time.Time
+	peakRows int64
+	peakBuf  int64
+}
+
+// New returns a Writer for the table described by plan, whose data files
+// have the Parquet schema root (schema.Table's Parquet schema; its leaf
+// columns must be plan.Columns in order), storing files in store.
+func New(cfg Config, plan *schema.Plan, root parquet.Node, store storage.Store) (*Writer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("writer config: %w", err)
+	}
+	if plan == nil || plan.Root == nil || root == nil || store == nil {
+		return nil, errors.New("writer: plan, Parquet schema and store are required")
+	}
+	cfg = cfg.withDefaults()
+	l, err := newLayout(root, cfg.StatsLeafLimit)
+	if err != nil {
+		return nil, fmt.Errorf("writer: %w", err)
+	}
+	if len(l.cols) != len(plan.Columns) {
+		return nil, fmt.Errorf("writer: the Parquet schema has %d leaf columns, the plan %d", len(l.cols), len(plan.Columns))
+	}
+	for i, c := range plan.Columns {
+		if !slices.Equal(c.Path, l.cols[i].path) {
+			return nil, fmt.Errorf("writer: leaf column %d is %v in the Parquet schema but %v in the plan", i, l.cols[i].path, c.Path)
+		}
+		if c.MaxDefLevel != int(l.cols[i].maxDef) || c.MaxRepLevel != int(l.cols[i].maxRep) {
+			return nil, fmt.Errorf("writer: column %v: levels differ between plan and Parquet schema", c.Path)
+		}
+		if cfg.NoDictionary {
+			l.cols[i].dict = false
+		}
+	}
+	prog, err := compilePlan(plan)
+	if err != nil {
+		return nil, fmt.Errorf("writer: %w", err)
+	}
+	cd, err := newCodec(cfg.Compression, cfg.ZstdLevel)
+	if err != nil {
+		return nil, fmt.Errorf("writer: %w", err)
+	}
+	w := &Writer{
+		cfg: cfg, plan: plan, prog: prog, layout: l, store: store,
+		files: map[string]*openFile{}, now: time.Now,
+	}
+	w.enc.codec = cd
+	w.dec.root = prog
+	return w, nil
+}
+
+// Write decodes one message (its wire bytes) with its Kafka coordinates and
+// appends it as a row to its partition's buffer. msg is not retained. A
+// message that cannot be decoded returns a *DecodeError and leaves no trace;
+// the Writer stays usable. When the row fills its buffer (MaxRows,
+// MaxBytes) or the buffer is older than MaxAge, the file is written to the
+// store; finished files are returned by Flush and TakeFinished. Any other
+// error (storage) is returned wrapped; the failed file's rows are lost and
+// the caller must restart from its last commit.
+func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
+	d := &w.dec
+	d.buf = msg
+	d.slots = d.slots[:0]
+	d.occs = d.occs[:0]
+	d.unknown = d.unknown[:0]
+	root := w.prog
+	fr := d.pushFrame(root)
+	if err := d.scan(root, fr, 0, len(msg), true); err != nil {
+		return err
+	}
+	f, err := w.route(fr, k)
+	if err != nil {
+		return err
+	}
+	d.cols = f.cols
+	if err := d.emit(root, fr, 0, 1); err != nil {
+		f.rollbackRow()
+		return err
+	}
+	if kc := w.plan.Kafka; kc != nil {
+		d.cols[kc.Topic].byteArray(0, 2, unsafeString(k.Topic))
+		d.cols[kc.Partition].int32(0, 2, k.Partition)
+		d.cols[kc.Offset].int64(0, 2, k.Offset)
+		d.cols[kc.Timestamp].int64(0, 2, k.Timestamp.UnixMicro())
+	}
+	if u := w.plan.Unknown; u >= 0 {
+		if len(d.unknown) > 0 {
+			d.cols[u].byteArray(0, 1, d.unknown)
+		} else {
+			d.cols[u].null(0, 0)
+		}
+	}
+	if f.rows == 0 {
+		f.created = w.now().UnixNano()
+	}
+	if err := f.commitRow(w); err != nil {
+		return w.abandon(f, err)
+	}
+	f.noteKafka(k)
+	if (w.cfg.MaxRows > 0 && f.rows >= w.cfg.MaxRows) || f.bufferedBytes() >= w.cfg.MaxBytes ||
+		(w.cfg.MaxAge > 0 && w.now().UnixNano()-f.created >= int64(w.cfg.MaxAge)) {
+		return w.finishFile(ctx, f)
+	}
+	return nil
+}
+
+func (f *openFile) noteKafka(k Kafka) {
+	for i := range f.kafka {
+		r := &f.kafka[i]
+		if r.Partition == k.Partition && r.Topic == k.Topic {
+			r.First, r.Last = min(r.First, k.Offset), max(r.Last, k.Offset)
+			return
+		}
+	}
+	f.kafka = append(f.kafka, OffsetRange{Topic: k.Topic, Partition: k.Partition, First: k.Offset, Last: k.Offset})
+}
+
+func (w *Writer) abandon(f *openFile, err error) error {
+	w.drop(f)
+	return fmt.Errorf("write row: %w", err)
+}
+
+func (w *Writer) drop(f *openFile) {
+	delete(w.files, f.key)
+	w.order = slices.DeleteFunc(w.order, func(o *openFile) bool { return o == f })
+}
+
+// finishFile writes f to the store and records its metadata.
+func (w *Writer) finishFile(ctx context.Context, f *openFile) error {
+	w.drop(f)
+	if f.rows == 0 {
+		return nil
+	}
+	if b := f.bufferedBytes(); b > w.peakBuf {
+		w.peakBuf, w.peakRows = b, f.rows
+	}
+	segs, size, err := f.finish(w)
+	if err != nil {
+		return fmt.Errorf("encode file: %w", err)
+	}
+	name := "part-" + uuid.NewString() + ".c000." + string(w.cfg.Compression) + ".parquet"
+	if w.cfg.Compression == CompressionNone {
+		name = "part-" + uuid.NewString() + ".c000.parquet"
+	}
+	path := name
+	if f.key != "" {
+		path = f.key + "/" + name
+	}
+	if err := w.store.Put(ctx, path, segmentsReader(segs)); err != nil {
+		return fmt.Errorf("store data file %s: %w", path, err)
+	}
+	pv := map[string]*string{}
+	for i, p := range w.plan.Partitions {
+		pv[p.Name] = f.values[i]
+	}
+	w.finished = append(w.finished, File{
+		Path: path, Size: size, PartitionValues: pv, Stats: w.fileStats(f), Rows: f.rows,
+		Kafka: f.kafka, ModificationTime: w.now(),
+	})
+	return nil
+}
+
+// Flush writes every open buffer as a file and returns all files finished
+// since the last Flush or TakeFinished, in the order they were finished.
+// Call it before a commit, on rebalance and at shutdown.
+func (w *Writer) Flush(ctx context.Context) ([]File, error) {
+	for len(w.order) > 0 {
+		if err := w.finishFile(ctx, w.order[0]); err != nil {
+			return nil, err
+		}
+	}
+	return w.TakeFinished(), nil
+}
+
+// FlushExpired writes the buffers whose first row is older than MaxAge
+// (none when MaxAge is 0).
+func (w *Writer) FlushExpired(ctx context.Context) error {
+	if w.cfg.MaxAge <= 0 {
+		return nil
+	}
+	now := w.now().UnixNano()
+	for _, f := range slices.Clone(w.order) {
+		if now-f.created >= int64(w.cfg.MaxAge) {
+			if err := w.finishFile(ctx, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// FlushLargest writes the largest buffers as files until at most target
+// bytes stay buffered, for a process-wide memory limit.
+func (w *Writer) FlushLargest(ctx context.Context, target int64) error {
+	for w.BufferedBytes() > target && len(w.order) > 0 {
+		sort.SliceStable(w.order, func(i, j int) bool { return w.order[i].bufferedBytes() > w.order[j].bufferedBytes() })
+		if err := w.finishFile(ctx, w.order[0]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TakeFinished returns the files finished since the last call (by MaxRows,
+// MaxBytes, MaxAge or FlushLargest) and forgets them.
+func (w *Writer) TakeFinished() []File {
+	out := w.finished
+	w.finished = nil
+	return out
+}
+
+// BufferedBytes is the memory held by open buffers: compressed pages, raw
+// current pages and dictionaries.
+func (w *Writer) BufferedBytes() int64 {
+	var n int64
+	for _, f := range w.order {
+		n += f.bufferedBytes()
+	}
+	return n
+}
+
+// BufferedRows is the number of rows in open buffers.
+func (w *Writer) BufferedRows() int64 {
+	var n int64
+	for _, f := range w.order {
+		n += f.rows
+	}
+	return n
+}
+
+// OpenFiles is the number of open partition buffers.
+func (w *Writer) OpenFiles() int { return len(w.order) }
+
+// NewTable is New for a derived table: New(cfg, t.Plan, t.Parquet, store).
+func NewTable(cfg Config, t *schema.Table, store storage.Store) (*Writer, error) {
+	if t == nil {
+		return nil, errors.New("writer: table is required")
+	}
+	return New(cfg, t.Plan, t.Parquet, store)
+}
