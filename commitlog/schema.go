@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // SchemaFieldNames returns the top-level field names of a Delta schemaString
@@ -42,4 +43,91 @@ func statsNumRecords(stats string) (int64, bool) {
 		return 0, false
 	}
 	return *st.NumRecords, true
+}
+
+// Column is a top-level column of a Delta schema.
+type Column struct {
+	Name string `json:"name"`
+	// Type is the column's type in Spark's simple-string form, e.g. "long",
+	// "struct<a:int,b:array<string>>", "map<string,long>".
+	Type     string `json:"type"`
+	Nullable bool   `json:"nullable"`
+}
+
+// SchemaColumns returns the top-level columns of a Delta schemaString.
+func SchemaColumns(schemaString string) ([]Column, error) {
+	var s struct {
+		Type   string `json:"type"`
+		Fields []struct {
+			Name     string          `json:"name"`
+			Type     json.RawMessage `json:"type"`
+			Nullable bool            `json:"nullable"`
+		} `json:"fields"`
+	}
+	if err := json.Unmarshal([]byte(schemaString), &s); err != nil {
+		return nil, fmt.Errorf("parse schemaString: %w", err)
+	}
+	if s.Type != "struct" {
+		return nil, fmt.Errorf("parse schemaString: top-level type is %q, want struct", s.Type)
+	}
+	out := make([]Column, len(s.Fields))
+	for i, f := range s.Fields {
+		t, err := simpleType(f.Type, 0)
+		if err != nil {
+			return nil, fmt.Errorf("parse schemaString: column %q: %w", f.Name, err)
+		}
+		out[i] = Column{Name: f.Name, Type: t, Nullable: f.Nullable}
+	}
+	return out, nil
+}
+
+func simpleType(raw json.RawMessage, depth int) (string, error) {
+	if depth > 64 {
+		return "", fmt.Errorf("type nested too deeply")
+	}
+	var name string
+	if json.Unmarshal(raw, &name) == nil {
+		return name, nil
+	}
+	var t struct {
+		Type        string          `json:"type"`
+		ElementType json.RawMessage `json:"elementType"`
+		KeyType     json.RawMessage `json:"keyType"`
+		ValueType   json.RawMessage `json:"valueType"`
+		Fields      []struct {
+			Name string          `json:"name"`
+			Type json.RawMessage `json:"type"`
+		} `json:"fields"`
+	}
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return "", fmt.Errorf("invalid type %s", raw)
+	}
+	switch t.Type {
+	case "array":
+		e, err := simpleType(t.ElementType, depth+1)
+		return "array<" + e + ">", err
+	case "map":
+		k, err := simpleType(t.KeyType, depth+1)
+		if err != nil {
+			return "", err
+		}
+		v, err := simpleType(t.ValueType, depth+1)
+		return "map<" + k + "," + v + ">", err
+	case "struct":
+		var b strings.Builder
+		b.WriteString("struct<")
+		for i, f := range t.Fields {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			ft, err := simpleType(f.Type, depth+1)
+			if err != nil {
+				return "", err
+			}
+			b.WriteString(f.Name + ":" + ft)
+		}
+		b.WriteByte('>')
+		return b.String(), nil
+	}
+	return "", fmt.Errorf("unknown type %q", t.Type)
 }
