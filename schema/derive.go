@@ -123,6 +123,9 @@ func derive(md protoreflect.MessageDescriptor, opts Options, prior *StructType) 
 	}
 	plan.Root = rootPlan
 	top := rootNode
+	if len(rootStruct.Fields) == 0 {
+		return nil, fmt.Errorf("message %s has no fields that map to columns (%s); a table needs at least one; pick another message", md.FullName(), warningList(b.warnings))
+	}
 
 	origins := map[string]string{}
 	for _, f := range rootStruct.Fields {
@@ -263,6 +266,17 @@ func derive(md protoreflect.MessageDescriptor, opts Options, prior *StructType) 
 	t.structMsg = b.structMsg
 	t.fieldDesc = b.fieldDesc
 	return t, nil
+}
+
+func warningList(ws []Warning) string {
+	if len(ws) == 0 {
+		return "it declares no fields"
+	}
+	parts := make([]string, len(ws))
+	for i, w := range ws {
+		parts[i] = w.String()
+	}
+	return strings.Join(parts, "; ")
 }
 
 func originOf(f *StructField) string {

@@ -80,7 +80,11 @@ type MessageNotFoundError struct {
 func (e *MessageNotFoundError) Error() string {
 	var b strings.Builder
 	if e.NotMessage != "" {
-		fmt.Fprintf(&b, "%s in %s is a %s, not a message", e.Name, e.Source, e.NotMessage)
+		article := "a"
+		if strings.ContainsRune("aeiou", rune(e.NotMessage[0])) {
+			article = "an"
+		}
+		fmt.Fprintf(&b, "%s in %s is %s %s, not a message", e.Name, e.Source, article, e.NotMessage)
 	} else {
 		fmt.Fprintf(&b, "message %q is not defined in %s", e.Name, e.Source)
 	}

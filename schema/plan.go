@@ -271,9 +271,12 @@ const (
 	// A duration beyond ±10000 years is invalid: reject the message.
 	ConvDuration
 	// ConvJSON: a google.protobuf.Struct, Value or ListValue message →
-	// BYTE_ARRAY STRING holding its canonical protojson (cold path:
-	// unmarshal the payload into dynamicpb of f.Desc.Message(), then
-	// protojson.Marshal). A Value with no kind set is "null".
+	// BYTE_ARRAY STRING holding its protojson (cold path: unmarshal the
+	// payload into a dynamicpb message of f.Desc.Message() — or the
+	// structpb type —, protojson.Marshal it, then json.Compact the result:
+	// protojson deliberately varies its whitespace, the column must not).
+	// Map keys come out in sorted order. A Value with no kind set is
+	// written as "null".
 	ConvJSON
 	// ConvRaw: a message cut off by max_recursion_depth → BYTE_ARRAY holding
 	// the payload unchanged (its wire encoding; for a group, the bytes

@@ -109,7 +109,11 @@ func writeFieldPlan(b *bytes.Buffer, f *FieldPlan, indent string) {
 		fmt.Fprintf(b, " rep=%d cols=[%d,%d)", f.RepLevel, f.FirstColumn, f.EndColumn)
 	}
 	if f.Default.IsValid() && f.Desc.HasDefault() {
-		fmt.Fprintf(b, " default=%v", f.Default.Interface())
+		if ed := f.Desc.DefaultEnumValue(); ed != nil {
+			fmt.Fprintf(b, " default=%s(%d)", ed.Name(), ed.Number())
+		} else {
+			fmt.Fprintf(b, " default=%v", f.Default.Interface())
+		}
 	}
 	b.WriteByte('\n')
 	if f.MapKey != nil {
