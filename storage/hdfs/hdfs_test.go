@@ -24,14 +24,21 @@ const EnvHDFS = "PROTOLAKE_HDFS_URL"
 
 var storeCounter atomic.Int64
 
-// newStore returns a store in a fresh directory below PROTOLAKE_HDFS_URL, or
-// skips the test.
-func newStore(t *testing.T) *hdfs.Store {
+// hdfsURL returns PROTOLAKE_HDFS_URL or skips the test.
+func hdfsURL(t *testing.T) string {
 	t.Helper()
 	raw := os.Getenv(EnvHDFS)
 	if raw == "" {
 		t.Skipf("HDFS acceptance suite needs a running HDFS: set %s=hdfs://127.0.0.1:PORT/path (make interop starts one)", EnvHDFS)
 	}
+	return raw
+}
+
+// newStore returns a store in a fresh directory below PROTOLAKE_HDFS_URL, or
+// skips the test.
+func newStore(t *testing.T) *hdfs.Store {
+	t.Helper()
+	raw := hdfsURL(t)
 	cfg, err := hdfs.ParseURL(raw)
 	if err != nil {
 		t.Fatalf("%s: %v", EnvHDFS, err)
@@ -51,6 +58,7 @@ func newStore(t *testing.T) *hdfs.Store {
 }
 
 func TestAcceptance(t *testing.T) {
+	hdfsURL(t)
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t) })
 }
 
