@@ -1,0 +1,181 @@
+package commitlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/protolake/protolake/storage/local"
+)
+
+func age(t *testing.T, dir, key string, d time.Duration) {
+	t.Helper()
+	old := time.Now().Add(-d)
+	if err := os.Chtimes(filepath.Join(dir, filepath.FromSlash(key)), old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCleanupLogKeepsRetainedVersionsReconstructable(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := Open(st, Config{DisableLogCleanup: true}) // interval 5 from the spec
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Create(ctx, testSpec()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 12; i++ {
+		commitAdds(t, tbl, "f"+string(rune('a'+i)))
+	}
+	before := map[int64]string{}
+	for v := int64(0); v <= 12; v++ {
+		before[v] = snapshotFacts(t, mustSnapshotAt(t, tbl, v))
+	}
+	// Versions 0..7 are 40 days old, 8..12 fresh: R = 8, C = 5.
+	for v := int64(0); v <= 7; v++ {
+		age(t, dir, CommitKey(v), 40*24*time.Hour)
+	}
+	age(t, dir, CheckpointKey(5), 40*24*time.Hour)
+	deleted, err := tbl.CleanupLog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for v := int64(0); v < 5; v++ {
+		want = append(want, CommitKey(v))
+	}
+	if !reflect.DeepEqual(deleted, want) {
+		t.Errorf("deleted %v, want %v", deleted, want)
+	}
+	for v := int64(5); v <= 12; v++ {
+		if got := snapshotFacts(t, mustSnapshotAt(t, tbl, v)); got != before[v] {
+			t.Errorf("version %d changed after cleanup", v)
+		}
+	}
+	if _, err := tbl.SnapshotAt(ctx, 4); !errors.Is(err, ErrVersionNotFound) {
+		t.Errorf("version 4 after cleanup: %v, want ErrVersionNotFound", err)
+	}
+
+	// Everything old: cleanup goes up to the newest checkpoint (10).
+	for v := int64(5); v <= 12; v++ {
+		age(t, dir, CommitKey(v), 40*24*time.Hour)
+	}
+	age(t, dir, CheckpointKey(10), 40*24*time.Hour)
+	if _, err := tbl.CleanupLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	objs, _ := st.List(ctx, LogDir)
+	var left []string
+	for _, o := range objs {
+		left = append(left, o.Key)
+	}
+	wantLeft := []string{CommitKey(10), CheckpointKey(10), CommitKey(11), CommitKey(12), lastCheckpointKey}
+	sort.Strings(wantLeft)
+	if !reflect.DeepEqual(left, wantLeft) {
+		t.Errorf("log after full cleanup = %v, want %v", left, wantLeft)
+	}
+	if got := snapshotFacts(t, mustSnapshot(t, tbl)); got != before[12] {
+		t.Error("latest changed after cleanup")
+	}
+}
+
+func TestCleanupWithoutCheckpointDeletesNothing(t *testing.T) {
+	ctx := context.Background()
+	tbl, _ := newTestTable(t, Config{DisableCheckpoints: true, Now: func() time.Time { return time.Now().Add(365 * 24 * time.Hour) }})
+	for i := 0; i < 7; i++ {
+		commitAdds(t, tbl, "f"+string(rune('a'+i)))
+	}
+	deleted, err := tbl.CleanupLog(ctx)
+	if err != nil || len(deleted) != 0 {
+		t.Errorf("CleanupLog = %v, %v; want nothing deleted without a checkpoint", deleted, err)
+	}
+}
+
+func TestVacuumCandidates(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := Open(st, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Create(ctx, testSpec()); err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string) {
+		if err := st.Put(ctx, key, bytes.NewReader([]byte("x"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"a", "b", "c", "d", "e"} {
+		put("day=2026-01-01/" + k)
+	}
+	put("_protolake/descriptors/old.binpb")
+	put(".hidden/file")
+	commitAdds(t, tbl, "a", "b", "c")
+	s := mustSnapshot(t, tbl)
+	tx := tbl.NewTransaction(s)
+	oldDeletion := time.Now().Add(-10 * 24 * time.Hour).UnixMilli()
+	tx.Remove(Remove{Path: "day=2026-01-01/b", DataChange: true})                                  // fresh tombstone
+	tx.Remove(Remove{Path: "day=2026-01-01/c", DataChange: true, DeletionTimestamp: &oldDeletion}) // expired tombstone
+	if _, err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"day=2026-01-01/a", "day=2026-01-01/b", "day=2026-01-01/c", "day=2026-01-01/d", "_protolake/descriptors/old.binpb", ".hidden/file"} {
+		age(t, dir, k, 10*24*time.Hour)
+	}
+	got, err := tbl.VacuumCandidates(ctx, VacuumOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, c := range got {
+		keys = append(keys, c.Key)
+	}
+	if want := []string{"day=2026-01-01/c", "day=2026-01-01/d"}; !reflect.DeepEqual(keys, want) {
+		t.Errorf("candidates = %v, want %v", keys, want)
+	}
+	if _, err := tbl.VacuumCandidates(ctx, VacuumOptions{Retention: time.Hour}); !errors.Is(err, ErrRetentionTooShort) {
+		t.Errorf("short retention: %v, want ErrRetentionTooShort", err)
+	}
+	short, err := tbl.VacuumCandidates(ctx, VacuumOptions{Retention: time.Nanosecond, AllowShortRetention: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shortKeys []string
+	for _, c := range short {
+		shortKeys = append(shortKeys, c.Key)
+	}
+	// With the override every unreferenced file older than 1ns goes: the
+	// freshly removed b and the young orphan e as well.
+	if want := []string{"day=2026-01-01/b", "day=2026-01-01/c", "day=2026-01-01/d", "day=2026-01-01/e"}; !reflect.DeepEqual(shortKeys, want) {
+		t.Errorf("short-retention candidates = %v, want %v", shortKeys, want)
+	}
+	n, err := tbl.DeleteFiles(ctx, got)
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteFiles = %d, %v", n, err)
+	}
+	for _, k := range keys {
+		if _, err := os.Stat(filepath.Join(dir, k)); !os.IsNotExist(err) {
+			t.Errorf("%s still exists", k)
+		}
+	}
+	if s := mustSnapshot(t, tbl); s.NumFiles() != 1 || !s.HasFile("day=2026-01-01/a") {
+		t.Errorf("snapshot after vacuum: %d files", s.NumFiles())
+	}
+}
