@@ -103,6 +103,12 @@ func (d *differ) add(c Change) { d.changes = append(d.changes, c) }
 // structs compares two structs whose fields are matched by field number.
 // md is the new message at this position (for reserved numbers).
 func (d *differ) structs(path string, old, new *StructType, md protoreflect.MessageDescriptor, top bool) {
+	if top {
+		if op, np := partitioning(old), partitioning(new); op != np {
+			d.add(Change{Path: "partitionColumns", Kind: PartitioningChanged, Breaking: true,
+				Detail: fmt.Sprintf("[%s] → [%s]; a table's partitioning cannot change, write to a new table", op, np)})
+		}
+	}
 	newByNum := map[int]*StructField{}
 	for _, f := range new.Fields {
 		if n := f.FieldNumber(); n != 0 {
@@ -117,11 +123,8 @@ func (d *differ) structs(path string, old, new *StructType, md protoreflect.Mess
 		fpath := joinPath(path, of.Name)
 		if n == 0 {
 			nf := new.Field(of.Name)
-			if top && of.metaString(MetaPartition) != "" {
-				if nf == nil || nf.metaString(MetaPartition) != of.metaString(MetaPartition) || nf.Type.String() != of.Type.String() {
-					d.add(Change{Path: fpath, Kind: PartitioningChanged, Breaking: true, Detail: fmt.Sprintf("partition column %s (%s) is not in the new partitioning; a table's partitioning cannot change", of.Name, of.metaString(MetaPartition))})
-				}
-				continue
+			if of.metaString(MetaPartition) != "" {
+				continue // compared as a whole below
 			}
 			if nf == nil {
 				d.add(Change{Path: fpath, Kind: ColumnKept, Detail: "not written any more; new rows read null"})
@@ -153,9 +156,6 @@ func (d *differ) structs(path string, old, new *StructType, md protoreflect.Mess
 	for _, nf := range new.Fields {
 		n := nf.FieldNumber()
 		if n == 0 {
-			if top && nf.metaString(MetaPartition) != "" && old.Field(nf.Name) == nil {
-				d.add(Change{Path: joinPath(path, nf.Name), Kind: PartitioningChanged, Breaking: true, Detail: fmt.Sprintf("new partition column %s (%s); a table's partitioning cannot change", nf.Name, nf.metaString(MetaPartition))})
-			}
 			if top && nf.metaString(MetaColumn) != "" && old.Field(nf.Name) == nil {
 				d.add(Change{Path: joinPath(path, nf.Name), Kind: FieldAdded, Detail: "metadata column " + nf.Type.String()})
 			}
@@ -172,6 +172,17 @@ func (d *differ) structs(path string, old, new *StructType, md protoreflect.Mess
 		}
 		d.add(Change{Path: fpath, Number: n, Kind: FieldAdded, Detail: nf.metaString(MetaType) + " as " + nf.Type.String()})
 	}
+}
+
+// partitioning describes a struct's partition columns, in order.
+func partitioning(st *StructType) string {
+	var parts []string
+	for _, f := range st.Fields {
+		if e := f.metaString(MetaPartition); e != "" {
+			parts = append(parts, f.Name+"="+e)
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 var typeNameRE = regexp.MustCompile(`\b(message|group|enum) [A-Za-z0-9_.]+`)
