@@ -262,6 +262,9 @@ func (s *Store) renameNoReplace(ctx context.Context, tmp, target string) error {
 		// The namenode answered: the rename did not happen.
 		_ = s.client.Remove(tmp)
 		if re.exception == exceptionFileAlreadyExists {
+			if fi, serr := s.client.Stat(target); serr == nil && fi.IsDir() {
+				return fmt.Errorf("%s is a directory", target)
+			}
 			return storage.ErrExist
 		}
 		return err

@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -144,7 +143,6 @@ func (d *faultyDialer) dial(ctx context.Context, network, addr string) (net.Conn
 type lossyConn struct {
 	net.Conn
 	dropRequest bool
-	once        sync.Once
 }
 
 func (c *lossyConn) Write(p []byte) (int, error) {

@@ -158,6 +158,9 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, exclusive bool
 	if exclusive {
 		if err := os.Link(tmpName, target); err != nil {
 			if errors.Is(err, fs.ErrExist) {
+				if fi, serr := os.Lstat(target); serr == nil && fi.IsDir() {
+					return fmt.Errorf("%s is a directory", target)
+				}
 				return storage.ErrExist
 			}
 			return err

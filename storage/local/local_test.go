@@ -89,8 +89,9 @@ func TestPutOverDirectoryFails(t *testing.T) {
 	if err := s.Put(ctx, "d/x", strings.NewReader("x")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutIfAbsent(ctx, "d", strings.NewReader("y")); err == nil {
-		t.Fatal("PutIfAbsent over a directory succeeded")
+	// A directory is not an object: neither "exists" nor writable.
+	if err := s.PutIfAbsent(ctx, "d", strings.NewReader("y")); err == nil || errors.Is(err, storage.ErrExist) {
+		t.Fatalf("PutIfAbsent over a directory = %v, want a plain error", err)
 	}
 	if err := s.Put(ctx, "d/x/y", strings.NewReader("y")); err == nil || errors.Is(err, storage.ErrExist) {
 		t.Fatalf("Put below a file = %v, want a plain error", err)
