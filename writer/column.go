@@ -33,7 +33,7 @@ type column struct {
 
 	// dictionary (byte arrays only)
 	dictMode  bool
-	dict      map[string]int32
+	dict      dictTable
 	dictData  []byte   // PLAIN-encoded dictionary values
 	dictOffs  []uint32 // start of each entry in dictData (at its length prefix)
 	dictPages int      // data pages written in dictionary mode
@@ -50,11 +50,11 @@ type column struct {
 }
 
 type pageInfo struct {
-	off, size  int64 // relative to the data pages' start in chunk
-	firstRow   int64
-	nullCount  int64
-	nullPage   bool
-	min, max   []byte // PLAIN-encoded bounds (column index), nil for null pages
+	off, size int64 // relative to the data pages' start in chunk
+	firstRow  int64
+	nullCount int64
+	nullPage  bool
+	min, max  []byte // PLAIN-encoded bounds (column index), nil for null pages
 }
 
 // chunkStats accumulates the column chunk's statistics over its pages.
@@ -88,11 +88,7 @@ func bitsFor(maxLevel uint8) int {
 }
 
 func newColumn(spec *colSpec) *column {
-	c := &column{spec: spec, dictMode: spec.dict}
-	if c.dictMode {
-		c.dict = make(map[string]int32)
-	}
-	return c
+	return &column{spec: spec, dictMode: spec.dict}
 }
 
 // levels appends the levels of one entry.
@@ -153,15 +149,7 @@ func (c *column) byteArray(rep, def uint8, b []byte) {
 	c.levels(rep, def)
 	c.nvals++
 	if c.dictMode {
-		i, ok := c.dict[string(b)]
-		if !ok {
-			i = int32(len(c.dictOffs))
-			c.dictOffs = append(c.dictOffs, uint32(len(c.dictData)))
-			c.dictData = binary.LittleEndian.AppendUint32(c.dictData, uint32(len(b)))
-			c.dictData = append(c.dictData, b...)
-			c.dict[string(b)] = i
-		}
-		c.idx = append(c.idx, i)
+		c.idx = append(c.idx, c.dictIndex(b))
 		return
 	}
 	c.vals = binary.LittleEndian.AppendUint32(c.vals, uint32(len(b)))
@@ -219,9 +207,15 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 	// Dictionary or not: a dictionary that does not pay on the first page
 	// is dropped (the page is re-encoded PLAIN); one that grows too large
 	// later stops growing and later pages are PLAIN.
-	if c.dictMode {
-		tooBig := len(c.dictData) > maxDictBytes
-		if c.dictPages == 0 && (tooBig || (len(c.dictOffs) > 64 && 2*len(c.dictOffs) > c.nvals)) {
+	if c.dictMode && c.dictPages == 0 {
+		// On the first page: keep the dictionary when dictionary page +
+		// indexes are clearly smaller than the PLAIN values.
+		plain := 0
+		for _, i := range c.idx {
+			plain += 4 + int(binary.LittleEndian.Uint32(c.dictData[c.dictOffs[i]:]))
+		}
+		dictSize := len(c.dictData) + len(c.idx)*bitsFor32(uint32(len(c.dictOffs)))/8
+		if len(c.dictData) > maxDictBytes || 4*dictSize > 3*plain {
 			for _, i := range c.idx {
 				off := c.dictOffs[i]
 				n := binary.LittleEndian.Uint32(c.dictData[off:])
@@ -229,8 +223,8 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 			}
 			c.idx = c.idx[:0]
 			c.dictMode = false
-			c.dict = nil
-			c.dictData, c.dictOffs = nil, nil
+			c.dict.reset()
+			c.dictData, c.dictOffs = c.dictData[:0], c.dictOffs[:0]
 		}
 	}
 
@@ -327,6 +321,11 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 	c.uncompr += int64(len(h) + len(p))
 	c.encoding = enc
 
+	if c.dictMode && len(c.dictData) > maxDictBytes {
+		// The dictionary stops here: later pages are PLAIN.
+		c.dictMode = false
+		c.dict.reset()
+	}
 	c.reps, c.defs, c.vals, c.idx, c.bools, c.nvals = c.reps[:0], c.defs[:0], c.vals[:0], c.idx[:0], c.bools[:0], 0
 	c.commit()
 	c.pageFirstRow = fileRows
@@ -613,4 +612,15 @@ func truncMax(b []byte) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// reset empties the column for a new file, keeping its buffers.
+func (c *column) reset() {
+	*c = column{
+		spec: c.spec, dictMode: c.spec.dict,
+		reps: c.reps[:0], defs: c.defs[:0], vals: c.vals[:0], idx: c.idx[:0], bools: c.bools[:0],
+		dict: c.dict, dictData: c.dictData[:0], dictOffs: c.dictOffs[:0],
+		chunk: c.chunk[:0], pages: c.pages[:0],
+	}
+	c.dict.reset()
 }

@@ -69,14 +69,16 @@ type occ struct {
 }
 
 type decoder struct {
-	root    *mprog
-	buf     []byte
-	slots   []slot
-	occs    []occ
-	unknown []byte
-	cols    []*column
-	scratch []byte
-	keyBuf  [][]byte
+	root     *mprog
+	buf      []byte
+	slots    []slot
+	occs     []occ
+	unknown  []byte
+	cols     []*column
+	scratch  []byte
+	jsonBuf  []byte
+	keyBuf   [][]byte
+	slowJSON bool // tests: always take the protojson path
 }
 
 func rng(start, end int) uint64 { return uint64(start)<<32 | uint64(uint32(end)) }
@@ -527,6 +529,22 @@ func (d *decoder) msgLeafFrom(f *fprog, head int32, chain bool, r, def uint8, de
 				break
 			}
 			o = d.occs[o].next
+		}
+		if f.conv == schema.ConvJSON {
+			var ok bool
+			d.jsonBuf = d.jsonBuf[:0]
+			switch f.jsonKind {
+			case jsonStruct:
+				d.jsonBuf, ok = appendStructJSON(d.jsonBuf, d.scratch, depth)
+			case jsonList:
+				d.jsonBuf, ok = appendListJSON(d.jsonBuf, d.scratch, depth)
+			case jsonValue:
+				d.jsonBuf, ok = appendValueJSON(d.jsonBuf, d.scratch, depth)
+			}
+			if ok && !d.slowJSON {
+				d.cols[f.col].byteArray(r, def, d.jsonBuf)
+				return nil
+			}
 		}
 		msg := dynamicpb.NewMessage(f.p.Desc.Message())
 		if err := (proto.UnmarshalOptions{RecursionLimit: MaxDepth - depth}).Unmarshal(d.scratch, msg); err != nil {

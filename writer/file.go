@@ -11,7 +11,7 @@ import (
 // openFile is the buffer of one table partition: a Parquet file being
 // written (one row group), pages compressed as they fill.
 type openFile struct {
-	key     string   // partition key (the hive path, "" when unpartitioned)
+	key     string    // partition key (the hive path, "" when unpartitioned)
 	values  []*string // partition values, Delta serialization; nil = null
 	cols    []*column
 	rows    int64

@@ -52,7 +52,12 @@ func (w *Writer) route(frame int, k Kafka) (*openFile, error) {
 }
 
 func (w *Writer) open(key string, values []*string) *openFile {
-	f := newOpenFile(w.layout)
+	f := w.spare
+	if f != nil {
+		w.spare = nil
+	} else {
+		f = newOpenFile(w.layout)
+	}
 	f.key, f.values = key, values
 	w.files[key] = f
 	w.order = append(w.order, f)

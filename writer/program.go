@@ -61,7 +61,14 @@ type fprog struct {
 	path     string
 	partIdx  int
 	group    bool
+	jsonKind uint8
 }
+
+const (
+	jsonStruct = iota + 1
+	jsonList
+	jsonValue
+)
 
 type compiler struct {
 	memo map[*schema.MessagePlan]*mprog
@@ -160,6 +167,16 @@ func (c *compiler) field(f *schema.FieldPlan) (*fprog, error) {
 	switch f.Conv {
 	case schema.ConvTimestamp, schema.ConvDuration, schema.ConvJSON, schema.ConvRaw:
 		fp.msgLeaf = true
+	}
+	if f.Conv == schema.ConvJSON && f.Desc.Message() != nil {
+		switch f.Desc.Message().FullName() {
+		case "google.protobuf.Struct":
+			fp.jsonKind = jsonStruct
+		case "google.protobuf.ListValue":
+			fp.jsonKind = jsonList
+		case "google.protobuf.Value":
+			fp.jsonKind = jsonValue
+		}
 	}
 	if f.Wrapper {
 		fp.msgLeaf = true

@@ -73,6 +73,18 @@ type Writer struct {
 	now      func() time.Time
 	peakRows int64
 	peakBuf  int64
+	spare    *openFile // a finished file's buffers, reused by the next open
+}
+
+// recycle keeps f's buffers for the next file (one spare at most, so the
+// retained capacity stays bounded by one file).
+func (w *Writer) recycle(f *openFile) {
+	for _, c := range f.cols {
+		c.reset()
+	}
+	*f = openFile{cols: f.cols, arrNull: f.arrNull, kafka: f.kafka[:0]}
+	clear(f.arrNull)
+	w.spare = f
 }
 
 // New returns a Writer for the table described by plan, whose data files
@@ -221,13 +233,14 @@ func (w *Writer) finishFile(ctx context.Context, f *openFile) error {
 	if err := w.store.Put(ctx, path, segmentsReader(segs)); err != nil {
 		return fmt.Errorf("store data file %s: %w", path, err)
 	}
+	defer w.recycle(f)
 	pv := map[string]*string{}
 	for i, p := range w.plan.Partitions {
 		pv[p.Name] = f.values[i]
 	}
 	w.finished = append(w.finished, File{
 		Path: path, Size: size, PartitionValues: pv, Stats: w.fileStats(f), Rows: f.rows,
-		Kafka: f.kafka, ModificationTime: w.now(),
+		Kafka: slices.Clone(f.kafka), ModificationTime: w.now(),
 	})
 	return nil
 }

@@ -1,0 +1,181 @@
+package writer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage"
+	"github.com/protolake/protolake/storage/mem"
+)
+
+// benchRowsPerFile finishes a file every this many rows in all three
+// benchmarks, so each does the same work per message including file
+// assembly and the Put (about 75 MB of input per file).
+const benchRowsPerFile = 100_000
+
+var benchKafkaTime = time.UnixMilli(1_790_000_000_000)
+
+func reportCommon(b *testing.B, total int64, n int) {
+	b.SetBytes(total / int64(n))
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// discardStore reads what is Put and keeps nothing: it separates the
+// writer's own allocations from the in-memory store's copy of each file.
+type discardStore struct{ storage.Store }
+
+func (discardStore) Put(_ context.Context, _ string, r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+// BenchmarkWriter: wire bytes → finished zstd Parquet files in a mem store.
+func BenchmarkWriter(b *testing.B) { benchWriter(b, true) }
+
+// BenchmarkWriterDiscardStore is BenchmarkWriter with a store that keeps
+// nothing, to show the writer's own allocations.
+func BenchmarkWriterDiscardStore(b *testing.B) { benchWriter(b, false) }
+
+func benchWriter(b *testing.B, memStore bool) {
+	msgs, total := benchCorpus()
+	tab := deriveTable(b, "adtrack/v1/adtrack.binpb", "adtrack.v1.AdImpression", schema.Options{})
+	var st storage.Store = discardStore{}
+	if memStore {
+		st = mem.New()
+	}
+	w, err := NewTable(Config{MaxRows: benchRowsPerFile}, tab, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	k := Kafka{Topic: "ads", Partition: 3, Timestamp: benchKafkaTime}
+	// Warm up one file's worth so the steady state is measured.
+	for i := range benchRowsPerFile {
+		k.Offset = int64(i)
+		if err := w.Write(ctx, msgs[i%len(msgs)], k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k.Offset = int64(i)
+		if err := w.Write(ctx, msgs[i%len(msgs)], k); err != nil {
+			b.Fatal(err)
+		}
+
+		if i%len(msgs) == len(msgs)-1 {
+			w.TakeFinished()
+			if memStore { // keep the store from growing
+				w.store = mem.New()
+			}
+		}
+	}
+	b.StopTimer()
+	reportCommon(b, total, len(msgs))
+	if w.peakRows > 0 {
+		b.ReportMetric(float64(w.peakBuf)/float64(w.peakRows), "buf-B/row")
+	}
+	if _, err := w.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkBaselineGenerated(b *testing.B) {
+	msgs, total := benchCorpus()
+	st := mem.New()
+	g := newGenBaseline(benchRowsPerFile, st.Put)
+	for i := range benchRowsPerFile {
+		if err := g.write(msgs[i%len(msgs)], int64(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var peak int64
+	for i := 0; i < b.N; i++ {
+		if err := g.write(msgs[i%len(msgs)], int64(i)); err != nil {
+			b.Fatal(err)
+		}
+		if i&1023 == 0 && g.n > 10_000 {
+			peak = max(peak, (int64(g.buf.Len())+g.w.Size())/int64(g.n))
+		}
+		if i%len(msgs) == len(msgs)-1 {
+			st = mem.New()
+			g.put = st.Put
+		}
+	}
+	b.StopTimer()
+	reportCommon(b, total, len(msgs))
+	b.ReportMetric(float64(peak), "buf-B/row")
+}
+
+func BenchmarkBaselineDynamic(b *testing.B) {
+	msgs, total := benchCorpus()
+	tab := deriveTable(b, "adtrack/v1/adtrack.binpb", "adtrack.v1.AdImpression", schema.Options{})
+	var buf bytes.Buffer
+	pw := parquet.NewWriter(&buf, tab.Parquet, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}), parquet.DataPageVersion(1))
+	st := mem.New()
+	ctx := context.Background()
+	n, files := 0, 0
+	var row parquet.Row
+	kafka := tab.Plan.Kafka
+	write := func(m []byte, off int64) error {
+		msg := dynamicpb.NewMessage(tab.Plan.Message)
+		if err := proto.Unmarshal(m, msg); err != nil {
+			return err
+		}
+		row = shredDynamic(row[:0], tab.Plan.Root, msg, 0)
+		row = append(row,
+			parquet.ByteArrayValue([]byte("ads")).Level(0, 2, kafka.Topic),
+			parquet.Int32Value(3).Level(0, 2, kafka.Partition),
+			parquet.Int64Value(off).Level(0, 2, kafka.Offset),
+			parquet.Int64Value(benchKafkaTime.UnixMicro()).Level(0, 2, kafka.Timestamp),
+			parquet.NullValue().Level(0, 0, tab.Plan.Unknown))
+		sortRow(row)
+		if _, err := pw.WriteRows([]parquet.Row{row}); err != nil {
+			return err
+		}
+		n++
+		if n == benchRowsPerFile {
+			if err := pw.Close(); err != nil {
+				return err
+			}
+			files++
+			if err := st.Put(ctx, fmt.Sprintf("dyn/part-%d.parquet", files), bytes.NewReader(buf.Bytes())); err != nil {
+				return err
+			}
+			buf.Reset()
+			pw.Reset(&buf)
+			n = 0
+		}
+		return nil
+	}
+	for i := range benchRowsPerFile {
+		if err := write(msgs[i%len(msgs)], int64(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := write(msgs[i%len(msgs)], int64(i)); err != nil {
+			b.Fatal(err)
+		}
+		if i%len(msgs) == len(msgs)-1 {
+			st = mem.New()
+		}
+	}
+	b.StopTimer()
+	reportCommon(b, total, len(msgs))
+}
