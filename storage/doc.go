@@ -21,5 +21,11 @@
 // with a slash.
 //
 // Backends live in sub-packages (storage/local, storage/mem, storage/s3,
-// storage/hdfs); storage/open picks one from a URL in one place.
+// storage/hdfs); storage/open picks one from a URL in one place. Each
+// backend's package documentation says how it keeps these guarantees.
+//
+// For tests: storage/storagetest is the acceptance suite every backend passes,
+// storage/faulty wraps a Store to inject failures (before or after a write
+// lands) and latency, and storage/s3/s3test starts gofakes3 and MinIO
+// servers on 127.0.0.1.
 package storage

@@ -9,10 +9,12 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/protolake/protolake/storage"
@@ -267,4 +269,65 @@ func status(code int, s3Code string) http.HandlerFunc {
 func bucketOf(t *testing.T, s *s3.Store) string {
 	t.Helper()
 	return s3.BucketOf(s)
+}
+
+// statusRecorder counts the answers to conditional PUTs.
+type statusRecorder struct {
+	mu    sync.Mutex
+	codes map[int]int
+}
+
+func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil && req.Method == http.MethodPut && req.Header.Get("If-None-Match") == "*" {
+		r.mu.Lock()
+		if r.codes == nil {
+			r.codes = map[int]int{}
+		}
+		r.codes[resp.StatusCode]++
+		r.mu.Unlock()
+	}
+	return resp, err
+}
+
+// The acceptance suite's race sees storage errors; this looks at the wire:
+// of 16 conditional PUTs racing on one key the server must answer one 200 and
+// fifteen 412 Precondition Failed (no 409, which would be ErrAmbiguous).
+func TestConditionalRaceOnTheWire(t *testing.T) {
+	for _, server := range []struct {
+		name  string
+		start func(testing.TB) s3.Config
+	}{{"gofakes3", s3test.StartGoFakeS3}, {"minio", s3test.StartMinIO}} {
+		t.Run(server.name, func(t *testing.T) {
+			cfg := server.start(t)
+			rec := &statusRecorder{}
+			client := awss3.New(awss3.Options{
+				Region:                     cfg.Region,
+				BaseEndpoint:               aws.String(cfg.Endpoint),
+				UsePathStyle:               true,
+				Credentials:                credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, ""),
+				HTTPClient:                 &http.Client{Transport: rec},
+				RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+				ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+			})
+			s := s3.NewFromClient(client, cfg)
+			const writers = 16
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range writers {
+				wg.Go(func() {
+					<-start
+					_ = s.PutIfAbsent(context.Background(), "_delta_log/00000000000000000001.json", strings.NewReader(fmt.Sprintf("writer %d", i)))
+				})
+			}
+			close(start)
+			wg.Wait()
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if rec.codes[200] != 1 || rec.codes[412] != writers-1 || len(rec.codes) != 2 {
+				t.Fatalf("answers to %d racing conditional PUTs = %v, want {200:1 412:%d}", writers, rec.codes, writers-1)
+			}
+			t.Logf("answers: %v", rec.codes)
+		})
+	}
 }
