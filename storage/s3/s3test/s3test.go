@@ -191,6 +191,7 @@ func startMinIO(binary string) (*MinIO, error) {
 	)
 	m.cmd.Stdout = m.log
 	m.cmd.Stderr = m.log
+	killWithParent(m.cmd)
 	if err := m.cmd.Start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start minio %s: %w", binary, err)
