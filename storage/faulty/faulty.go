@@ -13,6 +13,10 @@
 //     refused, but the caller gets an error wrapping storage.ErrAmbiguous, as
 //     when a response is lost; a read's result is discarded.
 //
+// Every matching call counts towards every fault it matches; when several
+// faults fire on the same call, the one injected first decides its fate (the
+// others are spent all the same if they have an Nth).
+//
 // Every injected error wraps ErrInjected (or the fault's own error). SetLatency
 // delays calls, honouring context cancellation, and OnBefore/OnAfter run a
 // function around every call (to count, to block, or to cancel a context at an
