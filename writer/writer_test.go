@@ -1,0 +1,473 @@
+package writer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/protolake/protolake/internal/adtrackpb"
+	"github.com/protolake/protolake/internal/ducktest"
+	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage/mem"
+)
+
+func adTable(t testing.TB, opts schema.Options) *schema.Table {
+	return deriveTable(t, "adtrack/v1/adtrack.binpb", "adtrack.v1.AdImpression", opts)
+}
+
+func writeAll(t testing.TB, w *Writer, msgs [][]byte) []File {
+	t.Helper()
+	ctx := context.Background()
+	for i, m := range msgs {
+		if err := w.Write(ctx, m, Kafka{Topic: "ads", Partition: 2, Offset: int64(i), Timestamp: time.UnixMilli(1_790_000_000_000 + int64(i)*1000)}); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	files, err := w.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+func TestDuckDBLogicalTypes(t *testing.T) {
+	st := mem.New()
+	w, err := NewTable(Config{}, adTable(t, schema.Options{}), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := benchCorpus()
+	paths := export(t, st, writeAll(t, w, msgs[:100]))
+	db := ducktest.Open(t)
+	got := map[string]string{}
+	for _, r := range ducktest.Rows(t, db, "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM "+ducktest.ReadParquet(paths...)+")") {
+		got[r[0]] = r[1]
+	}
+	want := map[string]string{
+		"segments":          "VARCHAR[]",
+		"labels":            "MAP(VARCHAR, VARCHAR)",
+		"event_time":        "TIMESTAMP WITH TIME ZONE",
+		"user_id_hash":      "DECIMAL(20,0)",
+		"advertiser_id":     "BIGINT",
+		"frequency_caps":    "INTEGER[]",
+		"sampling_rate_ppm": "BIGINT",
+		"viewability_score": "FLOAT",
+		"is_test":           "BOOLEAN",
+		"trace_context":     "BLOB",
+		"render_time":       "BIGINT",
+	}
+	for col, typ := range want {
+		if got[col] != typ {
+			t.Errorf("DuckDB type of %s = %q, want %q", col, got[col], typ)
+		}
+	}
+	if !strings.HasPrefix(got["_kafka"], "STRUCT(topic VARCHAR, \"partition\" INTEGER, \"offset\" BIGINT, \"timestamp\" TIMESTAMP WITH TIME ZONE)") {
+		t.Errorf("_kafka type = %q", got["_kafka"])
+	}
+	if !strings.HasPrefix(got["bids"], "STRUCT(") || !strings.HasSuffix(got["bids"], "[]") {
+		t.Errorf("bids type = %q, want a list of structs", got["bids"])
+	}
+}
+
+// TestStatsMatchDuckDB compares the returned Delta statistics with what
+// DuckDB computes over the file.
+func TestStatsMatchDuckDB(t *testing.T) {
+	st := mem.New()
+	w, err := NewTable(Config{PageBytes: 8 << 10}, adTable(t, schema.Options{}), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := benchCorpus()
+	files := writeAll(t, w, msgs[:5000])
+	if len(files) != 1 {
+		t.Fatalf("%d files", len(files))
+	}
+	f := files[0]
+	paths := export(t, st, files)
+	db := ducktest.Open(t)
+	from := ducktest.ReadParquet(paths...)
+	if got := ducktest.Rows(t, db, "SELECT count(*) FROM "+from)[0][0]; got != fmt.Sprint(f.Stats.NumRecords) {
+		t.Errorf("numRecords = %d, DuckDB count = %s", f.Stats.NumRecords, got)
+	}
+	checked := 0
+	var walk func(prefix string, nulls, mins, maxs map[string]any)
+	walk = func(prefix string, nulls, mins, maxs map[string]any) {
+		for name, nc := range nulls {
+			col := prefix + `"` + name + `"`
+			if sub, ok := nc.(map[string]any); ok {
+				m1, _ := mins[name].(map[string]any)
+				m2, _ := maxs[name].(map[string]any)
+				walk(col+".", sub, m1, m2)
+				continue
+			}
+			r := ducktest.Rows(t, db, fmt.Sprintf("SELECT count(*) - count(%s), min(%s), max(%s), typeof(min(%s)) FROM %s", col, col, col, col, from))[0]
+			if fmt.Sprint(nc) != r[0] {
+				t.Errorf("nullCount of %s = %v, DuckDB %s", col, nc, r[0])
+			}
+			checked++
+			mn, ok := mins[name]
+			if !ok {
+				continue
+			}
+			mx := maxs[name]
+			wantMin, wantMax := r[1], r[2]
+			switch {
+			case strings.HasPrefix(r[3], "TIMESTAMP"):
+				q := fmt.Sprintf("SELECT strftime(min(%s), '%%Y-%%m-%%dT%%H:%%M:%%S.%%gZ'), strftime(max(%s), '%%Y-%%m-%%dT%%H:%%M:%%S.%%gZ') FROM %s", col, col, from)
+				tr := ducktest.Rows(t, db, q)[0]
+				wantMin, wantMax = tr[0], tr[1]
+			case r[3] == "VARCHAR":
+				wantMin = truncString(wantMin, false)
+				wantMax = truncString(wantMax, true)
+			}
+			if fmt.Sprint(mn) != wantMin || fmt.Sprint(mx) != wantMax {
+				t.Errorf("min/max of %s = %v/%v, DuckDB %s/%s", col, mn, mx, wantMin, wantMax)
+			}
+		}
+	}
+	walk("", f.Stats.NullCount, f.Stats.MinValues, f.Stats.MaxValues)
+	if checked < 32 {
+		t.Errorf("checked %d stats columns, want 32", checked)
+	}
+	if _, err := f.Stats.JSON(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestRollback interleaves bad messages with good ones: the file holds
+// exactly the good rows, identical to a file written from the good ones.
+func TestRollback(t *testing.T) {
+	msgs, _ := benchCorpus()
+	good := msgs[:400]
+	r := rand.New(rand.NewPCG(1, 2))
+	var mixed [][]byte
+	bad := 0
+	for _, m := range good {
+		mixed = append(mixed, m)
+		if r.IntN(3) == 0 {
+			b := badMessage(r, m)
+			mixed = append(mixed, b)
+			bad++
+		}
+	}
+	tab := adTable(t, schema.Options{})
+	stA, stB := mem.New(), mem.New()
+	wa, _ := NewTable(Config{PageBytes: 2048}, tab, stA)
+	wb, _ := NewTable(Config{PageBytes: 2048}, tab, stB)
+	ctx := context.Background()
+	off := 0
+	failed := 0
+	for _, m := range mixed {
+		err := wa.Write(ctx, m, Kafka{Topic: "ads", Offset: int64(off), Timestamp: time.UnixMilli(int64(off))})
+		var de *DecodeError
+		if err != nil {
+			if !errors.As(err, &de) {
+				t.Fatalf("non-decode error: %v", err)
+			}
+			failed++
+			continue
+		}
+		off++
+	}
+	if failed != bad {
+		t.Fatalf("%d messages failed, %d were bad", failed, bad)
+	}
+	fa, _ := wa.Flush(ctx)
+	fb := writeAllKafka(t, wb, good)
+	qa := "SELECT * EXCLUDE (_kafka), _kafka.offset FROM " + ducktest.ReadParquet(export(t, stA, fa)...) + " ORDER BY _kafka.offset"
+	qb := "SELECT * EXCLUDE (_kafka), _kafka.offset FROM " + ducktest.ReadParquet(export(t, stB, fb)...) + " ORDER BY _kafka.offset"
+	db := ducktest.Open(t)
+	ra, rb := ducktest.Rows(t, db, qa), ducktest.Rows(t, db, qb)
+	if len(ra) != len(good) || fmt.Sprint(ra) != fmt.Sprint(rb) {
+		t.Fatalf("rows with bad messages interleaved differ from the good rows (%d vs %d rows)", len(ra), len(rb))
+	}
+	if fa[0].Stats.NumRecords != int64(len(good)) {
+		t.Errorf("numRecords %d", fa[0].Stats.NumRecords)
+	}
+	sa, _ := fa[0].Stats.JSON()
+	sb, _ := fb[0].Stats.JSON()
+	if sa != sb {
+		t.Errorf("stats differ:\n%s\n%s", sa, sb)
+	}
+}
+
+func writeAllKafka(t testing.TB, w *Writer, msgs [][]byte) []File {
+	t.Helper()
+	ctx := context.Background()
+	for i, m := range msgs {
+		if err := w.Write(ctx, m, Kafka{Topic: "ads", Offset: int64(i), Timestamp: time.UnixMilli(int64(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := w.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// badMessage corrupts a good message so that decoding must fail late (after
+// many columns got values): a bad tail field.
+func badMessage(r *rand.Rand, m []byte) []byte {
+	b := append([]byte(nil), m...)
+	switch r.IntN(4) {
+	case 0: // truncated length-delimited field at the end
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendVarint(b, 50)
+		b = append(b, "short"...)
+	case 1: // invalid UTF-8 in a nested string (device.os)
+		dev := protowire.AppendTag(nil, 2, protowire.BytesType)
+		dev = protowire.AppendBytes(dev, []byte{0xff, 0xfe})
+		b = protowire.AppendTag(b, 7, protowire.BytesType)
+		b = protowire.AppendBytes(b, dev)
+	case 2: // varint overflow
+		b = protowire.AppendTag(b, 5, protowire.VarintType)
+		b = append(b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)
+	case 3: // invalid timestamp in bids[].latency? use event_time nanos out of range
+		ts := protowire.AppendTag(nil, 2, protowire.VarintType)
+		ts = protowire.AppendVarint(ts, 2_000_000_000)
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendBytes(b, ts)
+	}
+	return b
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tab := adTable(t, schema.Options{})
+	good, _ := proto.Marshal(&adtrackpb.AdImpression{ImpressionId: "x", Device: &adtrackpb.Device{Os: "ios"}})
+	nested := func(depth int) []byte { // Struct values nested depth times
+		v := structpb.NewStringValue("leaf")
+		for range depth {
+			v = structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{v}})
+		}
+		s := &structpb.Struct{Fields: map[string]*structpb.Value{"k": v}}
+		b, _ := proto.Marshal(&adtrackpb.AdImpression{Custom: s})
+		return b
+	}
+	cases := []struct {
+		name   string
+		msg    []byte
+		path   string
+		offset int
+		is     error
+	}{
+		{"truncated tag", append(append([]byte{}, good...), 0x80), "", len(good), ErrTruncated},
+		{"truncated bytes", append(append([]byte{}, good...), 0x0a, 0x05, 'a'), "impression_id", len(good) + 1, ErrTruncated},
+		{"varint overflow", append(append([]byte{}, good...), 0x28, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), "advertiser_id", len(good) + 1, ErrTruncated},
+		{"invalid utf-8", protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte("ok\xff")), "impression_id", 2, ErrInvalidUTF8},
+		{"nested invalid utf-8", func() []byte {
+			dev := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), []byte{0xc3})
+			return protowire.AppendBytes(protowire.AppendTag(append([]byte{}, good...), 7, protowire.BytesType), dev)
+		}(), "device.os", len(good) + 4, ErrInvalidUTF8},
+		{"bad timestamp", func() []byte {
+			b, _ := proto.Marshal(&adtrackpb.AdImpression{EventTime: &timestamppb.Timestamp{Seconds: 1 << 50}})
+			return b
+		}(), "event_time", 0, ErrInvalidValue},
+		{"nesting deeper than 100", nested(120), "custom", 0, ErrInvalidValue},
+		{"end group without start", append(append([]byte{}, good...), 0x0c), "", len(good), ErrTruncated},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w, _ := NewTable(Config{}, tab, mem.New())
+			err := w.Write(context.Background(), c.msg, Kafka{})
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("err = %v, want a *DecodeError", err)
+			}
+			if !errors.Is(err, c.is) {
+				t.Errorf("err = %v, want %v", err, c.is)
+			}
+			if de.Path != c.path {
+				t.Errorf("path = %q, want %q (%v)", de.Path, c.path, err)
+			}
+			if c.offset > 0 && de.Offset != c.offset {
+				t.Errorf("offset = %d, want %d (%v)", de.Offset, c.offset, err)
+			}
+			if w.BufferedRows() != 0 {
+				t.Errorf("%d rows buffered after a failed message", w.BufferedRows())
+			}
+			// The writer stays usable.
+			if err := w.Write(context.Background(), good, Kafka{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestPartitions(t *testing.T) {
+	tab := adTable(t, schema.Options{Partitions: []string{"campaign_id", "day(event_time)"}})
+	st := mem.New()
+	w, err := NewTable(Config{}, tab, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs [][]byte
+	camps := []string{"a/b", "c=d", "plain", ""}
+	for i := range 40 {
+		m := &adtrackpb.AdImpression{ImpressionId: fmt.Sprint(i), CampaignId: camps[i%4]}
+		if i%5 != 0 {
+			m.EventTime = timestamppb.New(time.Date(2026, 11, 1+i%3, 12, 0, 0, 0, time.UTC))
+		}
+		b, _ := proto.Marshal(m)
+		msgs = append(msgs, b)
+	}
+	files := writeAll(t, w, msgs)
+	seen := map[string]bool{}
+	total := int64(0)
+	for _, f := range files {
+		dir := f.Path[:strings.LastIndexByte(f.Path, '/')]
+		seen[dir] = true
+		total += f.Rows
+		camp := f.PartitionValues["campaign_id"]
+		day := f.PartitionValues["event_time_day"]
+		wantDir := "campaign_id=" + HiveEscape(*camp) + "/event_time_day="
+		if day == nil {
+			wantDir += HiveNull
+		} else {
+			wantDir += *day
+		}
+		if dir != wantDir {
+			t.Errorf("file %s: dir %q, want %q", f.Path, dir, wantDir)
+		}
+		if !strings.HasSuffix(f.Path, ".c000.zstd.parquet") || !strings.Contains(f.Path, "/part-") {
+			t.Errorf("file name %s", f.Path)
+		}
+		// The rows in the file belong to the partition.
+		paths := export(t, st, []File{f})
+		db := ducktest.Open(t)
+		q := "SELECT count(*) FROM " + ducktest.ReadParquet(paths...) + " WHERE "
+		if day == nil {
+			q += "event_time IS NOT NULL"
+		} else {
+			q += fmt.Sprintf("strftime(event_time, '%%Y-%%m-%%d') <> '%s'", *day)
+		}
+		if got := ducktest.Rows(t, db, q)[0][0]; got != "0" {
+			t.Errorf("%s: %s rows outside the partition", f.Path, got)
+		}
+		noHive := strings.TrimSuffix(ducktest.ReadParquet(paths...), ")") + ", hive_partitioning = false)"
+		cols := ducktest.Rows(t, db, "SELECT count(*) FROM (DESCRIBE SELECT * FROM "+noHive+") WHERE column_name = 'campaign_id'")
+		if cols[0][0] != "0" {
+			t.Errorf("identity partition column is inside the file")
+		}
+	}
+	if total != 40 {
+		t.Errorf("%d rows in files, want 40", total)
+	}
+	for _, want := range []string{"campaign_id=a%2Fb/event_time_day=2026-11-02", "campaign_id=c%3Dd/event_time_day=" + HiveNull, "campaign_id=/event_time_day=2026-11-02"} {
+		if !seen[want] {
+			t.Errorf("no file in %s; have %v", want, seen)
+		}
+	}
+}
+
+func TestFlushPolicy(t *testing.T) {
+	tab := adTable(t, schema.Options{})
+	msgs, _ := benchCorpus()
+	ctx := context.Background()
+	t.Run("max rows", func(t *testing.T) {
+		w, _ := NewTable(Config{MaxRows: 100}, tab, mem.New())
+		for i, m := range msgs[:250] {
+			if err := w.Write(ctx, m, Kafka{Offset: int64(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fin := w.TakeFinished()
+		if len(fin) != 2 || fin[0].Rows != 100 || fin[1].Rows != 100 || w.BufferedRows() != 50 {
+			t.Fatalf("finished %d files, %d rows buffered", len(fin), w.BufferedRows())
+		}
+		if fin[1].Kafka[0].First != 100 || fin[1].Kafka[0].Last != 199 {
+			t.Errorf("kafka range %+v", fin[1].Kafka)
+		}
+	})
+	t.Run("max bytes", func(t *testing.T) {
+		w, _ := NewTable(Config{MaxBytes: 256 << 10, PageBytes: 4 << 10}, tab, mem.New())
+		for i, m := range msgs[:5000] {
+			if err := w.Write(ctx, m, Kafka{Offset: int64(i)}); err != nil {
+				t.Fatal(err)
+			}
+			if w.BufferedBytes() >= 256<<10 {
+				t.Fatalf("buffered %d bytes, over the limit", w.BufferedBytes())
+			}
+		}
+		fin := w.TakeFinished()
+		if len(fin) < 2 {
+			t.Fatalf("%d files finished", len(fin))
+		}
+		for _, f := range fin {
+			if f.Size > 300<<10 {
+				t.Errorf("file of %d bytes, max_bytes 256 KiB", f.Size)
+			}
+		}
+	})
+	t.Run("max age", func(t *testing.T) {
+		w, _ := NewTable(Config{MaxAge: time.Minute}, tab, mem.New())
+		now := time.Unix(1000, 0)
+		w.now = func() time.Time { return now }
+		_ = w.Write(ctx, msgs[0], Kafka{})
+		now = now.Add(30 * time.Second)
+		_ = w.FlushExpired(ctx)
+		if len(w.TakeFinished()) != 0 {
+			t.Fatal("flushed before max_age")
+		}
+		now = now.Add(31 * time.Second)
+		_ = w.FlushExpired(ctx)
+		if fin := w.TakeFinished(); len(fin) != 1 || fin[0].Rows != 1 {
+			t.Fatalf("max_age flush: %d files", len(fin))
+		}
+	})
+	t.Run("flush largest", func(t *testing.T) {
+		ptab := adTable(t, schema.Options{Partitions: []string{"advertiser_id"}})
+		w, _ := NewTable(Config{}, ptab, mem.New())
+		for i, m := range msgs[:3000] {
+			if err := w.Write(ctx, m, Kafka{Offset: int64(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before, open := w.BufferedBytes(), w.OpenFiles()
+		if err := w.FlushLargest(ctx, before/2); err != nil {
+			t.Fatal(err)
+		}
+		if w.BufferedBytes() > before/2 || w.OpenFiles() >= open || len(w.TakeFinished()) == 0 {
+			t.Fatalf("after FlushLargest: %d bytes buffered (was %d), %d open (was %d)", w.BufferedBytes(), before, w.OpenFiles(), open)
+		}
+	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (Config{}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []Config{{MaxRows: -1}, {Compression: "brotli"}, {PageBytes: -1}, {MaxAge: -time.Second}} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%+v: no error", c)
+		}
+	}
+}
+
+func TestCompressionCodecs(t *testing.T) {
+	msgs, _ := benchCorpus()
+	for _, c := range []Compression{CompressionZstd, CompressionSnappy, CompressionGzip, CompressionLZ4, CompressionNone} {
+		t.Run(string(c), func(t *testing.T) {
+			st := mem.New()
+			w, err := NewTable(Config{Compression: c}, adTable(t, schema.Options{}), st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := writeAll(t, w, msgs[:300])
+			db := ducktest.Open(t)
+			got := ducktest.Rows(t, db, "SELECT count(*), sum(advertiser_id) FROM "+ducktest.ReadParquet(export(t, st, files)...))
+			if got[0][0] != "300" {
+				t.Errorf("%v", got)
+			}
+		})
+	}
+}
