@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -329,5 +330,34 @@ func TestConditionalRaceOnTheWire(t *testing.T) {
 			}
 			t.Logf("answers: %v", rec.codes)
 		})
+	}
+}
+
+// A deadline that expires while the conditional PUT is in flight leaves the
+// outcome unknown; one that expired before anything was sent does not.
+func TestConditionalPutDeadline(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select { // an answer that never comes in time
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	s, err := s3.New(t.Context(), s3.Config{Bucket: "bucket", Endpoint: srv.URL, UsePathStyle: true, AccessKeyID: "a", SecretAccessKey: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	err = s.PutIfAbsent(ctx, "k", strings.NewReader("x"))
+	if !errors.Is(err, storage.ErrAmbiguous) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("PutIfAbsent timing out in flight = %v, want ErrAmbiguous wrapping DeadlineExceeded", err)
+	}
+	err = s.PutIfAbsent(ctx, "k", strings.NewReader("x")) // ctx is done now
+	if errors.Is(err, storage.ErrAmbiguous) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("PutIfAbsent with an expired context = %v, want a definite DeadlineExceeded", err)
 	}
 }
