@@ -77,9 +77,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	return NewFromClient(client, cfg), nil
 }
 
-// NewFromClient builds a Store that uses an existing client; only Bucket,
-// Prefix and PartSize of cfg are used, and cfg is not validated beyond what
-// New would check for those fields.
+// NewFromClient builds a Store on an existing client (with its own
+// credentials, endpoint and HTTP client). Only Bucket, Prefix and PartSize of
+// cfg are used; the caller is responsible for their validity (see
+// Config.Validate).
 func NewFromClient(client *awss3.Client, cfg Config) *Store {
 	prefix := cfg.Prefix
 	if prefix != "" {
