@@ -241,6 +241,9 @@ func importPathsFor(paths, files []string) []string {
 		return paths
 	}
 	file := filepath.Clean(files[0])
+	if _, err := os.Stat(file); err != nil {
+		return paths // a name relative to the import paths, as protoc takes it
+	}
 	for i, p := range paths {
 		if r, err := filepath.Rel(filepath.Clean(p), file); err == nil && !strings.HasPrefix(r, "..") {
 			out := append([]string{p}, paths[:i]...)
