@@ -65,7 +65,7 @@ func shredDynamic(row parquet.Row, m *schema.MessagePlan, msg protoreflect.Messa
 				continue
 			}
 			i := 0
-			mp.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
+			rangeSorted(mp, func(k protoreflect.MapKey, v protoreflect.Value) bool {
 				rep := r
 				if i > 0 {
 					rep = f.RepLevel
@@ -137,3 +137,46 @@ func sortRow(row parquet.Row) {
 }
 
 var _ = math.Abs
+
+// rangeSorted visits map entries in key order, the order a deterministic
+// marshal writes them.
+func rangeSorted(mp protoreflect.Map, f func(protoreflect.MapKey, protoreflect.Value) bool) {
+	var keys []protoreflect.MapKey
+	mp.Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
+		keys = append(keys, k)
+		return true
+	})
+	slices.SortFunc(keys, func(a, b protoreflect.MapKey) int {
+		switch x := a.Interface().(type) {
+		case bool:
+			y := b.Bool()
+			switch {
+			case x == y:
+				return 0
+			case !x:
+				return -1
+			}
+			return 1
+		case int32, int64:
+			return cmpOrdered(a.Int(), b.Int())
+		case uint32, uint64:
+			return cmpOrdered(a.Uint(), b.Uint())
+		}
+		return cmpOrdered(a.String(), b.String())
+	})
+	for _, k := range keys {
+		if !f(k, mp.Get(k)) {
+			return
+		}
+	}
+}
+
+func cmpOrdered[T int64 | uint64 | string](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
