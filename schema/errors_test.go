@@ -14,25 +14,6 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 )
 
-// compileInline compiles .proto sources given as name → text in a temp dir.
-func compileInline(t testing.TB, srcs map[string]string) (dir string, err error) {
-	t.Helper()
-	dir = t.TempDir()
-	var names []string
-	for name, text := range srcs {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, name)
-	}
-	_, err = CompileProtos(context.Background(), []string{dir}, names...)
-	return dir, err
-}
-
 // inlineMessage compiles one inline file and returns message name.
 func inlineMessage(t testing.TB, src, name string) protoreflect.MessageDescriptor {
 	t.Helper()

@@ -350,7 +350,9 @@ type FieldPlan struct {
 
 	// Wrapper is true for google.protobuf.*Value wrappers: the payload is a
 	// message whose field 1 (absent: the zero value) is converted with
-	// Conv. The field itself has explicit presence.
+	// Conv; its wire type is the one Conv implies (varint for the integer
+	// and bool conversions, fixed32 for float, fixed64 for double, bytes
+	// for string and bytes). The field itself has explicit presence.
 	Wrapper bool
 
 	// Enum maps numbers to names for ConvEnumString; nil otherwise.
