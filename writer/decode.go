@@ -130,6 +130,9 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool) error {
 		if n < 0 {
 			return d.fail(m.path, i, wireErr(n))
 		}
+		if num > protowire.MaxValidNumber {
+			return d.fail(m.path, i, fmt.Errorf("%w: field number %d out of range", ErrTruncated, num))
+		}
 		i += n
 		var f *fprog
 		if uint64(num) < uint64(len(m.dense)) {
@@ -580,6 +583,9 @@ func (d *decoder) msgLeafFrom(f *fprog, head int32, chain bool, r, def uint8, de
 			num, typ, n := protowire.ConsumeTag(b[i:end])
 			if n < 0 {
 				return d.fail(f.path, i, wireErr(n))
+			}
+			if num > protowire.MaxValidNumber {
+				return d.fail(f.path, i, fmt.Errorf("%w: field number %d out of range", ErrTruncated, num))
 			}
 			i += n
 			want := protowire.VarintType
