@@ -246,3 +246,56 @@ func TestDuckDBRecursionCut(t *testing.T) {
 		t.Fatalf("next.next = %s, want %x", rows[0][0], b)
 	}
 }
+
+// TestDuckDBParquetFooter reads the Parquet schema elements of a written
+// file with DuckDB's parquet_schema(): physical, converted and logical
+// types, repetition and field ids as a reader sees them (golden), plus the
+// properties the type mapping promises.
+func TestDuckDBParquetFooter(t *testing.T) {
+	md := msg(t, "adtrack/v1/adtrack.binpb", "adtrack.v1.AdImpression")
+	tb, err := Derive(md, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeParquet(t, tb, t.TempDir(), "f.parquet", shredRow(t, tb.Plan, newFilled(md, 2), nil, nil))
+	db := ducktest.Open(t)
+	rows := ducktest.Rows(t, db, `SELECT name, coalesce(type, ''), coalesce(CAST(type_length AS VARCHAR), ''), coalesce(repetition_type, ''),
+		coalesce(converted_type, ''), coalesce(CAST(precision AS VARCHAR), ''), coalesce(CAST(scale AS VARCHAR), ''),
+		coalesce(CAST(field_id AS VARCHAR), ''), coalesce(logical_type, '') FROM parquet_schema('`+path+`')`)
+	var b strings.Builder
+	byName := map[string][]string{}
+	for _, r := range rows {
+		b.WriteString(strings.Join(r, " | ") + "\n")
+		byName[r[0]] = r
+	}
+	golden(t, "adtrack.v1.AdImpression.duckdb_parquet_schema", []byte(b.String()))
+	checks := []struct {
+		name string
+		col  int
+		want string
+	}{
+		{"user_id_hash", 1, "FIXED_LEN_BYTE_ARRAY"},
+		{"user_id_hash", 2, "9"},
+		{"user_id_hash", 4, "DECIMAL"},
+		{"user_id_hash", 5, "20"},
+		{"user_id_hash", 6, "0"},
+		{"user_id_hash", 7, "6"},
+		{"event_time", 4, "TIMESTAMP_MICROS"},
+		{"screen_width", 1, "INT64"},
+		{"screen_width", 4, ""}, // no UINT_32/UINT_64: signed INT64
+		{"screen_width", 8, "IntType(bitWidth=@, isSigned=1)"},
+		{"impression_id", 4, "UTF8"},
+		{"segments", 4, "LIST"},
+		{"segments", 7, "10"},
+		{"labels", 4, "MAP"},
+		{"key_value", 3, "REPEATED"},
+		{"key", 3, "REQUIRED"},
+		{"element", 3, "REQUIRED"},
+		{"trace_context", 4, ""},
+	}
+	for _, c := range checks {
+		if r := byName[c.name]; r == nil || r[c.col] != c.want {
+			t.Errorf("%s column %d = %v, want %q", c.name, c.col, r, c.want)
+		}
+	}
+}
