@@ -7,11 +7,14 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/writer"
 	"gopkg.in/yaml.v3"
 )
 
@@ -104,8 +107,10 @@ type TableConfig struct {
 	PartitionBy []string `yaml:"partition_by"`
 	// Flush bounds each partition buffer and sets the commit cadence.
 	Flush FlushConfig `yaml:"flush"`
-	// Schema are the type-mapping options.
-	Schema SchemaOptions `yaml:"schema"`
+	// Schema are the type-mapping options, exactly schema.Options (enums,
+	// uint64, max_recursion_depth, no_kafka_meta, no_unknown). Its
+	// partitions key is filled from PartitionBy; set one of the two.
+	Schema schema.Options `yaml:"schema"`
 	// Compression of data files: zstd (default), snappy, gzip, lz4, none.
 	Compression string `yaml:"compression"`
 	// Framing of record values: "raw" (default: the value is the message)
@@ -119,7 +124,23 @@ type TableConfig struct {
 	S3 S3Options `yaml:"s3"`
 }
 
-// FlushConfig sets when buffers become files and files become commits.
+// WriterConfig is the writer.Config of the table's data files.
+func (t *TableConfig) WriterConfig() writer.Config {
+	return writer.Config{
+		MaxRows:     int64(t.Flush.MaxRows),
+		MaxBytes:    int64(t.Flush.MaxBytes),
+		MaxAge:      t.Flush.MaxAge,
+		Compression: writer.Compression(t.Compression),
+	}
+}
+
+// Source is where the table's descriptors come from.
+func (t *TableConfig) Source() schema.Source {
+	return schema.Source{DescriptorSet: t.DescriptorSet, Files: t.ProtoFiles, ImportPaths: t.ProtoPaths}
+}
+
+// FlushConfig sets when buffers become files and files become commits. The
+// first three map onto writer.Config (TableConfig.WriterConfig).
 type FlushConfig struct {
 	// MaxRows per partition buffer before it becomes a file. Default 1,000,000.
 	MaxRows int `yaml:"max_rows"`
@@ -131,21 +152,6 @@ type FlushConfig struct {
 	// CommitInterval is how often files and watermarks are committed.
 	// Default 60s.
 	CommitInterval time.Duration `yaml:"commit_interval"`
-}
-
-// SchemaOptions are the type-mapping options (docs/type-mapping.md).
-type SchemaOptions struct {
-	// Enums: "string" (value names, default) or "int".
-	Enums string `yaml:"enums"`
-	// Uint64: "decimal" (decimal(20,0), default) or "long" (same bits).
-	Uint64 string `yaml:"uint64"`
-	// MaxRecursionDepth unrolls recursive messages this many levels and
-	// keeps the rest as serialized bytes; 0 refuses recursive messages.
-	MaxRecursionDepth int `yaml:"max_recursion_depth"`
-	// KafkaMetadata adds the _kafka column. Default true.
-	KafkaMetadata *bool `yaml:"kafka_metadata"`
-	// UnknownFields adds the _unknown column. Default true.
-	UnknownFields *bool `yaml:"unknown_fields"`
 }
 
 // DeadLetterConfig is the dead-letter table of a table.
@@ -248,10 +254,13 @@ func (c *Config) ApplyDefaults() {
 			t.Framing = "raw"
 		}
 		if t.Schema.Enums == "" {
-			t.Schema.Enums = "string"
+			t.Schema.Enums = schema.EnumString
 		}
 		if t.Schema.Uint64 == "" {
-			t.Schema.Uint64 = "decimal"
+			t.Schema.Uint64 = schema.Uint64Decimal
+		}
+		if len(t.Schema.Partitions) == 0 {
+			t.Schema.Partitions = t.PartitionBy
 		}
 		if t.DeadLetter.URI == "" && !t.DeadLetter.Disabled {
 			t.DeadLetter.URI = strings.TrimRight(t.URI, "/") + "_dlq"
@@ -409,17 +418,20 @@ func (t *TableConfig) validate(p string, topicOwner, uris, names map[string]stri
 		bad("framing", "%q is not raw or confluent", t.Framing)
 	}
 	switch t.Schema.Enums {
-	case "string", "int":
+	case schema.EnumString, schema.EnumInt:
 	default:
 		bad("schema.enums", "%q is not string or int", t.Schema.Enums)
 	}
 	switch t.Schema.Uint64 {
-	case "decimal", "long":
+	case schema.Uint64Decimal, schema.Uint64Long:
 	default:
 		bad("schema.uint64", "%q is not decimal or long", t.Schema.Uint64)
 	}
-	if t.Schema.MaxRecursionDepth < 0 {
-		bad("schema.max_recursion_depth", "must not be negative")
+	if d := t.Schema.MaxRecursionDepth; d < 0 || d > schema.MaxRecursionDepthLimit {
+		bad("schema.max_recursion_depth", "%d is not between 0 and %d", d, schema.MaxRecursionDepthLimit)
+	}
+	if len(t.PartitionBy) > 0 && !slices.Equal(t.PartitionBy, t.Schema.Partitions) {
+		bad("schema.partitions", "set partition_by or schema.partitions, not both")
 	}
 	if !t.DeadLetter.Disabled && t.DeadLetter.URI == t.URI {
 		bad("dead_letter.uri", "must differ from the table uri")

@@ -102,10 +102,10 @@ func TestOverridesFromFlagsAndEnv(t *testing.T) {
 	if err := confpath.Set(&c, "tables.0.flush.max_bytes", "1GiB"); err != nil {
 		t.Fatal(err)
 	}
-	if err := confpath.FromEnv(&c, []string{"PROTOLAKE_KAFKA_GROUP_ID=g2", "PROTOLAKE_TABLES_0_SCHEMA_KAFKA_METADATA=false"}, "PROTOLAKE_"); err != nil {
+	if err := confpath.FromEnv(&c, []string{"PROTOLAKE_KAFKA_GROUP_ID=g2", "PROTOLAKE_TABLES_0_SCHEMA_NO_KAFKA_META=true"}, "PROTOLAKE_"); err != nil {
 		t.Fatal(err)
 	}
-	if c.Tables[0].Flush.MaxBytes != 1<<30 || c.Kafka.GroupID != "g2" || c.Tables[0].Schema.KafkaMetadata == nil || *c.Tables[0].Schema.KafkaMetadata {
+	if c.Tables[0].Flush.MaxBytes != 1<<30 || c.Kafka.GroupID != "g2" || !c.Tables[0].Schema.NoKafkaMeta {
 		t.Fatalf("overrides not applied: %+v", c)
 	}
 }

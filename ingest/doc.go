@@ -1,7 +1,43 @@
-// Package ingest runs `protolake run`: a Kafka consumer group that keeps
-// Delta tables up to date from topics of protobuf messages.
+// Package ingest runs `protolake run`: a Kafka consumer group member that
+// keeps Delta tables up to date from topics of protobuf messages, exactly
+// once, through restarts, crashes, rebalances and several instances at once.
 //
-// This file set currently holds the deployment configuration (Config): one
-// YAML document whose every field can also be set by a flag or a PROTOLAKE_*
-// environment variable, validated with errors that name the field.
+// Config is the deployment configuration (one YAML document whose every field
+// can also be set by a flag or a PROTOLAKE_* environment variable, validated
+// with errors that name the field). NewRunner opens the tables; Runner.Run
+// consumes.
+//
+// Guarantees:
+//
+//   - Exactly once. Every Delta commit of a table carries, for each Kafka
+//     partition whose records it includes, a txn action with appId
+//     protolake:<group>:<topic>:<partition> and version = the last offset
+//     included, in the same commit as the files. A newly assigned partition
+//     resumes at that version + 1 (or kafka.start_offset when the table has
+//     no watermark), whatever the group's committed offsets say: those are
+//     committed after each table commit for lag monitoring only.
+//   - Fencing. When another instance committed one of our partitions
+//     (commitlog.ErrFenced), or a data file could not be written, the table's
+//     buffers are dropped and its partitions re-read from the watermarks:
+//     records are read twice, never committed twice.
+//   - Dead letters. A record the decoder rejects (or whose framing is
+//     invalid) goes to the dead-letter table <table>_dlq with its raw bytes,
+//     key, error, field path, byte offset, Kafka coordinates and the
+//     descriptor fingerprint. The dead-letter table has its own txn
+//     watermarks and is committed before the main table, so it is never
+//     behind it; on restart a record at or below its watermark is not
+//     written again. Nothing stalls a partition and nothing is dropped
+//     silently.
+//   - Failures. A commit that fails for another reason keeps the buffers and
+//     is retried with backoff; the watermarks (and the group offsets) never
+//     move past data that is not committed. When the memory limit is reached
+//     while a table cannot commit, fetching for its topics pauses.
+//   - Rebalances. Revoked partitions' tables are committed before the
+//     partitions are released (rebalances wait for a poll's records to be
+//     processed); if that commit fails, the buffers are dropped instead.
+//     Lost partitions' buffers are dropped.
+//   - Evolution. A table is pinned to its protobuf message: a new descriptor
+//     that only adds is compatible and the first commit written with it
+//     carries the merged schema; a breaking one makes NewRunner fail with an
+//     error wrapping *schema.IncompatibleError.
 package ingest

@@ -30,6 +30,7 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"run":     {"consume Kafka topics into Delta tables, exactly once", runRun},
 		"schema":  {"derive and compare table schemas from protobuf descriptors", runSchema},
 		"inspect": {"show a Delta table's snapshot: version, schema, files, watermarks", runInspect},
 		"demo":    {"run the whole pipeline in one process with no setup", runDemo},
@@ -38,7 +39,7 @@ func commands() map[string]command {
 }
 
 // order is the order subcommands are listed in the usage text.
-var order = []string{"demo", "schema", "inspect", "version"}
+var order = []string{"run", "demo", "schema", "inspect", "version"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {

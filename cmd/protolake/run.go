@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/protolake/protolake/ingest"
+	"github.com/protolake/protolake/internal/confpath"
+	"github.com/protolake/protolake/schema"
+)
+
+const runUsage = `usage: protolake run --config FILE [--until-caught-up] [--PATH=VALUE]...
+
+run consumes the configured Kafka topics with a consumer group and keeps the
+Delta tables up to date, exactly once. Several instances with the same
+kafka.group_id share the partitions. SIGTERM/SIGINT flush, commit, leave the
+group and exit 0.
+
+  --config FILE       the YAML configuration (see protolake.yaml)
+  --until-caught-up   stop (exit 0) once the partitions are consumed up to
+                      the end offsets seen at start: for cron / CronJob runs
+  --PATH=VALUE        set any config field by its YAML path, e.g.
+                      --kafka.group_id=lake --tables.0.flush.max_rows=100000
+
+Every field can also be set by environment: PROTOLAKE_KAFKA_GROUP_ID=lake,
+PROTOLAKE_TABLES_0_FLUSH_MAX_ROWS=100000. Precedence: flags > environment >
+file > defaults. See docs/operations.md.
+`
+
+// loadRunConfig reads the config file, then the environment, then the flag
+// overrides.
+func loadRunConfig(args []string, environ []string) (cfg ingest.Config, untilCaughtUp bool, err error) {
+	var file string
+	var overrides [][2]string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name == "" {
+			return cfg, false, usageError{fmt.Errorf("unexpected argument %q", a)}
+		}
+		switch name {
+		case "until-caught-up":
+			untilCaughtUp = !hasValue || value == "true"
+			continue
+		case "h", "help":
+			return cfg, false, errHelp
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return cfg, false, usageError{fmt.Errorf("flag --%s needs a value", name)}
+			}
+			i++
+			value = args[i]
+		}
+		if name == "config" || name == "c" {
+			file = value
+			continue
+		}
+		overrides = append(overrides, [2]string{name, value})
+	}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return cfg, false, usageError{fmt.Errorf("read config: %w", err)}
+		}
+		if cfg, err = ingest.ParseConfig(data); err != nil {
+			return cfg, false, usageError{fmt.Errorf("%s: %w", file, err)}
+		}
+	}
+	var env []string
+	for _, kv := range environ {
+		// PROTOLAKE_MINIO and PROTOLAKE_TEST_* configure tests, not run.
+		if strings.HasPrefix(kv, "PROTOLAKE_") && !strings.HasPrefix(kv, "PROTOLAKE_MINIO=") && !strings.HasPrefix(kv, "PROTOLAKE_TEST_") {
+			env = append(env, kv)
+		}
+	}
+	if err := confpath.FromEnv(&cfg, env, "PROTOLAKE_"); err != nil {
+		return cfg, false, usageError{fmt.Errorf("environment: %w", err)}
+	}
+	for _, o := range overrides {
+		if err := confpath.Set(&cfg, o[0], o[1]); err != nil {
+			return cfg, false, usageError{fmt.Errorf("flag --%s: %w", o[0], err)}
+		}
+	}
+	if file == "" && len(cfg.Tables) == 0 {
+		return cfg, false, usageError{errors.New("--config FILE is required")}
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return cfg, false, usageError{fmt.Errorf("invalid config:\n%w", err)}
+	}
+	return cfg, untilCaughtUp, nil
+}
+
+var errHelp = errors.New("help")
+
+func newLogger(c ingest.LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, until, err := loadRunConfig(args, os.Environ())
+	if errors.Is(err, errHelp) {
+		fmt.Fprint(stdout, runUsage)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.Log, stderr)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	runner, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: logger, Registerer: reg, UntilCaughtUp: until, EngineInfo: "protolake/" + version})
+	if err != nil {
+		var ie *schema.IncompatibleError
+		if errors.As(err, &ie) {
+			return exitError{1, fmt.Errorf("%w\nrefusing to start: deploy a compatible descriptor (add fields, reserve removed numbers) or write to a new table", err)}
+		}
+		return err
+	}
+	if cfg.HTTP.Listen != "off" {
+		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("http.listen: %w", err)
+		}
+		srv := &http.Server{Handler: ingest.Handler(runner, reg), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		logger.Info("serving /healthz, /readyz, /metrics", "addr", ln.Addr().String())
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+	}
+	if err := runner.Run(ctx); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	return nil
+}

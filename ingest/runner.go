@@ -1,0 +1,1021 @@
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage"
+	"github.com/protolake/protolake/storage/open"
+	"github.com/protolake/protolake/writer"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"github.com/twmb/franz-go/plugin/kslog"
+)
+
+// Options are what a Runner is given besides its Config: injected logging and
+// metrics, hooks to observe progress, and test knobs. The zero value is valid.
+type Options struct {
+	// Logger receives the Runner's and franz-go's logs. Default: discard.
+	Logger *slog.Logger
+	// Registerer receives the Runner's and franz-go's (kprom) metrics.
+	// Default: none.
+	Registerer prometheus.Registerer
+	// UntilCaughtUp makes Run stop, with everything committed, once every
+	// assigned partition has been consumed up to the end offsets seen when
+	// Run started (scheduled deployments).
+	UntilCaughtUp bool
+	// OnCommit, if set, is called after every successful Delta commit, from
+	// the goroutine that committed, with the Runner's lock held: it must
+	// not call back into the Runner (Stats is fine) and should be quick.
+	OnCommit func(CommitEvent)
+	// Opener opens the table URLs. Default: a new open.Opener.
+	Opener *open.Opener
+	// WrapStore, if set, wraps every table's store (fault injection in
+	// tests).
+	WrapStore func(table string, s storage.Store) storage.Store
+	// EngineInfo is written to commitInfo.engineInfo. Default "protolake/dev".
+	EngineInfo string
+	// KafkaOpts are extra franz-go options appended to the ones built from
+	// the Config (tests tune session timeouts with them).
+	KafkaOpts []kgo.Opt
+}
+
+// CommitEvent describes one successful commit.
+type CommitEvent struct {
+	// Table is the table's name; DeadLetter says it was its dead-letter
+	// table (named Table + "_dlq").
+	Table      string
+	DeadLetter bool
+	// Version is the table version written.
+	Version int64
+	// Rows, Files and Bytes are what the commit added.
+	Rows  int64
+	Files int
+	Bytes int64
+	// Offsets are the Kafka offsets the commit covers.
+	Offsets []commitlog.OffsetRange
+	// Evolved is true when the commit changed the table's schema or proto pin.
+	Evolved bool
+	// Duration is the time taken to flush and commit.
+	Duration time.Duration
+}
+
+// TableStats are the running totals of one table since the Runner started.
+type TableStats struct {
+	// Name is the table's name.
+	Name string
+	// Version is the table version of this Runner's last commit (-1 before).
+	Version int64
+	// RowsCommitted and DeadLetters count committed rows of the table and of
+	// its dead-letter table; Commits counts commits to the table.
+	RowsCommitted, DeadLetters, Commits int64
+	// RecordsConsumed counts records read from Kafka for the table,
+	// including re-reads after a dropped buffer.
+	RecordsConsumed int64
+}
+
+// Runner consumes the topics of a Config with one Kafka consumer group
+// member and keeps its tables up to date, exactly once: each table commit
+// carries, per Kafka partition, the last offset it includes as a Delta txn
+// (appId protolake:<group>:<topic>:<partition>), and an assigned partition
+// resumes after that offset. Records the decoder rejects go to the table's
+// dead-letter table with their own watermarks.
+//
+// Create it with NewRunner and call Run once.
+type Runner struct {
+	cfg     Config
+	opts    Options
+	log     *slog.Logger
+	m       *metrics
+	tables  []*table
+	byTopic map[string]*table
+	topics  []string
+
+	mu      sync.Mutex // guards everything below and the tables' sinks
+	cl      *kgo.Client
+	adm     *kadm.Client
+	parts   map[tp]*partState
+	joined  bool
+	closing bool
+	targets map[tp]int64 // UntilCaughtUp: end offsets seen at start
+	fatal   error
+	dlqBuf  []byte
+
+	ran atomic.Bool
+}
+
+type tp struct {
+	topic string
+	part  int32
+}
+
+// table is one configured table with its dead-letter table.
+type table struct {
+	cfg  *TableConfig
+	name string
+	main *sink
+	dlq  *sink // nil when dead letters are disabled
+
+	nextCommit time.Time
+	failing    bool
+	backoff    time.Duration
+	retryAt    time.Time
+	paused     bool
+	skipBatch  bool // buffers dropped while processing this poll: skip its remaining records
+
+	version, rows, dead, commits, consumed atomic.Int64
+}
+
+// partState is one assigned partition.
+type partState struct {
+	t      *table
+	tp     tp
+	mainWM int64 // the main table's txn version (-1: none)
+	dlqWM  int64 // the dead-letter table's txn version (-1: none)
+	start  int64 // where the partition starts without a watermark
+	first  int64 // first offset consumed since the last main commit (-1: none)
+	last   int64 // last offset consumed (seek-1 before any)
+	dFirst int64 // first offset consumed above dlqWM since the last DLQ commit
+	dead   bool  // dead letters buffered for this partition
+}
+
+func (p *partState) seek() int64 {
+	if p.mainWM >= 0 {
+		return p.mainWM + 1
+	}
+	return p.start
+}
+
+// NewRunner validates cfg (after applying its defaults), loads every table's
+// descriptors, and opens or creates each table and its dead-letter table.
+// A table whose schema cannot take the configured descriptor is an error
+// wrapping *schema.IncompatibleError, listing the breaking changes.
+func NewRunner(ctx context.Context, cfg Config, opts Options) (*Runner, error) {
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid config: %w", err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Opener == nil {
+		opts.Opener = &open.Opener{}
+	}
+	if opts.EngineInfo == "" {
+		opts.EngineInfo = "protolake/dev"
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	r := &Runner{cfg: cfg, opts: opts, log: opts.Logger, m: m, byTopic: map[string]*table{}, parts: map[tp]*partState{}}
+	for i := range r.cfg.Tables {
+		tc := &r.cfg.Tables[i]
+		t, err := r.openTable(ctx, tc)
+		if err != nil {
+			r.closeStores()
+			return nil, fmt.Errorf("tables.%d (%s): %w", i, tc.Name, err)
+		}
+		r.tables = append(r.tables, t)
+		for _, topic := range tc.Topics {
+			r.byTopic[topic] = t
+			r.topics = append(r.topics, topic)
+		}
+	}
+	return r, nil
+}
+
+func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error) {
+	msg, err := schema.Load(ctx, tc.Source(), tc.Message)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", tc.Message, err)
+	}
+	clcfg := commitlog.Config{EngineInfo: r.opts.EngineInfo, Logger: r.log.With("table", tc.Name)}
+	store, err := r.openStore(ctx, tc.Name, tc.URI)
+	if err != nil {
+		return nil, err
+	}
+	t := &table{cfg: tc, name: tc.Name}
+	t.version.Store(-1)
+	if t.main, err = openSink(ctx, tc.Name, tc.URI, store, msg, tc.Schema, tc.ProtoVersion, tc.WriterConfig(), clcfg, r.log); err != nil {
+		_ = open.Close(store)
+		return nil, err
+	}
+	if !tc.DeadLetter.Disabled {
+		dmsg, err := deadLetterDescriptor()
+		if err != nil {
+			return nil, err
+		}
+		dstore, err := r.openStore(ctx, tc.Name+"_dlq", tc.DeadLetter.URI)
+		if err != nil {
+			_ = open.Close(store)
+			return nil, err
+		}
+		dcfg := writer.Config{MaxBytes: 64 << 20, MaxAge: tc.Flush.MaxAge, Compression: writer.Compression(tc.Compression)}
+		if t.dlq, err = openSink(ctx, tc.Name+"_dlq", tc.DeadLetter.URI, dstore, dmsg, schema.Options{NoUnknown: true}, "", dcfg, clcfg, r.log); err != nil {
+			_ = open.Close(store)
+			_ = open.Close(dstore)
+			return nil, fmt.Errorf("dead-letter table: %w", err)
+		}
+	}
+	return t, nil
+}
+
+func (r *Runner) openStore(ctx context.Context, name, uri string) (storage.Store, error) {
+	s, err := r.opts.Opener.Open(ctx, uri)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", uri, err)
+	}
+	if r.opts.WrapStore != nil {
+		s = r.opts.WrapStore(name, s)
+	}
+	return s, nil
+}
+
+func (r *Runner) closeStores() {
+	for _, t := range r.tables {
+		_ = open.Close(t.main.store)
+		if t.dlq != nil {
+			_ = open.Close(t.dlq.store)
+		}
+	}
+}
+
+// Stats returns the running totals of every table, in config order. It is
+// safe to call at any time, from any goroutine.
+func (r *Runner) Stats() []TableStats {
+	out := make([]TableStats, len(r.tables))
+	for i, t := range r.tables {
+		out[i] = TableStats{Name: t.name, Version: t.version.Load(), RowsCommitted: t.rows.Load(), DeadLetters: t.dead.Load(), Commits: t.commits.Load(), RecordsConsumed: t.consumed.Load()}
+	}
+	return out
+}
+
+// Ready reports whether the Runner is a group member and no table's last
+// commit failed: what /readyz serves.
+func (r *Runner) Ready() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.joined || r.fatal != nil {
+		return false
+	}
+	for _, t := range r.tables {
+		if t.failing {
+			return false
+		}
+	}
+	return true
+}
+
+// kafkaOpts builds the franz-go options from the config.
+func (r *Runner) kafkaOpts() ([]kgo.Opt, error) {
+	kc := r.cfg.Kafka
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(kc.Brokers...),
+		kgo.ClientID(kc.ClientID),
+		kgo.ConsumerGroup(kc.GroupID),
+		kgo.ConsumeTopics(r.topics...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.AdjustFetchOffsetsFn(r.adjustOffsets),
+		kgo.OnPartitionsAssigned(r.onAssigned),
+		kgo.OnPartitionsRevoked(r.onRevoked),
+		kgo.OnPartitionsLost(r.onLost),
+		kgo.WithLogger(kslog.New(r.log.With("component", "kafka"))),
+	}
+	if r.opts.Registerer != nil {
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("protolake", kprom.Subsystem("kafka"), kprom.Registerer(r.opts.Registerer))))
+	}
+	if kc.TLS.Enabled {
+		tc := &tls.Config{ServerName: kc.TLS.ServerName, InsecureSkipVerify: kc.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+		if kc.TLS.CAFile != "" {
+			pem, err := os.ReadFile(kc.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("kafka.tls.ca_file: no PEM certificate in %s", kc.TLS.CAFile)
+			}
+		}
+		if kc.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(kc.TLS.CertFile, kc.TLS.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("kafka.tls.cert_file: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	switch s := kc.SASL; s.Mechanism {
+	case "PLAIN":
+		opts = append(opts, kgo.SASL(plain.Auth{User: s.Username, Pass: s.Password}.AsMechanism()))
+	case "SCRAM-SHA-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: s.Password}.AsSha256Mechanism()))
+	case "SCRAM-SHA-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: s.Password}.AsSha512Mechanism()))
+	}
+	return append(opts, r.opts.KafkaOpts...), nil
+}
+
+// Run consumes until ctx is cancelled (or, with UntilCaughtUp, until caught
+// up), then stops fetching, flushes and commits everything buffered within
+// Config.ShutdownTimeout, leaves the group and returns nil. It returns an
+// error when it cannot go on (a record it may not dead-letter, a table it may
+// not write) or when the final commit failed (nothing is lost: the
+// uncommitted records are read again by the next run).
+func (r *Runner) Run(ctx context.Context) error {
+	if r.ran.Swap(true) {
+		return errors.New("ingest: Runner.Run called twice")
+	}
+	defer r.closeStores()
+	kopts, err := r.kafkaOpts()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	r.mu.Lock()
+	r.cl, r.adm = cl, kadm.NewClient(cl)
+	now := time.Now()
+	for _, t := range r.tables {
+		t.nextCommit = now.Add(t.cfg.Flush.CommitInterval)
+	}
+	r.mu.Unlock()
+
+	if r.opts.UntilCaughtUp {
+		ends, err := r.adm.ListCommittedOffsets(ctx, r.topics...)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			cl.Close()
+			return fmt.Errorf("list end offsets of %v: %w", r.topics, err)
+		}
+		r.targets = map[tp]int64{}
+		ends.Each(func(o kadm.ListedOffset) { r.targets[tp{o.Topic, o.Partition}] = o.Offset })
+		r.log.Info("consuming until caught up", "end_offsets", len(r.targets))
+	}
+	r.log.Info("started", "group", r.cfg.Kafka.GroupID, "topics", r.topics)
+
+	caughtUp := false
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithDeadline(ctx, r.nextDeadline())
+		fetches := cl.PollRecords(pctx, 10_000)
+		cancel()
+		if fetches.IsClientClosed() {
+			break
+		}
+		r.mu.Lock()
+		r.process(ctx, fetches)
+		if r.fatal == nil {
+			r.maintain(ctx, false)
+		}
+		caughtUp = r.fatal == nil && r.caughtUp()
+		fatal := r.fatal
+		r.mu.Unlock()
+		cl.AllowRebalance()
+		if fatal != nil || caughtUp {
+			break
+		}
+	}
+	return r.shutdown(ctx, caughtUp)
+}
+
+// shutdown commits everything buffered and leaves the group.
+func (r *Runner) shutdown(ctx context.Context, caughtUp bool) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
+	defer cancel()
+	r.mu.Lock()
+	err := r.fatal
+	if err == nil {
+		r.cl.PauseFetchTopics(r.topics...)
+		err = r.commitAll(sctx, true)
+	}
+	r.closing = true
+	r.mu.Unlock()
+	done := make(chan struct{})
+	go func() { r.cl.CloseAllowingRebalance(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		r.log.Warn("leaving the group took longer than the shutdown timeout")
+	}
+	if err != nil {
+		return err
+	}
+	r.log.Info("stopped", "caught_up", caughtUp)
+	return nil
+}
+
+// nextDeadline is when the poll loop must wake up to commit.
+func (r *Runner) nextDeadline() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := time.Now().Add(time.Second)
+	for _, t := range r.tables {
+		at := t.nextCommit
+		if t.failing {
+			at = t.retryAt
+		}
+		if at.Before(d) {
+			d = at
+		}
+	}
+	return d
+}
+
+// process hands every polled record to its table.
+func (r *Runner) process(ctx context.Context, fetches kgo.Fetches) {
+	for _, t := range r.tables {
+		t.skipBatch = false
+	}
+	fetches.EachError(func(topic string, p int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		r.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+	})
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		ps := r.parts[tp{fp.Topic, fp.Partition}]
+		if ps == nil || r.fatal != nil {
+			return
+		}
+		for _, rec := range fp.Records {
+			if ps.t.skipBatch || r.fatal != nil {
+				return
+			}
+			r.handle(ctx, ps, rec)
+		}
+		if fp.HighWatermark >= 0 {
+			r.m.lag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).Set(float64(max(0, fp.HighWatermark-ps.last-1)))
+		}
+	})
+}
+
+// handle writes one record to its table or dead-letter table.
+func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) {
+	t := ps.t
+	if rec.Offset <= ps.last || rec.Offset <= ps.mainWM {
+		return // already consumed or committed (a stale fetch)
+	}
+	t.consumed.Add(1)
+	r.m.consumed.WithLabelValues(t.name).Inc()
+	if !rec.Attrs.IsControl() {
+		var bad error
+		payload, err := unframe(t.cfg.Framing, rec.Value)
+		if err != nil {
+			bad = err
+		} else {
+			err := t.main.w.Write(ctx, payload, writer.Kafka{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp})
+			var de *writer.DecodeError
+			switch {
+			case err == nil:
+			case errors.As(err, &de):
+				bad = err
+			default:
+				r.reset(ctx, t, fmt.Errorf("write to %s: %w", t.main.uri, err))
+				return
+			}
+		}
+		if bad != nil && !r.deadLetter(ctx, ps, rec, bad) {
+			return
+		}
+	}
+	if ps.first < 0 {
+		ps.first = rec.Offset
+	}
+	if ps.dFirst < 0 && rec.Offset > ps.dlqWM {
+		ps.dFirst = rec.Offset
+	}
+	ps.last = rec.Offset
+}
+
+// deadLetter writes a rejected record to the dead-letter table (unless it is
+// already there); false means the record could not be handled.
+func (r *Runner) deadLetter(ctx context.Context, ps *partState, rec *kgo.Record, bad error) bool {
+	t := ps.t
+	if t.dlq == nil {
+		r.fatal = fmt.Errorf("table %s: record %s/%d@%d cannot be decoded and dead_letter is disabled: %w", t.name, rec.Topic, rec.Partition, rec.Offset, bad)
+		return false
+	}
+	if rec.Offset <= ps.dlqWM {
+		return true // committed to the dead-letter table before a crash
+	}
+	d := deadLetter{value: rec.Value, key: rec.Key, err: bad.Error(), byteOffset: -1, message: t.main.pin.Message, fingerprint: t.main.pin.Fingerprint, table: t.name}
+	var de *writer.DecodeError
+	if errors.As(bad, &de) {
+		d.fieldPath, d.byteOffset = de.Path, int64(de.Offset)
+	}
+	r.dlqBuf = appendDeadLetter(r.dlqBuf[:0], &d)
+	if err := t.dlq.w.Write(ctx, r.dlqBuf, writer.Kafka{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}); err != nil {
+		r.reset(ctx, t, fmt.Errorf("write to %s: %w", t.dlq.uri, err))
+		return false
+	}
+	ps.dead = true
+	r.m.deadLetters.WithLabelValues(t.name).Inc()
+	r.log.Debug("dead letter", "table", t.name, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", bad)
+	return true
+}
+
+// maintain flushes expired buffers, enforces the memory limit and commits
+// the tables that are due. With force every table with data is committed,
+// retrying until ctx ends.
+func (r *Runner) maintain(ctx context.Context, force bool) {
+	now := time.Now()
+	var total int64
+	for _, t := range r.tables {
+		for _, s := range t.sinks() {
+			if err := s.w.FlushExpired(ctx); err != nil {
+				r.reset(ctx, t, fmt.Errorf("flush %s: %w", s.uri, err))
+				break
+			}
+			s.files = append(s.files, s.w.TakeFinished()...)
+		}
+		b := t.buffered()
+		total += b
+		r.m.buffered.WithLabelValues(t.name).Set(float64(b))
+	}
+	if limit := int64(r.cfg.MemoryLimit); total > limit {
+		// Flush the largest healthy buffers to files; they are committed
+		// right below.
+		for _, t := range r.tables {
+			if t.failing || total <= limit*3/4 {
+				continue
+			}
+			b := t.buffered()
+			target := max(0, b-(total-limit*3/4))
+			if err := t.main.w.FlushLargest(ctx, target); err != nil {
+				r.reset(ctx, t, fmt.Errorf("flush %s: %w", t.main.uri, err))
+			}
+			total -= b - t.buffered()
+			t.main.files = append(t.main.files, t.main.w.TakeFinished()...)
+		}
+	}
+	for _, t := range r.tables {
+		due := now.After(t.nextCommit) || len(t.main.files) > 0 || (t.dlq != nil && len(t.dlq.files) > 0)
+		if t.failing && now.Before(t.retryAt) {
+			due = false
+		}
+		if due {
+			r.commitTable(ctx, t)
+		}
+	}
+	// Backpressure: a table that cannot commit stops fetching once the
+	// memory limit is reached, and resumes after a successful commit.
+	over := total > int64(r.cfg.MemoryLimit)
+	for _, t := range r.tables {
+		switch {
+		case t.failing && over && !t.paused:
+			r.log.Warn("memory limit reached while commits fail: pausing fetches", "table", t.name, "buffered", t.buffered())
+			r.cl.PauseFetchTopics(t.cfg.Topics...)
+			t.paused = true
+			r.m.paused.WithLabelValues(t.name).Set(1)
+		case t.paused && !t.failing:
+			r.cl.ResumeFetchTopics(t.cfg.Topics...)
+			t.paused = false
+			r.m.paused.WithLabelValues(t.name).Set(0)
+		}
+	}
+}
+
+func (t *table) sinks() []*sink {
+	if t.dlq == nil {
+		return []*sink{t.main}
+	}
+	return []*sink{t.main, t.dlq}
+}
+
+func (t *table) buffered() int64 {
+	var b int64
+	for _, s := range t.sinks() {
+		b += s.w.BufferedBytes()
+	}
+	return b
+}
+
+// partsOf returns the assigned partitions of t, sorted.
+func (r *Runner) partsOf(t *table) []*partState {
+	var ps []*partState
+	for _, p := range r.parts {
+		if p.t == t {
+			ps = append(ps, p)
+		}
+	}
+	slices.SortFunc(ps, func(a, b *partState) int {
+		if a.tp.topic != b.tp.topic {
+			if a.tp.topic < b.tp.topic {
+				return -1
+			}
+			return 1
+		}
+		return int(a.tp.part - b.tp.part)
+	})
+	return ps
+}
+
+// commitAll commits every table with buffered data. With retry it retries
+// failed commits (with backoff) until ctx ends.
+func (r *Runner) commitAll(ctx context.Context, retry bool) error {
+	for _, t := range r.tables {
+		for {
+			err := r.commitTable(ctx, t)
+			if err == nil || !retry {
+				break
+			}
+			if errors.Is(err, commitlog.ErrFenced) || errors.Is(err, errReset) {
+				break // buffers dropped; the records are read again later
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("commit %s before stopping: %w (the uncommitted records will be read again)", t.name, err)
+			case <-time.After(t.backoff):
+			}
+		}
+	}
+	return nil
+}
+
+// errReset reports that a table's buffers were dropped instead of committed.
+var errReset = errors.New("buffers dropped")
+
+// commitTable flushes t and commits its files and watermarks: first the
+// dead letters (so the dead-letter table is never behind the main table),
+// then the main table, then the Kafka group offsets (monitoring only).
+func (r *Runner) commitTable(ctx context.Context, t *table) error {
+	start := time.Now()
+	t.nextCommit = start.Add(t.cfg.Flush.CommitInterval)
+	for _, s := range t.sinks() {
+		files, err := s.w.Flush(ctx)
+		if err != nil {
+			r.reset(ctx, t, fmt.Errorf("flush %s: %w", s.uri, err))
+			return errReset
+		}
+		s.files = append(s.files, files...)
+	}
+	parts := r.partsOf(t)
+	if t.dlq != nil {
+		var ranges []commitlog.OffsetRange
+		var dparts []*partState
+		for _, p := range parts {
+			if p.dead && p.dFirst >= 0 {
+				ranges = append(ranges, commitlog.OffsetRange{Topic: p.tp.topic, Partition: p.tp.part, First: p.dFirst, Last: p.last})
+				dparts = append(dparts, p)
+			}
+		}
+		if len(ranges) > 0 || len(t.dlq.files) > 0 {
+			res, err := t.dlq.commit(ctx, r.cfg.Kafka.GroupID, ranges, commitlog.OpStreamingUpdate, map[string]any{"outputMode": "Append", "source": "kafka", "deadLetters": true})
+			if err != nil {
+				return r.commitFailed(ctx, t, t.dlq, err)
+			}
+			for _, p := range dparts {
+				p.dlqWM, p.dFirst, p.dead = p.last, -1, false
+			}
+			t.dead.Add(res.rows)
+			r.committed(t, t.dlq, true, res, ranges, start)
+		}
+	}
+	var ranges []commitlog.OffsetRange
+	var mparts []*partState
+	for _, p := range parts {
+		if p.first >= 0 {
+			ranges = append(ranges, commitlog.OffsetRange{Topic: p.tp.topic, Partition: p.tp.part, First: p.first, Last: p.last})
+			mparts = append(mparts, p)
+		}
+	}
+	if len(ranges) == 0 && len(t.main.files) == 0 {
+		if t.failing {
+			t.failing, t.backoff = false, 0
+		}
+		return nil
+	}
+	res, err := t.main.commit(ctx, r.cfg.Kafka.GroupID, ranges, commitlog.OpStreamingUpdate, map[string]any{"outputMode": "Append", "source": "kafka"})
+	if err != nil {
+		return r.commitFailed(ctx, t, t.main, err)
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for _, p := range mparts {
+		p.mainWM, p.first = p.last, -1
+		if offsets[p.tp.topic] == nil {
+			offsets[p.tp.topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[p.tp.topic][p.tp.part] = kgo.EpochOffset{Epoch: -1, Offset: p.last + 1}
+	}
+	t.failing, t.backoff = false, 0
+	t.rows.Add(res.rows)
+	t.commits.Add(1)
+	t.version.Store(res.version)
+	r.committed(t, t.main, false, res, ranges, start)
+	if len(offsets) > 0 && !r.closing {
+		r.cl.CommitOffsets(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+			if err != nil && !errors.Is(err, context.Canceled) {
+				r.log.Debug("commit group offsets (monitoring only)", "err", err)
+			}
+		})
+	}
+	return nil
+}
+
+// committed records a successful commit in metrics, logs and the hook.
+func (r *Runner) committed(t *table, s *sink, dead bool, res commitResult, ranges []commitlog.OffsetRange, start time.Time) {
+	d := time.Since(start)
+	r.m.commits.WithLabelValues(s.name).Inc()
+	r.m.rows.WithLabelValues(s.name).Add(float64(res.rows))
+	r.m.bytes.WithLabelValues(s.name).Add(float64(res.bytes))
+	r.m.files.WithLabelValues(s.name).Add(float64(res.files))
+	r.m.commitLatency.WithLabelValues(s.name).Observe(d.Seconds())
+	r.m.version.WithLabelValues(s.name).Set(float64(res.version))
+	r.m.lastCommit.WithLabelValues(s.name).SetToCurrentTime()
+	if res.checkpointErr != nil {
+		r.log.Warn("checkpoint failed (the commit stands)", "table", s.name, "version", res.version, "err", res.checkpointErr)
+	}
+	r.log.Info("committed", "table", s.name, "version", res.version, "rows", res.rows, "files", res.files, "bytes", res.bytes,
+		"partitions", len(ranges), "evolved", res.evolved, "resolved_ambiguous", res.alreadyThere, "duration", d)
+	if r.opts.OnCommit != nil {
+		r.opts.OnCommit(CommitEvent{Table: t.name, DeadLetter: dead, Version: res.version, Rows: res.rows, Files: res.files, Bytes: res.bytes,
+			Offsets: ranges, Evolved: res.evolved, Duration: d})
+	}
+}
+
+// commitFailed handles a failed commit of sink s of table t: fenced (another
+// instance committed one of its partitions) or a table whose rows cannot be
+// kept → drop the buffers and re-read; anything else → keep the buffers and
+// retry with backoff.
+func (r *Runner) commitFailed(ctx context.Context, t *table, s *sink, err error) error {
+	switch {
+	case errors.Is(err, commitlog.ErrFenced):
+		r.m.conflicts.WithLabelValues(s.name).Inc()
+		r.reset(ctx, t, err)
+		return err
+	case errors.Is(err, commitlog.ErrUnsupportedProtocol):
+		r.fatal = err
+		return err
+	}
+	r.m.retries.WithLabelValues(s.name).Inc()
+	t.failing = true
+	t.backoff = min(max(2*t.backoff, 200*time.Millisecond), 30*time.Second)
+	t.retryAt = time.Now().Add(t.backoff)
+	r.log.Warn("commit failed; keeping the buffers and retrying", "table", s.name, "retry_in", t.backoff, "err", err)
+	return err
+}
+
+// reset drops every buffered row and uncommitted file of t and seeks its
+// partitions back to their watermarks, re-read from the table: the records
+// are consumed again and nothing is committed twice.
+func (r *Runner) reset(ctx context.Context, t *table, why error) {
+	r.log.Warn("dropping buffered rows; re-reading from the table's watermarks", "table", t.name, "reason", why)
+	r.m.resets.WithLabelValues(t.name).Inc()
+	t.skipBatch = true
+	t.failing, t.backoff = false, 0
+	for _, s := range t.sinks() {
+		if err := s.resetWriter(); err != nil {
+			r.fatal = err
+			return
+		}
+	}
+	parts := r.partsOf(t)
+	if len(parts) == 0 {
+		return
+	}
+	// Fresh watermarks: another instance may have committed. When the table
+	// cannot be read, the known ones stay (a stale one only causes another
+	// fence and reset).
+	var msnap, dsnap *commitlog.Snapshot
+	msnap, _ = t.main.log.Snapshot(ctx)
+	if t.dlq != nil {
+		dsnap, _ = t.dlq.log.Snapshot(ctx)
+	}
+	seeks := map[string]map[int32]kgo.EpochOffset{}
+	for _, p := range parts {
+		app := commitlog.KafkaAppID(r.cfg.Kafka.GroupID, p.tp.topic, p.tp.part)
+		if msnap != nil {
+			if v, ok := msnap.TxnVersion(app); ok {
+				p.mainWM = v
+			}
+		}
+		if dsnap != nil {
+			if v, ok := dsnap.TxnVersion(app); ok {
+				p.dlqWM = v
+			}
+		}
+		p.first, p.dFirst, p.dead = -1, -1, false
+		p.last = p.seek() - 1
+		if seeks[p.tp.topic] == nil {
+			seeks[p.tp.topic] = map[int32]kgo.EpochOffset{}
+		}
+		seeks[p.tp.topic][p.tp.part] = kgo.EpochOffset{Epoch: -1, Offset: p.seek()}
+	}
+	r.cl.SetOffsets(seeks)
+}
+
+// caughtUp reports, with UntilCaughtUp, whether every assigned partition
+// reached the end offset seen at start.
+func (r *Runner) caughtUp() bool {
+	if !r.opts.UntilCaughtUp || !r.joined || len(r.parts) == 0 {
+		return false
+	}
+	for k, p := range r.parts {
+		if p.last+1 < r.targets[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// adjustOffsets replaces the group's committed offsets of newly assigned
+// partitions with the tables' watermarks + 1, or the configured start.
+func (r *Runner) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	snaps := map[*sink]*commitlog.Snapshot{}
+	snapOf := func(s *sink) (*commitlog.Snapshot, error) {
+		if snap, ok := snaps[s]; ok {
+			return snap, nil
+		}
+		snap, err := s.log.Snapshot(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read watermarks of %s: %w", s.uri, err)
+		}
+		snaps[s] = snap
+		return snap, nil
+	}
+	var states []*partState
+	var needStart []string
+	for topic, parts := range offsets {
+		t := r.byTopic[topic]
+		if t == nil {
+			continue
+		}
+		for part := range parts {
+			p := &partState{t: t, tp: tp{topic, part}, mainWM: -1, dlqWM: -1, start: -1, first: -1, dFirst: -1}
+			app := commitlog.KafkaAppID(r.cfg.Kafka.GroupID, topic, part)
+			snap, err := snapOf(t.main)
+			if err != nil {
+				r.log.Error("cannot read a table on assignment; rejoining", "table", t.name, "err", err)
+				return nil, err
+			}
+			if v, ok := snap.TxnVersion(app); ok {
+				p.mainWM = v
+			}
+			if t.dlq != nil {
+				dsnap, err := snapOf(t.dlq)
+				if err != nil {
+					r.log.Error("cannot read a table on assignment; rejoining", "table", t.dlq.name, "err", err)
+					return nil, err
+				}
+				if v, ok := dsnap.TxnVersion(app); ok {
+					p.dlqWM = v
+				}
+			}
+			if p.mainWM < 0 && !slices.Contains(needStart, topic) {
+				needStart = append(needStart, topic)
+			}
+			states = append(states, p)
+		}
+	}
+	if len(needStart) > 0 {
+		starts, err := r.startOffsets(ctx, needStart)
+		if err != nil {
+			r.log.Error("cannot list start offsets on assignment; rejoining", "err", err)
+			return nil, err
+		}
+		for _, p := range states {
+			if p.mainWM < 0 {
+				o, ok := starts[p.tp]
+				if !ok {
+					return nil, fmt.Errorf("no start offset listed for %s/%d", p.tp.topic, p.tp.part)
+				}
+				p.start = o
+			}
+		}
+	}
+	out := make(map[string]map[int32]kgo.Offset, len(offsets))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range states {
+		p.last = p.seek() - 1
+		r.parts[p.tp] = p
+		if out[p.tp.topic] == nil {
+			out[p.tp.topic] = map[int32]kgo.Offset{}
+		}
+		out[p.tp.topic][p.tp.part] = kgo.NewOffset().At(p.seek()).WithEpoch(-1)
+		r.log.Info("assigned", "table", p.t.name, "topic", p.tp.topic, "partition", p.tp.part, "offset", p.seek(), "watermark", p.mainWM, "dlq_watermark", p.dlqWM)
+	}
+	return out, nil
+}
+
+// startOffsets resolves kafka.start_offset for the topics' partitions.
+func (r *Runner) startOffsets(ctx context.Context, topics []string) (map[tp]int64, error) {
+	var (
+		listed kadm.ListedOffsets
+		err    error
+	)
+	switch so := r.cfg.Kafka.StartOffset; so {
+	case "earliest":
+		listed, err = r.adm.ListStartOffsets(ctx, topics...)
+	case "latest":
+		listed, err = r.adm.ListEndOffsets(ctx, topics...)
+	default:
+		ts, perr := time.Parse(time.RFC3339, so)
+		if perr != nil {
+			return nil, fmt.Errorf("kafka.start_offset: %w", perr)
+		}
+		listed, err = r.adm.ListOffsetsAfterMilli(ctx, ts.UnixMilli(), topics...)
+	}
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s offsets: %w", r.cfg.Kafka.StartOffset, err)
+	}
+	out := map[tp]int64{}
+	listed.Each(func(o kadm.ListedOffset) { out[tp{o.Topic, o.Partition}] = o.Offset })
+	return out, nil
+}
+
+func (r *Runner) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	r.mu.Lock()
+	r.joined = true
+	r.mu.Unlock()
+	r.log.Debug("partitions assigned", "partitions", assigned)
+}
+
+// onRevoked commits the tables of the revoked partitions before they are
+// released; if that fails their buffers are dropped (the next owner reads
+// the records from the watermarks): never half of both.
+func (r *Runner) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(revoked) == 0 {
+		return
+	}
+	r.log.Info("partitions revoked", "partitions", revoked)
+	affected := map[*table]bool{}
+	for topic := range revoked {
+		if t := r.byTopic[topic]; t != nil {
+			affected[t] = true
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.ShutdownTimeout)
+	defer cancel()
+	var failed []*table
+	for _, t := range r.tables {
+		if affected[t] && r.commitTable(cctx, t) != nil {
+			failed = append(failed, t)
+		}
+	}
+	r.forget(revoked)
+	for _, t := range failed {
+		r.reset(cctx, t, errors.New("commit failed while partitions were revoked"))
+	}
+}
+
+// onLost drops the buffers of the tables whose partitions were lost (the
+// group moved on without us): whatever we hold may be committed by another
+// instance now.
+func (r *Runner) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log.Warn("partitions lost", "partitions", lost)
+	affected := map[*table]bool{}
+	for topic := range lost {
+		if t := r.byTopic[topic]; t != nil {
+			affected[t] = true
+		}
+	}
+	r.forget(lost)
+	for _, t := range r.tables {
+		if affected[t] {
+			r.reset(ctx, t, errors.New("partitions lost"))
+		}
+	}
+}
+
+func (r *Runner) forget(parts map[string][]int32) {
+	for topic, ps := range parts {
+		for _, p := range ps {
+			delete(r.parts, tp{topic, p})
+			r.m.lag.DeleteLabelValues(topic, strconv.Itoa(int(p)))
+		}
+	}
+}

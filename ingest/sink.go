@@ -1,0 +1,259 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+
+	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage"
+	"github.com/protolake/protolake/writer"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// sink is one Delta table written by a Runner: a main table or a dead-letter
+// table. It owns the table's writer and the files finished but not yet
+// committed. Not safe for concurrent use (the Runner's mutex guards it).
+type sink struct {
+	name  string
+	uri   string
+	store storage.Store
+	log   *commitlog.Table
+	msg   protoreflect.MessageDescriptor
+	opts  schema.Options
+	st    *schema.Table // the schema the writer writes: the table's, merged with msg
+	pin   commitlog.ProtoPin
+	wcfg  writer.Config
+	w     *writer.Writer
+	files []writer.File // finished, not committed
+
+	// ambiguous is set after a commit whose outcome is unknown; the next
+	// attempt looks for it before writing anything.
+	ambiguous *commitlog.AmbiguousCommitError
+	ambigFrom int64
+}
+
+// openSink opens the table at uri (creating it when it has no log), checks
+// that msg can write to it (compatible evolution → the first commit carries
+// the merged schema; breaking → *schema.IncompatibleError) and archives the
+// descriptors.
+func openSink(ctx context.Context, name, uri string, store storage.Store, msg protoreflect.MessageDescriptor, opts schema.Options, version string, wcfg writer.Config, clcfg commitlog.Config, logger *slog.Logger) (*sink, error) {
+	fp, err := schema.Fingerprint(msg)
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint %s: %w", msg.FullName(), err)
+	}
+	set, err := schema.CanonicalDescriptorSet(msg)
+	if err != nil {
+		return nil, fmt.Errorf("descriptor set of %s: %w", msg.FullName(), err)
+	}
+	derived, err := schema.Derive(msg, opts)
+	if err != nil {
+		return nil, fmt.Errorf("derive the schema of %s: %w", msg.FullName(), err)
+	}
+	for _, w := range derived.Warnings {
+		logger.Warn("schema warning", "table", name, "warning", w.String())
+	}
+	tbl, err := commitlog.Open(store, clcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open table %s: %w", uri, err)
+	}
+	pin := commitlog.ProtoPin{Message: string(msg.FullName()), Fingerprint: fp, Version: version}
+	snap, err := tbl.Snapshot(ctx)
+	if errors.Is(err, commitlog.ErrNoTable) {
+		spec := commitlog.TableSpec{Name: name, SchemaString: derived.SchemaString(), PartitionColumns: derived.PartitionColumns, Proto: pin}
+		spec.Proto.DescriptorSet = set
+		snap, err = tbl.Create(ctx, spec)
+		if errors.Is(err, commitlog.ErrTableExists) {
+			snap, err = tbl.Snapshot(ctx)
+		} else if err == nil {
+			logger.Info("created table", "table", name, "uri", uri, "message", pin.Message, "fingerprint", fp)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read table %s: %w", uri, err)
+	}
+	if err := commitlog.CheckWritable(snap.Protocol(), snap.Metadata()); err != nil {
+		return nil, fmt.Errorf("table %s: %w", uri, err)
+	}
+	s := &sink{name: name, uri: uri, store: store, log: tbl, msg: msg, opts: opts, pin: pin, wcfg: wcfg}
+	if err := s.evolve(ctx, snap.Metadata(), logger); err != nil {
+		return nil, err
+	}
+	if err := tbl.ArchiveDescriptors(ctx, fp, set); err != nil {
+		return nil, fmt.Errorf("archive descriptors of table %s: %w", uri, err)
+	}
+	if s.w, err = writer.NewTable(wcfg, s.st, store); err != nil {
+		return nil, fmt.Errorf("writer for table %s: %w", uri, err)
+	}
+	return s, nil
+}
+
+// evolve sets s.st to the table's stored schema merged with s.msg, refusing a
+// breaking change. With the old descriptor archived it also checks enum
+// values (Diff); otherwise the stored schema alone (DiffSchema).
+func (s *sink) evolve(ctx context.Context, md commitlog.Metadata, logger *slog.Logger) error {
+	stored, err := schema.ParseSchemaString(md.SchemaString)
+	if err != nil {
+		return fmt.Errorf("table %s: parse its schema: %w", s.uri, err)
+	}
+	ev, err := schema.DiffSchema(stored, s.msg, s.opts)
+	if err != nil {
+		return fmt.Errorf("table %s cannot take %s (fingerprint %s): %w", s.uri, s.msg.FullName(), s.pin.Fingerprint, err)
+	}
+	old := commitlog.PinOf(md)
+	if old.Fingerprint != "" && old.Fingerprint != s.pin.Fingerprint {
+		if set, err := s.log.Descriptors(ctx, old.Fingerprint); err == nil {
+			if files, err := schema.ParseDescriptorSet(set, commitlog.DescriptorKey(old.Fingerprint)); err == nil {
+				if oldMsg, err := schema.FindMessage(files, old.Message, "archived descriptors"); err == nil {
+					if _, err := schema.Diff(oldMsg, s.msg, s.opts); err != nil {
+						var ie *schema.IncompatibleError
+						if errors.As(err, &ie) {
+							return fmt.Errorf("table %s cannot take %s (fingerprint %s): %w", s.uri, s.msg.FullName(), s.pin.Fingerprint, err)
+						}
+					}
+				}
+			}
+		}
+		for _, c := range ev.Changes {
+			logger.Info("schema change", "table", s.name, "change", c.String())
+		}
+	}
+	s.st = ev.Merged
+	return nil
+}
+
+// metadataUpdate returns the metaData to commit when the table's schema or
+// proto pin differs from what this sink writes, nil otherwise.
+func (s *sink) metadataUpdate(md commitlog.Metadata) *commitlog.Metadata {
+	old := commitlog.PinOf(md)
+	same := md.SchemaString == s.st.SchemaString() && old.Message == s.pin.Message && old.Fingerprint == s.pin.Fingerprint &&
+		(s.pin.Version == "" || old.Version == s.pin.Version)
+	if same {
+		return nil
+	}
+	nm := md
+	nm.SchemaString = s.st.SchemaString()
+	nm.Configuration = make(map[string]string, len(md.Configuration)+3)
+	for k, v := range md.Configuration {
+		nm.Configuration[k] = v
+	}
+	nm.Configuration[commitlog.PropProtoMessage] = s.pin.Message
+	nm.Configuration[commitlog.PropProtoFingerprint] = s.pin.Fingerprint
+	if s.pin.Version != "" {
+		nm.Configuration[commitlog.PropProtoVersion] = s.pin.Version
+	} else {
+		delete(nm.Configuration, commitlog.PropProtoVersion)
+	}
+	return &nm
+}
+
+// resetWriter drops every buffered row and every uncommitted file.
+func (s *sink) resetWriter() error {
+	w, err := writer.NewTable(s.wcfg, s.st, s.store)
+	if err != nil {
+		return fmt.Errorf("writer for table %s: %w", s.uri, err)
+	}
+	s.w, s.files, s.ambiguous = w, nil, nil
+	return nil
+}
+
+// commitResult is what a successful sink commit did.
+type commitResult struct {
+	version        int64
+	rows, bytes    int64
+	files          int
+	evolved        bool
+	alreadyThere   bool
+	readVersion    int64
+	checkpointErr  error
+	checkpointed   bool
+	metadataSchema string
+}
+
+// commit writes s.files and the offset ranges as one Delta commit. On
+// success s.files is emptied. An ambiguous outcome is remembered and resolved
+// (by txnId) on the next call, so a retry never duplicates.
+func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.OffsetRange, op string, params map[string]any) (commitResult, error) {
+	var res commitResult
+	for _, f := range s.files {
+		res.rows += f.Rows
+		res.bytes += f.Size
+	}
+	res.files = len(s.files)
+	if s.ambiguous != nil {
+		v, err := s.log.FindCommit(ctx, s.ambiguous.TxnID, s.ambigFrom)
+		if err != nil {
+			return res, fmt.Errorf("resolve ambiguous commit %s of %s: %w", s.ambiguous.TxnID, s.uri, err)
+		}
+		s.ambiguous = nil
+		if v >= 0 {
+			s.files = nil
+			res.version, res.alreadyThere = v, true
+			return res, nil
+		}
+	}
+	snap, err := s.log.Snapshot(ctx)
+	if err != nil {
+		return res, fmt.Errorf("read table %s: %w", s.uri, err)
+	}
+	if err := commitlog.CheckWritable(snap.Protocol(), snap.Metadata()); err != nil {
+		return res, fmt.Errorf("table %s: %w", s.uri, err)
+	}
+	res.readVersion = snap.Version()
+	tx := s.log.NewTransaction(snap)
+	if nm := s.metadataUpdate(snap.Metadata()); nm != nil {
+		tx.UpdateMetadata(*nm)
+		res.evolved = true
+	}
+	for _, f := range s.files {
+		add, err := toAdd(f, s.pin.Fingerprint)
+		if err != nil {
+			return res, fmt.Errorf("commit to %s: %w", s.uri, err)
+		}
+		tx.Add(add)
+	}
+	for _, r := range ranges {
+		tx.AddKafkaOffsets(group, r)
+	}
+	tx.SetOperation(op, params)
+	tx.SetMetrics(map[string]string{
+		"numAddedFiles":  fmt.Sprint(res.files),
+		"numOutputRows":  fmt.Sprint(res.rows),
+		"numOutputBytes": fmt.Sprint(res.bytes),
+	})
+	cr, err := tx.Commit(ctx)
+	if err != nil {
+		var amb *commitlog.AmbiguousCommitError
+		if errors.As(err, &amb) {
+			s.ambiguous, s.ambigFrom = amb, snap.Version()+1
+		}
+		return res, fmt.Errorf("commit to %s: %w", s.uri, err)
+	}
+	s.files = nil
+	res.version, res.alreadyThere = cr.Version, cr.AlreadyCommitted
+	res.checkpointed, res.checkpointErr = cr.Checkpointed, cr.CheckpointErr
+	return res, nil
+}
+
+// toAdd turns a written file into its add action.
+func toAdd(f writer.File, fingerprint string) (commitlog.Add, error) {
+	stats := ""
+	if f.Stats != nil {
+		var err error
+		if stats, err = f.Stats.JSON(); err != nil {
+			return commitlog.Add{}, fmt.Errorf("stats of %s: %w", f.Path, err)
+		}
+	}
+	return commitlog.Add{
+		Path:             (&url.URL{Path: f.Path}).EscapedPath(),
+		PartitionValues:  f.PartitionValues,
+		Size:             f.Size,
+		ModificationTime: f.ModificationTime.UnixMilli(),
+		DataChange:       true,
+		Stats:            stats,
+		Tags:             map[string]string{commitlog.TagProtoFingerprint: fingerprint},
+	}, nil
+}
