@@ -10,7 +10,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 export PROTOLAKE_MINIO := $(GOBIN)/minio
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build test demo bench proto lint tools clean
+.PHONY: all build test demo bench proto lint tools clean interop
 
 all: build
 
@@ -20,6 +20,13 @@ build:
 ## test: the fast tier (kfake, gofakes3, MinIO, local disk, DuckDB).
 test: tools
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+## interop: the interop tier: real Kafka (KRaft), HDFS (MiniDFSCluster) and
+## MinIO on 127.0.0.1, read back by Spark + delta-spark, delta-rs and DuckDB.
+## Installs from the package registries into $PROTOLAKE_INTEROP_CACHE
+## (default ~/.cache/protolake-interop) once; see interop/run.sh.
+interop: tools
+	./interop/run.sh
 
 ## demo: the main job on its embedded default.
 demo:

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Installs the interop tier's components from the package registries into
+# $PROTOLAKE_INTEROP_CACHE, each once: a component whose inputs (versions,
+# pom, requirements) have not changed since its last install is skipped.
+#
+#   kcat          Debian package (apt-get), the second Kafka client
+#   kafka         org.apache.kafka:kafka_2.13 + runtime deps (Maven Central)
+#   hdfs          Hadoop hdfs/common jars + test jars (Maven Central) and the
+#                 MiniHdfs launcher in interop/hdfs, built with Maven
+#   python        virtualenv with pyspark, delta-spark, deltalake, duckdb,
+#                 pyarrow, pytest (PyPI)
+#   spark-jars    the delta-spark jars, resolved by Spark's Ivy from Maven
+#                 Central into $PROTOLAKE_INTEROP_CACHE/ivy
+#   minio         `make tools` (Go module proxy), as in the fast tier
+#
+# Usage: interop/install.sh [COMPONENT...]   (default: all)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+mkdir -p "$PROTOLAKE_INTEROP_CACHE"
+MVN=(mvn -B -q -Dmaven.repo.local="$M2_REPO" -Dstyle.color=never)
+
+sha() { cat "$@" | sha256sum | cut -c1-16; }
+
+install_kcat() {
+  if command -v kcat >/dev/null; then return; fi
+  log "kcat: apt-get install kcat"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
+}
+
+install_kafka() {
+  local in="kafka=$KAFKA_VERSION pom=$(sha "$INTEROP_DIR/kafka/pom.xml")"
+  stamp_ok kafka "$in" && [[ -d "$KAFKA_HOME/libs" ]] && return
+  log "kafka: resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION from Maven Central"
+  rm -rf "$KAFKA_HOME"
+  (cd "$INTEROP_DIR/kafka" && "${MVN[@]}" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs")
+  stamp_set kafka "$in"
+}
+
+install_hdfs() {
+  local in="hadoop=$HADOOP_VERSION pom=$(sha "$INTEROP_DIR/hdfs/pom.xml" $(find "$INTEROP_DIR/hdfs/src" -type f | sort))"
+  stamp_ok hdfs "$in" && [[ -f "$HADOOP_HOME_DIR/build/minihdfs-0.jar" ]] && return
+  log "hdfs: resolving Hadoop $HADOOP_VERSION from Maven Central, building MiniHdfs"
+  rm -rf "$HADOOP_HOME_DIR"
+  (cd "$INTEROP_DIR/hdfs" && "${MVN[@]}" -Dhadoop.version="$HADOOP_VERSION" \
+    -Dminihdfs.buildDir="$HADOOP_HOME_DIR/build" \
+    package dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$HADOOP_HOME_DIR/libs")
+  stamp_set hdfs "$in"
+}
+
+install_python() {
+  local py=${PYTHON:-python3}
+  local in="py=$($py -c 'import sys; print(sys.version.split()[0])') req=$(sha "$INTEROP_DIR/python/requirements.txt")"
+  stamp_ok python "$in" && [[ -x "$VENV/bin/python" ]] && return
+  log "python: virtualenv with $(grep -v '^#' "$INTEROP_DIR/python/requirements.txt" | xargs)"
+  rm -rf "$VENV"
+  "$py" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-input -r "$INTEROP_DIR/python/requirements.txt"
+  stamp_set python "$in"
+}
+
+install_spark_jars() {
+  local in="req=$(sha "$INTEROP_DIR/python/requirements.txt")"
+  stamp_ok spark-jars "$in" && [[ -d "$IVY_DIR/jars" ]] && return
+  log "spark-jars: Spark's Ivy resolves delta-spark jars from Maven Central"
+  "$VENV/bin/python" "$INTEROP_DIR/python/protolake_interop.py" warmup
+  stamp_set spark-jars "$in"
+}
+
+install_minio() {
+  [[ -x "$MINIO_BIN" ]] && return
+  log "minio: make tools (go install from the Go module proxy)"
+  make -C "$REPO_ROOT" tools
+}
+
+components=("$@")
+((${#components[@]})) || components=(kcat kafka hdfs python spark-jars minio)
+for c in "${components[@]}"; do
+  start=$SECONDS
+  case "$c" in
+    kcat) install_kcat ;;
+    kafka) install_kafka ;;
+    hdfs) install_hdfs ;;
+    python) install_python ;;
+    spark-jars) install_spark_jars ;;
+    minio) install_minio ;;
+    *) die "unknown component $c" ;;
+  esac
+  ((SECONDS - start < 2)) || log "$c: installed in $((SECONDS - start))s"
+done

@@ -1,0 +1,98 @@
+"""Helpers for the interop tier's Python tests: where the servers are, and a
+Spark session with Delta Lake configured the same way everywhere.
+
+The servers are started by interop/start.sh, which writes their addresses to
+$PROTOLAKE_INTEROP_RUN/env; `make interop` exports that file's variables
+before it runs pytest. Names (all on 127.0.0.1):
+
+  PROTOLAKE_INTEROP_KAFKA_BROKERS    host:port of the Kafka broker (PLAINTEXT)
+  PROTOLAKE_INTEROP_HDFS_URL         hdfs://127.0.0.1:PORT (namenode RPC)
+  PROTOLAKE_INTEROP_HDFS_NAMENODE    127.0.0.1:PORT (the same, no scheme)
+  PROTOLAKE_INTEROP_WEBHDFS_URL      http://127.0.0.1:PORT (namenode HTTP)
+  PROTOLAKE_INTEROP_S3_ENDPOINT      http://127.0.0.1:PORT (MinIO)
+  PROTOLAKE_INTEROP_S3_ACCESS_KEY / PROTOLAKE_INTEROP_S3_SECRET_KEY
+  PROTOLAKE_INTEROP_S3_REGION
+  PROTOLAKE_INTEROP_SHARED           the shared/ directory beside the repo
+
+Run `python protolake_interop.py warmup` once to have Spark's Ivy fetch the
+delta-spark jars (interop/install.sh does).
+"""
+
+import os
+import sys
+from pathlib import Path
+
+INTEROP_DIR = Path(__file__).resolve().parent.parent
+REPO_ROOT = INTEROP_DIR.parent
+CACHE = Path(os.environ.get("PROTOLAKE_INTEROP_CACHE", Path.home() / ".cache" / "protolake-interop"))
+
+
+def env(name):
+    """Returns the environment variable name, or raises with a hint."""
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"{name} is not set: run through `make interop` "
+                           f"or `set -a; . $PROTOLAKE_INTEROP_RUN/env; set +a`")
+    return value
+
+
+def shared_dir():
+    """The shared/ directory beside the repository (delta-tables, …)."""
+    return Path(os.environ.get("PROTOLAKE_INTEROP_SHARED", REPO_ROOT.parent / "shared"))
+
+
+def spark_session(app="protolake-interop"):
+    """A local Spark 3.5 session with Delta Lake, small enough for 2 cores.
+
+    The delta-spark jars come from Maven Central through Spark's Ivy, cached
+    under $PROTOLAKE_INTEROP_CACHE/ivy. Everything binds to 127.0.0.1; the UI
+    is off. hdfs:// paths resolve against the MiniDFSCluster.
+    """
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from delta import configure_spark_with_delta_pip
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.appName(app)
+        .master("local[2]")
+        .config("spark.driver.memory", "1g")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+        # Delta replays the log in 50 partitions by default: far too many
+        # tasks for tiny test tables on 2 cores.
+        .config("spark.databricks.delta.snapshotPartitions", "2")
+        .config("spark.jars.ivy", str(CACHE / "ivy"))
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        # Delta's retention check would refuse VACUUM RETAIN 0 HOURS in tests.
+        .config("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+        .config("spark.hadoop.dfs.client.use.datanode.hostname", "true")
+        .config("spark.hadoop.dfs.replication", "1")
+    )
+    hdfs = os.environ.get("PROTOLAKE_INTEROP_HDFS_URL")
+    if hdfs:
+        builder = builder.config("spark.hadoop.fs.defaultFS", hdfs)
+    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def _warmup():
+    spark = spark_session("protolake-interop-warmup")
+    try:
+        print("spark", spark.version, "delta jars:", spark.conf.get("spark.jars.packages"))
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["warmup"]:
+        _warmup()
+    else:
+        sys.exit("usage: protolake_interop.py warmup")

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# `make interop`: installs the interop tier (cached), starts the servers,
+# runs every interop suite, stops the servers, prints versions and timings.
+# Exits non-zero when any suite fails, when a suite that must run was skipped,
+# or when pytest collected no test.
+#
+# Suites, in order (each runs even when an earlier one failed):
+#   go-smoke     go test -tags interop ./interop/...      (HDFS Go client,
+#                WebHDFS rename semantics, franz-go against the broker)
+#   go-interop   go test -tags interop on every other package that has a
+#                //go:build interop file (product interop tests in Go)
+#   storage-hdfs go test ./storage/hdfs/... with PROTOLAKE_HDFS_URL set, when
+#                storage/hdfs exists (the storage acceptance suite, real HDFS)
+#   pytest       interop/tests (component smoke tests and product interop
+#                tests: Spark + delta-spark, delta-rs, DuckDB, kcat, MinIO)
+#
+# Environment: PROTOLAKE_INTEROP_CACHE, PROTOLAKE_INTEROP_RUN (see lib.sh),
+# PYTEST_ARGS (extra pytest arguments), GO_TEST_ARGS (extra go test flags).
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+t0=$SECONDS
+log "installing into $PROTOLAKE_INTEROP_CACHE"
+"$INTEROP_DIR/install.sh" || die "install failed"
+install_secs=$((SECONDS - t0))
+
+t1=$SECONDS
+trap '"$INTEROP_DIR/stop.sh"' EXIT
+trap 'exit 130' INT TERM
+"$INTEROP_DIR/stop.sh" # leftovers of an interrupted run
+"$INTEROP_DIR/start.sh" || die "servers did not start (logs in $PROTOLAKE_INTEROP_RUN)"
+set -a
+# shellcheck disable=SC1091
+source "$PROTOLAKE_INTEROP_RUN/env"
+set +a
+
+results=()
+failed=0
+record() { # NAME RC [NOTE]
+  local status=PASS
+  [[ $2 -eq 0 ]] || { status=FAIL; failed=1; }
+  results+=("$(printf '%-13s %s %s' "$1" "$status" "${3:-}")")
+}
+
+# shellcheck disable=SC2206
+go_args=(-count=1 -timeout 20m ${GO_TEST_ARGS:-})
+
+log "suite go-smoke"
+go test -tags interop "${go_args[@]}" -v ./interop/... 2>&1 | tee "$PROTOLAKE_INTEROP_RUN/go-smoke.out" | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go'
+record go-smoke "${PIPESTATUS[0]}"
+
+mapfile -t tagged < <(git ls-files --cached --others --exclude-standard '*.go' |
+  grep -v '^interop/' | xargs -r grep -l '^//go:build.*\binterop\b' 2>/dev/null |
+  xargs -r -n1 dirname | sort -u | sed 's|^|./|')
+if ((${#tagged[@]})); then
+  log "suite go-interop: ${tagged[*]}"
+  go test -tags interop "${go_args[@]}" "${tagged[@]}"
+  record go-interop $?
+else
+  record go-interop 0 "(no package has //go:build interop files yet)"
+fi
+
+if [[ -d storage/hdfs ]]; then
+  export PROTOLAKE_HDFS_URL="$PROTOLAKE_INTEROP_HDFS_URL/protolake-storagetest"
+  export PROTOLAKE_WEBHDFS_URL="$PROTOLAKE_INTEROP_WEBHDFS_URL"
+  log "suite storage-hdfs: PROTOLAKE_HDFS_URL=$PROTOLAKE_HDFS_URL PROTOLAKE_WEBHDFS_URL=$PROTOLAKE_WEBHDFS_URL"
+  go test "${go_args[@]}" -v ./storage/hdfs/... 2>&1 | tee "$PROTOLAKE_INTEROP_RUN/storage-hdfs.out" | grep -E '^(--- |PASS|FAIL|ok|panic)|_test.go'
+  rc=${PIPESTATUS[0]}
+  if ((rc == 0)) && grep -q -- '--- SKIP' "$PROTOLAKE_INTEROP_RUN/storage-hdfs.out"; then
+    log "storage-hdfs: tests were skipped although PROTOLAKE_HDFS_URL is set"
+    grep -A2 -- '--- SKIP' "$PROTOLAKE_INTEROP_RUN/storage-hdfs.out" >&2
+    rc=1
+  fi
+  if ((rc == 0)) && ! grep -qE -- '--- PASS' "$PROTOLAKE_INTEROP_RUN/storage-hdfs.out"; then
+    log "storage-hdfs: no test ran"
+    rc=1
+  fi
+  record storage-hdfs "$rc"
+else
+  record storage-hdfs 0 "(storage/hdfs does not exist yet: not run)"
+fi
+
+log "suite pytest"
+# shellcheck disable=SC2086
+"$VENV/bin/python" -m pytest interop/tests -p no:cacheprovider -ra ${PYTEST_ARGS:-}
+rc=$?
+if ((rc == 5)); then
+  log "pytest collected no test: that is a failure here"
+  rc=1
+fi
+record pytest "$rc"
+
+run_secs=$((SECONDS - t1))
+if ((failed)); then
+  log "server logs: $PROTOLAKE_INTEROP_RUN/{kafka,hdfs,minio}.log"
+fi
+"$INTEROP_DIR/stop.sh"
+trap - EXIT
+
+versions=$("$VENV/bin/python" - <<'PY'
+from importlib.metadata import version
+print(" ".join(f"{p}={version(p)}" for p in ("pyspark", "delta-spark", "deltalake", "duckdb", "pyarrow", "pytest")))
+PY
+)
+cat <<SUMMARY
+
+== interop summary ==
+$(printf '%s\n' "${results[@]}")
+versions: kafka=$KAFKA_VERSION (KRaft) hadoop=$HADOOP_VERSION (MiniDFSCluster) $versions
+          $(kcat -V 2>/dev/null | sed -n 's/^Version \([^ ]*\).*librdkafka \([^ ]*\).*/kcat=\1 librdkafka=\2/p') minio=$("$MINIO_BIN" --version 2>/dev/null | head -n1 | awk '{print $3}') java=$(java -version 2>&1 | head -n1 | cut -d'"' -f2) go=$(go env GOVERSION)
+install: ${install_secs}s   run: ${run_secs}s   cache: $PROTOLAKE_INTEROP_CACHE ($(du -sh "$PROTOLAKE_INTEROP_CACHE" 2>/dev/null | cut -f1))
+SUMMARY
+exit "$failed"

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Starts the interop servers on 127.0.0.1, each in the background with a
+# fresh data directory under $PROTOLAKE_INTEROP_RUN, and waits until each
+# answers. For every server it writes $PROTOLAKE_INTEROP_RUN/NAME.pid and
+# NAME.log, and appends its addresses to $PROTOLAKE_INTEROP_RUN/env
+# (KEY=VALUE lines, for `set -a; . env; set +a`). interop/stop.sh stops them.
+#
+# Usage: interop/start.sh [kafka] [hdfs] [minio]   (default: all three)
+# A server that fails to come up makes start.sh stop the ones it started and
+# exit non-zero, printing the end of that server's log.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+RUN=$PROTOLAKE_INTEROP_RUN
+mkdir -p "$RUN"
+ENV_FILE="$RUN/env"
+started=()
+
+fail() {
+  local name=$1
+  log "$name did not start; last lines of $RUN/$name.log:"
+  tail -n 40 "$RUN/$name.log" >&2 || true
+  "$INTEROP_DIR/stop.sh" "${started[@]}" || true
+  exit 1
+}
+
+check_free() {
+  local name=$1; shift
+  for p in "$@"; do
+    port_in_use "$p" && die "$name: 127.0.0.1:$p is in use (a server left running? interop/stop.sh; or set PROTOLAKE_INTEROP_*_PORT)"
+  done
+  return 0
+}
+
+already_running() {
+  [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null
+}
+
+# launch NAME COMMAND...: starts COMMAND in its own process group (setsid),
+# so stop.sh can end the server and any children it has.
+launch() {
+  local name=$1; shift
+  setsid "$@" >"$RUN/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+  started+=("$name")
+}
+
+put_env() { # KEY VALUE: replace KEY's line in the env file
+  touch "$ENV_FILE"
+  grep -v "^$1=" "$ENV_FILE" >"$ENV_FILE.tmp" || true
+  printf '%s=%s\n' "$1" "$2" >>"$ENV_FILE.tmp"
+  mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+start_kafka() {
+  already_running kafka && { log "kafka already running"; return; }
+  [[ -d "$KAFKA_HOME/libs" ]] || die "kafka is not installed: interop/install.sh kafka"
+  check_free kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+  local dir="$RUN/kafka"
+  rm -rf "$dir" && mkdir -p "$dir"
+  cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/data
+num.partitions=3
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=3
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+num.network.threads=2
+num.io.threads=2
+PROPS
+  cat >"$dir/log4j2.yaml" <<'LOG'
+Configuration:
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        Pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        - ref: STDOUT
+LOG
+  local java=(java -Xms128m -Xmx512m -XX:+UseSerialGC -Dlog4j2.configurationFile="$dir/log4j2.yaml" -cp "$KAFKA_HOME/libs/*")
+  local id
+  id=$("${java[@]}" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)
+  "${java[@]}" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" >"$RUN/kafka-format.log" 2>&1 ||
+    { cat "$RUN/kafka-format.log" >&2; die "kafka: storage format failed"; }
+  log "kafka: starting $KAFKA_VERSION (KRaft) on 127.0.0.1:$KAFKA_PORT"
+  launch kafka "${java[@]}" kafka.Kafka "$dir/server.properties"
+  wait_for kafka 90 "$(cat "$RUN/kafka.pid")" grep -q "Kafka Server started" "$RUN/kafka.log" || fail kafka
+  # Ready for clients: metadata answers through the advertised listener.
+  wait_for kafka 30 "$(cat "$RUN/kafka.pid")" kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 5 || fail kafka
+  put_env PROTOLAKE_INTEROP_KAFKA_BROKERS "127.0.0.1:$KAFKA_PORT"
+}
+
+start_hdfs() {
+  already_running hdfs && { log "hdfs already running"; return; }
+  [[ -f "$HADOOP_HOME_DIR/build/minihdfs-0.jar" ]] || die "hdfs is not installed: interop/install.sh hdfs"
+  check_free hdfs "$HDFS_RPC_PORT" "$HDFS_HTTP_PORT"
+  local dir="$RUN/hdfs"
+  rm -rf "$dir" && mkdir -p "$dir"
+  log "hdfs: starting MiniDFSCluster (Hadoop $HADOOP_VERSION) on 127.0.0.1:$HDFS_RPC_PORT, WebHDFS :$HDFS_HTTP_PORT"
+  launch hdfs java -Xms128m -Xmx768m -XX:+UseSerialGC "${JAVA_OPENS[@]}" \
+    -cp "$HADOOP_HOME_DIR/build/minihdfs-0.jar:$HADOOP_HOME_DIR/libs/*" \
+    protolake.interop.MiniHdfs "$dir/data" "$HDFS_RPC_PORT" "$HDFS_HTTP_PORT" "$dir/ports"
+  wait_for hdfs 120 "$(cat "$RUN/hdfs.pid")" test -f "$dir/ports" || fail hdfs
+  local rpc http
+  rpc=$(sed -n 's/^rpc=//p' "$dir/ports")
+  http=$(sed -n 's/^http=//p' "$dir/ports")
+  # Out of safe mode and WebHDFS answering.
+  wait_for hdfs 60 "$(cat "$RUN/hdfs.pid")" curl -sf "http://127.0.0.1:$http/webhdfs/v1/?op=GETFILESTATUS&user.name=protolake" || fail hdfs
+  put_env PROTOLAKE_INTEROP_HDFS_NAMENODE "127.0.0.1:$rpc"
+  put_env PROTOLAKE_INTEROP_HDFS_URL "hdfs://127.0.0.1:$rpc"
+  put_env PROTOLAKE_INTEROP_WEBHDFS_URL "http://127.0.0.1:$http"
+}
+
+start_minio() {
+  already_running minio && { log "minio already running"; return; }
+  [[ -x "$MINIO_BIN" ]] || die "minio is not installed: make tools"
+  check_free minio "$MINIO_PORT"
+  local dir="$RUN/minio"
+  rm -rf "$dir" && mkdir -p "$dir/data"
+  log "minio: starting on 127.0.0.1:$MINIO_PORT"
+  MINIO_ROOT_USER=protolake MINIO_ROOT_PASSWORD=protolake-secret MINIO_BROWSER=off \
+    MINIO_UPDATE=off MINIO_CI_CD=1 \
+    launch minio "$MINIO_BIN" server --quiet --address "127.0.0.1:$MINIO_PORT" "$dir/data"
+  wait_for minio 60 "$(cat "$RUN/minio.pid")" curl -sf "http://127.0.0.1:$MINIO_PORT/minio/health/ready" || fail minio
+  put_env PROTOLAKE_INTEROP_S3_ENDPOINT "http://127.0.0.1:$MINIO_PORT"
+  put_env PROTOLAKE_INTEROP_S3_ACCESS_KEY protolake
+  put_env PROTOLAKE_INTEROP_S3_SECRET_KEY protolake-secret
+  put_env PROTOLAKE_INTEROP_S3_REGION us-east-1
+}
+
+servers=("$@")
+((${#servers[@]})) || servers=(kafka hdfs minio)
+for s in "${servers[@]}"; do
+  case "$s" in
+    kafka) start_kafka ;;
+    hdfs) start_hdfs ;;
+    minio) start_minio ;;
+    *) die "unknown server $s" ;;
+  esac
+done
+put_env PROTOLAKE_INTEROP_RUN "$RUN"
+put_env PROTOLAKE_INTEROP_CACHE "$PROTOLAKE_INTEROP_CACHE"
+put_env PROTOLAKE_INTEROP_SHARED "${PROTOLAKE_INTEROP_SHARED:-$(cd "$REPO_ROOT/.." && pwd)/shared}"
+log "servers up; addresses in $ENV_FILE"
