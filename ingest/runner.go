@@ -393,7 +393,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		if r.fatal == nil {
 			r.maintain(ctx, false)
 		}
-		caughtUp = r.fatal == nil && r.caughtUp()
+		if r.fatal == nil && r.caughtUp() {
+			// Commit now, in the loop: a failed commit is retried here and
+			// dropped buffers are read again before Run may stop.
+			_ = r.commitAll(ctx, false)
+			caughtUp = r.fatal == nil && r.caughtUp() && r.allCommitted()
+		}
 		fatal := r.fatal
 		r.mu.Unlock()
 		cl.AllowRebalance()
@@ -414,13 +419,14 @@ func (r *Runner) shutdown(ctx context.Context, caughtUp bool) error {
 		r.cl.PauseFetchTopics(r.topics...)
 		err = r.commitAll(sctx, true)
 	}
+	r.commitGroupOffsets(sctx)
 	r.closing = true
 	r.mu.Unlock()
 	done := make(chan struct{})
 	go func() { r.cl.CloseAllowingRebalance(); close(done) }()
 	select {
 	case <-done:
-	case <-sctx.Done():
+	case <-time.After(max(time.Until(deadlineOf(sctx)), 5*time.Second)):
 		r.log.Warn("leaving the group took longer than the shutdown timeout")
 	}
 	if err != nil {
@@ -428,6 +434,11 @@ func (r *Runner) shutdown(ctx context.Context, caughtUp bool) error {
 	}
 	r.log.Info("stopped", "caught_up", caughtUp)
 	return nil
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 // nextDeadline is when the poll loop must wake up to commit.
@@ -651,7 +662,7 @@ func (r *Runner) commitAll(ctx context.Context, retry bool) error {
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("commit %s before stopping: %w (the uncommitted records will be read again)", t.name, err)
-			case <-time.After(t.backoff):
+			case <-time.After(min(t.backoff, time.Second)):
 			}
 		}
 	}
@@ -830,6 +841,21 @@ func (r *Runner) reset(ctx context.Context, t *table, why error) {
 	r.cl.SetOffsets(seeks)
 }
 
+// allCommitted reports whether nothing consumed is waiting for a commit.
+func (r *Runner) allCommitted() bool {
+	for _, t := range r.tables {
+		if t.failing || len(t.main.files) > 0 || (t.dlq != nil && len(t.dlq.files) > 0) {
+			return false
+		}
+	}
+	for _, p := range r.parts {
+		if p.first >= 0 || p.dead {
+			return false
+		}
+	}
+	return true
+}
+
 // caughtUp reports, with UntilCaughtUp, whether every assigned partition
 // reached the end offset seen at start.
 func (r *Runner) caughtUp() bool {
@@ -984,6 +1010,7 @@ func (r *Runner) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 			failed = append(failed, t)
 		}
 	}
+	r.commitGroupOffsets(cctx)
 	r.forget(revoked)
 	for _, t := range failed {
 		r.reset(cctx, t, errors.New("commit failed while partitions were revoked"))
@@ -1009,6 +1036,30 @@ func (r *Runner) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]in
 			r.reset(ctx, t, errors.New("partitions lost"))
 		}
 	}
+}
+
+// commitGroupOffsets commits the group offsets of every assigned partition
+// (its table watermark + 1) and waits: before leaving the group or releasing
+// partitions. They are for lag monitoring only.
+func (r *Runner) commitGroupOffsets(ctx context.Context) {
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for k, p := range r.parts {
+		if p.mainWM < 0 {
+			continue
+		}
+		if offsets[k.topic] == nil {
+			offsets[k.topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[k.topic][k.part] = kgo.EpochOffset{Epoch: -1, Offset: p.mainWM + 1}
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	r.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			r.log.Warn("commit group offsets (monitoring only)", "err", err)
+		}
+	})
 }
 
 func (r *Runner) forget(parts map[string][]int32) {
