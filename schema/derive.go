@@ -758,7 +758,7 @@ func (b *builder) value(fp *FieldPlan, fd protoreflect.FieldDescriptor, colPath 
 				cycle = append(cycle, string(f.md.FullName())+"."+f.field)
 			}
 			last := b.stack[len(b.stack)-1]
-			cycle = append(cycle, string(last.md.FullName())+"."+string(fd.Name()), string(md.FullName()))
+			cycle = append(cycle, string(last.md.FullName())+"."+fieldName(fd), string(md.FullName()))
 			return nil, nil, nil, &RecursionError{Message: string(b.root.FullName()), Cycle: cycle, Path: fp.Path}
 		}
 		if count > b.opts.MaxRecursionDepth {
@@ -766,7 +766,7 @@ func (b *builder) value(fp *FieldPlan, fd protoreflect.FieldDescriptor, colPath 
 		}
 	}
 
-	b.stack[len(b.stack)-1].field = string(fd.Name())
+	b.stack[len(b.stack)-1].field = fieldName(fd)
 	b.stack = append(b.stack, frame{md: md})
 	st, children, mp, err := b.message(md, fp.Path, colPath, def, rep, prior, false)
 	b.stack = b.stack[:len(b.stack)-1]
@@ -784,6 +784,22 @@ func (b *builder) value(fp *FieldPlan, fd protoreflect.FieldDescriptor, colPath 
 	fp.Conv = ConvNone
 	fp.Message = mp
 	return st, newOrderedGroup(children), nil, nil
+}
+
+// fieldName names fd in a cycle path: a map value is named after its map
+// field, not the entry's "value".
+func fieldName(fd protoreflect.FieldDescriptor) string {
+	if cm := fd.ContainingMessage(); cm != nil && cm.IsMapEntry() {
+		if parent, ok := cm.Parent().(protoreflect.MessageDescriptor); ok {
+			fields := parent.Fields()
+			for i := range fields.Len() {
+				if f := fields.Get(i); f.IsMap() && f.MapValue() == fd {
+					return string(f.Name())
+				}
+			}
+		}
+	}
+	return string(fd.Name())
 }
 
 func (b *builder) warn(path, msg string) {

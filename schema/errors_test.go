@@ -118,6 +118,41 @@ func TestRecursionErrorCycle(t *testing.T) {
 	}
 }
 
+func TestRecursionThroughMapAndGroup(t *testing.T) {
+	md := inlineMessage(t, `syntax = "proto3";
+package x;
+message X { string name = 1; map<string, X> kids = 2; }`, "x.X")
+	_, err := Derive(md, Options{})
+	if err == nil || !strings.Contains(err.Error(), "at field path kids{}.value: x.X.kids → x.X") {
+		t.Fatalf("got %v", err)
+	}
+	tb, err := Derive(md, Options{MaxRecursionDepth: 1, NoKafkaMeta: true, NoUnknown: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tb.Schema.String(); got != "struct<name:string,kids:map<string,struct<name:string,kids:map<string,binary>>>>" {
+		t.Errorf("schema %s", got)
+	}
+	g := inlineMessage(t, `syntax = "proto2";
+package x;
+message G { optional group Node = 1 { optional int32 v = 2; optional G g = 3; } }`, "x.G")
+	_, err = Derive(g, Options{})
+	if err == nil || !strings.Contains(err.Error(), "x.G.node → x.G.Node.g → x.G") {
+		t.Fatalf("got %v", err)
+	}
+	tb, err = Derive(g, Options{MaxRecursionDepth: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := tb.Plan.Root.Field(1).Message.Field(3).Message.Field(1).Message.Field(3)
+	if cut.Conv != ConvRaw || cut.Kind.String() != "message" {
+		t.Errorf("cut %s: conv %v kind %v", cut.Path, cut.Conv, cut.Kind)
+	}
+	if f := tb.Plan.Root.Field(1); f.WireType != 3 {
+		t.Errorf("group wire type %v", f.WireType)
+	}
+}
+
 func TestMetaCollideAvoided(t *testing.T) {
 	// Turning the metadata column off resolves the collision.
 	if _, err := Derive(msg(t, "edge/edge.binpb", "edge.MetaCollide"), Options{NoKafkaMeta: true}); err != nil {
