@@ -221,6 +221,9 @@ func parseActionLine(l []byte) ([]Action, error) {
 	var out []Action
 	for _, k := range keys {
 		raw := obj[k]
+		if k == "" {
+			return nil, fmt.Errorf("action with an empty name")
+		}
 		if isJSONNull(raw) {
 			continue
 		}

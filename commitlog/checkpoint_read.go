@@ -30,7 +30,11 @@ func ParseCheckpoint(data []byte) (actions []Action, err error) {
 			actions, err = nil, fmt.Errorf("corrupt checkpoint: parquet decoder failed: %v", r)
 		}
 	}()
-	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err := checkParquetBounds(data); err != nil {
+		return nil, fmt.Errorf("corrupt checkpoint: %w", err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)),
+		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return nil, fmt.Errorf("corrupt checkpoint: %w", err)
 	}
