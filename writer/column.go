@@ -37,6 +37,8 @@ type column struct {
 	dictData  []byte   // PLAIN-encoded dictionary values
 	dictOffs  []uint32 // start of each entry in dictData (at its length prefix)
 	dictPages int      // data pages written in dictionary mode
+	seen      []uint32 // per dictionary entry: the page epoch it was last seen in
+	epoch     uint32
 
 	// finished pages
 	chunk    []byte // page headers + compressed pages, in order
@@ -503,23 +505,17 @@ func pageStats(c *column) chunkStats {
 			}
 		}
 		if c.dictMode {
-			// Compare each distinct index once.
-			seenLo, seenHi := int32(-1), int32(-1)
+			// Compare each distinct entry of the page once.
+			c.epoch++
+			if len(c.seen) < len(c.dictOffs) {
+				c.seen = append(c.seen, make([]uint32, len(c.dictOffs)-len(c.seen))...)
+			}
 			for _, i := range c.idx {
-				if i == seenLo || i == seenHi {
+				if c.seen[i] == c.epoch {
 					continue
 				}
-				x := c.dictValue(i)
-				if first {
-					lo, hi, first, seenLo, seenHi = x, x, false, i, i
-					continue
-				}
-				if bytes.Compare(x, lo) < 0 {
-					lo, seenLo = x, i
-				}
-				if bytes.Compare(x, hi) > 0 {
-					hi, seenHi = x, i
-				}
+				c.seen[i] = c.epoch
+				visit(c.dictValue(i))
 			}
 		} else {
 			for off := 0; off+4 <= len(c.vals); {
@@ -619,7 +615,7 @@ func (c *column) reset() {
 	*c = column{
 		spec: c.spec, dictMode: c.spec.dict,
 		reps: c.reps[:0], defs: c.defs[:0], vals: c.vals[:0], idx: c.idx[:0], bools: c.bools[:0],
-		dict: c.dict, dictData: c.dictData[:0], dictOffs: c.dictOffs[:0],
+		dict: c.dict, dictData: c.dictData[:0], dictOffs: c.dictOffs[:0], seen: c.seen, epoch: c.epoch,
 		chunk: c.chunk[:0], pages: c.pages[:0],
 	}
 	c.dict.reset()

@@ -7,52 +7,71 @@ import (
 
 // dictTable is an open-addressing hash index over a column's dictionary
 // entries: cheaper than map[string]int32 (no string keys to allocate, one
-// hash per lookup, entries compared in place).
+// hash per lookup, entries compared in place). A slot holds the entry's
+// hash, index and offset, so a probe touches the slot and the entry's bytes
+// only (two cache lines at most).
 type dictTable struct {
-	slots  []int32  // entry index + 1; 0 = empty
-	hashes []uint64 // hash of each entry
-	mask   uint64
+	slots []dictSlot
+	n     int
+	mask  uint64
+}
+
+type dictSlot struct {
+	hash uint32
+	idx  int32 // entry index + 1; 0 = empty
+	off  uint32
 }
 
 var dictSeed = maphash.MakeSeed()
 
 func (t *dictTable) reset() {
 	clear(t.slots)
-	t.hashes = t.hashes[:0]
+	t.n = 0
 }
 
 // dictIndex returns the dictionary index of b, adding it when new.
 func (c *column) dictIndex(b []byte) int32 {
 	t := &c.dict
-	if len(t.hashes)*2 >= len(t.slots) {
+	if t.n*2 >= len(t.slots) {
 		t.grow()
 	}
 	h := maphash.Bytes(dictSeed, b)
-	for i := h & t.mask; ; i = (i + 1) & t.mask {
-		e := t.slots[i]
-		if e == 0 {
+	h32 := uint32(h >> 32)
+	for i := uint64(h32) & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		if s.idx == 0 {
 			n := int32(len(c.dictOffs))
-			c.dictOffs = append(c.dictOffs, uint32(len(c.dictData)))
+			off := uint32(len(c.dictData))
+			c.dictOffs = append(c.dictOffs, off)
 			c.dictData = binary.LittleEndian.AppendUint32(c.dictData, uint32(len(b)))
 			c.dictData = append(c.dictData, b...)
-			t.hashes = append(t.hashes, h)
-			t.slots[i] = n + 1
+			*s = dictSlot{hash: h32, idx: n + 1, off: off}
+			t.n++
 			return n
 		}
-		if t.hashes[e-1] == h && string(c.dictValue(e-1)) == string(b) {
-			return e - 1
+		if s.hash == h32 {
+			d := c.dictData[s.off:]
+			if l := binary.LittleEndian.Uint32(d); int(l) == len(b) && string(d[4:4+l]) == string(b) {
+				return s.idx - 1
+			}
 		}
 	}
 }
 
 func (t *dictTable) grow() {
-	n := max(64, 2*len(t.slots))
-	t.slots = make([]int32, n)
+	old := t.slots
+	n := max(64, 2*len(old))
+	t.slots = make([]dictSlot, n)
 	t.mask = uint64(n - 1)
-	for e, h := range t.hashes {
-		for i := h & t.mask; ; i = (i + 1) & t.mask {
-			if t.slots[i] == 0 {
-				t.slots[i] = int32(e + 1)
+	for _, s := range old {
+		if s.idx == 0 {
+			continue
+		}
+		// Re-probe from the stored hash bits: the low bits of the full hash
+		// are not kept, so rehash position from the 32 kept bits.
+		for i := uint64(s.hash) & t.mask; ; i = (i + 1) & t.mask {
+			if t.slots[i].idx == 0 {
+				t.slots[i] = s
 				break
 			}
 		}

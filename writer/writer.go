@@ -65,15 +65,16 @@ type Writer struct {
 	enc    encoder
 	dec    decoder
 
-	files    map[string]*openFile
-	order    []*openFile // open files in creation order (deterministic flushing)
-	finished []File
-	keyBuf   []byte
-	pvals    []*string
-	now      func() time.Time
-	peakRows int64
-	peakBuf  int64
-	spare    *openFile // a finished file's buffers, reused by the next open
+	files     map[string]*openFile
+	order     []*openFile // open files in creation order (deterministic flushing)
+	finished  []File
+	keyBuf    []byte
+	pvals     []*string
+	now       func() time.Time
+	peakRows  int64
+	peakBuf   int64
+	peakChunk int64
+	spare     *openFile // a finished file's buffers, reused by the next open
 }
 
 // recycle keeps f's buffers for the next file (one spare at most, so the
@@ -216,7 +217,10 @@ func (w *Writer) finishFile(ctx context.Context, f *openFile) error {
 		return nil
 	}
 	if b := f.bufferedBytes(); b > w.peakBuf {
-		w.peakBuf, w.peakRows = b, f.rows
+		w.peakBuf, w.peakRows, w.peakChunk = b, f.rows, 0
+		for _, c := range f.cols {
+			w.peakChunk += int64(len(c.chunk))
+		}
 	}
 	segs, size, err := f.finish(w)
 	if err != nil {
