@@ -66,16 +66,11 @@ func (s *Snapshot) TotalSize() int64 {
 func (s *Snapshot) NumRecords() (int64, bool) {
 	var n int64
 	for _, a := range s.files {
-		if a.Stats == "" {
+		c, ok := statsNumRecords(a.Stats)
+		if !ok {
 			return 0, false
 		}
-		var st struct {
-			NumRecords *int64 `json:"numRecords"`
-		}
-		if err := json.Unmarshal([]byte(a.Stats), &st); err != nil || st.NumRecords == nil {
-			return 0, false
-		}
-		n += *st.NumRecords
+		n += c
 	}
 	return n, true
 }
@@ -145,6 +140,28 @@ func decodePath(p string) string {
 		return d
 	}
 	return p
+}
+
+// clone returns a copy that apply can change without affecting s.
+func (s *Snapshot) clone() *Snapshot {
+	c := *s
+	c.files = make(map[string]*Add, len(s.files))
+	for k, v := range s.files {
+		c.files[k] = v
+	}
+	c.tombstones = make(map[string]*Remove, len(s.tombstones))
+	for k, v := range s.tombstones {
+		c.tombstones[k] = v
+	}
+	c.txns = make(map[string]Txn, len(s.txns))
+	for k, v := range s.txns {
+		c.txns[k] = v
+	}
+	c.domains = make(map[string]RawAction, len(s.domains))
+	for k, v := range s.domains {
+		c.domains[k] = v
+	}
+	return &c
 }
 
 func newSnapshot() *Snapshot {

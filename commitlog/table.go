@@ -58,6 +58,32 @@ func (t *Table) SnapshotAt(ctx context.Context, v int64) (*Snapshot, error) {
 	return LoadSnapshot(ctx, t.store, v, LoadOptions{Logger: t.cfg.Logger})
 }
 
+// Update returns the latest snapshot, reading only the commits after s
+// when they are all still in the log (cheaper than Snapshot for a writer
+// that commits in a loop); s itself is not changed. It falls back to a full
+// load when the log was cleaned up past s.
+func (t *Table) Update(ctx context.Context, s *Snapshot) (*Snapshot, error) {
+	if s == nil {
+		return t.Snapshot(ctx)
+	}
+	l, err := listLog(ctx, t.store)
+	if err != nil {
+		return nil, err
+	}
+	if l.latest == s.version {
+		return s, nil
+	}
+	if l.latest < s.version || firstMissing(l, s.version+1, l.latest) >= 0 {
+		return loadFromListing(ctx, t.store, l, Latest, LoadOptions{Logger: t.cfg.Logger})
+	}
+	n := s.clone()
+	if err := replayCommits(ctx, t.store, s.version+1, l.latest, n, 0); err != nil {
+		return nil, err
+	}
+	n.version = l.latest
+	return n, nil
+}
+
 // ProtoPin is the protobuf message a table is pinned to.
 type ProtoPin struct {
 	// Message is the message's full name, e.g. "ads.v1.Click".

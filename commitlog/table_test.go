@@ -252,3 +252,29 @@ func TestProtocolChangeDuringRetry(t *testing.T) {
 		t.Fatalf("error = %v, want ErrUnsupportedProtocol", err)
 	}
 }
+
+func TestUpdateMatchesFullLoad(t *testing.T) {
+	ctx := context.Background()
+	tbl, _ := newTestTable(t, Config{})
+	old := mustSnapshot(t, tbl)
+	commitAdds(t, tbl, "a", "b")
+	tx := tbl.NewTransaction(mustSnapshot(t, tbl))
+	tx.Remove(Remove{Path: "day=2026-01-01/a", DataChange: true})
+	tx.SetAppTxn("app", 7)
+	if _, err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	upd, err := tbl.Update(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := snapshotFacts(t, upd), snapshotFacts(t, mustSnapshot(t, tbl)); a != b {
+		t.Errorf("Update differs from a full load\n upd: %s\nfull: %s", a, b)
+	}
+	if old.Version() != 0 || old.NumFiles() != 0 {
+		t.Errorf("Update changed its input: version %d, %d files", old.Version(), old.NumFiles())
+	}
+	if same, _ := tbl.Update(ctx, upd); same != upd {
+		t.Error("Update of the latest snapshot did not return it")
+	}
+}
