@@ -39,8 +39,19 @@ func (e *CollisionError) Error() string {
 	if e.Struct != "" {
 		where = "in " + e.Struct
 	}
-	return fmt.Sprintf("column names %q (%s) and %q (%s) collide %s: Delta column names are case-insensitive; rename one of the fields (or turn off / rename the metadata or partition column)",
-		e.Names[0], e.Origins[0], e.Names[1], e.Origins[1], where)
+	hint := "rename one of the fields"
+	for _, o := range e.Origins {
+		switch {
+		case o == "metadata column":
+			hint = fmt.Sprintf("rename the field, or turn the metadata column off (no_kafka_meta / --no-kafka-meta for %s, no_unknown / --no-unknown for %s)", KafkaColumn, UnknownColumn)
+		case o == "partition column":
+			hint = "give the partition column another name (NAME=day(FIELD))"
+		case strings.HasPrefix(o, "column"):
+			hint = "give the new field another name: the table keeps the column of the earlier field"
+		}
+	}
+	return fmt.Sprintf("column names %q (%s) and %q (%s) collide %s: Delta column names are case-insensitive; %s",
+		e.Names[0], e.Origins[0], e.Names[1], e.Origins[1], where, hint)
 }
 
 // InvalidNameError reports a column name Delta rejects without column

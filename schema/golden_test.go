@@ -38,6 +38,7 @@ var goldenCases = func() []goldenCase {
 			opts: Options{Partitions: []string{"campaign_id", "day(event_time)", "kafka_hour=hour(_kafka.timestamp)"}}},
 		goldenCase{name: "edge.Scalars.options", set: "edge/edge.binpb", msg: "edge.Scalars",
 			opts: Options{Enums: EnumInt, Uint64: Uint64Long}},
+		goldenCase{name: "edge.MetaCollide.no_kafka_meta", set: "edge/edge.binpb", msg: "edge.MetaCollide", opts: Options{NoKafkaMeta: true}},
 		goldenCase{name: "edge.TreeNode.depth1", set: "edge/edge.binpb", msg: "edge.TreeNode",
 			opts: Options{MaxRecursionDepth: 1, NoKafkaMeta: true, NoUnknown: true}},
 	)
@@ -82,4 +83,20 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGoldenErrors keeps the error text of every test message that cannot be
+// a table with default options: the message a user sees is part of the
+// interface.
+func TestGoldenErrors(t *testing.T) {
+	var b bytes.Buffer
+	for _, name := range []string{"Collide", "CollideNested", "MetaCollide", "Nothing", "OnlyNothing", "TreeNode", "LinkedNode", "Ping", "Pong", "Forest"} {
+		_, err := Derive(msg(t, "edge/edge.binpb", "edge."+name), Options{})
+		if err == nil {
+			t.Errorf("edge.%s: no error", name)
+			continue
+		}
+		b.WriteString("edge." + name + ": " + err.Error() + "\n")
+	}
+	golden(t, "errors.txt", b.Bytes())
 }
