@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/protolake/protolake/commitlog"
-	"github.com/protolake/protolake/storage/local"
+	"github.com/protolake/protolake/storage"
+	"github.com/protolake/protolake/storage/open"
 )
 
 // inspectReport is the JSON form of `protolake inspect --json`.
@@ -69,7 +70,7 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "Shows a Delta table's snapshot: version, protocol, schema, partition")
 		fmt.Fprintln(stderr, "columns, proto pin and its history, files, and txn watermarks.")
-		fmt.Fprintln(stderr, "TABLE_URI is a local path or file:// URL.")
+		fmt.Fprintln(stderr, "TABLE_URI is a path or a file://, s3://, hdfs:// URL (see README, Storage).")
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
@@ -96,10 +97,11 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageError{fmt.Errorf("inspect: --version %d: want a version >= 0", *version)}
 	}
 	uri := positional[0]
-	store, err := openTableStore(uri)
+	store, err := openTableStore(ctx, uri)
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", uri, err)
 	}
+	defer open.Close(store)
 	tbl, err := commitlog.Open(store, commitlog.Config{EngineInfo: "protolake/" + version0()})
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", uri, err)
@@ -129,28 +131,28 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 func version0() string { return version }
 
-// openTableStore resolves a table URI. Only local tables for now.
-func openTableStore(uri string) (*local.Store, error) {
-	path := uri
-	if strings.Contains(uri, "://") {
+// openTableStore resolves a table URI with storage/open. A local table
+// must exist: the local store creates missing directories, and inspecting
+// must not.
+func openTableStore(ctx context.Context, uri string) (storage.Store, error) {
+	path, isLocal := uri, !strings.Contains(uri, "://")
+	if strings.HasPrefix(strings.ToLower(uri), "file://") {
 		u, err := url.Parse(uri)
 		if err != nil {
 			return nil, fmt.Errorf("invalid table URI: %w", err)
 		}
-		if u.Scheme != "file" {
-			return nil, fmt.Errorf("unsupported URI scheme %q (inspect reads local paths and file:// URLs)", u.Scheme)
+		path, isLocal = u.Path, true
+	}
+	if isLocal {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("no table directory: %w", err)
 		}
-		path = u.Path
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("%s is not a directory", path)
+		}
 	}
-	// local.New creates a missing directory; inspecting must not.
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("no table directory: %w", err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("%s is not a directory", path)
-	}
-	return local.New(path)
+	return open.Open(ctx, uri)
 }
 
 func buildInspectReport(uri string, snap *commitlog.Snapshot, history []commitlog.CommitEntry) (*inspectReport, error) {

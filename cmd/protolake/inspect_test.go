@@ -15,6 +15,8 @@ import (
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/storage/local"
+	"github.com/protolake/protolake/storage/s3"
+	"github.com/protolake/protolake/storage/s3/s3test"
 )
 
 func init() {
@@ -196,7 +198,7 @@ func TestInspectErrors(t *testing.T) {
 		{"not a table", []string{"inspect", empty}, false, "no Delta table"},
 		{"missing dir", []string{"inspect", filepath.Join(empty, "nope")}, false, "no table directory"},
 		{"future version", []string{"inspect", "--version", "99", filepath.Join(sharedTables, "spark-checkpoint")}, false, "not found"},
-		{"scheme", []string{"inspect", "gopher://x/y"}, false, "unsupported URI scheme"},
+		{"scheme", []string{"inspect", "gopher://x/y"}, false, "gopher"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,5 +218,47 @@ func TestInspectErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(empty, "nope")); err == nil {
 		t.Error("inspect created the directory it was asked to inspect")
+	}
+}
+
+// TestInspectS3 inspects a table on an S3 server (gofakes3) by URL.
+func TestInspectS3(t *testing.T) {
+	ctx := context.Background()
+	cfg := s3test.StartGoFakeS3(t)
+	cfg.Prefix = "lake/events"
+	st, err := s3.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := commitlog.Open(st, commitlog.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := tbl.Create(ctx, commitlog.TableSpec{SchemaString: `{"type":"struct","fields":[{"name":"id","type":"long","nullable":true,"metadata":{}}]}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := tbl.NewTransaction(snap)
+	tx.Add(commitlog.Add{Path: "part-0.parquet", Size: 42, DataChange: true})
+	if _, err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", cfg.AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", cfg.SecretAccessKey)
+	uri := "s3://" + cfg.Bucket + "/lake/events?endpoint=" + cfg.Endpoint + "&path_style=true&region=" + cfg.Region
+	var out, errb bytes.Buffer
+	if err := run(ctx, []string{"inspect", "--json", uri}, &out, &errb); err != nil {
+		t.Fatalf("inspect %s: %v\n%s", uri, err, errb.String())
+	}
+	var got struct {
+		Version   int64 `json:"version"`
+		NumFiles  int   `json:"numFiles"`
+		TotalSize int64 `json:"totalSize"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != 1 || got.NumFiles != 1 || got.TotalSize != 42 {
+		t.Errorf("got %+v, want version 1 with one 42-byte file", got)
 	}
 }
