@@ -25,8 +25,10 @@ shredding plan, or the proto version's fingerprint.
 
 diff compares two versions of a message (OLD: the table's, NEW: the
 candidate). OLD and NEW are each a descriptor set (.binpb, .pb, .desc) or a
-.proto file. It prints every change and exits 0 when NEW is compatible, 1
-when a change is breaking, 2 on error.
+.proto file; a .proto file is compiled with the --proto-path directory that
+holds it (else its own directory) first, so OLD and NEW may live in two
+trees with the same relative names. It prints every change and exits 0 when
+NEW is compatible, 1 when a change is breaking, 2 on error.
 
 options (the same as the table config keys):
   --enums string|int            enum columns hold names (default) or numbers
