@@ -36,6 +36,7 @@ const (
 	TypeDecimal20 PrimitiveType = "decimal(20,0)"
 )
 
+// String returns the type name.
 func (t PrimitiveType) String() string { return string(t) }
 func (PrimitiveType) isDataType()      {}
 
@@ -45,6 +46,7 @@ type ArrayType struct {
 	ContainsNull bool
 }
 
+// String returns "array<T>".
 func (t *ArrayType) String() string { return "array<" + t.ElementType.String() + ">" }
 func (*ArrayType) isDataType()      {}
 
@@ -55,6 +57,7 @@ type MapType struct {
 	ValueContainsNull bool
 }
 
+// String returns "map<K,V>".
 func (t *MapType) String() string {
 	return "map<" + t.KeyType.String() + "," + t.ValueType.String() + ">"
 }
@@ -65,6 +68,7 @@ type StructType struct {
 	Fields []*StructField
 }
 
+// String returns "struct<name:type,…>".
 func (t *StructType) String() string {
 	parts := make([]string, len(t.Fields))
 	for i, f := range t.Fields {

@@ -17,6 +17,7 @@ type RecursionError struct {
 	Path string
 }
 
+// Error names the cycle and the option that unrolls it.
 func (e *RecursionError) Error() string {
 	return fmt.Sprintf("message %s is recursive at field path %s: %s; set max_recursion_depth (--max-recursion-depth N) to unroll N levels and keep deeper levels as serialized bytes",
 		e.Message, e.Path, strings.Join(e.Cycle, " → "))
@@ -34,6 +35,7 @@ type CollisionError struct {
 	Origins [2]string
 }
 
+// Error names both columns, where they come from, and what to do.
 func (e *CollisionError) Error() string {
 	where := "at the top level"
 	if e.Struct != "" {
@@ -61,6 +63,7 @@ type InvalidNameError struct {
 	Name string
 }
 
+// Error names the column and the characters Delta refuses.
 func (e *InvalidNameError) Error() string {
 	return fmt.Sprintf("column name %q at %s is not allowed by Delta (no spaces or any of ,;{}()=, tabs, newlines); choose another name", e.Name, e.Path)
 }
@@ -88,6 +91,7 @@ type MessageNotFoundError struct {
 	NotMessage string
 }
 
+// Error names the message and the source, and lists close names.
 func (e *MessageNotFoundError) Error() string {
 	var b strings.Builder
 	if e.NotMessage != "" {
@@ -113,6 +117,7 @@ type PartitionError struct {
 	Reason string
 }
 
+// Error names the partition spec and why it cannot be built.
 func (e *PartitionError) Error() string {
 	return fmt.Sprintf("partition %q: %s", e.Spec, e.Reason)
 }
@@ -126,6 +131,7 @@ type Warning struct {
 	Message string
 }
 
+// String returns "path: message".
 func (w Warning) String() string { return w.Path + ": " + w.Message }
 
 // ChangeKind classifies one difference between two proto versions.
@@ -162,6 +168,7 @@ type Change struct {
 	Detail string
 }
 
+// String returns one line: verdict, path, field number, kind and detail.
 func (c Change) String() string {
 	verdict := "compatible"
 	if c.Breaking {
@@ -187,6 +194,7 @@ type IncompatibleError struct {
 	Changes []Change
 }
 
+// Error lists every breaking change with its field path.
 func (e *IncompatibleError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "new version of %s is not compatible with the table (%d breaking change", e.Message, len(e.Changes))

@@ -48,6 +48,7 @@ type Source struct {
 	ImportPaths []string
 }
 
+// String names the source for messages: the descriptor set or the files.
 func (s Source) String() string {
 	if s.DescriptorSet != "" {
 		return "descriptor set " + s.DescriptorSet

@@ -178,6 +178,7 @@ const (
 	Map
 )
 
+// String returns "singular", "repeated" or "map".
 func (c Cardinality) String() string {
 	switch c {
 	case Singular:
@@ -210,6 +211,7 @@ const (
 	Required
 )
 
+// String returns "explicit", "implicit" or "required".
 func (p Presence) String() string {
 	switch p {
 	case Explicit:
@@ -299,6 +301,7 @@ var convNames = [...]string{
 	ConvJSON: "protojson", ConvRaw: "serialized message (recursion cut)",
 }
 
+// String describes the conversion, e.g. "uint32→int64".
 func (c Conv) String() string {
 	if int(c) < len(convNames) && convNames[c] != "" {
 		return convNames[c]
@@ -522,6 +525,7 @@ const (
 	Hour
 )
 
+// String returns "identity", "day" or "hour".
 func (t Transform) String() string {
 	switch t {
 	case Identity:
