@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -193,4 +194,72 @@ func TestCommitUnresolvable(t *testing.T) {
 	if err != nil || v != 2 {
 		t.Errorf("FindCommit = %d, %v; want 2", v, err)
 	}
+}
+
+// TestLastCheckpointNarrowsListing: the latest snapshot lists only from the
+// checkpoint _last_checkpoint names; a corrupt or wrong hint falls back to
+// the full listing with the same result.
+func TestLastCheckpointNarrowsListing(t *testing.T) {
+	ctx := context.Background()
+	inner := mem.New()
+	fs := faulty.New(inner)
+	tbl, err := Open(fs, Config{CheckpointInterval: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Create(ctx, testSpec()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 105; i++ {
+		commitAdds(t, tbl, "f"+strconv.Itoa(i))
+	}
+	full := replayFacts(t, inner)
+	var prefixes []string
+	fs.OnBefore(func(_ context.Context, c faulty.Call) error {
+		if c.Op == faulty.OpList {
+			prefixes = append(prefixes, c.Key)
+		}
+		return nil
+	})
+	for _, tc := range []struct {
+		name     string
+		hint     string
+		wantFull bool
+	}{
+		{"valid hint", "", false},
+		{"corrupt hint", "{not json", true},
+		{"hint at a missing checkpoint", `{"version":70,"size":3}`, true},
+		{"hint beyond the log", `{"version":5000,"size":3}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.hint != "" {
+				if err := inner.Put(ctx, lastCheckpointKey, strings.NewReader(tc.hint)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			prefixes = nil
+			s := mustSnapshot(t, tbl)
+			if got := snapshotFacts(t, s); got != full {
+				t.Errorf("snapshot differs from a full replay")
+			}
+			listedAll := false
+			for _, p := range prefixes {
+				if p == LogDir {
+					listedAll = true
+				}
+			}
+			if listedAll != tc.wantFull {
+				t.Errorf("listed %q; full listing = %v, want %v", prefixes, listedAll, tc.wantFull)
+			}
+		})
+	}
+}
+
+func replayFacts(t *testing.T, st Reader) string {
+	t.Helper()
+	s, err := LoadSnapshot(context.Background(), noCheckpointReader{st}, Latest, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snapshotFacts(t, s)
 }

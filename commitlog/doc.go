@@ -13,9 +13,10 @@
 //     any version from the newest complete checkpoint at or below it
 //     (classic single-file or multi-part; incomplete multi-part sets are
 //     ignored; an unreadable checkpoint falls back to an older one or to a
-//     replay from commit 0) and the JSON commits after it. The listing of
-//     _delta_log is authoritative, so a corrupt or stale _last_checkpoint
-//     cannot mislead it. Files are reconciled on their URI-decoded path and
+//     replay from commit 0) and the JSON commits after it. _last_checkpoint
+//     only says where to start listing (so a long log is not listed whole);
+//     a corrupt one, or one naming a missing checkpoint, falls back to
+//     listing all of _delta_log, so it cannot mislead. Files are reconciled on their URI-decoded path and
 //     reported as written. A version that does not exist or cannot be
 //     reconstructed (below the first checkpoint of a log without commit 0,
 //     a missing commit) is ErrVersionNotFound, never an empty snapshot.

@@ -221,6 +221,50 @@ func listLog(ctx context.Context, r Reader) (*logListing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", LogDir, err)
 	}
+	return parseListing(objs), nil
+}
+
+// listBlock is how many versions one narrow listing covers.
+const listBlock = 100
+
+// listLogFrom lists only the log entries of versions >= from (and the rest
+// of from's block of 100): one List per block of 100 versions, continuing
+// while a block is full. A log of months of commits is not listed whole to
+// find the few commits after the last checkpoint.
+func listLogFrom(ctx context.Context, r Reader, from int64) (*logListing, error) {
+	var all []storage.Object
+	for block := from / listBlock; ; block++ {
+		prefix := LogDir + fmt.Sprintf("%020d", block*listBlock)[:20-2]
+		objs, err := r.List(ctx, prefix)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, err)
+		}
+		all = append(all, objs...)
+		full := false
+		for _, o := range objs {
+			if lf := parseLogFileName(o.Key); lf.kind == kindCommit && lf.version == block*listBlock+listBlock-1 {
+				full = true
+			}
+		}
+		if !full {
+			break
+		}
+	}
+	l := parseListing(all)
+	for v := range l.commits {
+		if v < from {
+			delete(l.commits, v)
+		}
+	}
+	for v := range l.checkpoints {
+		if v < from {
+			delete(l.checkpoints, v)
+		}
+	}
+	return l, nil
+}
+
+func parseListing(objs []storage.Object) *logListing {
 	l := &logListing{commits: map[int64]logFile{}, checkpoints: map[int64][]logFile{}, latest: -1}
 	// multi-part sets by (version, parts)
 	type setKey struct {
@@ -263,7 +307,7 @@ func listLog(ctx context.Context, r Reader) (*logListing, error) {
 	for v := range l.checkpoints {
 		l.latest = max(l.latest, v)
 	}
-	return l, nil
+	return l
 }
 
 // LoadOptions tunes snapshot loading. The zero value is valid.
@@ -280,12 +324,30 @@ const Latest int64 = -1
 
 // LoadSnapshot reconstructs the table at version (or the newest version when
 // version is Latest): the newest complete checkpoint at or below it, then the
-// JSON commits after it. The listing of _delta_log is authoritative, so a
-// corrupt or stale _last_checkpoint cannot mislead it; an unreadable
-// checkpoint is skipped in favour of an older one or a replay from commit 0.
+// JSON commits after it. For the latest version, _last_checkpoint is used to
+// list only the log entries from its checkpoint on; when it is missing,
+// corrupt, names a checkpoint that does not exist, or that load fails, the
+// whole of _delta_log is listed instead, so the hint can save work but never
+// mislead. An unreadable checkpoint is skipped in favour of an older one or a
+// replay from commit 0.
 // It returns ErrNoTable when there is no log and ErrVersionNotFound (wrapped)
 // when the version does not exist or cannot be reconstructed.
 func LoadSnapshot(ctx context.Context, r Reader, version int64, opts LoadOptions) (*Snapshot, error) {
+	if version == Latest {
+		// Fast path: list only from the checkpoint _last_checkpoint names,
+		// if it names one that exists and loads.
+		if lc, err := ReadLastCheckpoint(ctx, r); err == nil {
+			if l, err := listLogFrom(ctx, r, lc.Version); err == nil && l.checkpoints[lc.Version] != nil {
+				s, err := loadFromListing(ctx, r, l, Latest, opts)
+				if err == nil {
+					return s, nil
+				}
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+			}
+		}
+	}
 	l, err := listLog(ctx, r)
 	if err != nil {
 		return nil, err

@@ -66,15 +66,19 @@ func (t *Table) Update(ctx context.Context, s *Snapshot) (*Snapshot, error) {
 	if s == nil {
 		return t.Snapshot(ctx)
 	}
-	l, err := listLog(ctx, t.store)
+	l, err := listLogFrom(ctx, t.store, s.version)
 	if err != nil {
 		return nil, err
 	}
 	if l.latest == s.version {
 		return s, nil
 	}
-	if l.latest < s.version || firstMissing(l, s.version+1, l.latest) >= 0 {
-		return loadFromListing(ctx, t.store, l, Latest, LoadOptions{Logger: t.cfg.Logger})
+	if l.latest < s.version {
+		// The log shrank under us (recreated table?): full load.
+		return t.Snapshot(ctx)
+	}
+	if firstMissing(l, s.version+1, l.latest) >= 0 {
+		return t.Snapshot(ctx)
 	}
 	n := s.clone()
 	if err := replayCommits(ctx, t.store, s.version+1, l.latest, n, 0); err != nil {

@@ -63,7 +63,7 @@ type inspectPartition struct {
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	version := fs.Int64("version", -1, "inspect this table version instead of the latest")
+	atVersion := fs.Int64("version", -1, "inspect this table version instead of the latest")
 	asJSON := fs.Bool("json", false, "print a JSON document instead of text")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: protolake inspect TABLE_URI [--version N] [--json]")
@@ -93,8 +93,8 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.Usage()
 		return usageError{fmt.Errorf("inspect: want exactly one TABLE_URI, got %d", len(positional))}
 	}
-	if *version < -1 {
-		return usageError{fmt.Errorf("inspect: --version %d: want a version >= 0", *version)}
+	if *atVersion < -1 {
+		return usageError{fmt.Errorf("inspect: --version %d: want a version >= 0", *atVersion)}
 	}
 	uri := positional[0]
 	store, err := openTableStore(ctx, uri)
@@ -102,11 +102,11 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("inspect %s: %w", uri, err)
 	}
 	defer open.Close(store)
-	tbl, err := commitlog.Open(store, commitlog.Config{EngineInfo: "protolake/" + version0()})
+	tbl, err := commitlog.Open(store, commitlog.Config{EngineInfo: "protolake/" + version})
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", uri, err)
 	}
-	snap, err := tbl.SnapshotAt(ctx, *version)
+	snap, err := tbl.SnapshotAt(ctx, *atVersion)
 	if err != nil {
 		if errors.Is(err, commitlog.ErrNoTable) {
 			return fmt.Errorf("inspect %s: no Delta table there (no _delta_log entries)", uri)
@@ -128,8 +128,6 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	return printInspect(stdout, rep)
 }
-
-func version0() string { return version }
 
 // openTableStore resolves a table URI with storage/open. A local table
 // must exist: the local store creates missing directories, and inspecting
