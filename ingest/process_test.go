@@ -1,0 +1,326 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/ingest"
+	"github.com/protolake/protolake/storage/local"
+	"github.com/protolake/protolake/internal/ducktest"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Child processes: the test binary re-executed with PROTOLAKE_TEST_CHILD
+// set runs one Runner on the config in PROTOLAKE_TEST_CHILD_CONFIG until
+// SIGTERM (exit 0 after a clean shutdown) or SIGKILL.
+const (
+	envChild       = "PROTOLAKE_TEST_CHILD"
+	envChildConfig = "PROTOLAKE_TEST_CHILD_CONFIG"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envChild) != "" {
+		os.Exit(childMain())
+	}
+	os.Exit(m.Run())
+}
+
+func childMain() int {
+	var cfg ingest.Config
+	if err := json.Unmarshal([]byte(os.Getenv(envChildConfig)), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "child config:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	r, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: logger, KafkaOpts: childGroup()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "NewRunner:", err)
+		return 1
+	}
+	if err := r.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "Run:", err)
+		return 1
+	}
+	return 0
+}
+
+func childGroup() []kgo.Opt {
+	return []kgo.Opt{kgo.SessionTimeout(1500 * time.Millisecond), kgo.HeartbeatInterval(150 * time.Millisecond), kgo.RebalanceTimeout(3 * time.Second)}
+}
+
+// child is a running Runner process.
+type child struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+func startChild(t *testing.T, cfg ingest.Config) *child {
+	t.Helper()
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"=1", envChildConfig+"="+string(js))
+	c := &child{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	cmd.Stderr = &lockedWriter{w: c.stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-c.done
+	})
+	return c
+}
+
+func (c *child) kill(t *testing.T) {
+	t.Helper()
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+	c.done <- nil // for Cleanup
+}
+
+// stop sends SIGTERM and requires a clean exit.
+func (c *child) stop(t *testing.T) {
+	t.Helper()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.done:
+		c.done <- nil
+		if err != nil {
+			t.Errorf("child exited with %v after SIGTERM; stderr:\n%s", err, c.stderr)
+		}
+	case <-time.After(40 * time.Second):
+		t.Errorf("child did not stop within 40s of SIGTERM")
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// background produces messages from..to in small batches while tests kill
+// processes; wait returns when all are acknowledged.
+type background struct {
+	mu   sync.Mutex
+	src  produced
+	done chan error
+}
+
+func produceInBackground(t *testing.T, p *kgo.Client, n int, batch int, every time.Duration, value func(int) []byte) *background {
+	b := &background{done: make(chan error, 1), src: produced{byCoord: map[[2]int64]int{}}}
+	go func() {
+		for from := 0; from < n; from += batch {
+			to := min(n, from+batch)
+			recs := make([]*kgo.Record, 0, to-from)
+			for i := from; i < to; i++ {
+				recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: value(i)})
+			}
+			res := p.ProduceSync(context.Background(), recs...)
+			if err := res.FirstErr(); err != nil {
+				b.done <- err
+				return
+			}
+			b.mu.Lock()
+			for _, r := range res {
+				i, _ := strconv.Atoi(string(r.Record.Key))
+				b.src.byCoord[[2]int64{int64(r.Record.Partition), r.Record.Offset}] = i
+			}
+			b.mu.Unlock()
+			time.Sleep(every)
+		}
+		b.done <- nil
+	}()
+	return b
+}
+
+func (b *background) wait(t *testing.T) *produced {
+	t.Helper()
+	if err := <-b.done; err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	return &b.src
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// crashConfig commits often and writes small files, so kills land in every
+// phase: between files, between the dead-letter and main commits, during a
+// commit, during a rebalance.
+func crashConfig(t *testing.T, brokers []string, dir string) ingest.Config {
+	cfg := baseConfig(t, brokers, dir)
+	cfg.Tables[0].Flush = ingest.FlushConfig{CommitInterval: 100 * time.Millisecond, MaxRows: 150}
+	cfg.ShutdownTimeout = 20 * time.Second
+	return cfg
+}
+
+// TestCrashRecovery SIGKILLs a protolake process at random moments while
+// messages (2% of them corrupt) are produced, restarting it each time; at
+// the end the table holds every good message exactly once and the
+// dead-letter table every bad one exactly once. PROTOLAKE_TEST_CRASH_ITERATIONS
+// sets the number of kills (default 8).
+func TestCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	iters := envInt("PROTOLAKE_TEST_CRASH_ITERATIONS", 8)
+	isBad := func(i int) bool { return i%50 == 7 }
+	n := 400 * (iters + 2)
+	c := startKafka(t, 6, topic)
+	dir := tempDir(t)
+	cfg := crashConfig(t, c.ListenAddrs(), dir)
+	// Spread the messages over the whole test, about 2s per iteration.
+	every := time.Duration(iters) * 2 * time.Second / time.Duration(n/40)
+	bg := produceInBackground(t, producer(t, c), n, 40, every, func(i int) []byte {
+		if isBad(i) {
+			return corrupt(i)
+		}
+		return marshal(i)
+	})
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 5))
+	version := func() int64 {
+		store, err := local.New(filepath.Join(dir, "ad_impressions"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := commitlog.LoadSnapshot(context.Background(), store, commitlog.Latest, commitlog.LoadOptions{})
+		if err != nil {
+			return -1
+		}
+		return snap.Version()
+	}
+	for i := range iters {
+		before := version()
+		start := time.Now()
+		ch := startChild(t, cfg)
+		if i%4 != 3 {
+			// Most kills land while the process works: after it made a
+			// commit, at a random point of the next ones.
+			for version() == before && time.Since(start) < 10*time.Second {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		ch.kill(t)
+		t.Logf("iteration %d: killed after %v at table version %d (was %d)", i, time.Since(start).Round(time.Millisecond), version(), before)
+	}
+	src := bg.wait(t)
+	r := runUntilCaughtUp(t, cfg, ingest.Options{KafkaOpts: childGroup()})
+	t.Logf("final run: %+v", r.Stats()[0])
+	db := ducktest.Open(t)
+	checkExactlyOnce(t, readRows(t, db, filepath.Join(dir, "ad_impressions")), src, isBad)
+	checkDeadLetters(t, db, filepath.Join(dir, "ad_impressions_dlq"), src, isBad)
+}
+
+// checkDeadLetters asserts the dead-letter table holds each bad message
+// exactly once, at its coordinates.
+func checkDeadLetters(t *testing.T, db interface{}, dir string, src *produced, isBad func(int) bool) {
+	t.Helper()
+	files, _ := tableFiles(t, dir)
+	want := map[[2]int64]bool{}
+	for k, i := range src.byCoord {
+		if isBad(i) {
+			want[k] = true
+		}
+	}
+	if len(files) == 0 {
+		if len(want) > 0 {
+			t.Fatalf("dead-letter table is empty, want %d rows", len(want))
+		}
+		return
+	}
+	rows := ducktest.Rows(t, ducktest.Open(t), "SELECT _kafka.partition, _kafka.offset FROM "+ducktest.ReadParquet(files...))
+	seen := map[[2]int64]bool{}
+	for _, r := range rows {
+		p, _ := strconv.ParseInt(r[0], 10, 64)
+		o, _ := strconv.ParseInt(r[1], 10, 64)
+		k := [2]int64{p, o}
+		if seen[k] {
+			t.Errorf("dead letter %v twice", k)
+		}
+		if !want[k] {
+			t.Errorf("dead letter %v is not a bad message", k)
+		}
+		seen[k] = true
+	}
+	if len(seen) != len(want) {
+		t.Errorf("dead-letter table has %d distinct rows, want %d", len(seen), len(want))
+	}
+}
+
+// TestRebalance runs 3 processes in one group while producing, SIGKILLs one
+// and adds a fourth mid-stream, then stops the rest with SIGTERM (each must
+// exit 0): every message is in the table exactly once.
+func TestRebalance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	const n = 6000
+	c := startKafka(t, 6, topic)
+	dir := tempDir(t)
+	cfg := crashConfig(t, c.ListenAddrs(), dir)
+	bg := produceInBackground(t, producer(t, c), n, 25, 15*time.Millisecond, marshal)
+	var kids []*child
+	for range 3 {
+		kids = append(kids, startChild(t, cfg))
+	}
+	adm := kadm.NewClient(producer(t, c))
+	maxMembers := 0
+	deadline := time.Now().Add(15 * time.Second)
+	for maxMembers < 3 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		gs, err := adm.DescribeGroups(context.Background(), "lake")
+		if err == nil {
+			maxMembers = max(maxMembers, len(gs["lake"].Members))
+		}
+	}
+	if maxMembers < 3 {
+		t.Fatalf("the group never had 3 members (max %d)", maxMembers)
+	}
+	time.Sleep(500 * time.Millisecond)
+	kids[0].kill(t)
+	time.Sleep(300 * time.Millisecond)
+	kids = append(kids, startChild(t, cfg))
+	src := bg.wait(t)
+	time.Sleep(time.Second)
+	for _, k := range kids[1:] {
+		k.stop(t)
+	}
+	r := runUntilCaughtUp(t, cfg, ingest.Options{KafkaOpts: childGroup()})
+	t.Logf("final run: %+v", r.Stats()[0])
+	checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), src, nil)
+}
