@@ -18,7 +18,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 mkdir -p "$PROTOLAKE_INTEROP_CACHE"
-MVN=(mvn -B -q -Dmaven.repo.local="$M2_REPO" -Dstyle.color=never)
+MVN=(mvn -B -Dmaven.repo.local="$M2_REPO" -Dstyle.color=never)
 
 sha() { cat "$@" | sha256sum | cut -c1-16; }
 
@@ -34,7 +34,8 @@ install_kafka() {
   log "kafka: resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION from Maven Central"
   rm -rf "$KAFKA_HOME"
   (cd "$INTEROP_DIR/kafka" && "${MVN[@]}" -Dkafka.version="$KAFKA_VERSION" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs")
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs") \
+    >"$PROTOLAKE_INTEROP_CACHE/mvn-kafka.log" 2>&1 || { cat "$PROTOLAKE_INTEROP_CACHE/mvn-kafka.log" >&2; die "kafka: mvn failed"; }
   stamp_set kafka "$in"
 }
 
@@ -45,7 +46,8 @@ install_hdfs() {
   rm -rf "$HADOOP_HOME_DIR"
   (cd "$INTEROP_DIR/hdfs" && "${MVN[@]}" -Dhadoop.version="$HADOOP_VERSION" \
     -Dminihdfs.buildDir="$HADOOP_HOME_DIR/build" \
-    package dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$HADOOP_HOME_DIR/libs")
+    package dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$HADOOP_HOME_DIR/libs") \
+    >"$PROTOLAKE_INTEROP_CACHE/mvn-hdfs.log" 2>&1 || { cat "$PROTOLAKE_INTEROP_CACHE/mvn-hdfs.log" >&2; die "hdfs: mvn failed"; }
   stamp_set hdfs "$in"
 }
 
@@ -56,7 +58,7 @@ install_python() {
   log "python: virtualenv with $(grep -v '^#' "$INTEROP_DIR/python/requirements.txt" | xargs)"
   rm -rf "$VENV"
   "$py" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check --no-input -r "$INTEROP_DIR/python/requirements.txt"
+  PIP_CACHE_DIR="$PROTOLAKE_INTEROP_CACHE/pip" "$VENV/bin/pip" install -q --disable-pip-version-check --no-input -r "$INTEROP_DIR/python/requirements.txt"
   stamp_set python "$in"
 }
 
@@ -64,7 +66,8 @@ install_spark_jars() {
   local in="req=$(sha "$INTEROP_DIR/python/requirements.txt")"
   stamp_ok spark-jars "$in" && [[ -d "$IVY_DIR/jars" ]] && return
   log "spark-jars: Spark's Ivy resolves delta-spark jars from Maven Central"
-  "$VENV/bin/python" "$INTEROP_DIR/python/protolake_interop.py" warmup
+  "$VENV/bin/python" "$INTEROP_DIR/python/protolake_interop.py" warmup >"$PROTOLAKE_INTEROP_CACHE/spark-warmup.log" 2>&1 ||
+    { cat "$PROTOLAKE_INTEROP_CACHE/spark-warmup.log" >&2; die "spark-jars: Spark could not start with delta-spark"; }
   stamp_set spark-jars "$in"
 }
 

@@ -41,6 +41,32 @@ def shared_dir():
     return Path(os.environ.get("PROTOLAKE_INTEROP_SHARED", REPO_ROOT.parent / "shared"))
 
 
+# Variables that configure the harness, not protolake. `protolake run` reads
+# every other PROTOLAKE_* variable as a config path and rejects unknown ones,
+# so child processes get an environment without these (see protolake_env).
+HARNESS_PREFIXES = ("PROTOLAKE_INTEROP_", "PROTOLAKE_HDFS_URL=", "PROTOLAKE_WEBHDFS_URL=",
+                    "PROTOLAKE_MINIO=", "PROTOLAKE_TEST_")
+
+
+def protolake_env(**extra):
+    """os.environ without the harness's PROTOLAKE_* variables, plus extra:
+    the environment to run the protolake binary with."""
+    out = {k: v for k, v in os.environ.items()
+           if not any(f"{k}=".startswith(p) or k.startswith(p) for p in HARNESS_PREFIXES)}
+    out.update(extra)
+    return out
+
+
+def build_protolake():
+    """Builds ./cmd/protolake into $PROTOLAKE_INTEROP_RUN/bin and returns the path."""
+    import subprocess
+
+    run = Path(os.environ.get("PROTOLAKE_INTEROP_RUN", "/tmp/protolake-interop-run"))
+    out = run / "bin" / "protolake"
+    subprocess.run(["go", "build", "-o", str(out), "./cmd/protolake"], cwd=REPO_ROOT, check=True)
+    return out
+
+
 def spark_session(app="protolake-interop"):
     """A local Spark 3.5 session with Delta Lake, small enough for 2 cores.
 

@@ -24,6 +24,14 @@ def spark():
 
 
 @pytest.fixture(scope="session")
+def protolake_bin():
+    """The protolake binary, built once per run from this work tree. Run it
+    with env=protolake_interop.protolake_env(...): `protolake run` rejects
+    the harness's PROTOLAKE_INTEROP_* variables as unknown settings."""
+    return protolake_interop.build_protolake()
+
+
+@pytest.fixture(scope="session")
 def shared_tables():
     """../shared/delta-tables: Delta tables written by Spark and delta-rs."""
     path = protolake_interop.shared_dir() / "delta-tables"

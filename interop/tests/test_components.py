@@ -160,3 +160,17 @@ def test_minio_s3_round_trip(s3):
         f.write(b"hello")
     with s3fs.open_input_stream(f"{bucket}/a.txt") as f:
         assert f.read() == b"hello"
+
+
+# The protolake binary under the harness ------------------------------------
+
+def test_protolake_binary_with_harness_env(protolake_bin):
+    import protolake_interop
+
+    out = subprocess.run([str(protolake_bin), "help"], env=protolake_interop.protolake_env(),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "run" in out.stdout + out.stderr
+    # The harness's variables must not reach `protolake run`'s config parser.
+    out = subprocess.run([str(protolake_bin), "run", "--config", "/dev/null"],
+                         env=protolake_interop.protolake_env(), capture_output=True, text=True, timeout=60)
+    assert "PROTOLAKE_INTEROP" not in out.stderr, out.stderr
