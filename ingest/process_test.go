@@ -19,8 +19,8 @@ import (
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/ingest"
-	"github.com/protolake/protolake/storage/local"
 	"github.com/protolake/protolake/internal/ducktest"
+	"github.com/protolake/protolake/storage/local"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
