@@ -273,9 +273,10 @@ func (t *Table) writeCheckpoint(ctx context.Context, s *Snapshot) (CheckpointInf
 	return info, nil
 }
 
-// checkpointAndClean runs after a commit at a checkpoint interval.
-func (t *Table) checkpointAndClean(ctx context.Context, v int64) error {
-	s, err := t.SnapshotAt(ctx, v)
+// checkpointAndClean runs after a commit at a checkpoint interval; base is
+// a snapshot at or below v to advance from.
+func (t *Table) checkpointAndClean(ctx context.Context, base *Snapshot, v int64) error {
+	s, err := t.advanceTo(ctx, base, v)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
@@ -285,8 +286,33 @@ func (t *Table) checkpointAndClean(ctx context.Context, v int64) error {
 	if t.cfg.DisableLogCleanup || s.Metadata().Configuration[PropEnableExpiredLogCleanup] == "false" {
 		return nil
 	}
-	if _, err := t.CleanupLog(ctx); err != nil {
+	retention := durationProp(s.Metadata().Configuration, PropLogRetentionDuration, DefaultLogRetention)
+	if _, err := t.cleanupLogBefore(ctx, t.cfg.Now().Add(-retention)); err != nil {
 		return fmt.Errorf("log cleanup: %w", err)
 	}
 	return nil
+}
+
+// advanceTo returns the snapshot at version v, replaying only the commits
+// after base when it can.
+func (t *Table) advanceTo(ctx context.Context, base *Snapshot, v int64) (*Snapshot, error) {
+	if base == nil || base.version > v {
+		return t.SnapshotAt(ctx, v)
+	}
+	if base.version == v {
+		return base, nil
+	}
+	l, err := listLogFrom(ctx, t.store, base.version)
+	if err != nil {
+		return nil, err
+	}
+	if l.latest < v || firstMissing(l, base.version+1, v) >= 0 {
+		return t.SnapshotAt(ctx, v)
+	}
+	n := base.clone()
+	if err := replayCommits(ctx, t.store, base.version+1, v, n, 0); err != nil {
+		return nil, err
+	}
+	n.version = v
+	return n, nil
 }

@@ -169,6 +169,19 @@ func (tx *Transaction) validate() error {
 		if err := CheckWritable(s.Protocol(), *tx.metadata); err != nil {
 			return err
 		}
+		names, err := SchemaFieldNames(tx.metadata.SchemaString)
+		if err != nil {
+			return fmt.Errorf("metadata update: %w", err)
+		}
+		have := map[string]bool{}
+		for _, n := range names {
+			have[n] = true
+		}
+		for _, c := range tx.metadata.PartitionColumns {
+			if !have[c] {
+				return fmt.Errorf("metadata update: partition column %q is not a top-level column of the schema", c)
+			}
+		}
 		md = *tx.metadata
 	}
 	if len(tx.removes) > 0 && md.Configuration[PropAppendOnly] == "true" {
@@ -460,7 +473,7 @@ func (tx *Transaction) finish(ctx context.Context, v int64, attempts int, alread
 	if v%int64(interval) != 0 {
 		return res
 	}
-	if err := t.checkpointAndClean(ctx, v); err != nil {
+	if err := t.checkpointAndClean(ctx, tx.read, v); err != nil {
 		t.cfg.Logger.Warn("checkpoint after commit failed", "version", v, "err", err)
 		res.CheckpointErr = err
 		return res
