@@ -26,9 +26,6 @@ type column struct {
 	bools      []byte  // one byte per boolean value
 	nvals      int     // non-null values in the page
 
-	// committed marks (rollback targets)
-	cReps, cDefs, cVals, cIdx, cBools, cNvals int
-
 	pageFirstRow int64 // file row index of the page's first row
 
 	// dictionary (byte arrays only)
@@ -158,12 +155,81 @@ func (c *column) byteArray(rep, def uint8, b []byte) {
 	c.vals = append(c.vals, b...)
 }
 
-func (c *column) commit() {
-	c.cReps, c.cDefs, c.cVals, c.cIdx, c.cBools, c.cNvals = len(c.reps), len(c.defs), len(c.vals), len(c.idx), len(c.bools), c.nvals
+// rollback removes the entries of the row being decoded: everything after
+// the first rows entries of the page. Commit is free (the file's row count
+// moves); rollback, which is rare, finds the row's start by counting.
+func (c *column) rollback(rows int) {
+	sp := c.spec
+	var entries int
+	switch {
+	case sp.maxDef > 0:
+		entries = len(c.defs)
+	case sp.maxRep > 0:
+		entries = len(c.reps)
+	default:
+		entries = c.nvals
+	}
+	keep := rows
+	if sp.maxRep > 0 {
+		keep, seen := len(c.reps), 0
+		for i, r := range c.reps {
+			if r == 0 {
+				if seen == rows {
+					keep = i
+					break
+				}
+				seen++
+			}
+		}
+		c.truncate(keep, entries)
+		return
+	}
+	c.truncate(keep, entries)
 }
 
-func (c *column) rollback() {
-	c.reps, c.defs, c.vals, c.idx, c.bools, c.nvals = c.reps[:c.cReps], c.defs[:c.cDefs], c.vals[:c.cVals], c.idx[:c.cIdx], c.bools[:c.cBools], c.cNvals
+func (c *column) truncate(keep, entries int) {
+	if keep >= entries {
+		return
+	}
+	sp := c.spec
+	removed := entries - keep
+	if sp.maxDef > 0 {
+		removed = 0
+		for _, d := range c.defs[keep:] {
+			if d == sp.maxDef {
+				removed++
+			}
+		}
+		c.defs = c.defs[:keep]
+	}
+	if sp.maxRep > 0 {
+		c.reps = c.reps[:keep]
+	}
+	c.nvals -= removed
+	switch {
+	case c.dictMode:
+		c.idx = c.idx[:c.nvals]
+	case sp.kind == parquet.Boolean:
+		c.bools = c.bools[:c.nvals]
+	case sp.kind == parquet.ByteArray:
+		off := 0
+		for range c.nvals {
+			off += 4 + int(binary.LittleEndian.Uint32(c.vals[off:]))
+		}
+		c.vals = c.vals[:off]
+	default:
+		c.vals = c.vals[:c.nvals*valueSize(sp)]
+	}
+}
+
+func valueSize(sp *colSpec) int {
+	switch sp.kind {
+	case parquet.Int32, parquet.Float:
+		return 4
+	case parquet.FixedLenByteArray:
+		return sp.typeLen
+	}
+	return 8
 }
 
 // pageSize estimates the raw size of the current page.
@@ -329,7 +395,6 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		c.dict.reset()
 	}
 	c.reps, c.defs, c.vals, c.idx, c.bools, c.nvals = c.reps[:0], c.defs[:0], c.vals[:0], c.idx[:0], c.bools[:0], 0
-	c.commit()
 	c.pageFirstRow = fileRows
 	return nil
 }

@@ -1,2 +1,47 @@
-// Package writer turns protobuf wire bytes into partitioned Parquet files.
+// Package writer turns protobuf messages (wire bytes plus their Kafka
+// coordinates) into partitioned Parquet data files of a Delta table, and
+// returns for each file what the Delta commit needs: path, size, partition
+// values and statistics.
+//
+// # Decoding
+//
+// A Writer runs the schema.Plan of its table, compiled into a compact
+// program. Each message is decoded in one pass over its bytes per message
+// level (a field table fills slots, then the fields are emitted in column
+// order) straight into column buffers: no dynamic messages, no per-message
+// allocations in steady state. Protobuf semantics are those of protobuf-go:
+// fields in any order; the last of repeated singular scalars wins; repeated
+// occurrences of a singular message merge; packed and unpacked repeated
+// scalars mix; a map entry missing its key or value takes the default; the
+// last of duplicate map keys wins; proto2 groups; unknown fields and
+// extensions of the top-level message are kept, in wire order, in the
+// `_unknown` column; a oneof keeps its last member.
+//
+// # Guarantees
+//
+//   - A message either becomes exactly one row or none: a message that fails
+//     (truncated data, varint overflow, a field number out of range, invalid
+//     UTF-8 in a string, a Timestamp or Duration out of range, a missing
+//     proto2 required field, nesting deeper than MaxDepth) returns a
+//     *DecodeError naming the field path and the byte offset, and is rolled
+//     back from every column and from the statistics. Write never panics on
+//     input.
+//   - Rows of one partition keep their arrival order in the file.
+//   - Files are Parquet with data page v1, zstd by default (snappy, gzip,
+//     lz4 raw, none), dictionary encoding for byte-array columns where it
+//     pays and PLAIN otherwise (never DELTA_LENGTH_BYTE_ARRAY), page
+//     statistics, column and offset indexes consistent with the pages, and
+//     one row group. A page never splits a row.
+//   - A file is written with one storage.Store.Put under a new name
+//     ("<hive partition path>/part-<uuid>.c000.<codec>.parquet") and never
+//     overwritten; a file whose Put failed is not reported.
+//   - Memory is bounded: each open file holds its compressed pages, one raw
+//     page per column (Config.PageBytes) and its dictionaries (at most 1 MiB
+//     of values per column). BufferedBytes reports the total; FlushLargest
+//     writes the largest buffers when a process-wide limit is reached.
+//
+// Files are finished when a partition's buffer reaches Config.MaxRows or
+// Config.MaxBytes (estimated encoded size), when its first row is older than
+// Config.MaxAge, or on demand with Flush. A Writer is not safe for concurrent
+// use.
 package writer

@@ -28,25 +28,30 @@ func newOpenFile(l *layout) *openFile {
 	return f
 }
 
-// commitRow makes the decoded row permanent and cuts pages that are full.
-func (f *openFile) commitRow(w *Writer) error {
+// commitRow makes the decoded row permanent and cuts the pages that are
+// full. Sizes are checked every pageCheckRows rows (and after a large
+// message), which lets a page overshoot PageBytes by a few rows.
+func (f *openFile) commitRow(w *Writer, msgLen int) error {
 	f.rows++
+	if f.rows&(pageCheckRows-1) != 0 && msgLen < w.cfg.PageBytes/4 {
+		return nil
+	}
 	pb, pr := w.cfg.PageBytes, int64(w.cfg.PageRows)
 	for _, c := range f.cols {
 		if c.pageSize() >= pb || f.rows-c.pageFirstRow >= pr {
 			if err := f.flushColumn(w, c); err != nil {
 				return err
 			}
-			continue
 		}
-		c.commit()
 	}
 	return nil
 }
 
+const pageCheckRows = 16
+
 func (f *openFile) rollbackRow() {
 	for _, c := range f.cols {
-		c.rollback()
+		c.rollback(int(f.rows - c.pageFirstRow))
 	}
 }
 
@@ -75,7 +80,6 @@ func (f *openFile) bufferedBytes() int64 {
 // It returns the file as segments (no copy of the chunks) and its size.
 func (f *openFile) finish(w *Writer) ([][]byte, int64, error) {
 	for _, c := range f.cols {
-		c.commit()
 		if err := f.flushColumn(w, c); err != nil {
 			return nil, 0, err
 		}

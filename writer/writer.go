@@ -178,7 +178,7 @@ func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
 	if f.rows == 0 {
 		f.created = w.now().UnixNano()
 	}
-	if err := f.commitRow(w); err != nil {
+	if err := f.commitRow(w, len(msg)); err != nil {
 		return w.abandon(f, err)
 	}
 	f.noteKafka(k)

@@ -219,7 +219,17 @@ func writeAllKafka(t testing.TB, w *Writer, msgs [][]byte) []File {
 // many columns got values): a bad tail field.
 func badMessage(r *rand.Rand, m []byte) []byte {
 	b := append([]byte(nil), m...)
-	switch r.IntN(4) {
+	switch r.IntN(6) {
+	case 4: // invalid UTF-8 late in the row, after the lists and maps
+		b = protowire.AppendTag(b, 26, protowire.BytesType)
+		b = protowire.AppendBytes(b, []byte("consent\xff"))
+	case 5: // a bad element in the middle of a list of structs
+		bid := protowire.AppendTag(nil, 1, protowire.BytesType)
+		bid = protowire.AppendBytes(bid, []byte("ok"))
+		bid = protowire.AppendTag(bid, 5, protowire.BytesType)
+		bid = protowire.AppendBytes(bid, []byte{'d', 0xc0})
+		b = protowire.AppendTag(b, 12, protowire.BytesType)
+		b = protowire.AppendBytes(b, bid)
 	case 0: // truncated length-delimited field at the end
 		b = protowire.AppendTag(b, 3, protowire.BytesType)
 		b = protowire.AppendVarint(b, 50)
