@@ -26,8 +26,7 @@ func newCodec(c Compression, zstdLevel int) (codec, error) {
 			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(zstdLevel)),
 			zstd.WithEncoderConcurrency(1),
 			zstd.WithZeroFrames(true),
-			zstd.WithEncoderCRC(false),
-			zstd.WithLowerEncoderMem(true))
+			zstd.WithEncoderCRC(false))
 		if err != nil {
 			return codec{}, fmt.Errorf("zstd encoder: %w", err)
 		}

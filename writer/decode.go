@@ -126,14 +126,22 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool) error {
 	i := start
 	for i < end {
 		tagStart := i
-		num, typ, n := protowire.ConsumeTag(b[i:end])
-		if n < 0 {
-			return d.fail(m.path, i, wireErr(n))
+		var num protowire.Number
+		var typ protowire.Type
+		if c := b[i]; c < 0x80 && c >= 8 { // one-byte tag: the common case
+			num, typ = protowire.Number(c>>3), protowire.Type(c&7)
+			i++
+		} else {
+			var n int
+			num, typ, n = protowire.ConsumeTag(b[i:end])
+			if n < 0 {
+				return d.fail(m.path, i, wireErr(n))
+			}
+			if num > protowire.MaxValidNumber {
+				return d.fail(m.path, i, fmt.Errorf("%w: field number %d out of range", ErrTruncated, num))
+			}
+			i += n
 		}
-		if num > protowire.MaxValidNumber {
-			return d.fail(m.path, i, fmt.Errorf("%w: field number %d out of range", ErrTruncated, num))
-		}
-		i += n
 		var f *fprog
 		if uint64(num) < uint64(len(m.dense)) {
 			f = m.dense[num]
@@ -168,6 +176,10 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool) error {
 		packed := false
 		switch typ {
 		case protowire.VarintType:
+			if i < end && b[i] < 0x80 {
+				v, i = uint64(b[i]), i+1
+				break
+			}
 			x, n := protowire.ConsumeVarint(b[i:end])
 			if n < 0 {
 				return d.fail(f.path, i, wireErr(n))
@@ -188,9 +200,15 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool) error {
 				uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
 			i += 8
 		case protowire.BytesType:
-			l, n := protowire.ConsumeVarint(b[i:end])
-			if n < 0 {
-				return d.fail(f.path, i, wireErr(n))
+			var l uint64
+			var n int
+			if i < end && b[i] < 0x80 {
+				l, n = uint64(b[i]), 1
+			} else {
+				l, n = protowire.ConsumeVarint(b[i:end])
+				if n < 0 {
+					return d.fail(f.path, i, wireErr(n))
+				}
 			}
 			if l > uint64(end-i-n) {
 				return d.fail(f.path, i, ErrTruncated)
@@ -497,6 +515,13 @@ func (d *decoder) leaf(f *fprog, r, def uint8, v uint64) error {
 	case schema.ConvString:
 		start, end := unrng(v)
 		b := d.buf[start:end]
+		if c.dictMode {
+			// A dictionary hit is bytes validated when they were added.
+			if !c.dictString(r, def, b) {
+				return d.fail(f.path, start, ErrInvalidUTF8)
+			}
+			return nil
+		}
 		if !utf8.Valid(b) {
 			return d.fail(f.path, start, ErrInvalidUTF8)
 		}

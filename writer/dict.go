@@ -3,6 +3,7 @@ package writer
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"unicode/utf8"
 )
 
 // dictTable is an open-addressing hash index over a column's dictionary
@@ -29,8 +30,25 @@ func (t *dictTable) reset() {
 	t.n = 0
 }
 
+// dictString appends a string value in dictionary mode, checking UTF-8 only
+// for a value new to the dictionary; false (nothing appended) when invalid.
+func (c *column) dictString(rep, def uint8, b []byte) bool {
+	i := c.dictIndexCheck(b, true)
+	if i < 0 {
+		return false
+	}
+	c.levels(rep, def)
+	c.nvals++
+	c.idx = append(c.idx, i)
+	return true
+}
+
 // dictIndex returns the dictionary index of b, adding it when new.
-func (c *column) dictIndex(b []byte) int32 {
+func (c *column) dictIndex(b []byte) int32 { return c.dictIndexCheck(b, false) }
+
+// dictIndexCheck is dictIndex; with utf8Check a new value must be valid
+// UTF-8, else it returns -1 and adds nothing.
+func (c *column) dictIndexCheck(b []byte, utf8Check bool) int32 {
 	t := &c.dict
 	if t.n*2 >= len(t.slots) {
 		t.grow()
@@ -40,6 +58,9 @@ func (c *column) dictIndex(b []byte) int32 {
 	for i := uint64(h32) & t.mask; ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
 		if s.idx == 0 {
+			if utf8Check && !utf8.Valid(b) {
+				return -1
+			}
 			n := int32(len(c.dictOffs))
 			off := uint32(len(c.dictData))
 			c.dictOffs = append(c.dictOffs, off)
