@@ -111,4 +111,7 @@ versions: kafka=$KAFKA_VERSION (KRaft) hadoop=$HADOOP_VERSION (MiniDFSCluster) $
           $(kcat -V 2>/dev/null | sed -n 's/^Version \([^ ]*\).*librdkafka \([^ ]*\).*/kcat=\1 librdkafka=\2/p') minio=$("$MINIO_BIN" --version 2>/dev/null | head -n1 | awk '{print $3}') java=$(java -version 2>&1 | head -n1 | cut -d'"' -f2) go=$(go env GOVERSION)
 install: ${install_secs}s   run: ${run_secs}s   cache: $PROTOLAKE_INTEROP_CACHE ($(du -sh "$PROTOLAKE_INTEROP_CACHE" 2>/dev/null | cut -f1))
 SUMMARY
+npass=0 nfail=0
+for r in "${results[@]}"; do [[ $r == *" PASS "* || $r == *" PASS" ]] && npass=$((npass + 1)) || nfail=$((nfail + 1)); done
+echo "interop: $npass passed, $nfail failed"
 exit "$failed"
