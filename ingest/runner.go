@@ -19,6 +19,7 @@ import (
 	"github.com/protolake/protolake/schema"
 	"github.com/protolake/protolake/storage"
 	"github.com/protolake/protolake/storage/open"
+	"github.com/protolake/protolake/storage/s3"
 	"github.com/protolake/protolake/writer"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -208,7 +209,7 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 		return nil, fmt.Errorf("load %s: %w", tc.Message, err)
 	}
 	clcfg := commitlog.Config{EngineInfo: r.opts.EngineInfo, Logger: r.log.With("table", tc.Name)}
-	store, err := r.openStore(ctx, tc.Name, tc.URI)
+	store, err := r.openStore(ctx, tc, tc.Name, tc.URI)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +224,7 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 		if err != nil {
 			return nil, err
 		}
-		dstore, err := r.openStore(ctx, tc.Name+"_dlq", tc.DeadLetter.URI)
+		dstore, err := r.openStore(ctx, tc, tc.Name+"_dlq", tc.DeadLetter.URI)
 		if err != nil {
 			_ = open.Close(store)
 			return nil, err
@@ -238,8 +239,27 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 	return t, nil
 }
 
-func (r *Runner) openStore(ctx context.Context, name, uri string) (storage.Store, error) {
-	s, err := r.opts.Opener.Open(ctx, uri)
+func (r *Runner) openStore(ctx context.Context, tc *TableConfig, name, uri string) (storage.Store, error) {
+	op := r.opts.Opener
+	if tc.S3 != (S3Options{}) {
+		// The table's s3 options apply on top of the URL's query options.
+		base := op.ConfigureS3
+		op = &open.Opener{ConfigureHDFS: op.ConfigureHDFS, ConfigureS3: func(c *s3.Config) {
+			if tc.S3.Region != "" {
+				c.Region = tc.S3.Region
+			}
+			if tc.S3.Endpoint != "" {
+				c.Endpoint = tc.S3.Endpoint
+			}
+			if tc.S3.UsePathStyle {
+				c.UsePathStyle = true
+			}
+			if base != nil {
+				base(c)
+			}
+		}}
+	}
+	s, err := op.Open(ctx, uri)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", uri, err)
 	}

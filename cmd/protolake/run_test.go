@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/internal/adtrackpb"
+	"github.com/protolake/protolake/storage/local"
+	"github.com/protolake/protolake/storage/s3"
+	"github.com/protolake/protolake/storage/s3/s3test"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// startKafkaWith starts kfake with the topic and n AdImpressions in it.
+func startKafkaWith(t *testing.T, topic string, n int) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	p, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var recs []*kgo.Record
+	for i := range n {
+		b, _ := proto.Marshal(&adtrackpb.AdImpression{ImpressionId: fmt.Sprint("imp-", i), EventTime: timestamppb.New(time.Date(2026, 11, 23, i%24, 0, 0, 0, time.UTC))})
+		recs = append(recs, &kgo.Record{Topic: topic, Value: b})
+	}
+	if err := p.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return c.ListenAddrs()
+}
+
+const runYAML = `
+kafka:
+  brokers: [%s]
+  group_id: lake
+tables:
+  - uri: %s
+    topics: [ads.click.stream]
+    message: adtrack.v1.AdImpression
+    descriptor_set: ../../testdata/proto/adtrack/v1/adtrack.binpb
+    partition_by: ["day(event_time)"]
+    flush:
+      commit_interval: 30s
+%s
+http:
+  listen: "off"
+log:
+  format: text
+`
+
+// TestRunUntilCaughtUp runs `protolake run --until-caught-up` from a config
+// file, with a flag and an environment override, into a local table and into
+// S3 (gofakes3 always; MinIO with PROTOLAKE_MINIO).
+func TestRunUntilCaughtUp(t *testing.T) {
+	const n = 500
+	type target struct {
+		name string
+		uri  func(t *testing.T) (uri, extra string, records func() int64)
+	}
+	s3Target := func(start func(testing.TB) s3.Config) func(t *testing.T) (string, string, func() int64) {
+		return func(t *testing.T) (string, string, func() int64) {
+			cfg := start(t)
+			t.Setenv("AWS_ACCESS_KEY_ID", cfg.AccessKeyID)
+			t.Setenv("AWS_SECRET_ACCESS_KEY", cfg.SecretAccessKey)
+			extra := fmt.Sprintf("    s3:\n      endpoint: %s\n      use_path_style: true\n      region: %s", cfg.Endpoint, cfg.Region)
+			return "s3://" + cfg.Bucket + "/lake/ads", extra, func() int64 {
+				cfg.Prefix = "lake/ads"
+				store, err := s3.New(context.Background(), cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return numRecords(t, store)
+			}
+		}
+	}
+	for _, tg := range []target{
+		{"local", func(t *testing.T) (string, string, func() int64) {
+			dir := filepath.Join(t.TempDir(), "ads")
+			return "file://" + dir, "", func() int64 {
+				store, err := local.New(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return numRecords(t, store)
+			}
+		}},
+		{"gofakes3", s3Target(s3test.StartGoFakeS3)},
+		{"minio", s3Target(s3test.StartMinIO)},
+	} {
+		t.Run(tg.name, func(t *testing.T) {
+			brokers := startKafkaWith(t, "ads.click.stream", n)
+			uri, extra, records := tg.uri(t)
+			conf := filepath.Join(t.TempDir(), "protolake.yaml")
+			if err := os.WriteFile(conf, fmt.Appendf(nil, runYAML, brokers[0], uri, extra), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PROTOLAKE_TABLES_0_FLUSH_MAX_ROWS", "100") // environment override
+			var stdout, stderr bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			err := run(ctx, []string{"run", "--config", conf, "--until-caught-up", "--kafka.client_id=test-run"}, &stdout, &stderr)
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, stderr.String())
+			}
+			if got := records(); got != n {
+				t.Errorf("table has %d records, want %d\n%s", got, n, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "msg=committed") {
+				t.Errorf("no commit logged:\n%s", stderr.String())
+			}
+		})
+	}
+}
+
+func numRecords(t *testing.T, store commitlog.Store) int64 {
+	t.Helper()
+	snap, err := commitlog.LoadSnapshot(context.Background(), store, commitlog.Latest, commitlog.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok := snap.NumRecords()
+	if !ok {
+		t.Fatal("a file lacks numRecords")
+	}
+	if snap.NumFiles() < 2 {
+		t.Errorf("%d files: max_rows=100 from the environment was not applied", snap.NumFiles())
+	}
+	return n
+}
+
+// TestRunConfigErrors: a bad config names the field and is a usage error.
+func TestRunConfigErrors(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "protolake.yaml")
+	if err := os.WriteFile(conf, []byte("kafka:\n  brokers: [nohost]\ntables:\n  - uri: /tmp/x\n    topics: [t]\n    message: m\n    descriptor_set: x.binpb\n    framing: avro\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"run", "--config", conf}, []string{"kafka.group_id: is required", `kafka.brokers.0: "nohost"`, `tables.0.framing: "avro"`}},
+		{[]string{"run", "--config", conf, "--kafka.nope=1"}, []string{"--kafka.nope"}},
+		{[]string{"run"}, []string{"--config FILE is required"}},
+	} {
+		err := run(context.Background(), tc.args, &bytes.Buffer{}, &bytes.Buffer{})
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%v: err = %v, want a usage error", tc.args, err)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: error lacks %q:\n%v", tc.args, w, err)
+			}
+		}
+	}
+}

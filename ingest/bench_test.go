@@ -1,0 +1,114 @@
+package ingest_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/protolake/protolake/ingest"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// BenchmarkEndToEnd measures kfake → committed Delta table on local disk:
+// b.N AdImpressions (about 330 bytes each) are produced to 6 partitions
+// before the timer starts, then one Runner consumes them until caught up.
+// Reported: msgs/s, and the peak heap (MB) sampled while it runs.
+//
+//	go test ./ingest -run '^$' -bench EndToEnd -benchtime 200000x -benchmem
+func BenchmarkEndToEnd(b *testing.B) {
+	c := startKafka(b, 6, topic)
+	p, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	vals := make([][]byte, 1000)
+	for i := range vals {
+		vals[i] = marshal(i)
+	}
+	for from := 0; from < b.N; from += 10000 {
+		var recs []*kgo.Record
+		for i := from; i < min(b.N, from+10000); i++ {
+			recs = append(recs, &kgo.Record{Topic: topic, Value: vals[i%len(vals)]})
+		}
+		if err := p.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir := tempDir(b)
+	cfg := baseConfig(b, c.ListenAddrs(), dir)
+	cfg.Tables[0].Flush.CommitInterval = 10 * time.Second
+	runtime.GC()
+	var peak uint64
+	stop := make(chan struct{})
+	go func() {
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapInuse)
+			}
+		}
+	}()
+	b.ResetTimer()
+	r := runUntilCaughtUp(b, cfg, ingest.Options{})
+	b.StopTimer()
+	close(stop)
+	if got := r.Stats()[0].RowsCommitted; got != int64(b.N) {
+		b.Fatalf("committed %d rows, want %d", got, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+}
+
+// TestHTTP serves /healthz, /readyz and /metrics of a Runner that ran.
+func TestHTTP(t *testing.T) {
+	c := startKafka(t, 2, topic)
+	var src produced
+	produce(t, producer(t, c), &src, 0, 50, marshal)
+	reg := prometheus.NewRegistry()
+	r := runUntilCaughtUp(t, baseConfig(t, c.ListenAddrs(), tempDir(t)), ingest.Options{Registerer: reg})
+	srv := httptest.NewServer(ingest.Handler(r, reg))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var sb strings.Builder
+		buf := make([]byte, 1<<16)
+		for {
+			n, err := resp.Body.Read(buf)
+			sb.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		return resp.StatusCode, sb.String()
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz = %d after a successful run", code)
+	}
+	code, body := get("/metrics")
+	for _, want := range []string{
+		`protolake_ingest_rows_committed_total{table="ad_impressions"} 50`,
+		`protolake_ingest_records_consumed_total{table="ad_impressions"} 50`,
+		`protolake_ingest_commit_duration_seconds_count{table="ad_impressions"}`,
+		`protolake_ingest_table_version{table="ad_impressions"}`,
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics (%d) lacks %q", code, want)
+		}
+	}
+}

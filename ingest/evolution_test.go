@@ -1,0 +1,135 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/ingest"
+	"github.com/protolake/protolake/internal/ducktest"
+	"github.com/protolake/protolake/schema"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+)
+
+func orderDescriptor(t *testing.T, v string) (protoreflect.MessageDescriptor, string) {
+	t.Helper()
+	path := filepath.Join(repoRoot(t), "testdata/proto/evolution", v, "order.binpb")
+	files, err := schema.ReadDescriptorSet(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := schema.FindMessage(files, "shop.Order", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return md, path
+}
+
+// order builds a shop.Order of the given descriptor: field 1 order_id,
+// field 3 customer_id (buyer_id in v2) and, in v2, shipping.carrier.
+func order(t *testing.T, md protoreflect.MessageDescriptor, i int) []byte {
+	m := dynamicpb.NewMessage(md)
+	f := md.Fields()
+	m.Set(f.ByNumber(1), protoreflect.ValueOfString(fmt.Sprintf("o-%05d", i)))
+	m.Set(f.ByNumber(3), protoreflect.ValueOfString(fmt.Sprintf("c-%d", i%7)))
+	if sf := f.ByNumber(9); sf != nil {
+		sh := m.Mutable(sf).Message()
+		sh.Set(sf.Message().Fields().ByName("carrier"), protoreflect.ValueOfString("ups"))
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestEvolution writes shop.Order v1, then restarts with the compatible v2
+// while v2 messages arrive: the next commit carries the merged schema (new
+// columns, renamed field keeping its column, removed-but-reserved field kept)
+// and the new proto pin, and every row of both versions reads back. Then the
+// breaking v3 is refused at start with the diff.
+func TestEvolution(t *testing.T) {
+	const n = 300
+	c := startKafka(t, 3, "orders")
+	p := producer(t, c)
+	v1, v1path := orderDescriptor(t, "v1")
+	v2, v2path := orderDescriptor(t, "v2")
+	send := func(md protoreflect.MessageDescriptor, from int) {
+		var recs []*kgo.Record
+		for i := from; i < from+n; i++ {
+			recs = append(recs, &kgo.Record{Topic: "orders", Value: order(t, md, i)})
+		}
+		if err := p.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := tempDir(t)
+	cfg := baseConfig(t, c.ListenAddrs(), dir)
+	cfg.Tables[0] = ingest.TableConfig{Name: "orders", URI: filepath.Join(dir, "orders"), Topics: []string{"orders"}, Message: "shop.Order",
+		DescriptorSet: v1path, ProtoVersion: "v1", Flush: ingest.FlushConfig{CommitInterval: 300 * time.Millisecond}}
+	send(v1, 0)
+	runUntilCaughtUp(t, cfg, ingest.Options{})
+
+	send(v2, n)
+	cfg.Tables[0].DescriptorSet, cfg.Tables[0].ProtoVersion = v2path, "v2"
+	var evolved []ingest.CommitEvent
+	runUntilCaughtUp(t, cfg, ingest.Options{OnCommit: func(e ingest.CommitEvent) {
+		if e.Evolved {
+			evolved = append(evolved, e)
+		}
+	}})
+	if len(evolved) != 1 || evolved[0].Rows != n {
+		t.Errorf("evolving commits: %+v, want one with the %d v2 rows", evolved, n)
+	}
+	files, snap := tableFiles(t, filepath.Join(dir, "orders"))
+	fp2, _ := schema.Fingerprint(v2)
+	if pin := commitlog.PinOf(snap.Metadata()); pin.Fingerprint != fp2 || pin.Version != "v2" {
+		t.Errorf("proto pin after v2 = %+v, want fingerprint %s version v2", pin, fp2)
+	}
+	cols, err := commitlog.SchemaFieldNames(snap.Metadata().SchemaString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"customer_id", "coupon", "shipping", "notes"} {
+		found := false
+		for _, c := range cols {
+			found = found || c == want
+		}
+		if !found {
+			t.Errorf("merged schema lacks column %q: %v", want, cols)
+		}
+	}
+	db := ducktest.Open(t)
+	// union_by_name: v1 files lack the new columns, which read as NULL.
+	src := strings.TrimSuffix(ducktest.ReadParquet(files...), ")") + ", union_by_name=true)"
+	got := ducktest.Rows(t, db, "SELECT count(*), count(DISTINCT order_id), count(shipping.carrier), count(DISTINCT customer_id), min(order_id), max(order_id) FROM "+src)
+	want := []string{fmt.Sprint(2 * n), fmt.Sprint(2 * n), fmt.Sprint(n), "7", "o-00000", fmt.Sprintf("o-%05d", 2*n-1)}
+	if fmt.Sprint(got[0]) != fmt.Sprint(want) {
+		t.Errorf("DuckDB reads %v, want %v", got[0], want)
+	}
+
+	// Breaking: v3 changes types and cardinalities; the Runner refuses to
+	// start and names the changes.
+	_, v3path := orderDescriptor(t, "v3")
+	cfg.Tables[0].DescriptorSet, cfg.Tables[0].ProtoVersion = v3path, "v3"
+	_, err = ingest.NewRunner(context.Background(), cfg, ingest.Options{})
+	var ie *schema.IncompatibleError
+	if !errors.As(err, &ie) || len(ie.Changes) == 0 {
+		t.Fatalf("NewRunner with v3 = %v, want a *schema.IncompatibleError", err)
+	}
+	if !strings.Contains(err.Error(), "tables.0") {
+		t.Errorf("error does not name the table config: %v", err)
+	}
+	t.Logf("v3 refused: %v", err)
+	if _, snap3 := tableFiles(t, filepath.Join(dir, "orders")); snap3.Version() != snap.Version() {
+		t.Errorf("refused start changed the table")
+	}
+}
