@@ -26,6 +26,9 @@ type LoadConfig struct {
 	Next func(i int64) *adtrackpb.AdImpression
 }
 
+// callTimeout bounds one AdTrack call.
+const callTimeout = 10 * time.Second
+
 // LoadStats counts what a load run did; safe for concurrent reads while the
 // load runs.
 type LoadStats struct {
@@ -47,11 +50,11 @@ func Load(ctx context.Context, client adtrackpb.ClickTrackServiceClient, cfg Loa
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var tick <-chan time.Time
-	if cfg.Rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
-		defer t.Stop()
-		tick = t.C
+	// Impression i is due at start + i/Rate: pacing by schedule, not by a
+	// ticker, keeps the rate when a busy machine delays a wake-up.
+	start := time.Now()
+	due := func(i int64) time.Time {
+		return start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))
 	}
 	var (
 		next    atomic.Int64 // index of the next impression to send
@@ -68,19 +71,27 @@ func Load(ctx context.Context, client adtrackpb.ClickTrackServiceClient, cfg Loa
 				if cfg.Messages > 0 && i >= cfg.Messages {
 					return
 				}
-				imp := cfg.Next(i)
-				for {
-					if tick != nil {
+				if cfg.Rate > 0 {
+					if wait := time.Until(due(i)); wait > 0 {
+						t := time.NewTimer(wait)
 						select {
-						case <-tick:
+						case <-t.C:
 						case <-ctx.Done():
+							t.Stop()
 							return
 						}
 					}
+				}
+				imp := cfg.Next(i)
+				for {
 					if ctx.Err() != nil {
 						return
 					}
-					_, err := client.AdTrack(ctx, imp)
+					// A call in flight when the load stops is finished, not
+					// cancelled, so Sent counts every impression Kafka got.
+					callCtx, done := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+					_, err := client.AdTrack(callCtx, imp)
+					done()
 					if err == nil {
 						inARow.Store(0)
 						stats.Sent.Add(1)
