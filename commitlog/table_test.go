@@ -278,3 +278,26 @@ func TestUpdateMatchesFullLoad(t *testing.T) {
 		t.Error("Update of the latest snapshot did not return it")
 	}
 }
+
+// TestStaleSnapshotOwnCommitNotFenced: a writer committing through an old
+// snapshot meets its own previous commit as a winner; offsets do not
+// overlap, so it is not fenced. An overlapping winner still fences.
+func TestStaleSnapshotOwnCommitNotFenced(t *testing.T) {
+	ctx := context.Background()
+	tbl, st := newTestTable(t, Config{RetryBackoff: 1})
+	stale := mustSnapshot(t, tbl)
+	for i, want := range []error{nil, nil, ErrFenced} {
+		tx := tbl.NewTransaction(stale)
+		tx.Add(testAdd("f" + string(rune('a'+i))))
+		first := int64(i * 10)
+		if i == 2 {
+			first = 15 // overlaps the second commit's 10..19
+		}
+		tx.AddKafkaOffsets("g", OffsetRange{Topic: "t", Partition: 0, First: first, Last: int64(i*10 + 9)})
+		_, err := tx.Commit(ctx)
+		if !errors.Is(err, want) || (want == nil && err != nil) {
+			t.Fatalf("commit %d: %v, want %v", i, err, want)
+		}
+	}
+	auditLog(t, st)
+}

@@ -311,7 +311,9 @@ func defaultMetrics(adds []Add, removes []Remove) map[string]string {
 //
 //   - a concurrent commit carrying this TxnID means it already landed
 //     (success, AlreadyCommitted);
-//   - a concurrent txn for one of this commit's appIds is ErrFenced;
+//   - a concurrent txn for one of this commit's appIds is ErrFenced (for
+//     offsets staged with AddKafkaOffsets: only a txn at or above the
+//     first offset, i.e. one that committed some of the same offsets);
 //   - a concurrent protocol change is re-checked (ErrUnsupportedProtocol),
 //     a concurrent metaData change goes to OnMetadataChange (default
 //     ErrConflict);
@@ -424,7 +426,16 @@ func (tx *Transaction) checkWinners(ctx context.Context, from int64, removing ma
 		for _, a := range actions {
 			switch {
 			case a.Txn != nil:
-				if _, mine := tx.txns[a.Txn.AppID]; mine {
+				if _, mine := tx.txns[a.Txn.AppID]; !mine {
+					break
+				}
+				// With the first offset known (AddKafkaOffsets), only a
+				// winner that committed some of this commit's offsets
+				// fences it; an earlier, non-overlapping commit (this
+				// writer's own previous one, read through a stale
+				// snapshot) does not. Without it, any txn for the appId
+				// fences.
+				if first, ok := tx.firsts[a.Txn.AppID]; !ok || a.Txn.Version >= first {
 					return 0, -1, &FencedError{AppID: a.Txn.AppID, Committed: a.Txn.Version, AtVersion: v}
 				}
 			case a.Protocol != nil:
