@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/protolake/protolake/storage"
 	"github.com/protolake/protolake/storage/faulty"
@@ -262,4 +263,81 @@ func replayFacts(t *testing.T, st Reader) string {
 		t.Fatal(err)
 	}
 	return snapshotFacts(t, s)
+}
+
+// TestCheckpointFailureKeepsCommit: a failed checkpoint write is reported
+// in CommitResult; the commit stands and readers replay the JSON commits.
+func TestCheckpointFailureKeepsCommit(t *testing.T) {
+	ctx := context.Background()
+	inner := mem.New()
+	fs := faulty.New(inner)
+	tbl, err := Open(fs, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Create(ctx, testSpec()); err != nil { // interval 5
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		commitAdds(t, tbl, "f"+strconv.Itoa(i))
+	}
+	fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Match: func(c faulty.Call) bool { return strings.Contains(c.Key, ".checkpoint.") }})
+	res := commitAdds(t, tbl, "f4")
+	if res.Version != 5 || res.Checkpointed || res.CheckpointErr == nil {
+		t.Fatalf("result = %+v, want version 5 with a checkpoint error", res)
+	}
+	fs.Reset()
+	s := mustSnapshot(t, tbl)
+	if s.Version() != 5 || s.NumFiles() != 5 || s.CheckpointVersion() != -1 {
+		t.Errorf("snapshot: version %d, %d files, checkpoint %d; want 5, 5, none", s.Version(), s.NumFiles(), s.CheckpointVersion())
+	}
+	// The next interval checkpoints normally.
+	for i := 5; i < 10; i++ {
+		res = commitAdds(t, tbl, "f"+strconv.Itoa(i))
+	}
+	if !res.Checkpointed || mustSnapshot(t, tbl).CheckpointVersion() != 10 {
+		t.Errorf("checkpoint at 10 not written: %+v", res)
+	}
+}
+
+// TestCleanupInterrupted: log cleanup that fails midway leaves a log from
+// which every retained version still loads.
+func TestCleanupInterrupted(t *testing.T) {
+	ctx := context.Background()
+	inner := mem.New()
+	fs := faulty.New(inner)
+	future := time.Now().Add(60 * 24 * time.Hour)
+	tbl, err := Open(fs, Config{DisableLogCleanup: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Create(ctx, testSpec()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 12; i++ {
+		commitAdds(t, tbl, "f"+strconv.Itoa(i))
+	}
+	want := snapshotFacts(t, mustSnapshot(t, tbl))
+	later, err := Open(fs, Config{Now: func() time.Time { return future }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.FailNth(faulty.OpDelete, 4)
+	deleted, err := later.CleanupLog(ctx)
+	if err == nil || len(deleted) != 3 {
+		t.Fatalf("CleanupLog = %d deleted, %v; want 3 then an error", len(deleted), err)
+	}
+	for v := int64(10); v <= 12; v++ {
+		mustSnapshotAt(t, later, v)
+	}
+	if got := snapshotFacts(t, mustSnapshot(t, later)); got != want {
+		t.Error("latest changed")
+	}
+	// Finishing the cleanup later works.
+	if _, err := later.CleanupLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshotFacts(t, mustSnapshot(t, later)); got != want {
+		t.Error("latest changed after the second cleanup")
+	}
 }
