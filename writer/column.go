@@ -18,7 +18,8 @@ import (
 // marks until commit; rollback truncates to the marks. Pages are cut only at
 // commits, so a page never holds part of a row.
 type column struct {
-	spec *colSpec
+	spec           *colSpec
+	hasRep, hasDef bool // copies of spec.maxRep > 0, spec.maxDef > 0 for the hot path
 
 	reps, defs []uint8
 	vals       []byte  // PLAIN values (byte arrays: 4-byte length + bytes)
@@ -87,15 +88,15 @@ func bitsFor(maxLevel uint8) int {
 }
 
 func newColumn(spec *colSpec) *column {
-	return &column{spec: spec, dictMode: spec.dict}
+	return &column{spec: spec, dictMode: spec.dict, hasRep: spec.maxRep > 0, hasDef: spec.maxDef > 0}
 }
 
 // levels appends the levels of one entry.
 func (c *column) levels(rep, def uint8) {
-	if c.spec.maxRep > 0 {
+	if c.hasRep {
 		c.reps = append(c.reps, rep)
 	}
-	if c.spec.maxDef > 0 {
+	if c.hasDef {
 		c.defs = append(c.defs, def)
 	}
 }
@@ -678,7 +679,7 @@ func truncMax(b []byte) ([]byte, bool) {
 // reset empties the column for a new file, keeping its buffers.
 func (c *column) reset() {
 	*c = column{
-		spec: c.spec, dictMode: c.spec.dict,
+		spec: c.spec, dictMode: c.spec.dict, hasRep: c.hasRep, hasDef: c.hasDef,
 		reps: c.reps[:0], defs: c.defs[:0], vals: c.vals[:0], idx: c.idx[:0], bools: c.bools[:0],
 		dict: c.dict, dictData: c.dictData[:0], dictOffs: c.dictOffs[:0], seen: c.seen, epoch: c.epoch,
 		chunk: c.chunk[:0], pages: c.pages[:0],

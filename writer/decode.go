@@ -605,12 +605,19 @@ func (d *decoder) msgLeafFrom(f *fprog, head int32, chain bool, r, def uint8, de
 	for o := head; o >= 0; {
 		start, end := unrng(d.occs[o].v)
 		for i := start; i < end; {
-			num, typ, n := protowire.ConsumeTag(b[i:end])
-			if n < 0 {
-				return d.fail(f.path, i, wireErr(n))
-			}
-			if num > protowire.MaxValidNumber {
-				return d.fail(f.path, i, fmt.Errorf("%w: field number %d out of range", ErrTruncated, num))
+			var num protowire.Number
+			var typ protowire.Type
+			n := 1
+			if c := b[i]; c < 0x80 && c >= 8 {
+				num, typ = protowire.Number(c>>3), protowire.Type(c&7)
+			} else {
+				num, typ, n = protowire.ConsumeTag(b[i:end])
+				if n < 0 {
+					return d.fail(f.path, i, wireErr(n))
+				}
+				if num > protowire.MaxValidNumber {
+					return d.fail(f.path, i, fmt.Errorf("%w: field number %d out of range", ErrTruncated, num))
+				}
 			}
 			i += n
 			want := protowire.VarintType

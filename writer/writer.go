@@ -182,7 +182,10 @@ func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
 		return w.abandon(f, err)
 	}
 	f.noteKafka(k)
-	if (w.cfg.MaxRows > 0 && f.rows >= w.cfg.MaxRows) || f.bufferedBytes() >= w.cfg.MaxBytes ||
+	// The size is summed over the columns every pageCheckRows rows, like
+	// the page sizes; a file overshoots MaxBytes by a few rows at most.
+	if (w.cfg.MaxRows > 0 && f.rows >= w.cfg.MaxRows) ||
+		((f.rows&(pageCheckRows-1) == 0 || len(msg) >= w.cfg.PageBytes/4) && f.bufferedBytes() >= w.cfg.MaxBytes) ||
 		(w.cfg.MaxAge > 0 && w.now().UnixNano()-f.created >= int64(w.cfg.MaxAge)) {
 		return w.finishFile(ctx, f)
 	}
