@@ -9,7 +9,7 @@
 #                 MiniHdfs launcher in interop/hdfs, built with Maven
 #   python        virtualenv with pyspark, delta-spark, deltalake, duckdb,
 #                 pyarrow, pytest (PyPI)
-#   spark-jars    the delta-spark jars, resolved by Spark's Ivy from Maven
+#   spark-jars    the delta-spark and hadoop-aws jars, resolved by Spark's Ivy from Maven
 #                 Central into $PROTOLAKE_INTEROP_CACHE/ivy
 #   minio         `make tools` (Go module proxy), as in the fast tier
 #
@@ -63,7 +63,7 @@ install_python() {
 }
 
 install_spark_jars() {
-  local in="req=$(sha "$INTEROP_DIR/python/requirements.txt")"
+  local in="req=$(sha "$INTEROP_DIR/python/requirements.txt" "$INTEROP_DIR/python/protolake_interop.py")"
   stamp_ok spark-jars "$in" && [[ -d "$IVY_DIR/jars" ]] && return
   log "spark-jars: Spark's Ivy resolves delta-spark jars from Maven Central"
   "$VENV/bin/python" "$INTEROP_DIR/python/protolake_interop.py" warmup >"$PROTOLAKE_INTEROP_CACHE/spark-warmup.log" 2>&1 ||

@@ -67,12 +67,32 @@ def build_protolake():
     return out
 
 
+# S3A for Spark: must match pyspark's bundled hadoop-client jars (3.3.4 in
+# pyspark 3.5); it brings com.amazonaws:aws-java-sdk-bundle.
+HADOOP_AWS = "org.apache.hadoop:hadoop-aws:3.3.4"
+
+
+def s3_storage_options():
+    """deltalake (delta-rs) storage_options for MinIO."""
+    return {
+        "AWS_ENDPOINT_URL": env("PROTOLAKE_INTEROP_S3_ENDPOINT"),
+        "AWS_ACCESS_KEY_ID": env("PROTOLAKE_INTEROP_S3_ACCESS_KEY"),
+        "AWS_SECRET_ACCESS_KEY": env("PROTOLAKE_INTEROP_S3_SECRET_KEY"),
+        "AWS_REGION": env("PROTOLAKE_INTEROP_S3_REGION"),
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
+    }
+
+
 def spark_session(app="protolake-interop"):
     """A local Spark 3.5 session with Delta Lake, small enough for 2 cores.
 
-    The delta-spark jars come from Maven Central through Spark's Ivy, cached
-    under $PROTOLAKE_INTEROP_CACHE/ivy. Everything binds to 127.0.0.1; the UI
-    is off. hdfs:// paths resolve against the MiniDFSCluster.
+    The delta-spark jars and hadoop-aws (S3A, the same Hadoop version as
+    pyspark's own client jars) come from Maven Central through Spark's Ivy,
+    cached under $PROTOLAKE_INTEROP_CACHE/ivy. Everything binds to 127.0.0.1;
+    the UI is off. Tables are addressed by full URI: file:///abs/path,
+    hdfs://127.0.0.1:PORT/path (the MiniDFSCluster) or s3a://bucket/path
+    (MinIO, when PROTOLAKE_INTEROP_S3_ENDPOINT is set).
     """
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -101,10 +121,19 @@ def spark_session(app="protolake-interop"):
         .config("spark.hadoop.dfs.client.use.datanode.hostname", "true")
         .config("spark.hadoop.dfs.replication", "1")
     )
-    hdfs = os.environ.get("PROTOLAKE_INTEROP_HDFS_URL")
-    if hdfs:
-        builder = builder.config("spark.hadoop.fs.defaultFS", hdfs)
-    spark = configure_spark_with_delta_pip(builder).getOrCreate()
+    endpoint = os.environ.get("PROTOLAKE_INTEROP_S3_ENDPOINT")
+    if endpoint:
+        builder = (
+            builder.config("spark.hadoop.fs.s3a.endpoint", endpoint)
+            .config("spark.hadoop.fs.s3a.access.key", os.environ["PROTOLAKE_INTEROP_S3_ACCESS_KEY"])
+            .config("spark.hadoop.fs.s3a.secret.key", os.environ["PROTOLAKE_INTEROP_S3_SECRET_KEY"])
+            .config("spark.hadoop.fs.s3a.endpoint.region", os.environ.get("PROTOLAKE_INTEROP_S3_REGION", "us-east-1"))
+            .config("spark.hadoop.fs.s3a.path.style.access", "true")
+            .config("spark.hadoop.fs.s3a.connection.ssl.enabled", "false")
+            .config("spark.hadoop.fs.s3a.aws.credentials.provider",
+                    "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider")
+        )
+    spark = configure_spark_with_delta_pip(builder, extra_packages=[HADOOP_AWS]).getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
 
