@@ -371,25 +371,22 @@ func knownFields(t reflect.Type) map[string]bool {
 }
 
 func unmarshalExtra(b []byte, v any, extra *map[string]json.RawMessage) error {
+	known := knownFields(reflect.TypeOf(v).Elem())
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
+	}
+	// Most actions have only known fields: find out with a cheap scan of the
+	// top-level keys before paying for a second, generic decode.
+	if allKnown, ok := onlyKnownKeys(b, known); ok && allKnown {
+		*extra = nil
+		return nil
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(b, &obj); err != nil {
 		return err
 	}
 	if obj == nil {
 		return fmt.Errorf("null, want an object")
-	}
-	known := knownFields(reflect.TypeOf(v).Elem())
-	// Null fields mean absent: drop them before decoding so that, e.g., a
-	// null partitionValues map does not turn into an error.
-	for k, raw := range obj {
-		if isJSONNull(raw) && known[k] {
-			delete(obj, k)
-		}
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		// Retry without nulls for types that reject them (none today; kept
-		// for clarity of the error).
-		return err
 	}
 	var ex map[string]json.RawMessage
 	for k, raw := range obj {
@@ -402,6 +399,111 @@ func unmarshalExtra(b []byte, v any, extra *map[string]json.RawMessage) error {
 	}
 	*extra = ex
 	return nil
+}
+
+// onlyKnownKeys scans a JSON object's top-level keys and reports whether all
+// are in known. ok is false when the scan cannot tell (escaped keys,
+// anything unexpected); the caller then decodes generically.
+func onlyKnownKeys(b []byte, known map[string]bool) (allKnown, ok bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false, false
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return true, true
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return false, false
+		}
+		j := i + 1
+		for j < len(b) && b[j] != '"' {
+			if b[j] == '\\' {
+				return false, false
+			}
+			j++
+		}
+		if j >= len(b) {
+			return false, false
+		}
+		if !known[string(b[i+1:j])] {
+			return false, true
+		}
+		i = skipSpace(b, j+1)
+		if i >= len(b) || b[i] != ':' {
+			return false, false
+		}
+		i = skipValue(b, skipSpace(b, i+1))
+		if i < 0 {
+			return false, false
+		}
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return false, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return true, true
+		default:
+			return false, false
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value starting at i, or -1.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; c {
+		case '"':
+			i++
+			for i < len(b) && b[i] != '"' {
+				if b[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i >= len(b) {
+				return -1
+			}
+			i++
+			if depth == 0 {
+				return i
+			}
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			depth--
+			i++
+			if depth < 0 {
+				return -1
+			}
+			if depth == 0 {
+				return i
+			}
+		default:
+			if depth == 0 {
+				// A literal: up to the next delimiter.
+				for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\n' && b[i] != '\t' && b[i] != '\r' {
+					i++
+				}
+				return i
+			}
+			i++
+		}
+	}
+	return -1
 }
 
 func marshalExtra(v any, extra map[string]json.RawMessage) ([]byte, error) {
