@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"io"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -68,13 +69,19 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 }
 
-// TestHTTP serves /healthz, /readyz and /metrics of a Runner that ran.
+// TestHTTP serves /healthz, /readyz and /metrics of a running Runner;
+// /readyz turns 503 once it stopped.
 func TestHTTP(t *testing.T) {
 	c := startKafka(t, 2, topic)
 	var src produced
 	produce(t, producer(t, c), &src, 0, 50, marshal)
 	reg := prometheus.NewRegistry()
-	r := runUntilCaughtUp(t, baseConfig(t, c.ListenAddrs(), tempDir(t)), ingest.Options{Registerer: reg})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := ingest.NewRunner(ctx, baseConfig(t, c.ListenAddrs(), tempDir(t)), ingest.Options{Registerer: reg, Logger: testLogger(t), KafkaOpts: fastGroup()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(ingest.Handler(r, reg))
 	defer srv.Close()
 	get := func(path string) (int, string) {
@@ -83,22 +90,22 @@ func TestHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var sb strings.Builder
-		buf := make([]byte, 1<<16)
-		for {
-			n, err := resp.Body.Read(buf)
-			sb.Write(buf[:n])
-			if err != nil {
-				break
-			}
-		}
-		return resp.StatusCode, sb.String()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := get("/readyz"); code != 503 {
+		t.Errorf("/readyz = %d before Run, want 503", code)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	for r.Stats()[0].RowsCommitted < 50 && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
 	}
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
 	}
 	if code, _ := get("/readyz"); code != 200 {
-		t.Errorf("/readyz = %d after a successful run", code)
+		t.Errorf("/readyz = %d while running and committing", code)
 	}
 	code, body := get("/metrics")
 	for _, want := range []string{
@@ -106,9 +113,18 @@ func TestHTTP(t *testing.T) {
 		`protolake_ingest_records_consumed_total{table="ad_impressions"} 50`,
 		`protolake_ingest_commit_duration_seconds_count{table="ad_impressions"}`,
 		`protolake_ingest_table_version{table="ad_impressions"}`,
+		`protolake_ingest_partition_lag{partition="0",topic="ads.click.stream"} 0`,
+		`protolake_kafka_`,
 	} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics (%d) lacks %q", code, want)
 		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if code, _ := get("/readyz"); code != 503 {
+		t.Errorf("/readyz = %d after Run returned, want 503", code)
 	}
 }

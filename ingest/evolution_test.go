@@ -78,6 +78,15 @@ func TestEvolution(t *testing.T) {
 	send(v1, 0)
 	runUntilCaughtUp(t, cfg, ingest.Options{})
 
+	// An instance still on v1 (opened before the upgrade) keeps running
+	// during the rolling deploy; it runs below, after v2 evolved the table.
+	cfgV1 := cfg
+	cfgV1.Tables = append([]ingest.TableConfig(nil), cfg.Tables...)
+	old, err := ingest.NewRunner(context.Background(), cfgV1, ingest.Options{UntilCaughtUp: true, Logger: testLogger(t), KafkaOpts: fastGroup()})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	send(v2, n)
 	cfg.Tables[0].DescriptorSet, cfg.Tables[0].ProtoVersion = v2path, "v2"
 	var evolved []ingest.CommitEvent
@@ -114,6 +123,24 @@ func TestEvolution(t *testing.T) {
 	want := []string{fmt.Sprint(2 * n), fmt.Sprint(2 * n), fmt.Sprint(n), "7", "o-00000", fmt.Sprintf("o-%05d", 2*n-1)}
 	if fmt.Sprint(got[0]) != fmt.Sprint(want) {
 		t.Errorf("DuckDB reads %v, want %v", got[0], want)
+	}
+
+	// The v1 instance commits more v1 rows: the table keeps the v2 schema
+	// and pin (merged, never reverted).
+	send(v1, 2*n)
+	if err := old.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	files, snap = tableFiles(t, filepath.Join(dir, "orders"))
+	if pin := commitlog.PinOf(snap.Metadata()); pin.Fingerprint != fp2 {
+		t.Errorf("an instance on v1 re-pinned the table to %+v", pin)
+	}
+	if cols2, _ := commitlog.SchemaFieldNames(snap.Metadata().SchemaString); fmt.Sprint(cols2) != fmt.Sprint(cols) {
+		t.Errorf("an instance on v1 changed the columns from %v to %v", cols, cols2)
+	}
+	src = strings.TrimSuffix(ducktest.ReadParquet(files...), ")") + ", union_by_name=true)"
+	if got := ducktest.Rows(t, db, "SELECT count(*), count(DISTINCT order_id) FROM "+src); fmt.Sprint(got[0]) != fmt.Sprint([]string{fmt.Sprint(3 * n), fmt.Sprint(3 * n)}) {
+		t.Errorf("after the v1 instance: %v rows, want %d", got[0], 3*n)
 	}
 
 	// Breaking: v3 changes types and cardinalities; the Runner refuses to

@@ -119,7 +119,8 @@ type Runner struct {
 	fatal   error
 	dlqBuf  []byte
 
-	ran atomic.Bool
+	ran   atomic.Bool
+	ready atomic.Bool // what Ready reports, updated by the poll loop
 }
 
 type tp struct {
@@ -290,10 +291,15 @@ func (r *Runner) Stats() []TableStats {
 
 // Ready reports whether the Runner is a group member and no table's last
 // commit failed: what /readyz serves.
-func (r *Runner) Ready() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.joined || r.fatal != nil {
+func (r *Runner) Ready() bool { return r.ready.Load() }
+
+// updateReady recomputes Ready; r.mu is held.
+func (r *Runner) updateReady() {
+	r.ready.Store(r.readyLocked())
+}
+
+func (r *Runner) readyLocked() bool {
+	if !r.joined || r.fatal != nil || r.closing {
 		return false
 	}
 	for _, t := range r.tables {
@@ -420,6 +426,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			caughtUp = r.fatal == nil && r.caughtUp() && r.allCommitted()
 		}
 		fatal := r.fatal
+		r.updateReady()
 		r.mu.Unlock()
 		cl.AllowRebalance()
 		if fatal != nil || caughtUp {
@@ -441,6 +448,7 @@ func (r *Runner) shutdown(ctx context.Context, caughtUp bool) error {
 	}
 	r.commitGroupOffsets(sctx)
 	r.closing = true
+	r.updateReady()
 	r.mu.Unlock()
 	done := make(chan struct{})
 	go func() { r.cl.CloseAllowingRebalance(); close(done) }()
@@ -800,7 +808,7 @@ func (r *Runner) commitFailed(ctx context.Context, t *table, s *sink, err error)
 		r.m.conflicts.WithLabelValues(s.name).Inc()
 		r.reset(ctx, t, err)
 		return err
-	case errors.Is(err, commitlog.ErrUnsupportedProtocol):
+	case errors.Is(err, commitlog.ErrUnsupportedProtocol), errors.As(err, new(*schema.IncompatibleError)):
 		r.fatal = err
 		return err
 	}
@@ -1002,6 +1010,7 @@ func (r *Runner) startOffsets(ctx context.Context, topics []string) (map[tp]int6
 func (r *Runner) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	r.mu.Lock()
 	r.joined = true
+	r.updateReady()
 	r.mu.Unlock()
 	r.log.Debug("partitions assigned", "partitions", assigned)
 }

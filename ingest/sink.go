@@ -30,6 +30,12 @@ type sink struct {
 	w     *writer.Writer
 	files []writer.File // finished, not committed
 
+	// baseSchema and basePin are the table's schema and proto pin when the
+	// sink was opened: a table whose metadata moved away from both (another
+	// instance running another proto version) is merged, never reverted.
+	baseSchema string
+	basePin    string
+
 	// ambiguous is set after a commit whose outcome is unknown; the next
 	// attempt looks for it before writing anything.
 	ambiguous *commitlog.AmbiguousCommitError
@@ -78,7 +84,8 @@ func openSink(ctx context.Context, name, uri string, store storage.Store, msg pr
 	if err := commitlog.CheckWritable(snap.Protocol(), snap.Metadata()); err != nil {
 		return nil, fmt.Errorf("table %s: %w", uri, err)
 	}
-	s := &sink{name: name, uri: uri, store: store, log: tbl, msg: msg, opts: opts, pin: pin, wcfg: wcfg}
+	s := &sink{name: name, uri: uri, store: store, log: tbl, msg: msg, opts: opts, pin: pin, wcfg: wcfg,
+		baseSchema: snap.Metadata().SchemaString, basePin: commitlog.PinOf(snap.Metadata()).Fingerprint}
 	if err := s.evolve(ctx, snap.Metadata(), logger); err != nil {
 		return nil, err
 	}
@@ -126,16 +133,42 @@ func (s *sink) evolve(ctx context.Context, md commitlog.Metadata, logger *slog.L
 }
 
 // metadataUpdate returns the metaData to commit when the table's schema or
-// proto pin differs from what this sink writes, nil otherwise.
-func (s *sink) metadataUpdate(md commitlog.Metadata) *commitlog.Metadata {
+// proto pin differs from what this sink writes, nil otherwise. When another
+// writer changed the table since the sink opened (a rolling deploy runs two
+// proto versions), the table's schema is merged with ours, never replaced
+// by an older one, and its pin is left alone unless the schema must grow.
+func (s *sink) metadataUpdate(ctx context.Context, md commitlog.Metadata) (*commitlog.Metadata, error) {
 	old := commitlog.PinOf(md)
-	same := md.SchemaString == s.st.SchemaString() && old.Message == s.pin.Message && old.Fingerprint == s.pin.Fingerprint &&
+	schemaString := s.st.SchemaString()
+	if md.SchemaString != s.baseSchema && md.SchemaString != schemaString {
+		stored, err := schema.ParseSchemaString(md.SchemaString)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: parse its schema: %w", s.uri, err)
+		}
+		ev, err := schema.DiffSchema(stored, s.msg, s.opts)
+		if err != nil {
+			// Our version may be the older one: then the table's is a
+			// compatible evolution of what we write, and our files are
+			// valid under it as they are.
+			if s.newerThanOurs(ctx, old) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("table %s was changed by another writer and cannot take %s any more: %w", s.uri, s.msg.FullName(), err)
+		}
+		if ev.Merged.SchemaString() == md.SchemaString {
+			return nil, nil
+		}
+		schemaString = ev.Merged.SchemaString()
+	} else if md.SchemaString == schemaString && old.Fingerprint != s.basePin && old.Fingerprint != s.pin.Fingerprint {
+		return nil, nil // another writer re-pinned the table; do not flip it back
+	}
+	same := md.SchemaString == schemaString && old.Message == s.pin.Message && old.Fingerprint == s.pin.Fingerprint &&
 		(s.pin.Version == "" || old.Version == s.pin.Version)
 	if same {
-		return nil
+		return nil, nil
 	}
 	nm := md
-	nm.SchemaString = s.st.SchemaString()
+	nm.SchemaString = schemaString
 	nm.Configuration = make(map[string]string, len(md.Configuration)+3)
 	for k, v := range md.Configuration {
 		nm.Configuration[k] = v
@@ -147,7 +180,27 @@ func (s *sink) metadataUpdate(md commitlog.Metadata) *commitlog.Metadata {
 	} else {
 		delete(nm.Configuration, commitlog.PropProtoVersion)
 	}
-	return &nm
+	return &nm, nil
+}
+
+// newerThanOurs reports whether the table's current proto version (read from
+// the descriptor archive) is a compatible evolution of the schema this sink
+// writes.
+func (s *sink) newerThanOurs(ctx context.Context, pin commitlog.ProtoPin) bool {
+	set, err := s.log.Descriptors(ctx, pin.Fingerprint)
+	if err != nil {
+		return false
+	}
+	files, err := schema.ParseDescriptorSet(set, commitlog.DescriptorKey(pin.Fingerprint))
+	if err != nil {
+		return false
+	}
+	theirs, err := schema.FindMessage(files, pin.Message, "archived descriptors")
+	if err != nil {
+		return false
+	}
+	_, err = schema.DiffSchema(s.st.Schema, theirs, s.opts)
+	return err == nil
 }
 
 // resetWriter drops every buffered row and every uncommitted file.
@@ -204,7 +257,11 @@ func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.Offs
 	}
 	res.readVersion = snap.Version()
 	tx := s.log.NewTransaction(snap)
-	if nm := s.metadataUpdate(snap.Metadata()); nm != nil {
+	nm, err := s.metadataUpdate(ctx, snap.Metadata())
+	if err != nil {
+		return res, err
+	}
+	if nm != nil {
 		tx.UpdateMetadata(*nm)
 		res.evolved = true
 	}
