@@ -301,3 +301,23 @@ func TestStaleSnapshotOwnCommitNotFenced(t *testing.T) {
 	}
 	auditLog(t, st)
 }
+
+func TestOperationParametersAreStrings(t *testing.T) {
+	ctx := context.Background()
+	tbl, _ := newTestTable(t, Config{})
+	tx := tbl.NewTransaction(mustSnapshot(t, tbl))
+	tx.SetOperation(OpStreamingUpdate, map[string]any{"outputMode": "Append", "deadLetters": true, "epochId": 7})
+	res, err := tx.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := tbl.History(ctx, res.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := hist[len(hist)-1].CommitInfo.OperationParameters
+	want := map[string]any{"outputMode": "Append", "deadLetters": "true", "epochId": "7"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("operationParameters = %v, want %v", got, want)
+	}
+}

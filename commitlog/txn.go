@@ -3,6 +3,7 @@ package commitlog
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -232,7 +233,7 @@ func (tx *Transaction) actions(now time.Time) []Action {
 	ci := CommitInfo{
 		Timestamp:           ms,
 		Operation:           tx.op,
-		OperationParameters: tx.params,
+		OperationParameters: stringParams(tx.params),
 		ReadVersion:         &rv,
 		IsolationLevel:      "Serializable",
 		IsBlindAppend:       &blind,
@@ -279,6 +280,28 @@ func (tx *Transaction) actions(now time.Time) []Action {
 			a.Tags = tags
 		}
 		out = append(out, Action{Add: &a})
+	}
+	return out
+}
+
+// stringParams renders operationParameters the way Spark does: every value
+// a string (non-strings JSON-encoded), since Spark reads them as a
+// Map[String, String].
+func stringParams(p map[string]any) map[string]any {
+	if p == nil {
+		return nil
+	}
+	out := make(map[string]any, len(p))
+	for k, v := range p {
+		if s, ok := v.(string); ok {
+			out[k] = s
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			b = []byte(fmt.Sprint(v))
+		}
+		out[k] = string(b)
 	}
 	return out
 }
