@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"runtime"
@@ -126,5 +127,86 @@ func TestHTTP(t *testing.T) {
 	}
 	if code, _ := get("/readyz"); code != 503 {
 		t.Errorf("/readyz = %d after Run returned, want 503", code)
+	}
+}
+
+// BenchmarkScaleOut runs 1, 2 and 3 Runners in one consumer group (one
+// process, in-process Kafka) over b.N messages in 6 partitions and reports
+// the rate until every message is committed, and the commits and fenced
+// or failed commits the instances made. They commit to the same table with
+// optimistic concurrency; on one machine they share its cores.
+//
+//	go test ./ingest -run '^$' -bench ScaleOut -benchtime 300000x
+func BenchmarkScaleOut(b *testing.B) {
+	for _, k := range []int{1, 2, 3} {
+		b.Run(fmt.Sprintf("instances=%d", k), func(b *testing.B) {
+			c := startKafka(b, 6, topic)
+			p, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchMaxBytes(1<<20))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Close()
+			v := marshal(1)
+			for from := 0; from < b.N; from += 10000 {
+				var recs []*kgo.Record
+				for i := from; i < min(b.N, from+10000); i++ {
+					recs = append(recs, &kgo.Record{Topic: topic, Value: v})
+				}
+				if err := p.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cfg := baseConfig(b, c.ListenAddrs(), tempDir(b))
+			cfg.Tables[0].Flush.CommitInterval = time.Second
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			var runners []*ingest.Runner
+			regs := make([]*prometheus.Registry, k)
+			for i := range k {
+				regs[i] = prometheus.NewRegistry()
+				r, err := ingest.NewRunner(ctx, cfg, ingest.Options{Registerer: regs[i], KafkaOpts: fastGroup()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				runners = append(runners, r)
+			}
+			b.ResetTimer()
+			done := make(chan error, k)
+			for _, r := range runners {
+				go func() { done <- r.Run(ctx) }()
+			}
+			for ctx.Err() == nil {
+				var rows int64
+				for _, r := range runners {
+					rows += r.Stats()[0].RowsCommitted
+				}
+				if rows >= int64(b.N) {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			var commits, failed float64
+			for _, reg := range regs {
+				mfs, _ := reg.Gather()
+				for _, mf := range mfs {
+					for _, m := range mf.GetMetric() {
+						switch mf.GetName() {
+						case "protolake_ingest_commits_total":
+							commits += m.GetCounter().GetValue()
+						case "protolake_ingest_commit_fenced_total", "protolake_ingest_commit_failures_total":
+							failed += m.GetCounter().GetValue()
+						}
+					}
+				}
+			}
+			b.ReportMetric(commits, "commits")
+			b.ReportMetric(failed, "failed-commits")
+			cancel()
+			for range runners {
+				<-done
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +129,24 @@ func TestByteSize(t *testing.T) {
 	}
 	if got := ByteSize(1000).String(); got != "1000B" {
 		t.Errorf("String = %q", got)
+	}
+}
+
+// TestExampleConfig keeps the shipped protolake.yaml valid.
+func TestExampleConfig(t *testing.T) {
+	data, err := os.ReadFile("../protolake.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseConfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("protolake.yaml: %v", err)
+	}
+	if c.Tables[0].Flush.MaxBytes != 128<<20 || c.Tables[0].Schema.Partitions[0] != "day(event_time)" {
+		t.Errorf("protolake.yaml parsed as %+v", c.Tables[0])
 	}
 }
