@@ -47,6 +47,7 @@ type column struct {
 	stats    chunkStats
 	encoding format.Encoding // encoding of the last data page
 	plainPgs int             // data pages written PLAIN
+	raw      bool            // pages stored uncompressed (the first did not compress)
 }
 
 type pageInfo struct {
@@ -355,9 +356,21 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		c.plainPgs++
 	}
 	e.page = p
-	e.comp, err = e.codec.encode(e.comp[:0], p)
-	if err != nil {
-		return err
+	if c.raw {
+		e.comp = append(e.comp[:0], p...)
+	} else {
+		e.comp, err = e.codec.encode(e.comp[:0], p)
+		if err != nil {
+			return err
+		}
+		// A column whose first page does not compress (random ids, hashes,
+		// coordinates) is stored UNCOMPRESSED for the rest of the file: a
+		// Parquet codec is per column chunk, and compressing noise costs
+		// time for nothing.
+		if len(c.pages) == 0 && e.codec.kind != format.Uncompressed && len(p) >= 1024 && len(e.comp) > len(p)-len(p)/16 {
+			c.raw = true
+			e.comp = append(e.comp[:0], p...)
+		}
 	}
 	hdr := format.PageHeader{
 		Type:                 format.DataPage,
@@ -432,8 +445,11 @@ func (c *column) dictPage(e *encoder) ([]byte, int64, error) {
 	if c.dictPages == 0 {
 		return nil, 0, nil
 	}
-	comp, err := e.codec.encode(e.comp[:0], c.dictData)
-	if err != nil {
+	var comp []byte
+	var err error
+	if c.raw {
+		comp = append(e.comp[:0], c.dictData...)
+	} else if comp, err = e.codec.encode(e.comp[:0], c.dictData); err != nil {
 		return nil, 0, err
 	}
 	e.comp = comp

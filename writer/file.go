@@ -94,7 +94,7 @@ func (f *openFile) finish(w *Writer) ([][]byte, int64, error) {
 		md := format.ColumnMetaData{
 			Type:         format.Type(c.spec.kind),
 			PathInSchema: c.spec.path,
-			Codec:        w.enc.codec.kind,
+			Codec:        c.codecKind(w),
 			NumValues:    c.numVals,
 		}
 		var encs []format.Encoding
@@ -229,4 +229,11 @@ func segmentsReader(segs [][]byte) io.Reader {
 		rs[i] = bytes.NewReader(s)
 	}
 	return io.MultiReader(rs...)
+}
+
+func (c *column) codecKind(w *Writer) format.CompressionCodec {
+	if c.raw {
+		return format.Uncompressed
+	}
+	return w.enc.codec.kind
 }
