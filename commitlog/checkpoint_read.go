@@ -64,6 +64,10 @@ func ParseCheckpoint(data []byte) (actions []Action, err error) {
 					delete(obj, k)
 				}
 			}
+			if a, ok := fastFileAction(name, obj); ok {
+				actions = append(actions, a)
+				continue
+			}
 			raw, err := json.Marshal(obj)
 			if err != nil {
 				return nil, fmt.Errorf("corrupt checkpoint: row %d column %q: %w", row, name, err)
@@ -138,4 +142,112 @@ func normalizeParquetValue(v any) any {
 		return out
 	}
 	return v
+}
+
+// fastFileAction converts the add and remove rows that make up almost all of
+// a checkpoint straight from the reconstructed values, skipping a JSON
+// round trip. Anything unexpected (an unknown field to preserve, another
+// type) returns false and takes the general path.
+func fastFileAction(name string, obj map[string]any) (Action, bool) {
+	switch name {
+	case "add":
+		a := &Add{}
+		for k, v := range obj {
+			ok := true
+			switch k {
+			case "path":
+				a.Path, ok = v.(string)
+			case "partitionValues":
+				a.PartitionValues, ok = partitionMap(v)
+			case "size":
+				a.Size, ok = v.(int64)
+			case "modificationTime":
+				a.ModificationTime, ok = v.(int64)
+			case "dataChange":
+				a.DataChange, ok = v.(bool)
+			case "stats":
+				a.Stats, ok = v.(string)
+			case "tags":
+				a.Tags, ok = stringMap(v)
+			default:
+				ok = false
+			}
+			if !ok {
+				return Action{}, false
+			}
+		}
+		return Action{Add: a}, a.Path != ""
+	case "remove":
+		r := &Remove{}
+		for k, v := range obj {
+			ok := true
+			switch k {
+			case "path":
+				r.Path, ok = v.(string)
+			case "deletionTimestamp":
+				var n int64
+				n, ok = v.(int64)
+				r.DeletionTimestamp = &n
+			case "dataChange":
+				r.DataChange, ok = v.(bool)
+			case "extendedFileMetadata":
+				var b bool
+				b, ok = v.(bool)
+				r.ExtendedFileMetadata = &b
+			case "partitionValues":
+				r.PartitionValues, ok = partitionMap(v)
+			case "size":
+				var n int64
+				n, ok = v.(int64)
+				r.Size = &n
+			case "tags":
+				r.Tags, ok = stringMap(v)
+			default:
+				ok = false
+			}
+			if !ok {
+				return Action{}, false
+			}
+		}
+		return Action{Remove: r}, r.Path != ""
+	}
+	return Action{}, false
+}
+
+func partitionMap(v any) (map[string]*string, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	out := make(map[string]*string, len(m))
+	for k, e := range m {
+		switch x := e.(type) {
+		case nil:
+			out[k] = nil
+		case string:
+			out[k] = &x
+		default:
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+func stringMap(v any) (map[string]string, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	out := make(map[string]string, len(m))
+	for k, e := range m {
+		switch x := e.(type) {
+		case nil:
+			out[k] = ""
+		case string:
+			out[k] = x
+		default:
+			return nil, false
+		}
+	}
+	return out, true
 }
