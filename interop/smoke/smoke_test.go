@@ -193,8 +193,29 @@ func TestWebHDFSRenameDoesNotOverwrite(t *testing.T) {
 	if w.rename(dir+"/missing", dir+"/01.json") {
 		t.Fatal("RENAME of a missing source = true, want false")
 	}
+	// renameoptions=NONE makes WebHDFS call the namenode's rename2 (what
+	// storage/hdfs calls over RPC): an existing destination is an error,
+	// FileAlreadyExistsException, and both files stay as they were.
+	code, b := w.do(http.MethodPut, dir+"/tmp2", "RENAME", url.Values{"destination": {dir + "/00.json"}, "renameoptions": {"NONE"}}, nil)
+	if code != http.StatusForbidden || !bytes.Contains(b, []byte("FileAlreadyExistsException")) {
+		t.Fatalf("RENAME renameoptions=NONE onto an existing file: HTTP %d %s, want 403 FileAlreadyExistsException", code, b)
+	}
+	if got := string(readFile(t, c, dir+"/00.json")); got != "first" {
+		t.Fatalf("destination after refused rename2 = %q, want %q", got, "first")
+	}
+	// The old rename onto an existing directory moves the source into it: a
+	// commit path must never name a directory.
+	if err := c.Mkdir(dir+"/02.json", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !w.rename(dir+"/tmp2", dir+"/02.json") {
+		t.Fatal("RENAME onto an existing directory = false, want true (moved inside)")
+	}
+	if got := string(readFile(t, c, dir+"/02.json/tmp2")); got != "second" {
+		t.Fatalf("after RENAME onto a directory, dir/tmp2 = %q", got)
+	}
 	// CREATE with overwrite=false is refused with FileAlreadyExistsException.
-	code, b := w.do(http.MethodPut, dir+"/00.json", "CREATE", url.Values{"overwrite": {"false"}}, strings.NewReader("x"))
+	code, b = w.do(http.MethodPut, dir+"/00.json", "CREATE", url.Values{"overwrite": {"false"}}, strings.NewReader("x"))
 	if code != http.StatusForbidden || !bytes.Contains(b, []byte("FileAlreadyExistsException")) {
 		t.Fatalf("CREATE overwrite=false on an existing file: HTTP %d %s", code, b)
 	}
