@@ -256,8 +256,19 @@ func (s *syncBuf) String() string {
 // loses a race to the other's txn is fenced and stops. No offset is
 // committed twice.
 func TestSameAppIDFenced(t *testing.T) {
+	t.Run("mem", func(t *testing.T) { sameAppIDFenced(t, mem.New()) })
+	t.Run("local", func(t *testing.T) {
+		st, err := local.New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameAppIDFenced(t, st)
+	})
+	t.Run("minio", func(t *testing.T) { sameAppIDFenced(t, newS3Store(t, s3test.StartMinIO(t))) })
+}
+
+func sameAppIDFenced(t *testing.T, st Store) {
 	ctx := context.Background()
-	st := mem.New()
 	tbl, err := Open(st, Config{RetryBackoff: 1_000_000})
 	if err != nil {
 		t.Fatal(err)
@@ -312,5 +323,40 @@ func TestSameAppIDFenced(t *testing.T) {
 	}
 	if total != committed[0]+committed[1] {
 		t.Errorf("log holds %d offset ranges, writers committed %d", total, committed[0]+committed[1])
+	}
+}
+
+// TestConcurrentCreate: of two writers creating the same table, one wins
+// and the other gets ErrTableExists.
+func TestConcurrentCreate(t *testing.T) {
+	st := mem.New()
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			tbl, err := Open(st, Config{})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			_, errs[i] = tbl.Create(context.Background(), testSpec())
+		}(i)
+	}
+	wg.Wait()
+	ok, exists := 0, 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrTableExists):
+			exists++
+		default:
+			t.Errorf("Create: %v", err)
+		}
+	}
+	if ok != 1 || exists != 1 {
+		t.Errorf("%d created, %d told it exists; want 1 and 1", ok, exists)
 	}
 }
