@@ -80,6 +80,22 @@ type Remove struct {
 	Extra map[string]json.RawMessage `json:"-"`
 }
 
+// ToRemove returns the remove action for this file with the extended file
+// metadata (partition values, size, tags) Delta readers use; the deletion
+// timestamp is set at commit. dataChange is false for compaction.
+func (a Add) ToRemove(dataChange bool) Remove {
+	size := a.Size
+	ext := true
+	return Remove{
+		Path:                 a.Path,
+		DataChange:           dataChange,
+		ExtendedFileMetadata: &ext,
+		PartitionValues:      a.PartitionValues,
+		Size:                 &size,
+		Tags:                 a.Tags,
+	}
+}
+
 // Txn is the txn (SetTransaction) action: the last version an application
 // committed, used for exactly-once delivery.
 type Txn struct {
