@@ -66,6 +66,7 @@ type UnsupportedProtocolError struct {
 	Missing []string
 }
 
+// Error names what is missing and what to do.
 func (e *UnsupportedProtocolError) Error() string {
 	b, _ := json.Marshal(e.Protocol)
 	return fmt.Sprintf("table protocol %s needs %s, which protolake does not implement; refusing to write (use the engine that upgraded the table)",

@@ -528,6 +528,7 @@ type CorruptError struct {
 	Err error
 }
 
+// Error names the entry and the parse error.
 func (e *CorruptError) Error() string { return "corrupt log entry " + e.Key + ": " + e.Err.Error() }
 
 // Unwrap returns the parse error.

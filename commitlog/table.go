@@ -354,6 +354,7 @@ type AmbiguousCommitError struct {
 	Err error
 }
 
+// Error names the txnId to look for with FindCommit.
 func (e *AmbiguousCommitError) Error() string {
 	return fmt.Sprintf("commit %s at version %d: outcome unknown (find it later with FindCommit): %v", e.TxnID, e.Version, e.Err)
 }

@@ -143,6 +143,7 @@ type FencedError struct {
 	AtVersion int64
 }
 
+// Error names the appId and the other writer's version.
 func (e *FencedError) Error() string {
 	return fmt.Sprintf("txn appId %q: another writer committed version %d (table version %d); this writer no longer owns it",
 		e.AppID, e.Committed, e.AtVersion)
