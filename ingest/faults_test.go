@@ -134,6 +134,35 @@ func TestStorageFailures(t *testing.T) {
 		checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), &src, nil)
 	})
 
+	// A commit lands, its response is lost, and the log cannot be read
+	// back for a while: the outcome stays unknown, so the buffers are
+	// dropped and the partitions re-read from the watermarks once the
+	// table is readable again — the landed rows are not written twice.
+	t.Run("unresolvable ambiguous commit", func(t *testing.T) {
+		c := startKafka(t, 6, topic)
+		var src produced
+		produce(t, producer(t, c), &src, 0, n, marshal)
+		dir := tempDir(t)
+		fs, r, done := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
+			fs.OnAfter(func(_ context.Context, call faulty.Call, _ error) {
+				if call.Op == faulty.OpPutIfAbsent && isCommit(call) {
+					// From the first commit on, reads of the log fail.
+					fs.Inject(faulty.Fault{Op: faulty.OpGet, Match: func(c faulty.Call) bool { return strings.HasPrefix(c.Key, "_delta_log/") }})
+					fs.Inject(faulty.Fault{Op: faulty.OpList})
+					fs.OnAfter(nil)
+				}
+			})
+			fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Match: isCommit, Nth: 1, After: true})
+		})
+		time.Sleep(1500 * time.Millisecond)
+		fs.Reset()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), &src, nil)
+		t.Logf("stats %+v", r.Stats()[0])
+	})
+
 	// Writing a data file fails: the rows in flight are lost by the writer,
 	// so the table's buffers are dropped and its partitions re-read.
 	t.Run("data file fails", func(t *testing.T) {

@@ -392,7 +392,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.mu.Unlock()
 
 	if r.opts.UntilCaughtUp {
-		ends, err := r.adm.ListCommittedOffsets(ctx, r.topics...)
+		lctx, lcancel := context.WithTimeout(ctx, time.Minute)
+		ends, err := r.adm.ListCommittedOffsets(lctx, r.topics...)
+		lcancel()
 		if err == nil {
 			err = ends.Error()
 		}
@@ -806,6 +808,14 @@ func (r *Runner) commitFailed(ctx context.Context, t *table, s *sink, err error)
 	switch {
 	case errors.Is(err, commitlog.ErrFenced):
 		r.m.conflicts.WithLabelValues(s.name).Inc()
+		r.reset(ctx, t, err)
+		return err
+	case errors.Is(err, commitlog.ErrAmbiguousCommit):
+		// It may have landed: retrying could commit the rows twice, and
+		// keeping the buffers past it could drop later ones. Re-read from
+		// the watermarks instead (if they cannot be read now, a stale one
+		// leads to a fence and another reset, never to a duplicate).
+		r.m.retries.WithLabelValues(s.name).Inc()
 		r.reset(ctx, t, err)
 		return err
 	case errors.Is(err, commitlog.ErrUnsupportedProtocol), errors.As(err, new(*schema.IncompatibleError)):

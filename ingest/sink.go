@@ -35,11 +35,6 @@ type sink struct {
 	// instance running another proto version) is merged, never reverted.
 	baseSchema string
 	basePin    string
-
-	// ambiguous is set after a commit whose outcome is unknown; the next
-	// attempt looks for it before writing anything.
-	ambiguous *commitlog.AmbiguousCommitError
-	ambigFrom int64
 }
 
 // openSink opens the table at uri (creating it when it has no log), checks
@@ -209,7 +204,7 @@ func (s *sink) resetWriter() error {
 	if err != nil {
 		return fmt.Errorf("writer for table %s: %w", s.uri, err)
 	}
-	s.w, s.files, s.ambiguous = w, nil, nil
+	s.w, s.files = w, nil
 	return nil
 }
 
@@ -227,8 +222,9 @@ type commitResult struct {
 }
 
 // commit writes s.files and the offset ranges as one Delta commit. On
-// success s.files is emptied. An ambiguous outcome is remembered and resolved
-// (by txnId) on the next call, so a retry never duplicates.
+// success s.files is emptied. commitlog resolves ambiguous writes itself (by
+// txnId); a commit whose outcome stays unknown is *AmbiguousCommitError, and
+// the caller must then re-read its watermarks rather than retry.
 func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.OffsetRange, op string, params map[string]any) (commitResult, error) {
 	var res commitResult
 	for _, f := range s.files {
@@ -236,18 +232,6 @@ func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.Offs
 		res.bytes += f.Size
 	}
 	res.files = len(s.files)
-	if s.ambiguous != nil {
-		v, err := s.log.FindCommit(ctx, s.ambiguous.TxnID, s.ambigFrom)
-		if err != nil {
-			return res, fmt.Errorf("resolve ambiguous commit %s of %s: %w", s.ambiguous.TxnID, s.uri, err)
-		}
-		s.ambiguous = nil
-		if v >= 0 {
-			s.files = nil
-			res.version, res.alreadyThere = v, true
-			return res, nil
-		}
-	}
 	snap, err := s.log.Snapshot(ctx)
 	if err != nil {
 		return res, fmt.Errorf("read table %s: %w", s.uri, err)
@@ -283,10 +267,6 @@ func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.Offs
 	})
 	cr, err := tx.Commit(ctx)
 	if err != nil {
-		var amb *commitlog.AmbiguousCommitError
-		if errors.As(err, &amb) {
-			s.ambiguous, s.ambigFrom = amb, snap.Version()+1
-		}
 		return res, fmt.Errorf("commit to %s: %w", s.uri, err)
 	}
 	s.files = nil
