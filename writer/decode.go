@@ -433,11 +433,25 @@ func (d *decoder) mapEntries(f *fprog, s slot, r uint8, depth int) error {
 		keys = append(keys, d.mapKey(e.fields[0], d.slots[base+2*k]))
 	}
 	d.keyBuf = keys
+	// last[k]: entry k is the last with its key. Small maps compare
+	// pairwise; large ones use a hash map so a hostile message cannot make
+	// this quadratic.
+	var last map[string]int
+	if n > 32 {
+		last = make(map[string]int, n)
+		for k := 0; k < n; k++ {
+			last[string(keys[k])] = k
+		}
+	}
 	rep := r
 	for k := 0; k < n; k++ {
 		dup := false
-		for j := k + 1; j < n && !dup; j++ {
-			dup = string(keys[j]) == string(keys[k])
+		if last != nil {
+			dup = last[string(keys[k])] != k
+		} else {
+			for j := k + 1; j < n && !dup; j++ {
+				dup = string(keys[j]) == string(keys[k])
+			}
 		}
 		if dup {
 			continue

@@ -59,6 +59,13 @@ func TestWireSemantics(t *testing.T) {
 			tagB(tagB(nil, 1, tagB(nil, 2, []byte("no key"))), 1, tagV(nil, 1, 42))},
 		{"duplicate map keys: last wins", "edge/edge.binpb", "edge.Maps",
 			tagB(tagB(tagB(nil, 1, tagB(tagV(nil, 1, 7), 2, []byte("old"))), 1, tagB(tagV(nil, 1, 8), 2, []byte("x"))), 1, tagB(tagV(nil, 1, 7), 2, []byte("new")))},
+		{"large map with duplicate keys", "edge/edge.binpb", "edge.Maps", func() []byte {
+			var b []byte
+			for i := range 100 {
+				b = tagB(b, 1, tagB(tagV(nil, 1, uint64(i%13)), 2, []byte{byte('a' + i%26)}))
+			}
+			return b
+		}()},
 		{"map message value absent", "edge/edge.binpb", "edge.Maps",
 			tagB(nil, 12, tagB(nil, 1, []byte("k")))},
 		{"oneof: last member wins", "edge/edge.binpb", "edge.Oneofs",
