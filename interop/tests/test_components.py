@@ -34,6 +34,18 @@ def test_kafka_kcat_round_trip(kafka_brokers):
     assert len(meta["topics"][0]["partitions"]) == 3  # num.partitions=3 in the broker config
 
 
+def test_kafka_tool_creates_topic(kafka_brokers):
+    import protolake_interop
+
+    topic = f"smoke-tool-{uuid.uuid4().hex[:8]}"
+    subprocess.run([str(protolake_interop.INTEROP_DIR / "kafka-tool.sh"), "topics", "--bootstrap-server",
+                    kafka_brokers, "--create", "--topic", topic, "--partitions", "6"],
+                   check=True, capture_output=True, timeout=120)
+    meta = json.loads(subprocess.run(["kcat", "-b", kafka_brokers, "-L", "-J", "-t", topic],
+                                     capture_output=True, text=True, check=True, timeout=60).stdout)
+    assert len(meta["topics"][0]["partitions"]) == 6
+
+
 # HDFS (WebHDFS; the Go client is exercised by interop/smoke) ---------------
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
