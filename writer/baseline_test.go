@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"math/big"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -121,8 +120,6 @@ func dec20(v uint64) (b [9]byte) {
 	return b
 }
 
-var _ = big.NewInt
-
 func durMicros(s, n int64) int64 { return s*1_000_000 + n/1000 }
 
 // toGenRow maps a generated message into the row struct, as a hand-written
@@ -219,10 +216,6 @@ func toGenRow(m *adtrackpb.AdImpression, row *genRow, offset int64) {
 		row.Viewable = &v
 	}
 }
-
-// countingSink is an io.Writer that only counts, standing in for the file
-// body before it is handed to the store.
-type fileSink struct{ bytes.Buffer }
 
 // genBaseline runs the generated pipeline over msgs[i%len] for n messages,
 // finishing a file (Put into the store) every rowsPerFile rows.

@@ -253,13 +253,12 @@ func (c *column) dictValue(i int32) []byte {
 
 // encoder holds scratch buffers shared by the columns of a writer.
 type encoder struct {
-	page    []byte
-	levels  []byte
-	comp    []byte
-	header  bytes.Buffer
-	proto   thrift.CompactProtocol
-	codec   codec
-	plainBA []byte
+	page   []byte
+	levels []byte
+	comp   []byte
+	header bytes.Buffer
+	proto  thrift.CompactProtocol
+	codec  codec
 }
 
 // flushPage encodes, compresses and appends the committed page; the page

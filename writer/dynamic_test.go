@@ -3,7 +3,6 @@ package writer
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"slices"
 	"strconv"
 
@@ -135,8 +134,6 @@ func dynLeaf(f *schema.FieldPlan, v protoreflect.Value) parquet.Value {
 func sortRow(row parquet.Row) {
 	slices.SortStableFunc(row, func(a, b parquet.Value) int { return a.Column() - b.Column() })
 }
-
-var _ = math.Abs
 
 // rangeSorted visits map entries in key order, the order a deterministic
 // marshal writes them.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/protolake/protolake/internal/ducktest"
@@ -447,8 +445,6 @@ func allMessages(t testing.TB, set string) []protoreflect.MessageDescriptor {
 	return out
 }
 
-var _ = protoregistry.GlobalFiles
-
 // oracleMessages writes n random messages (some made of two concatenated
 // encodings, which protobuf merges) and compares every value DuckDB reads
 // back with what dynamicpb decodes.
@@ -518,5 +514,3 @@ func TestOracleAllMessages(t *testing.T) {
 		}
 	}
 }
-
-var _ = sort.Strings
