@@ -129,6 +129,14 @@ func (w *Writer) partitionValue(p *schema.PartitionColumn, frame int, k Kafka) (
 		}
 	}
 	switch f.conv {
+	case schema.ConvString, schema.ConvBytes:
+		if len(b) == 0 {
+			// Delta (and Hive) cannot tell an empty partition value from
+			// null: both are null.
+			return "", true, nil
+		}
+	}
+	switch f.conv {
 	case schema.ConvString:
 		if !utf8.Valid(b) {
 			return "", false, d.fail(f.path, 0, ErrInvalidUTF8)

@@ -36,12 +36,16 @@ type OffsetRange struct {
 // File describes a finished data file, stored with Put.
 type File struct {
 	// Path is the key in the store, relative to the table root:
-	// "<partition path>/part-<uuid>.c000.zstd.parquet".
+	// "<partition path>/part-<uuid>.c000.zstd.parquet", partition values
+	// Hive-escaped ("a/b" → "a%2Fb"). A Delta add action's path is a URI:
+	// escape this key for it (the '%' itself becomes "%25").
 	Path string
 	// Size is the file's length in bytes.
 	Size int64
 	// PartitionValues maps each partition column to its value in Delta's
-	// serialization; nil means null.
+	// serialization (dates "2006-01-02", timestamps "2006-01-02 15:04:05",
+	// numbers in decimal); nil means null, which an empty string or bytes
+	// value also becomes.
 	PartitionValues map[string]*string
 	// Stats are the Delta statistics of the file.
 	Stats *Stats

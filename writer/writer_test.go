@@ -339,7 +339,10 @@ func TestPartitions(t *testing.T) {
 		total += f.Rows
 		camp := f.PartitionValues["campaign_id"]
 		day := f.PartitionValues["event_time_day"]
-		wantDir := "campaign_id=" + HiveEscape(*camp) + "/event_time_day="
+		wantDir := "campaign_id=" + HiveNull + "/event_time_day="
+		if camp != nil {
+			wantDir = "campaign_id=" + HiveEscape(*camp) + "/event_time_day="
+		}
 		if day == nil {
 			wantDir += HiveNull
 		} else {
@@ -372,7 +375,7 @@ func TestPartitions(t *testing.T) {
 	if total != 40 {
 		t.Errorf("%d rows in files, want 40", total)
 	}
-	for _, want := range []string{"campaign_id=a%2Fb/event_time_day=2026-11-02", "campaign_id=c%3Dd/event_time_day=" + HiveNull, "campaign_id=/event_time_day=2026-11-02"} {
+	for _, want := range []string{"campaign_id=a%2Fb/event_time_day=2026-11-02", "campaign_id=c%3Dd/event_time_day=" + HiveNull, "campaign_id=" + HiveNull + "/event_time_day=2026-11-02"} {
 		if !seen[want] {
 			t.Errorf("no file in %s; have %v", want, seen)
 		}
@@ -480,5 +483,37 @@ func TestCompressionCodecs(t *testing.T) {
 				t.Errorf("%v", got)
 			}
 		})
+	}
+}
+
+func TestPartitionByKafkaHour(t *testing.T) {
+	tab := adTable(t, schema.Options{Partitions: []string{"hour(_kafka.timestamp)"}})
+	st := mem.New()
+	w, err := NewTable(Config{}, tab, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := benchCorpus()
+	ctx := context.Background()
+	base := time.Date(2026, 11, 2, 10, 59, 0, 0, time.UTC)
+	for i, m := range msgs[:120] {
+		if err := w.Write(ctx, m, Kafka{Topic: "ads", Offset: int64(i), Timestamp: base.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := w.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, f := range files {
+		got[*f.PartitionValues["kafka_hour"]] += f.Rows
+		if !strings.HasPrefix(f.Path, "kafka_hour="+HiveEscape(*f.PartitionValues["kafka_hour"])+"/part-") {
+			t.Errorf("path %s", f.Path)
+		}
+	}
+	want := map[string]int64{"2026-11-02 10:00:00": 60, "2026-11-02 11:00:00": 60}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("rows per partition %v, want %v", got, want)
 	}
 }
