@@ -2,17 +2,19 @@ package ingest_test
 
 import (
 	"context"
+	"google.golang.org/protobuf/proto"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/protolake/protolake/ingest"
 	"github.com/protolake/protolake/internal/ducktest"
 	"github.com/protolake/protolake/storage"
 	"github.com/protolake/protolake/storage/faulty"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func isCommit(c faulty.Call) bool {
@@ -183,4 +185,79 @@ func TestStorageFailures(t *testing.T) {
 	})
 }
 
-var _ = kgo.NewOffset
+// TestBackpressure: with every commit failing, the buffers grow until the
+// memory limit, then fetching pauses; when the store recovers, everything is
+// committed once and fetching resumes.
+func TestBackpressure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("produces 40 MB")
+	}
+	const n = 40_000
+	c := startKafka(t, 6, topic)
+	var src produced
+	p := producer(t, c)
+	rng := rand.New(rand.NewPCG(1, 2))
+	incompressible := func(i int) []byte {
+		m := impression(i)
+		m.TraceContext = make([]byte, 1000)
+		for j := range m.TraceContext {
+			m.TraceContext[j] = byte(rng.Uint32())
+		}
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for from := 0; from < n; from += 5_000 {
+		produce(t, p, &src, from, from+5_000, incompressible)
+	}
+	dir := tempDir(t)
+	reg := prometheus.NewRegistry()
+	var fs *faulty.Store
+	cfg := baseConfig(t, c.ListenAddrs(), dir)
+	cfg.MemoryLimit = 16 << 20
+	cfg.Tables[0].Flush.CommitInterval = time.Hour // only the memory limit flushes
+	cfg.ShutdownTimeout = 30 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	r, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: testLogger(t), Registerer: reg, UntilCaughtUp: true, KafkaOpts: fastGroup(),
+		WrapStore: func(name string, s storage.Store) storage.Store {
+			if name == "ad_impressions" {
+				fs = faulty.New(s)
+				return fs
+			}
+			return s
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Match: isCommit})
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	paused := func() float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "protolake_ingest_fetch_paused" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return 0
+	}
+	for paused() != 1 && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	consumed := r.Stats()[0].RecordsConsumed
+	time.Sleep(500 * time.Millisecond)
+	if got := r.Stats()[0].RecordsConsumed; got >= n || got > consumed+10_000 {
+		t.Errorf("consumed %d records, then %d while paused: fetching did not stop", consumed, got)
+	}
+	fs.Reset()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if paused() != 0 {
+		t.Error("still paused after the commits succeeded")
+	}
+	checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), &src, nil)
+}
