@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/protolake/protolake/schema"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -87,15 +86,6 @@ func jsonName(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// deadLetterTable derives the dead-letter table schema.
-func deadLetterTable() (*schema.Table, error) {
-	md, err := deadLetterDescriptor()
-	if err != nil {
-		return nil, err
-	}
-	return schema.Derive(md, schema.Options{NoUnknown: true})
 }
 
 // deadLetter is one rejected record.

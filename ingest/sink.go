@@ -210,15 +210,14 @@ func (s *sink) resetWriter() error {
 
 // commitResult is what a successful sink commit did.
 type commitResult struct {
-	version        int64
-	rows, bytes    int64
-	files          int
-	evolved        bool
-	alreadyThere   bool
-	readVersion    int64
-	checkpointErr  error
-	checkpointed   bool
-	metadataSchema string
+	version       int64
+	rows, bytes   int64
+	files         int
+	evolved       bool
+	alreadyThere  bool
+	readVersion   int64
+	checkpointErr error
+	checkpointed  bool
 }
 
 // commit writes s.files and the offset ranges as one Delta commit. On
