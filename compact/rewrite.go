@@ -1,0 +1,236 @@
+package compact
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/protolake/protolake/commitlog"
+)
+
+// output is one new file and the inputs whose rows it holds.
+type output struct {
+	add    commitlog.Add
+	key    string
+	inputs []commitlog.Add
+	rows   int64
+}
+
+// rewriter turns bins into new files in one store.
+type rewriter struct {
+	store      commitlog.Store
+	cfg        Config
+	partPath   string
+	partValues map[string]*string
+	types      map[string]string
+	// onInput is called after each input file was copied.
+	onInput func(bytes int64)
+}
+
+// rewriteBin writes the rows of a bin as new files (one, or one per run of
+// inputs with the same Parquet schema) and returns them. On error the files
+// already written are returned too, so the caller can delete them.
+func (rw *rewriter) rewriteBin(ctx context.Context, b Bin) ([]output, error) {
+	var (
+		outs   []output
+		cur    *fileBuilder
+		curIns []commitlog.Add
+	)
+	finish := func() error {
+		if cur == nil {
+			return nil
+		}
+		o, err := rw.finish(ctx, cur, curIns)
+		cur, curIns = nil, nil
+		if err != nil {
+			return err
+		}
+		outs = append(outs, o)
+		return nil
+	}
+	for _, in := range b.Files {
+		if err := ctx.Err(); err != nil {
+			return outs, err
+		}
+		data, err := rw.read(ctx, in)
+		if err != nil {
+			return outs, err
+		}
+		f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)), parquet.SkipBloomFilters(true))
+		if err != nil {
+			return outs, fmt.Errorf("read parquet file %s: %w", in.Path, err)
+		}
+		if cur != nil && !parquet.EqualNodes(cur.schema, f.Schema()) {
+			if err := finish(); err != nil {
+				return outs, err
+			}
+		}
+		if cur == nil {
+			if cur, err = rw.newBuilder(f.Schema()); err != nil {
+				return outs, err
+			}
+		}
+		if err := cur.copyFile(f, in.Path); err != nil {
+			return outs, err
+		}
+		curIns = append(curIns, in)
+		if rw.onInput != nil {
+			rw.onInput(in.Size)
+		}
+	}
+	return outs, finish()
+}
+
+// read loads one input file. Inputs are smaller than the target size, which
+// bounds the memory; a file much larger than its logged size is refused.
+func (rw *rewriter) read(ctx context.Context, in commitlog.Add) ([]byte, error) {
+	rc, err := rw.store.Get(ctx, storeKey(in.Path))
+	if err != nil {
+		return nil, fmt.Errorf("read data file %s: %w", in.Path, err)
+	}
+	defer rc.Close()
+	limit := in.Size
+	if limit <= 0 || limit > rw.cfg.TargetSize {
+		limit = rw.cfg.TargetSize
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, limit))
+	n, err := io.Copy(buf, io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read data file %s: %w", in.Path, err)
+	}
+	if n > limit {
+		return nil, fmt.Errorf("read data file %s: larger than its logged size %d (or the target size); refusing to compact it", in.Path, in.Size)
+	}
+	return buf.Bytes(), nil
+}
+
+// fileBuilder accumulates the rows of one new file.
+type fileBuilder struct {
+	schema  *parquet.Schema
+	out     bytes.Buffer
+	w       *parquet.Writer
+	sortBuf *parquet.Buffer // with SortBy: every row, sorted at the end
+	pending int64           // input bytes since the last row group flush
+	rgBytes int64
+	rows    int64
+}
+
+func (rw *rewriter) newBuilder(s *parquet.Schema) (*fileBuilder, error) {
+	fb := &fileBuilder{schema: s, rgBytes: rw.cfg.RowGroupBytes}
+	fb.w = parquet.NewWriter(&fb.out, s,
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+		parquet.CreatedBy("protolake", "compact", ""),
+	)
+	if rw.cfg.SortBy != "" {
+		col, ok := findLeaf(s, rw.cfg.SortBy)
+		if !ok {
+			return nil, fmt.Errorf("--sort-by %s: no such top-level primitive column in the data files (columns: %s)", rw.cfg.SortBy, strings.Join(leafNames(s), ", "))
+		}
+		fb.sortBuf = parquet.NewBuffer(s, parquet.SortingRowGroupConfig(parquet.SortingColumns(parquet.NullsFirst(parquet.Ascending(col)))))
+	}
+	return fb, nil
+}
+
+func findLeaf(s *parquet.Schema, name string) (string, bool) {
+	for _, f := range s.Fields() {
+		if strings.EqualFold(f.Name(), name) && f.Leaf() && !f.Repeated() {
+			return f.Name(), true
+		}
+	}
+	return "", false
+}
+
+func leafNames(s *parquet.Schema) []string {
+	var out []string
+	for _, f := range s.Fields() {
+		if f.Leaf() && !f.Repeated() {
+			out = append(out, f.Name())
+		}
+	}
+	return out
+}
+
+// copyFile copies every row group of f, one at a time.
+func (fb *fileBuilder) copyFile(f *parquet.File, name string) error {
+	for i, rg := range f.RowGroups() {
+		rows := rg.Rows()
+		var dst parquet.RowWriter = fb.w
+		if fb.sortBuf != nil {
+			dst = fb.sortBuf
+		}
+		n, err := parquet.CopyRows(dst, rows)
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("copy row group %d of %s: %w", i, name, err)
+		}
+		fb.rows += n
+	}
+	if fb.sortBuf != nil {
+		return nil
+	}
+	// Row groups are cut by input bytes: inputs are compressed like the
+	// output, so this tracks the buffered output closely enough.
+	fb.pending += f.Size()
+	if fb.pending >= fb.rgBytes {
+		if err := fb.w.Flush(); err != nil {
+			return fmt.Errorf("flush row group: %w", err)
+		}
+		fb.pending = 0
+	}
+	return nil
+}
+
+// close finishes the Parquet file and returns its bytes.
+func (fb *fileBuilder) close() ([]byte, error) {
+	if fb.sortBuf != nil {
+		sort.Sort(fb.sortBuf)
+		if _, err := fb.w.WriteRowGroup(fb.sortBuf); err != nil {
+			return nil, fmt.Errorf("write sorted rows: %w", err)
+		}
+	}
+	if err := fb.w.Close(); err != nil {
+		return nil, fmt.Errorf("close parquet writer: %w", err)
+	}
+	return fb.out.Bytes(), nil
+}
+
+// finish closes the builder, stores the file and builds its add action.
+func (rw *rewriter) finish(ctx context.Context, fb *fileBuilder, inputs []commitlog.Add) (output, error) {
+	data, err := fb.close()
+	if err != nil {
+		return output{}, err
+	}
+	name := "part-" + uuid.NewString() + ".c000.zstd.parquet"
+	key := name
+	if rw.partPath != "" {
+		key = rw.partPath + "/" + name
+	}
+	if err := rw.store.Put(ctx, key, bytes.NewReader(data)); err != nil {
+		return output{}, fmt.Errorf("write compacted file %s: %w", key, err)
+	}
+	var tags map[string]string
+	if len(inputs) > 0 && len(inputs[0].Tags) > 0 {
+		tags = map[string]string{}
+		for k, v := range inputs[0].Tags {
+			tags[k] = v
+		}
+	}
+	add := commitlog.Add{
+		Path:             (&url.URL{Path: key}).EscapedPath(),
+		PartitionValues:  rw.partValues,
+		Size:             int64(len(data)),
+		ModificationTime: rw.cfg.Now().UnixMilli(),
+		DataChange:       false,
+		Stats:            mergeStats(inputs, fb.rows, rw.types),
+		Tags:             tags,
+	}
+	return output{add: add, key: key, inputs: inputs, rows: fb.rows}, nil
+}
