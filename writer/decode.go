@@ -78,6 +78,7 @@ type decoder struct {
 	scratch  []byte
 	jsonBuf  []byte
 	keyBuf   [][]byte
+	mapStack []mapEnt
 	slowJSON bool // tests: always take the protojson path
 }
 
@@ -121,7 +122,7 @@ func (d *decoder) addOcc(s *slot, v uint64, packed bool) {
 // scan is phase one: it walks the wire records of [start, end) once and
 // fills the frame's slots. top is true for the table's message, whose
 // unknown fields are kept.
-func (d *decoder) scan(m *mprog, frame, start, end int, top bool) error {
+func (d *decoder) scan(m *mprog, frame, start, end int, top bool, depth int) error {
 	b := d.buf
 	i := start
 	for i < end {
@@ -169,7 +170,12 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool) error {
 		s := &d.slots[frame+f.slot]
 		if f.peers != nil {
 			for _, p := range f.peers {
-				d.slots[frame+p] = slot{head: -1, tail: -1}
+				if ps := d.slots[frame+p]; ps.n > 0 {
+					if err := d.validateSlot(m.fields[p], ps, depth); err != nil {
+						return err
+					}
+					d.slots[frame+p] = slot{head: -1, tail: -1}
+				}
 			}
 		}
 		var v uint64
@@ -228,6 +234,11 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool) error {
 			return d.fail(f.path, tagStart, ErrTruncated)
 		}
 		if f.kind == fkScalar {
+			if s.n > 0 && f.conv == schema.ConvString { // the dropped value must be valid too
+				if start, end := unrng(s.v); !utf8.Valid(b[start:end]) {
+					return d.fail(f.path, start, ErrInvalidUTF8)
+				}
+			}
 			s.n, s.v = 1, v
 		} else {
 			d.addOcc(s, v, packed)
@@ -328,7 +339,7 @@ func (d *decoder) message(f *fprog, head int32, chain bool, r, def uint8, depth 
 	fr := d.pushFrame(f.child)
 	for o := head; o >= 0; o = d.occs[o].next {
 		start, end := unrng(d.occs[o].v)
-		if err := d.scan(f.child, fr, start, end, false); err != nil {
+		if err := d.scan(f.child, fr, start, end, false, depth+1); err != nil {
 			return err
 		}
 		if !chain {
@@ -416,44 +427,56 @@ func (d *decoder) mapEntries(f *fprog, s slot, r uint8, depth int) error {
 		return d.fail(f.path, 0, ErrTooDeep)
 	}
 	e := f.child
-	// Scan every entry into its own frame, then drop earlier duplicates.
+	// Scan every entry into its own frame and decide which survive (the
+	// last of each key) before emitting anything: emitting recurses into
+	// nested maps, which reuse the scratch buffers. The per-entry state
+	// lives in a stack region [mbase, mbase+n) of d.mapStack, indexed
+	// afresh after each recursion.
 	n := int(s.n)
 	base := len(d.slots)
-	o := s.head
-	for k := 0; k < n; k++ {
+	mbase := len(d.mapStack)
+	for o := s.head; o >= 0; o = d.occs[o].next {
 		fr := d.pushFrame(e)
 		start, end := unrng(d.occs[o].v)
-		if err := d.scan(e, fr, start, end, false); err != nil {
+		if err := d.scan(e, fr, start, end, false, depth+1); err != nil {
 			return err
 		}
-		o = d.occs[o].next
+		d.mapStack = append(d.mapStack, mapEnt{occ: o})
 	}
 	keys := d.keyBuf[:0]
 	for k := 0; k < n; k++ {
 		keys = append(keys, d.mapKey(e.fields[0], d.slots[base+2*k]))
 	}
 	d.keyBuf = keys
-	// last[k]: entry k is the last with its key. Small maps compare
-	// pairwise; large ones use a hash map so a hostile message cannot make
-	// this quadratic.
-	var last map[string]int
+	// Small maps compare pairwise; large ones use a hash map so a hostile
+	// message cannot make this quadratic.
 	if n > 32 {
-		last = make(map[string]int, n)
+		last := make(map[string]int, n)
 		for k := 0; k < n; k++ {
 			last[string(keys[k])] = k
+		}
+		for k := 0; k < n; k++ {
+			d.mapStack[mbase+k].drop = last[string(keys[k])] != k
+		}
+	} else {
+		for k := 0; k < n; k++ {
+			for j := k + 1; j < n; j++ {
+				if string(keys[j]) == string(keys[k]) {
+					d.mapStack[mbase+k].drop = true
+					break
+				}
+			}
 		}
 	}
 	rep := r
 	for k := 0; k < n; k++ {
-		dup := false
-		if last != nil {
-			dup = last[string(keys[k])] != k
-		} else {
-			for j := k + 1; j < n && !dup; j++ {
-				dup = string(keys[j]) == string(keys[k])
+		me := d.mapStack[mbase+k]
+		if me.drop {
+			// protobuf parsed the dropped entry: it must be valid too.
+			start, end := unrng(d.occs[me.occ].v)
+			if err := d.validate(e, start, end, depth+1); err != nil {
+				return err
 			}
-		}
-		if dup {
 			continue
 		}
 		if err := d.emit(e, base+2*k, rep, depth+1); err != nil {
@@ -462,7 +485,13 @@ func (d *decoder) mapEntries(f *fprog, s slot, r uint8, depth int) error {
 		rep = f.rep
 	}
 	d.slots = d.slots[:base]
+	d.mapStack = d.mapStack[:mbase]
 	return nil
+}
+
+type mapEnt struct {
+	occ  int32
+	drop bool
 }
 
 // mapKey returns the key of an entry in a comparable form: the payload

@@ -3,6 +3,7 @@ package writer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -66,6 +67,21 @@ func TestWireSemantics(t *testing.T) {
 			}
 			return b
 		}()},
+		{"nested maps with duplicate keys at both levels", "edge/edge.binpb", "edge.Nested", func() []byte {
+			poly := func(tags ...string) []byte {
+				var p []byte
+				for i := 0; i+1 < len(tags); i += 2 {
+					p = tagB(p, 2, tagB(tagB(nil, 1, []byte(tags[i])), 2, []byte(tags[i+1])))
+				}
+				return p
+			}
+			var b []byte
+			b = tagB(b, 4, tagB(tagB(nil, 1, []byte("a")), 2, poly("x", "1", "y", "2", "x", "3")))
+			b = tagB(b, 4, tagB(tagB(nil, 1, []byte("b")), 2, poly("p", "q", "r", "s", "t", "u")))
+			b = tagB(b, 4, tagB(tagB(nil, 1, []byte("a")), 2, poly("z", "9", "z", "8")))
+			b = tagB(b, 4, tagB(tagB(nil, 1, []byte("c")), 2, poly("k", "v")))
+			return b
+		}()},
 		{"map message value absent", "edge/edge.binpb", "edge.Maps",
 			tagB(nil, 12, tagB(nil, 1, []byte("k")))},
 		{"oneof: last member wins", "edge/edge.binpb", "edge.Oneofs",
@@ -123,6 +139,47 @@ func TestWireSemantics(t *testing.T) {
 			}
 			for _, e := range cc.errs {
 				t.Error(e)
+			}
+		})
+	}
+}
+
+// TestRejectsLikeProtobuf: values protobuf parses but the row drops must be
+// valid too; protobuf-go rejects these messages, so must the writer.
+func TestRejectsLikeProtobuf(t *testing.T) {
+	cases := []struct {
+		name, set, msg string
+		wire           []byte
+	}{
+		{"overwritten string with invalid UTF-8", "edge/edge.binpb", "edge.Scalars",
+			tagB(tagB(nil, 14, []byte{0xff}), 14, []byte("ok"))},
+		{"replaced oneof member with invalid UTF-8", "edge/edge.binpb", "edge.Oneofs",
+			tagV(tagB(nil, 3, []byte{0xc0}), 2, 1)},
+		{"replaced oneof message member truncated", "edge/edge.binpb", "edge.Oneofs",
+			tagV(tagB(nil, 4, []byte{0x1a, 0x05, 'a'}), 2, 1)},
+		{"dropped duplicate map entry with invalid UTF-8", "edge/edge.binpb", "edge.Maps",
+			tagB(tagB(nil, 1, tagB(tagV(nil, 1, 1), 2, []byte{0xff})), 1, tagB(tagV(nil, 1, 1), 2, []byte("ok")))},
+		{"dropped duplicate map entry with a bad nested message", "edge/edge.binpb", "edge.Maps",
+			tagB(tagB(nil, 12, tagB(tagB(nil, 1, []byte("k")), 2, tagB(nil, 3, []byte{0xfe}))), 12, tagB(nil, 1, []byte("k")))},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			md := loadMessage(t, c.set, c.msg)
+			if err := proto.Unmarshal(c.wire, dynamicpb.NewMessage(md)); err == nil {
+				t.Fatal("protobuf-go accepts the case")
+			}
+			tab, err := schema.Derive(md, schema.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, _ := NewTable(Config{}, tab, mem.New())
+			err = w.Write(context.Background(), c.wire, Kafka{})
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("err = %v, want a *DecodeError", err)
+			}
+			if w.BufferedRows() != 0 {
+				t.Error("rows buffered")
 			}
 		})
 	}

@@ -152,9 +152,10 @@ func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
 	d.slots = d.slots[:0]
 	d.occs = d.occs[:0]
 	d.unknown = d.unknown[:0]
+	d.mapStack = d.mapStack[:0]
 	root := w.prog
 	fr := d.pushFrame(root)
-	if err := d.scan(root, fr, 0, len(msg), true); err != nil {
+	if err := d.scan(root, fr, 0, len(msg), true, 1); err != nil {
 		return err
 	}
 	f, err := w.route(fr, k)
