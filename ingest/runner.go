@@ -119,7 +119,8 @@ type Runner struct {
 	fatal   error
 	dlqBuf  []byte
 
-	ran   atomic.Bool
+	started chan struct{} // closed once cl and adm are set: callbacks wait for it
+	ran     atomic.Bool
 	ready atomic.Bool // what Ready reports, updated by the poll loop
 }
 
@@ -187,7 +188,7 @@ func NewRunner(ctx context.Context, cfg Config, opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	r := &Runner{cfg: cfg, opts: opts, log: opts.Logger, m: m, byTopic: map[string]*table{}, parts: map[tp]*partState{}}
+	r := &Runner{cfg: cfg, opts: opts, log: opts.Logger, m: m, byTopic: map[string]*table{}, parts: map[tp]*partState{}, started: make(chan struct{})}
 	for i := range r.cfg.Tables {
 		tc := &r.cfg.Tables[i]
 		t, err := r.openTable(ctx, tc)
@@ -390,6 +391,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		t.nextCommit = now.Add(t.cfg.Flush.CommitInterval)
 	}
 	r.mu.Unlock()
+	// The group is joined in the background as soon as the client exists;
+	// its callbacks use r.cl and r.adm, so they wait for this.
+	close(r.started)
 
 	if r.opts.UntilCaughtUp {
 		lctx, lcancel := context.WithTimeout(ctx, time.Minute)
@@ -911,6 +915,11 @@ func (r *Runner) caughtUp() bool {
 // adjustOffsets replaces the group's committed offsets of newly assigned
 // partitions with the tables' watermarks + 1, or the configured start.
 func (r *Runner) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	select {
+	case <-r.started:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	snaps := map[*sink]*commitlog.Snapshot{}
 	snapOf := func(s *sink) (*commitlog.Snapshot, error) {
 		if snap, ok := snaps[s]; ok {
@@ -1018,6 +1027,7 @@ func (r *Runner) startOffsets(ctx context.Context, topics []string) (map[tp]int6
 }
 
 func (r *Runner) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	<-r.started
 	r.mu.Lock()
 	r.joined = true
 	r.updateReady()
@@ -1029,6 +1039,7 @@ func (r *Runner) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 // released; if that fails their buffers are dropped (the next owner reads
 // the records from the watermarks): never half of both.
 func (r *Runner) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	<-r.started
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(revoked) == 0 {
@@ -1060,6 +1071,7 @@ func (r *Runner) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 // group moved on without us): whatever we hold may be committed by another
 // instance now.
 func (r *Runner) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
+	<-r.started
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.log.Warn("partitions lost", "partitions", lost)
