@@ -121,7 +121,7 @@ type Runner struct {
 
 	started chan struct{} // closed once cl and adm are set: callbacks wait for it
 	ran     atomic.Bool
-	ready atomic.Bool // what Ready reports, updated by the poll loop
+	ready   atomic.Bool // what Ready reports, updated by the poll loop
 }
 
 type tp struct {
