@@ -70,6 +70,7 @@ func TestCompact200Files(t *testing.T) {
 		t.Errorf("pin changed")
 	}
 
+	oldFile := localFiles(tt.dir, before)[0]
 	// Every new add: dataChange false, fingerprint tag, zstd name, stats
 	// equal to DuckDB's aggregates over the file.
 	for _, f := range after.Files() {
@@ -83,6 +84,15 @@ func TestCompact200Files(t *testing.T) {
 			t.Errorf("file name %s, want event_time_day=…/part-<uuid>.c000.zstd.parquet", f.Path)
 		}
 		checkStats(t, db, tt.dir, f)
+		p, _ := url.PathUnescape(f.Path)
+		local := filepath.Join(tt.dir, filepath.FromSlash(p))
+		if got := ducktest.Rows(t, db, "SELECT DISTINCT compression FROM parquet_metadata(?)", local); len(got) != 1 || got[0][0] != "ZSTD" {
+			t.Errorf("%s: compression %v, want ZSTD only", f.Path, got)
+		}
+		const schemaQ = "SELECT name, type, field_id, repetition_type, converted_type, logical_type FROM parquet_schema(?)"
+		if got, want := ducktest.Rows(t, db, schemaQ, local), ducktest.Rows(t, db, schemaQ, oldFile); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: Parquet schema differs from the inputs' (names, types, field ids):\n got %v\nwant %v", f.Path, got, want)
+		}
 	}
 
 	// The commits: OPTIMIZE, dataChange false, metrics.

@@ -3,6 +3,7 @@ package compact_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -122,17 +123,22 @@ func localFiles(dir string, snap *commitlog.Snapshot) []string {
 }
 
 // tableRows reads every row of the snapshot with DuckDB, each rendered as
-// one string (the whole row as a DuckDB struct), sorted: a multiset.
+// its partition values plus the whole row as a DuckDB struct, sorted: a
+// multiset that also checks rows stayed in their partition.
 func tableRows(t testing.TB, db *sql.DB, dir string, snap *commitlog.Snapshot) []string {
 	t.Helper()
-	files := localFiles(dir, snap)
-	if len(files) == 0 {
-		return nil
+	byPart := map[string][]string{}
+	for _, f := range snap.Files() {
+		k, _ := json.Marshal(f.PartitionValues)
+		p, _ := url.PathUnescape(f.Path)
+		byPart[string(k)] = append(byPart[string(k)], filepath.Join(dir, filepath.FromSlash(p)))
 	}
-	rows := ducktest.Rows(t, db, "SELECT CAST(x AS VARCHAR) FROM (SELECT * EXCLUDE (filename) FROM read_parquet(["+quoteList(files)+"], filename=true)) AS x")
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		out[i] = r[0]
+	var out []string
+	for part, files := range byPart {
+		rows := ducktest.Rows(t, db, "SELECT CAST(x AS VARCHAR) FROM (SELECT * FROM read_parquet(["+quoteList(files)+"])) AS x")
+		for _, r := range rows {
+			out = append(out, part+" "+r[0])
+		}
 	}
 	sort.Strings(out)
 	return out

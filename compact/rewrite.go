@@ -125,7 +125,8 @@ type fileBuilder struct {
 
 func (rw *rewriter) newBuilder(s *parquet.Schema) (*fileBuilder, error) {
 	fb := &fileBuilder{schema: s, rgBytes: rw.cfg.RowGroupBytes}
-	fb.w = parquet.NewWriter(&fb.out, s,
+	out := outputSchema(s)
+	fb.w = parquet.NewWriter(&fb.out, out,
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.CreatedBy("protolake", "compact", ""),
 	)
@@ -134,7 +135,7 @@ func (rw *rewriter) newBuilder(s *parquet.Schema) (*fileBuilder, error) {
 		if !ok {
 			return nil, fmt.Errorf("--sort-by %s: no such top-level primitive column in the data files (columns: %s)", rw.cfg.SortBy, strings.Join(leafNames(s), ", "))
 		}
-		fb.sortBuf = parquet.NewBuffer(s, parquet.SortingRowGroupConfig(parquet.SortingColumns(parquet.NullsFirst(parquet.Ascending(col)))))
+		fb.sortBuf = parquet.NewBuffer(out, parquet.SortingRowGroupConfig(parquet.SortingColumns(parquet.NullsFirst(parquet.Ascending(col)))))
 	}
 	return fb, nil
 }
