@@ -90,7 +90,12 @@ func FuzzWrite(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sel uint8, data []byte) {
 		tab := tables[int(sel)%len(tables)]
 		dm := dynamicpb.NewMessage(tab.Plan.Message)
-		errDyn := proto.Unmarshal(data, dm)
+		var errDyn error
+		dynPanic := func() (p any) {
+			defer func() { p = recover() }()
+			errDyn = proto.Unmarshal(data, dm)
+			return nil
+		}()
 		st := mem.New()
 		w, err := NewTable(Config{}, tab, st)
 		if err != nil {
@@ -98,6 +103,11 @@ func FuzzWrite(f *testing.F) {
 		}
 		ctx := context.Background()
 		errW := w.Write(ctx, data, Kafka{Topic: "f", Timestamp: time.UnixMilli(0)})
+		if dynPanic != nil {
+			// dynamicpb itself panics on some malformed map entries (a
+			// protobuf-go bug); there is no oracle, only "no panic here".
+			t.Skipf("dynamicpb panicked: %v (writer: %v)", dynPanic, errW)
+		}
 		if errW != nil {
 			var de *DecodeError
 			if !errors.As(errW, &de) {
