@@ -30,8 +30,11 @@
 //     silently.
 //   - Failures. A commit that fails for another reason keeps the buffers and
 //     is retried with backoff; the watermarks (and the group offsets) never
-//     move past data that is not committed. When the memory limit is reached
-//     while a table cannot commit, fetching for its topics pauses.
+//     move past data that is not committed. A retry of rows that did land
+//     (an unknown outcome) is refused by the txn watermark, and a commit
+//     whose outcome stays unknown drops the buffers and re-reads instead.
+//     When the memory limit is reached while a table cannot commit, fetching
+//     for its topics pauses.
 //   - Rebalances. Revoked partitions' tables are committed before the
 //     partitions are released (rebalances wait for a poll's records to be
 //     processed); if that commit fails, the buffers are dropped instead.

@@ -116,8 +116,12 @@ type Runner struct {
 	joined  bool
 	closing bool
 	targets map[tp]int64 // UntilCaughtUp: end offsets seen at start
-	fatal   error
-	dlqBuf  []byte
+	// wmCache holds, with UntilCaughtUp, the table watermarks of partitions
+	// this Runner does not hold, re-read at most every wmCheckedAt + 1s.
+	wmCache     map[tp]int64
+	wmCheckedAt time.Time
+	fatal       error
+	dlqBuf      []byte
 
 	started chan struct{} // closed once cl and adm are set: callbacks wait for it
 	ran     atomic.Bool
@@ -425,11 +429,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		if r.fatal == nil {
 			r.maintain(ctx, false)
 		}
-		if r.fatal == nil && r.caughtUp() {
+		if r.fatal == nil && r.caughtUp(ctx) {
 			// Commit now, in the loop: a failed commit is retried here and
 			// dropped buffers are read again before Run may stop.
 			_ = r.commitAll(ctx, false)
-			caughtUp = r.fatal == nil && r.caughtUp() && r.allCommitted()
+			caughtUp = r.fatal == nil && r.caughtUp(ctx) && r.allCommitted()
 		}
 		fatal := r.fatal
 		r.updateReady()
@@ -898,18 +902,66 @@ func (r *Runner) allCommitted() bool {
 	return true
 }
 
-// caughtUp reports, with UntilCaughtUp, whether every assigned partition
-// reached the end offset seen at start.
-func (r *Runner) caughtUp() bool {
-	if !r.opts.UntilCaughtUp || !r.joined || len(r.parts) == 0 {
+// caughtUp reports, with UntilCaughtUp, whether every partition of the
+// topics reached the end offset seen at start: an assigned one by what this
+// Runner consumed, any other by its table's watermark (committed by another
+// instance, or by a previous run). Partitions a dead member still holds in
+// the group are therefore waited for, not skipped.
+func (r *Runner) caughtUp(ctx context.Context) bool {
+	if !r.opts.UntilCaughtUp {
 		return false
 	}
-	for k, p := range r.parts {
-		if p.last+1 < r.targets[k] {
-			return false
+	done := func() bool {
+		for k, target := range r.targets {
+			if target <= 0 {
+				continue
+			}
+			if p := r.parts[k]; p != nil {
+				if p.last+1 < target {
+					return false
+				}
+				continue
+			}
+			if wm, ok := r.wmCache[k]; !ok || wm+1 < target {
+				return false
+			}
+		}
+		return true
+	}
+	if done() {
+		return true
+	}
+	if time.Since(r.wmCheckedAt) < time.Second {
+		return false
+	}
+	// Re-read the watermarks of the partitions this Runner does not hold.
+	r.wmCheckedAt = time.Now()
+	if r.wmCache == nil {
+		r.wmCache = map[tp]int64{}
+	}
+	snaps := map[*table]*commitlog.Snapshot{}
+	for k := range r.targets {
+		if r.parts[k] != nil {
+			continue
+		}
+		t := r.byTopic[k.topic]
+		if t == nil {
+			continue
+		}
+		snap, ok := snaps[t]
+		if !ok {
+			var err error
+			if snap, err = t.main.log.Snapshot(ctx); err != nil {
+				r.log.Warn("read watermarks", "table", t.name, "err", err)
+				return false
+			}
+			snaps[t] = snap
+		}
+		if v, ok := snap.TxnVersion(commitlog.KafkaAppID(r.cfg.Kafka.GroupID, k.topic, k.part)); ok {
+			r.wmCache[k] = v
 		}
 	}
-	return true
+	return done()
 }
 
 // adjustOffsets replaces the group's committed offsets of newly assigned
