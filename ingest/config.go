@@ -15,6 +15,7 @@ import (
 
 	"github.com/protolake/protolake/schema"
 	"github.com/protolake/protolake/writer"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"gopkg.in/yaml.v3"
 )
 
@@ -90,6 +91,10 @@ type TableConfig struct {
 	// DescriptorSet is a binary FileDescriptorSet (protoc
 	// --include_imports -o, or buf build -o). Either it or ProtoFiles.
 	DescriptorSet string `yaml:"descriptor_set"`
+	// Descriptor, when set by a program embedding the Runner (the demo,
+	// with compiled-in generated code), is the message itself; it replaces
+	// DescriptorSet and ProtoFiles. Not settable from YAML.
+	Descriptor protoreflect.MessageDescriptor `yaml:"-" json:"-"`
 	// ProtoFiles are .proto sources compiled at start, resolved against
 	// ProtoPaths (well-known types need no files).
 	ProtoFiles []string `yaml:"proto_files"`
@@ -390,6 +395,10 @@ func (t *TableConfig) validate(p string, topicOwner, uris, names map[string]stri
 		bad("message", "the message's full name is required, e.g. adtrack.v1.AdImpression")
 	}
 	switch {
+	case t.Descriptor != nil:
+		if t.Message == "" || string(t.Descriptor.FullName()) != t.Message {
+			bad("message", "%q does not name the given descriptor %s", t.Message, t.Descriptor.FullName())
+		}
 	case t.DescriptorSet == "" && len(t.ProtoFiles) == 0:
 		bad("descriptor_set", "set descriptor_set or proto_files")
 	case t.DescriptorSet != "" && len(t.ProtoFiles) > 0:

@@ -4,8 +4,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/ingest"
+	"github.com/protolake/protolake/internal/adtrackpb"
 	"github.com/protolake/protolake/internal/ducktest"
+	"github.com/protolake/protolake/schema"
 )
 
 // TestEndToEnd produces N messages across 6 partitions, runs until caught up,
@@ -48,5 +51,34 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if _, snap2 := tableFiles(t, filepath.Join(dir, "ad_impressions")); snap2.Version() != v {
 		t.Errorf("second run moved the table from version %d to %d", v, snap2.Version())
+	}
+}
+
+// TestCompiledDescriptor runs a table configured with a compiled-in message
+// descriptor instead of a descriptor file (what an embedding program such as
+// the demo does); the table's proto pin is the same as with the file.
+func TestCompiledDescriptor(t *testing.T) {
+	const n = 200
+	c := startKafka(t, 3, topic)
+	var src produced
+	produce(t, producer(t, c), &src, 0, n, marshal)
+	dir := tempDir(t)
+	cfg := baseConfig(t, c.ListenAddrs(), dir)
+	cfg.Tables[0].DescriptorSet = ""
+	cfg.Tables[0].Descriptor = (&adtrackpb.AdImpression{}).ProtoReflect().Descriptor()
+	runUntilCaughtUp(t, cfg, ingest.Options{})
+	checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), &src, nil)
+	_, snap := tableFiles(t, filepath.Join(dir, "ad_impressions"))
+	files, err := schema.ReadDescriptorSet(filepath.Join(repoRoot(t), "testdata/proto/adtrack/v1/adtrack.binpb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := schema.FindMessage(files, "adtrack.v1.AdImpression", "adtrack.binpb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := schema.Fingerprint(md)
+	if got := commitlog.PinOf(snap.Metadata()).Fingerprint; got != want {
+		t.Errorf("pin from the compiled descriptor = %s, from the descriptor set %s", got, want)
 	}
 }

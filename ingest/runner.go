@@ -210,9 +210,12 @@ func NewRunner(ctx context.Context, cfg Config, opts Options) (*Runner, error) {
 }
 
 func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error) {
-	msg, err := schema.Load(ctx, tc.Source(), tc.Message)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", tc.Message, err)
+	msg := tc.Descriptor
+	if msg == nil {
+		var err error
+		if msg, err = schema.Load(ctx, tc.Source(), tc.Message); err != nil {
+			return nil, fmt.Errorf("load %s: %w", tc.Message, err)
+		}
 	}
 	clcfg := commitlog.Config{EngineInfo: r.opts.EngineInfo, Logger: r.log.With("table", tc.Name)}
 	store, err := r.openStore(ctx, tc, tc.Name, tc.URI)
