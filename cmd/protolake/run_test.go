@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/ingest"
 	"github.com/protolake/protolake/internal/adtrackpb"
 	"github.com/protolake/protolake/storage/local"
 	"github.com/protolake/protolake/storage/s3"
@@ -169,6 +170,36 @@ func TestRunConfigErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%v: error lacks %q:\n%v", tc.args, w, err)
 			}
+		}
+	}
+}
+
+// TestRunRefusesBreakingDescriptor: a table written with shop.Order v1 and
+// a config with the breaking v3: exit status 1 and the diff.
+func TestRunRefusesBreakingDescriptor(t *testing.T) {
+	dir := t.TempDir()
+	yaml := func(v string) string {
+		return fmt.Sprintf("kafka: {brokers: [\"127.0.0.1:1\"], group_id: lake}\nhttp: {listen: \"off\"}\ntables:\n  - uri: %s\n    topics: [orders]\n    message: shop.Order\n    descriptor_set: ../../testdata/proto/evolution/%s/order.binpb\n", filepath.Join(dir, "orders"), v)
+	}
+	cfg, err := ingest.ParseConfig([]byte(yaml("v1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ingest.NewRunner(context.Background(), cfg, ingest.Options{}); err != nil { // creates the table
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "protolake.yaml")
+	if err := os.WriteFile(conf, []byte(yaml("v3")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"run", "--config", conf}, &bytes.Buffer{}, &bytes.Buffer{})
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 1 {
+		t.Fatalf("err = %v, want exit status 1", err)
+	}
+	for _, want := range []string{"total_cents (field 7) type changed (int64 → double)", "refusing to start"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
 }
