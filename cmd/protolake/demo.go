@@ -20,10 +20,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/ingest"
@@ -108,26 +104,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	say("grpc service        ClickTrackService on %s", lis.Addr())
 
 	// 3. The streaming writer, configured as a user would in protolake.yaml.
-	descDir, err := os.MkdirTemp("", "protolake-demo-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(descDir)
-	descPath := filepath.Join(descDir, "adtrack.binpb")
-	if err := writeDescriptorSet(descPath, adtrackpb.File_adtrack_v1_adtrack_proto); err != nil {
-		return err
-	}
 	cfg := ingest.Config{
 		Kafka: ingest.KafkaConfig{Brokers: brokers, GroupID: demoGroup},
 		Tables: []ingest.TableConfig{{
-			Name:          demoTable,
-			Topics:        []string{adtrack.DefaultImpressionTopic},
-			Message:       "adtrack.v1.AdImpression",
-			DescriptorSet: descPath,
-			ProtoVersion:  "demo",
-			URI:           tableDir,
-			PartitionBy:   []string{"day(event_time)"},
-			Flush:         ingest.FlushConfig{CommitInterval: *commitInterval},
+			Name:         demoTable,
+			Topics:       []string{adtrack.DefaultImpressionTopic},
+			Message:      "adtrack.v1.AdImpression",
+			Descriptor:   (&adtrackpb.AdImpression{}).ProtoReflect().Descriptor(),
+			ProtoVersion: "demo",
+			URI:          tableDir,
+			PartitionBy:  []string{"day(event_time)"},
+			Flush:        ingest.FlushConfig{CommitInterval: *commitInterval},
 		}},
 		HTTP: ingest.HTTPConfig{Listen: "off"},
 	}
@@ -349,30 +336,4 @@ func checkAgainstKafka(ctx context.Context, cl *kgo.Client, snap *commitlog.Snap
 		return fmt.Errorf("the table does not match the topic: %s", strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-// writeDescriptorSet writes the FileDescriptorSet of fd and its transitive
-// imports (dependencies first) to path, as `protoc --include_imports -o`
-// would.
-func writeDescriptorSet(path string, fd protoreflect.FileDescriptor) error {
-	var set descriptorpb.FileDescriptorSet
-	seen := map[string]bool{}
-	var add func(f protoreflect.FileDescriptor)
-	add = func(f protoreflect.FileDescriptor) {
-		if seen[f.Path()] {
-			return
-		}
-		seen[f.Path()] = true
-		imps := f.Imports()
-		for i := range imps.Len() {
-			add(imps.Get(i).FileDescriptor)
-		}
-		set.File = append(set.File, protodesc.ToFileDescriptorProto(f))
-	}
-	add(fd)
-	b, err := proto.Marshal(&set)
-	if err != nil {
-		return fmt.Errorf("marshal the demo's descriptor set: %w", err)
-	}
-	return os.WriteFile(path, b, 0o644)
 }
