@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -286,3 +287,51 @@ func TestCompactTargetAndWhere(t *testing.T) {
 }
 
 var _ = json.Marshal
+
+// TestOnePartitionFails: a corrupt input in one partition fails that
+// partition only; the other three commit, and the failed one is unchanged.
+func TestOnePartitionFails(t *testing.T) {
+	ctx := context.Background()
+	tt := newTestTable(t)
+	for b := 0; b < 6; b++ {
+		tt.appendBatch(t, 20, 4)
+	}
+	before, _ := tt.tbl.Snapshot(ctx)
+	var bad string
+	for _, f := range before.Files() {
+		if *f.PartitionValues["event_time_day"] == "2026-11-03" {
+			bad = f.Path
+			break
+		}
+	}
+	p, _ := url.PathUnescape(bad)
+	if err := os.WriteFile(filepath.Join(tt.dir, filepath.FromSlash(p)), []byte("not parquet at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := compact.Run(ctx, tt.tbl, compact.Config{MaxConcurrent: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = res.Err()
+	var pe *compact.PartitionError
+	if !errors.As(err, &pe) || pe.Path != "event_time_day=2026-11-03" || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("Result.Err = %v, want the failure of event_time_day=2026-11-03 naming %s", err, bad)
+	}
+	ok := 0
+	for _, r := range res.Partitions {
+		if r.Err == nil && r.Version >= 0 {
+			ok++
+		}
+	}
+	if ok != 3 {
+		t.Errorf("%d partitions committed, want 3", ok)
+	}
+	after, _ := tt.tbl.Snapshot(ctx)
+	counts := map[string]int{}
+	for _, f := range after.Files() {
+		counts[*f.PartitionValues["event_time_day"]]++
+	}
+	if counts["2026-11-03"] != 6 || counts["2026-11-01"] != 1 || counts["2026-11-02"] != 1 || counts["2026-11-04"] != 1 {
+		t.Errorf("files per partition after: %v", counts)
+	}
+}

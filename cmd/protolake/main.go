@@ -30,16 +30,20 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"run":     {"consume Kafka topics into Delta tables, exactly once", runRun},
-		"schema":  {"derive and compare table schemas from protobuf descriptors", runSchema},
-		"inspect": {"show a Delta table's snapshot: version, schema, files, watermarks", runInspect},
-		"demo":    {"run the whole pipeline in one process with no setup", runDemo},
-		"version": {"print the protolake version", runVersion},
+		"run":        {"consume Kafka topics into Delta tables, exactly once", runRun},
+		"schema":     {"derive and compare table schemas from protobuf descriptors", runSchema},
+		"inspect":    {"show a Delta table's snapshot: version, schema, files, watermarks", runInspect},
+		"compact":    {"rewrite small files of partitions into large ones (OPTIMIZE)", runCompact},
+		"vacuum":     {"delete data files no longer referenced, past a retention", runVacuum},
+		"checkpoint": {"write a checkpoint of the latest version now", runCheckpoint},
+		"history":    {"show a table's versions: operations, rows, proto versions, Kafka offsets", runHistory},
+		"demo":       {"run the whole pipeline in one process with no setup", runDemo},
+		"version":    {"print the protolake version", runVersion},
 	}
 }
 
 // order is the order subcommands are listed in the usage text.
-var order = []string{"run", "demo", "schema", "inspect", "version"}
+var order = []string{"run", "demo", "schema", "inspect", "history", "compact", "vacuum", "checkpoint", "version"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/protolake/protolake/commitlog"
+)
+
+const historyUsage = `usage: protolake history TABLE_URI [--limit N] [--json]
+
+Prints the table's lineage, newest version first, one line per retained
+commit: timestamp, operation, rows and files added and removed, the proto
+version label and descriptor fingerprint the table was pinned to at that
+version, and the Kafka offset ranges the commit holds (topic/partition:first-last)
+— which proto version and which offsets produced the data.
+
+Rows come from the commit's operationMetrics (numOutputRows, as protolake,
+Spark and delta-rs write them); "-" when the writer recorded none. Versions
+removed by log cleanup are not shown.
+
+TABLE_URI is a path or a file://, s3://, hdfs:// URL (see README, Storage).
+
+flags:
+`
+
+// historyEntry is one version in `protolake history --json`.
+type historyEntry struct {
+	Version             int64                   `json:"version"`
+	Timestamp           *time.Time              `json:"timestamp"`
+	Operation           string                  `json:"operation"`
+	OperationParameters map[string]any          `json:"operationParameters,omitempty"`
+	OperationMetrics    map[string]string       `json:"operationMetrics,omitempty"`
+	ReadVersion         *int64                  `json:"readVersion,omitempty"`
+	EngineInfo          string                  `json:"engineInfo,omitempty"`
+	TxnID               string                  `json:"txnId,omitempty"`
+	FilesAdded          int                     `json:"filesAdded"`
+	FilesRemoved        int                     `json:"filesRemoved"`
+	RowsAdded           *int64                  `json:"rowsAdded"`
+	RowsRemoved         *int64                  `json:"rowsRemoved"`
+	DataChange          bool                    `json:"dataChange"`
+	Proto               inspectPin              `json:"proto"`
+	ProtoChanged        bool                    `json:"protoChanged"`
+	KafkaOffsets        []commitlog.OffsetRange `json:"kafkaOffsets"`
+}
+
+func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("history", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	limit := fs.Int("limit", 0, "show only the newest N versions (0: all)")
+	asJSON := fs.Bool("json", false, "print a JSON array instead of text")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, historyUsage)
+		fs.PrintDefaults()
+	}
+	uri, err := parseWithURI(fs, args, "history")
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if *limit < 0 {
+		return usageError{fmt.Errorf("history: --limit %d: want >= 0", *limit)}
+	}
+	tbl, closeStore, err := openTable(ctx, uri, nil)
+	if err != nil {
+		return fmt.Errorf("history %s: %w", uri, err)
+	}
+	defer closeStore()
+	entries, err := buildHistory(ctx, tbl)
+	if err != nil {
+		return noTable("history", uri, err)
+	}
+	// Newest first, as DESCRIBE HISTORY.
+	for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
+		entries[i], entries[j] = entries[j], entries[i]
+	}
+	if *limit > 0 && len(entries) > *limit {
+		entries = entries[:*limit]
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(entries)
+	}
+	return printHistory(stdout, entries)
+}
+
+// buildHistory reads the retained commits, oldest first, and follows the
+// proto pin through them.
+func buildHistory(ctx context.Context, tbl *commitlog.Table) ([]historyEntry, error) {
+	commits, err := tbl.History(ctx, commitlog.Latest)
+	if err != nil {
+		return nil, err
+	}
+	if len(commits) == 0 {
+		return nil, commitlog.ErrNoTable
+	}
+	var pin commitlog.ProtoPin
+	if commits[0].Metadata == nil {
+		// The log was cleaned up: the pin in force at the first retained
+		// version comes from its snapshot (checkpoint).
+		snap, err := tbl.SnapshotAt(ctx, commits[0].Version)
+		if err != nil {
+			return nil, err
+		}
+		pin = commitlog.PinOf(snap.Metadata())
+	}
+	out := make([]historyEntry, 0, len(commits))
+	for _, c := range commits {
+		e := historyEntry{Version: c.Version, FilesAdded: c.NumAdds, FilesRemoved: c.NumRemoves, KafkaOffsets: []commitlog.OffsetRange{}}
+		if c.Metadata != nil {
+			np := commitlog.PinOf(*c.Metadata)
+			e.ProtoChanged = np.Fingerprint != pin.Fingerprint || np.Version != pin.Version || np.Message != pin.Message
+			pin = np
+		}
+		e.Proto = inspectPin{Message: pin.Message, Fingerprint: pin.Fingerprint, Version: pin.Version}
+		if ci := c.CommitInfo; ci != nil {
+			if ci.Timestamp > 0 {
+				ts := time.UnixMilli(ci.Timestamp).UTC()
+				e.Timestamp = &ts
+			}
+			e.Operation = ci.Operation
+			e.OperationParameters = ci.OperationParameters
+			e.OperationMetrics = ci.OperationMetrics
+			e.ReadVersion = ci.ReadVersion
+			e.EngineInfo = ci.EngineInfo
+			e.TxnID = ci.TxnID
+			if len(ci.KafkaOffsets) > 0 {
+				e.KafkaOffsets = ci.KafkaOffsets
+			}
+			e.RowsAdded = metric(ci.OperationMetrics, "numOutputRows", "numTargetRowsInserted")
+			e.RowsRemoved = metric(ci.OperationMetrics, "numDeletedRows", "numTargetRowsDeleted")
+		}
+		e.DataChange = e.Operation != commitlog.OpOptimize && (c.NumAdds > 0 || c.NumRemoves > 0)
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// metric returns the first of the named operationMetrics that is a number.
+func metric(m map[string]string, names ...string) *int64 {
+	for _, n := range names {
+		if v, err := strconv.ParseInt(m[n], 10, 64); err == nil {
+			return &v
+		}
+	}
+	return nil
+}
+
+func printHistory(w io.Writer, entries []historyEntry) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tTIMESTAMP\tOPERATION\tROWS +/-\tFILES +/-\tPROTO\tFINGERPRINT\tKAFKA OFFSETS")
+	for _, e := range entries {
+		ts := "-"
+		if e.Timestamp != nil {
+			ts = e.Timestamp.Format("2006-01-02T15:04:05.000Z")
+		}
+		op := e.Operation
+		if op == "" {
+			op = "-"
+		}
+		proto := e.Proto.Version
+		if proto == "" {
+			proto = "-"
+		}
+		if e.ProtoChanged {
+			proto += "*"
+		}
+		fp := e.Proto.Fingerprint
+		if len(fp) > 12 {
+			fp = fp[:12]
+		}
+		if fp == "" {
+			fp = "-"
+		}
+		var offs []string
+		for _, r := range e.KafkaOffsets {
+			offs = append(offs, fmt.Sprintf("%s/%d:%d-%d", r.Topic, r.Partition, r.First, r.Last))
+		}
+		kafka := strings.Join(offs, " ")
+		if kafka == "" {
+			kafka = "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s/%s\t+%d/-%d\t%s\t%s\t%s\n", e.Version, ts, op, optInt(e.RowsAdded, "+"), optInt(e.RowsRemoved, "-"), e.FilesAdded, e.FilesRemoved, proto, fp, kafka)
+	}
+	return tw.Flush()
+}
+
+func optInt(v *int64, sign string) string {
+	if v == nil {
+		return sign + "?"
+	}
+	return sign + strconv.FormatInt(*v, 10)
+}
