@@ -335,3 +335,15 @@ func NewTable(cfg Config, t *schema.Table, store storage.Store) (*Writer, error)
 	}
 	return New(cfg, t.Plan, t.Parquet, store)
 }
+
+// Discard drops every open buffer and every finished file not yet taken,
+// without writing anything: for when this instance lost its Kafka partitions
+// and another one will write the rows again. Files already stored stay in
+// the store unreferenced (vacuum removes them).
+func (w *Writer) Discard() {
+	for _, f := range w.order {
+		delete(w.files, f.key)
+	}
+	w.order = w.order[:0]
+	w.finished = nil
+}

@@ -517,3 +517,25 @@ func TestPartitionByKafkaHour(t *testing.T) {
 		t.Errorf("rows per partition %v, want %v", got, want)
 	}
 }
+
+func TestDiscard(t *testing.T) {
+	msgs, _ := benchCorpus()
+	w, _ := NewTable(Config{MaxRows: 10}, adTable(t, schema.Options{}), mem.New())
+	ctx := context.Background()
+	for i, m := range msgs[:25] {
+		if err := w.Write(ctx, m, Kafka{Offset: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Discard()
+	if w.BufferedRows() != 0 || w.OpenFiles() != 0 {
+		t.Fatal("buffers left after Discard")
+	}
+	if err := w.Write(ctx, msgs[0], Kafka{Offset: 100}); err != nil {
+		t.Fatal(err)
+	}
+	files, err := w.Flush(ctx)
+	if err != nil || len(files) != 1 || files[0].Rows != 1 || files[0].Kafka[0].First != 100 {
+		t.Fatalf("after Discard: %v %+v", err, files)
+	}
+}
