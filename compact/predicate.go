@@ -185,12 +185,20 @@ func (p *Predicate) String() string {
 			for j, v := range t.values {
 				q[j] = quote(v)
 			}
-			parts[i] = fmt.Sprintf("%s IN (%s)", t.col, strings.Join(q, ", "))
+			parts[i] = fmt.Sprintf("%s IN (%s)", ident(t.col), strings.Join(q, ", "))
 		} else {
-			parts[i] = fmt.Sprintf("%s %s %s", t.col, t.op, quote(t.values[0]))
+			parts[i] = fmt.Sprintf("%s %s %s", ident(t.col), t.op, quote(t.values[0]))
 		}
 	}
 	return strings.Join(parts, " AND ")
+}
+
+// ident renders a column name, backquoted unless it lexes as a bare name.
+func ident(s string) string {
+	if toks, err := lex(s); err == nil && len(toks) == 1 && toks[0].kind == tIdent && toks[0].text == s && !strings.EqualFold(s, "AND") && !strings.EqualFold(s, "IN") {
+		return s
+	}
+	return "`" + s + "`"
 }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
@@ -313,6 +321,9 @@ func lex(s string) ([]tok, error) {
 				}
 				if j >= len(rs) {
 					return nil, fmt.Errorf("unterminated backquote at offset %d", i)
+				}
+				if j == i+1 {
+					return nil, fmt.Errorf("empty column name at offset %d", i)
 				}
 				out = append(out, tok{tIdent, string(rs[i+1 : j])})
 				i = j + 1
