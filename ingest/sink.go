@@ -198,13 +198,11 @@ func (s *sink) newerThanOurs(ctx context.Context, pin commitlog.ProtoPin) bool {
 	return err == nil
 }
 
-// resetWriter drops every buffered row and every uncommitted file.
+// resetWriter drops every buffered row and every uncommitted file (files
+// already written stay in the store unreferenced, for vacuum).
 func (s *sink) resetWriter() error {
-	w, err := writer.NewTable(s.wcfg, s.st, s.store)
-	if err != nil {
-		return fmt.Errorf("writer for table %s: %w", s.uri, err)
-	}
-	s.w, s.files = w, nil
+	s.w.Discard()
+	s.files = nil
 	return nil
 }
 
