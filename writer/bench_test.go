@@ -43,6 +43,7 @@ func cpuTime() time.Duration {
 // core and input MB/s per core; start is cpuTime() at ResetTimer.
 func reportCommon(b *testing.B, total int64, n int, start time.Duration) {
 	b.SetBytes(total / int64(n))
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	cpu := (cpuTime() - start).Seconds()
 	b.ReportMetric(cpu*1e9/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(b.N)/cpu, "msgs/cpu-s")
