@@ -42,7 +42,8 @@ type Config struct {
 	// Default 3.
 	MaxAttempts int
 	// RowGroupBytes is how much input (compressed bytes) goes into one
-	// output row group before it is flushed. Default 64 MiB.
+	// output row group; the inputs of a row group are held in memory until
+	// it is written. Default 64 MiB.
 	RowGroupBytes int64
 	// Logger receives one line per partition and retries. Default: discard.
 	Logger *slog.Logger

@@ -13,9 +13,10 @@
 //
 // Guarantees:
 //
-//   - Rows and values are unchanged: every input row group is copied row by
-//     row with the input file's own Parquet schema (field ids, logical types,
-//     repetition), only the compression changes (zstd). With Config.SortBy
+//   - Rows and values are unchanged: every input row group is copied with
+//     the input file's own Parquet schema (names, order, field ids, logical
+//     types, repetition); only encodings and compression change (zstd, PLAIN
+//     or dictionary). With Config.SortBy
 //     the rows of a bin are sorted by that column; otherwise their order is
 //     the inputs' order.
 //   - One commit per partition, operation OPTIMIZE, every add and remove with
@@ -37,12 +38,13 @@
 //     string bounds valid bounds; a column is left out when an input lacks
 //     its statistic, and numRecords is taken from the Parquet footers when
 //     an input has no stats.
-//   - Memory is bounded by the target size, not the partition size: one
-//     input file at a time is held in memory (inputs are smaller than the
-//     target), output row groups are flushed every Config.RowGroupBytes of
-//     input, and the output file is buffered until its Put. With SortBy a
-//     whole bin (at most TargetSize of compressed input) is decoded in memory
-//     to be sorted.
+//   - Memory is bounded by the target size, not the partition size: inputs
+//     (each smaller than the target) are held in memory only until
+//     Config.RowGroupBytes of them are pending, then written as one output
+//     row group, column by column; the output file is buffered until its
+//     Put. A partition thus needs about RowGroupBytes + TargetSize + one
+//     encoded row group; with Config.SortBy a whole bin (at most TargetSize
+//     of compressed input) is decoded in memory to be sorted.
 //   - Files the package cannot rewrite faithfully are refused, never
 //     rewritten: files with deletion vectors are skipped (reported in the
 //     plan), and tables whose protocol protolake cannot write are refused

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -177,3 +178,35 @@ func equalMultisets(t testing.TB, what string, got, want []string) {
 }
 
 var _ = fmt.Sprint
+
+// cloneTable copies a local table directory and opens the copy.
+func cloneTable(t testing.TB, dir string) *commitlog.Table {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := local.New(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := commitlog.Open(store, commitlog.Config{DisableCheckpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}

@@ -119,8 +119,11 @@ type fileBuilder struct {
 	w       *parquet.Writer
 	sortBuf *parquet.Buffer // with SortBy: every row, sorted at the end
 	pending int64           // input bytes since the last row group flush
-	rgBytes int64
-	rows    int64
+	// pendingFiles are the inputs (held in memory) of the next row group.
+	pendingFiles []*parquet.File
+	pendingNames []string
+	rgBytes      int64
+	rows         int64
 }
 
 func (rw *rewriter) newBuilder(s *parquet.Schema) (*fileBuilder, error) {
@@ -159,38 +162,68 @@ func leafNames(s *parquet.Schema) []string {
 	return out
 }
 
-// copyFile copies every row group of f, one at a time.
+// copyFile adds the rows of f to the file. Without sorting, inputs are
+// kept open until RowGroupBytes of them are pending, then written as one
+// output row group column by column (parquet-go re-encodes each column
+// across the inputs without assembling rows); with SortBy, rows go to the
+// sort buffer.
 func (fb *fileBuilder) copyFile(f *parquet.File, name string) error {
-	for i, rg := range f.RowGroups() {
-		rows := rg.Rows()
-		var dst parquet.RowWriter = fb.w
-		if fb.sortBuf != nil {
-			dst = fb.sortBuf
-		}
-		n, err := parquet.CopyRows(dst, rows)
-		rows.Close()
-		if err != nil {
-			return fmt.Errorf("copy row group %d of %s: %w", i, name, err)
-		}
-		fb.rows += n
-	}
 	if fb.sortBuf != nil {
+		for i, rg := range f.RowGroups() {
+			rows := rg.Rows()
+			n, err := parquet.CopyRows(fb.sortBuf, rows)
+			rows.Close()
+			if err != nil {
+				return fmt.Errorf("copy row group %d of %s: %w", i, name, err)
+			}
+			fb.rows += n
+		}
 		return nil
 	}
-	// Row groups are cut by input bytes: inputs are compressed like the
-	// output, so this tracks the buffered output closely enough.
+	fb.pendingFiles = append(fb.pendingFiles, f)
+	fb.pendingNames = append(fb.pendingNames, name)
 	fb.pending += f.Size()
 	if fb.pending >= fb.rgBytes {
-		if err := fb.w.Flush(); err != nil {
-			return fmt.Errorf("flush row group: %w", err)
-		}
-		fb.pending = 0
+		return fb.flushPending()
 	}
+	return nil
+}
+
+// flushPending writes the pending inputs as one row group.
+func (fb *fileBuilder) flushPending() error {
+	if len(fb.pendingFiles) == 0 {
+		return nil
+	}
+	var rgs []parquet.RowGroup
+	for _, f := range fb.pendingFiles {
+		for _, rg := range f.RowGroups() {
+			if rg.NumRows() > 0 {
+				rgs = append(rgs, rg)
+			}
+		}
+	}
+	names := strings.Join(fb.pendingNames, ", ")
+	fb.pendingFiles, fb.pendingNames, fb.pending = nil, nil, 0
+	if len(rgs) == 0 {
+		return nil
+	}
+	merged, err := parquet.MergeRowGroups(rgs, fb.w.Schema())
+	if err != nil {
+		return fmt.Errorf("merge row groups of %s: %w", names, err)
+	}
+	n, err := fb.w.WriteRowGroup(merged)
+	if err != nil {
+		return fmt.Errorf("copy rows of %s: %w", names, err)
+	}
+	fb.rows += n
 	return nil
 }
 
 // close finishes the Parquet file and returns its bytes.
 func (fb *fileBuilder) close() ([]byte, error) {
+	if err := fb.flushPending(); err != nil {
+		return nil, err
+	}
 	if fb.sortBuf != nil {
 		sort.Sort(fb.sortBuf)
 		if _, err := fb.w.WriteRowGroup(fb.sortBuf); err != nil {
