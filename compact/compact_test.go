@@ -335,3 +335,29 @@ func TestOnePartitionFails(t *testing.T) {
 		t.Errorf("files per partition after: %v", counts)
 	}
 }
+
+// TestRowGroupBytes: inputs are written in chunks of RowGroupBytes (what
+// bounds the memory), each an output row group, with the rows unchanged.
+func TestRowGroupBytes(t *testing.T) {
+	ctx := context.Background()
+	tt := newTestTable(t)
+	for b := 0; b < 30; b++ {
+		tt.appendBatch(t, 30, 1)
+	}
+	before, _ := tt.tbl.Snapshot(ctx)
+	per := before.TotalSize() / 30
+	res, err := compact.Run(ctx, tt.tbl, compact.Config{RowGroupBytes: 3 * per})
+	if err != nil || res.Err() != nil {
+		t.Fatal(err, res.Err())
+	}
+	after, _ := tt.tbl.Snapshot(ctx)
+	if after.NumFiles() != 1 {
+		t.Fatalf("%d files, want 1", after.NumFiles())
+	}
+	db := ducktest.Open(t)
+	rgs := ducktest.Rows(t, db, "SELECT count(DISTINCT row_group_id) FROM parquet_metadata(?)", localFiles(tt.dir, after)[0])[0][0]
+	if n, _ := strconv.Atoi(rgs); n < 8 || n > 12 {
+		t.Errorf("%s row groups, want about 10 (30 inputs, 3 per row group)", rgs)
+	}
+	equalMultisets(t, "after", tableRows(t, db, tt.dir, after), tableRows(t, db, tt.dir, before))
+}
