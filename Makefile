@@ -10,7 +10,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 export PROTOLAKE_MINIO := $(GOBIN)/minio
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build test demo bench proto lint tools clean interop
+.PHONY: all build test demo bench proto lint tools kcat clean interop
 
 all: build
 
@@ -54,8 +54,12 @@ lint:
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
 
-## tools: servers the tests start (MinIO), built from the Go module proxy once.
-tools: $(GOBIN)/minio
+## tools: what the tests start or call: MinIO, built from the Go module proxy
+## once, and kcat (Debian) as a second Kafka client.
+tools: $(GOBIN)/minio kcat
+
+kcat:
+	@command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat; } || echo "kcat could not be installed: its interop test will skip" >&2
 
 $(GOBIN)/minio:
 	cd /tmp && $(GO) install github.com/minio/minio@$(MINIO_VERSION)

@@ -79,8 +79,7 @@ func loadRunConfig(args []string, environ []string) (cfg ingest.Config, untilCau
 	}
 	var env []string
 	for _, kv := range environ {
-		// PROTOLAKE_MINIO and PROTOLAKE_TEST_* configure tests, not run.
-		if strings.HasPrefix(kv, "PROTOLAKE_") && !strings.HasPrefix(kv, "PROTOLAKE_MINIO=") && !strings.HasPrefix(kv, "PROTOLAKE_TEST_") {
+		if strings.HasPrefix(kv, "PROTOLAKE_") && !isHarnessVar(kv) {
 			env = append(env, kv)
 		}
 	}
@@ -152,4 +151,18 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("run: %w", err)
 	}
 	return nil
+}
+
+// harnessVars are PROTOLAKE_* environment variables that configure the test
+// harnesses (make test, make interop), not `protolake run`; every other
+// PROTOLAKE_* variable must name a setting, so a typo is an error.
+var harnessVars = []string{"PROTOLAKE_MINIO=", "PROTOLAKE_TEST_", "PROTOLAKE_INTEROP_", "PROTOLAKE_HDFS_URL=", "PROTOLAKE_WEBHDFS_URL="}
+
+func isHarnessVar(kv string) bool {
+	for _, p := range harnessVars {
+		if strings.HasPrefix(kv, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -203,3 +203,24 @@ func TestRunRefusesBreakingDescriptor(t *testing.T) {
 		}
 	}
 }
+
+// TestRunConfigEnvironment: PROTOLAKE_* variables set settings, the test
+// harnesses' own variables are ignored, and a misspelt setting is an error.
+func TestRunConfigEnvironment(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "protolake.yaml")
+	if err := os.WriteFile(conf, []byte("kafka:\n  brokers: [127.0.0.1:9092]\ntables:\n  - uri: /tmp/x\n    topics: [t]\n    message: m\n    descriptor_set: x.binpb\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	harness := []string{"PROTOLAKE_MINIO=/bin/minio", "PROTOLAKE_TEST_CRASH=1", "PROTOLAKE_INTEROP_KAFKA_BROKERS=x", "PROTOLAKE_HDFS_URL=hdfs://h:1/p", "PROTOLAKE_WEBHDFS_URL=http://h:2"}
+	cfg, _, err := loadRunConfig([]string{"--config", conf}, append(harness, "PROTOLAKE_KAFKA_GROUP_ID=g7", "HOME=/root"))
+	if err != nil {
+		t.Fatalf("harness variables were not ignored: %v", err)
+	}
+	if cfg.Kafka.GroupID != "g7" {
+		t.Errorf("group_id = %q, want g7 from PROTOLAKE_KAFKA_GROUP_ID", cfg.Kafka.GroupID)
+	}
+	_, _, err = loadRunConfig([]string{"--config", conf}, []string{"PROTOLAKE_KAFKA_GROUPID=g7"})
+	if err == nil || !strings.Contains(err.Error(), "PROTOLAKE_KAFKA_GROUPID") {
+		t.Errorf("a misspelt variable: err = %v, want an error naming it", err)
+	}
+}
