@@ -79,7 +79,8 @@ type decoder struct {
 	jsonBuf  []byte
 	keyBuf   [][]byte
 	mapStack []mapEnt
-	slowJSON bool // tests: always take the protojson path
+	partCols []*column // scratch column for partition values of well-known types
+	slowJSON bool      // tests: always take the protojson path
 }
 
 func rng(start, end int) uint64 { return uint64(start)<<32 | uint64(uint32(end)) }

@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/parquet-go/parquet-go"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -15,7 +16,9 @@ import (
 // HiveNull is the path segment value of a null partition value.
 const HiveNull = "__HIVE_DEFAULT_PARTITION__"
 
-// route returns the open file of the row's partition, creating it.
+// route returns the open file of the row's partition, creating it. The
+// partition key is built in reused buffers: routing allocates only when a
+// new partition opens.
 func (w *Writer) route(frame int, k Kafka) (*openFile, error) {
 	parts := w.plan.Partitions
 	if len(parts) == 0 {
@@ -24,13 +27,21 @@ func (w *Writer) route(frame int, k Kafka) (*openFile, error) {
 		}
 		return w.open("", nil), nil
 	}
-	w.pvals = w.pvals[:0]
 	key := w.keyBuf[:0]
+	w.pvalBuf = w.pvalBuf[:0]
+	w.pvalPos = w.pvalPos[:0]
 	for i, p := range parts {
-		v, null, err := w.partitionValue(p, frame, k)
+		start := len(w.pvalBuf)
+		var null bool
+		var err error
+		w.pvalBuf, null, err = w.appendPartitionValue(w.pvalBuf, p, frame, k)
 		if err != nil {
 			return nil, err
 		}
+		if !null && start == len(w.pvalBuf) {
+			null = true // an empty value is null in Delta and Hive
+		}
+		w.pvalPos = append(w.pvalPos, pvalPos{start: start, end: len(w.pvalBuf), null: null})
 		if i > 0 {
 			key = append(key, '/')
 		}
@@ -38,17 +49,27 @@ func (w *Writer) route(frame int, k Kafka) (*openFile, error) {
 		key = append(key, '=')
 		if null {
 			key = append(key, HiveNull...)
-			w.pvals = append(w.pvals, nil)
 		} else {
-			key = appendHiveEscaped(key, v)
-			w.pvals = append(w.pvals, &v)
+			key = appendHiveEscaped(key, unsafeStr(w.pvalBuf[start:]))
 		}
 	}
 	w.keyBuf = key
 	if f := w.files[string(key)]; f != nil {
 		return f, nil
 	}
-	return w.open(string(key), append([]*string(nil), w.pvals...)), nil
+	values := make([]*string, len(parts))
+	for i, p := range w.pvalPos {
+		if !p.null {
+			v := string(w.pvalBuf[p.start:p.end])
+			values[i] = &v
+		}
+	}
+	return w.open(string(key), values), nil
+}
+
+type pvalPos struct {
+	start, end int
+	null       bool
 }
 
 func (w *Writer) open(key string, values []*string) *openFile {
@@ -64,33 +85,24 @@ func (w *Writer) open(key string, values []*string) *openFile {
 	return f
 }
 
-// partitionValue computes one partition column's value in Delta's
-// partition-value serialization.
-func (w *Writer) partitionValue(p *schema.PartitionColumn, frame int, k Kafka) (string, bool, error) {
+// appendPartitionValue appends one partition column's value in Delta's
+// partition-value serialization; null reports a null value.
+func (w *Writer) appendPartitionValue(dst []byte, p *schema.PartitionColumn, frame int, k Kafka) ([]byte, bool, error) {
 	if p.KafkaTimestamp {
-		return transformTime(p.Transform, k.Timestamp.UTC()), false, nil
+		return appendTransformTime(dst, p.Transform, k.Timestamp.UTC()), false, nil
 	}
-	f := w.prog.fields[p.Field.Index]
-	s := w.dec.slots[frame+f.slot]
 	d := &w.dec
-	if f.msgLeaf || f.kind == fkMessage { // a Timestamp (or a wrapper)
-		if s.n == 0 {
-			if f.presence == schema.Explicit {
-				return "", true, nil
-			}
+	f := w.prog.fields[p.Field.Index]
+	s := d.slots[frame+f.slot]
+	if f.msgLeaf { // a Timestamp, Duration or wrapper: decode into a scratch column
+		if s.n == 0 && f.presence == schema.Explicit {
+			return dst, true, nil
 		}
-		// Decode the merged payload into a throwaway column.
-		tmp := newColumn(&colSpec{kind: 2})
+		tmp := d.partCol(f.conv)
 		saved := d.cols
-		d.cols = make([]*column, f.col+1)
-		col := f.col
-		if col < 0 {
-			col = 0
-			d.cols = []*column{tmp}
-		}
-		d.cols[col] = tmp
+		d.cols = d.partCols
 		fcopy := *f
-		fcopy.col = col
+		fcopy.col = 0
 		var err error
 		if s.n == 0 {
 			err = d.msgLeafFrom(&fcopy, -1, false, 0, 0, 1)
@@ -99,26 +111,26 @@ func (w *Writer) partitionValue(p *schema.PartitionColumn, frame int, k Kafka) (
 		}
 		d.cols = saved
 		if err != nil {
-			return "", false, err
+			return dst, false, err
 		}
 		if f.p.Wrapper {
-			return wrapperString(f, tmp), false, nil
+			return appendWrapperValue(dst, f, tmp), false, nil
 		}
 		micros := int64(leUint64(tmp.vals))
 		if f.conv == schema.ConvTimestamp {
 			t := time.UnixMicro(micros).UTC()
 			if p.Transform == schema.Identity {
-				return t.Format("2006-01-02 15:04:05.999999"), false, nil
+				return t.AppendFormat(dst, "2006-01-02 15:04:05.999999"), false, nil
 			}
-			return transformTime(p.Transform, t), false, nil
+			return appendTransformTime(dst, p.Transform, t), false, nil
 		}
-		return strconv.FormatInt(micros, 10), false, nil
+		return strconv.AppendInt(dst, micros, 10), false, nil
 	}
 	var v uint64
 	var b []byte
 	if s.n == 0 {
 		if f.presence == schema.Explicit {
-			return "", true, nil
+			return dst, true, nil
 		}
 		v, b = f.defRaw, f.defBytes
 	} else {
@@ -129,62 +141,100 @@ func (w *Writer) partitionValue(p *schema.PartitionColumn, frame int, k Kafka) (
 		}
 	}
 	switch f.conv {
-	case schema.ConvString, schema.ConvBytes:
-		if len(b) == 0 {
-			// Delta (and Hive) cannot tell an empty partition value from
-			// null: both are null.
-			return "", true, nil
-		}
-	}
-	switch f.conv {
 	case schema.ConvString:
 		if !utf8.Valid(b) {
-			return "", false, d.fail(f.path, 0, ErrInvalidUTF8)
+			return dst, false, d.fail(f.path, 0, ErrInvalidUTF8)
 		}
-		return string(b), false, nil
+		return append(dst, b...), false, nil
 	case schema.ConvBytes:
-		return string(b), false, nil
+		return append(dst, b...), false, nil
 	case schema.ConvInt32, schema.ConvSfixed32, schema.ConvEnumInt:
-		return strconv.FormatInt(int64(int32(v)), 10), false, nil
+		return strconv.AppendInt(dst, int64(int32(v)), 10), false, nil
 	case schema.ConvInt64, schema.ConvUint64Long, schema.ConvFixed64Long, schema.ConvSfixed64:
-		return strconv.FormatInt(int64(v), 10), false, nil
+		return strconv.AppendInt(dst, int64(v), 10), false, nil
 	case schema.ConvUint32, schema.ConvFixed32:
-		return strconv.FormatUint(uint64(uint32(v)), 10), false, nil
+		return strconv.AppendUint(dst, uint64(uint32(v)), 10), false, nil
 	case schema.ConvUint64Decimal, schema.ConvFixed64Decimal:
-		return strconv.FormatUint(v, 10), false, nil
+		return strconv.AppendUint(dst, v, 10), false, nil
 	case schema.ConvSint32:
-		return strconv.FormatInt(int64(int32(protowire.DecodeZigZag(v&math.MaxUint32))), 10), false, nil
+		return strconv.AppendInt(dst, int64(int32(protowire.DecodeZigZag(v&math.MaxUint32))), 10), false, nil
 	case schema.ConvSint64:
-		return strconv.FormatInt(protowire.DecodeZigZag(v), 10), false, nil
+		return strconv.AppendInt(dst, protowire.DecodeZigZag(v), 10), false, nil
 	case schema.ConvBool:
-		return strconv.FormatBool(v != 0), false, nil
+		return strconv.AppendBool(dst, v != 0), false, nil
 	case schema.ConvEnumString:
 		if name, ok := f.enum.Name(protoreflect.EnumNumber(int32(v))); ok {
-			return name, false, nil
+			return append(dst, name...), false, nil
 		}
-		return strconv.FormatInt(int64(int32(v)), 10), false, nil
+		return strconv.AppendInt(dst, int64(int32(v)), 10), false, nil
 	case schema.ConvFloat:
-		return strconv.FormatFloat(float64(math.Float32frombits(uint32(v))), 'g', -1, 32), false, nil
+		return strconv.AppendFloat(dst, float64(math.Float32frombits(uint32(v))), 'g', -1, 32), false, nil
 	case schema.ConvDouble:
-		return strconv.FormatFloat(math.Float64frombits(v), 'g', -1, 64), false, nil
+		return strconv.AppendFloat(dst, math.Float64frombits(v), 'g', -1, 64), false, nil
 	}
-	return "", true, nil
+	return dst, true, nil
 }
 
-func wrapperString(f *fprog, c *column) string {
+// partCol returns the decoder's scratch column for partition values of
+// well-known types, emptied, typed for conv.
+func (d *decoder) partCol(conv schema.Conv) *column {
+	if d.partCols == nil {
+		d.partCols = []*column{nil}
+	}
+	kind := parquet.Int64
+	switch conv {
+	case schema.ConvString, schema.ConvBytes, schema.ConvEnumString:
+		kind = parquet.ByteArray
+	case schema.ConvBool:
+		kind = parquet.Boolean
+	case schema.ConvInt32, schema.ConvSint32, schema.ConvSfixed32, schema.ConvEnumInt:
+		kind = parquet.Int32
+	case schema.ConvFloat:
+		kind = parquet.Float
+	case schema.ConvDouble:
+		kind = parquet.Double
+	case schema.ConvUint64Decimal, schema.ConvFixed64Decimal:
+		kind = parquet.FixedLenByteArray
+	}
+	c := d.partCols[0]
+	if c == nil || c.spec.kind != kind {
+		c = newColumn(&colSpec{kind: kind, typeLen: 9})
+		d.partCols[0] = c
+	}
+	c.vals, c.bools, c.nvals = c.vals[:0], c.bools[:0], 0
+	return c
+}
+
+func appendWrapperValue(dst []byte, f *fprog, c *column) []byte {
 	switch f.conv {
 	case schema.ConvString, schema.ConvBytes:
-		return string(c.vals[4:])
+		if len(c.vals) < 4 {
+			return dst
+		}
+		return append(dst, c.vals[4:]...)
 	case schema.ConvBool:
-		return strconv.FormatBool(len(c.bools) > 0 && c.bools[0] == 1)
-	case schema.ConvInt32, schema.ConvSfixed32, schema.ConvSint32:
-		return strconv.FormatInt(int64(int32(leUint32(c.vals))), 10)
+		return strconv.AppendBool(dst, len(c.bools) > 0 && c.bools[0] == 1)
+	case schema.ConvInt32, schema.ConvSfixed32, schema.ConvSint32, schema.ConvEnumInt:
+		return strconv.AppendInt(dst, int64(int32(leUint32(c.vals))), 10)
 	case schema.ConvFloat:
-		return strconv.FormatFloat(float64(math.Float32frombits(leUint32(c.vals))), 'g', -1, 32)
+		return strconv.AppendFloat(dst, float64(math.Float32frombits(leUint32(c.vals))), 'g', -1, 32)
 	case schema.ConvDouble:
-		return strconv.FormatFloat(math.Float64frombits(leUint64(c.vals)), 'g', -1, 64)
+		return strconv.AppendFloat(dst, math.Float64frombits(leUint64(c.vals)), 'g', -1, 64)
+	case schema.ConvUint64Decimal, schema.ConvFixed64Decimal:
+		if len(c.vals) < 9 {
+			return dst
+		}
+		return strconv.AppendUint(dst, leUint64(reverse8(c.vals[1:9])), 10)
 	}
-	return strconv.FormatInt(int64(leUint64(c.vals)), 10)
+	return strconv.AppendInt(dst, int64(leUint64(c.vals)), 10)
+}
+
+func reverse8(b []byte) []byte {
+	var r [8]byte
+	for i := range 8 {
+		r[i] = b[7-i]
+	}
+	return r[:]
 }
 
 func leUint32(b []byte) uint32 {
@@ -201,14 +251,14 @@ func leUint64(b []byte) uint64 {
 	return uint64(leUint32(b)) | uint64(leUint32(b[4:]))<<32
 }
 
-func transformTime(t schema.Transform, ts time.Time) string {
+func appendTransformTime(dst []byte, t schema.Transform, ts time.Time) []byte {
 	switch t {
 	case schema.Day:
-		return ts.Format("2006-01-02")
+		return ts.AppendFormat(dst, "2006-01-02")
 	case schema.Hour:
-		return ts.Truncate(time.Hour).Format("2006-01-02 15:04:05")
+		return ts.Truncate(time.Hour).AppendFormat(dst, "2006-01-02 15:04:05")
 	}
-	return ts.Format("2006-01-02 15:04:05.999999")
+	return ts.AppendFormat(dst, "2006-01-02 15:04:05.999999")
 }
 
 // appendHiveEscaped escapes a partition name or value the way Hive and Spark

@@ -73,7 +73,8 @@ type Writer struct {
 	order     []*openFile // open files in creation order (deterministic flushing)
 	finished  []File
 	keyBuf    []byte
-	pvals     []*string
+	pvalBuf   []byte
+	pvalPos   []pvalPos
 	now       func() time.Time
 	peakRows  int64
 	peakBuf   int64

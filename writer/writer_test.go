@@ -539,3 +539,32 @@ func TestDiscard(t *testing.T) {
 		t.Fatalf("after Discard: %v %+v", err, files)
 	}
 }
+
+// TestSteadyStateAllocations: once a partition is open, writing a row
+// allocates nothing (partition routing included).
+func TestSteadyStateAllocations(t *testing.T) {
+	msgs, _ := benchCorpus()
+	for _, parts := range [][]string{nil, {"campaign_id", "day(event_time)"}, {"hour(_kafka.timestamp)"}} {
+		t.Run(fmt.Sprint(parts), func(t *testing.T) {
+			w, err := NewTable(Config{}, adTable(t, schema.Options{Partitions: parts}), mem.New())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			k := Kafka{Topic: "ads", Timestamp: time.UnixMilli(1_790_000_000_000)}
+			for i := range 3000 { // fill dictionaries and page buffers
+				_ = w.Write(ctx, msgs[i%8], k)
+			}
+			i := 0
+			allocs := testing.AllocsPerRun(2000, func() {
+				if err := w.Write(ctx, msgs[i%8], k); err != nil {
+					t.Fatal(err)
+				}
+				i++
+			})
+			if allocs > 0.05 {
+				t.Errorf("%.2f allocations per Write", allocs)
+			}
+		})
+	}
+}
