@@ -20,23 +20,21 @@ import (
 	"github.com/protolake/protolake/internal/adtrackpb"
 )
 
-// TestAdTrackPublishes sends impressions over real gRPC to the service, which
-// produces to an in-process Kafka (kfake); a consumer then reads the topic and
-// must find exactly the bytes of each request at the reported offsets.
-func TestAdTrackPublishes(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, DefaultImpressionTopic))
+// startService starts kfake with the impression topic, the service on a
+// gRPC listener producing to it, and returns the cluster and a client; all
+// are stopped when the test ends.
+func startService(t *testing.T, partitions int32) (*kfake.Cluster, adtrackpb.ClickTrackServiceClient) {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, DefaultImpressionTopic))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cluster.Close()
+	t.Cleanup(cluster.Close)
 	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer producer.Close()
-
+	t.Cleanup(producer.Close)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -44,13 +42,22 @@ func TestAdTrackPublishes(t *testing.T) {
 	srv := grpc.NewServer()
 	adtrackpb.RegisterClickTrackServiceServer(srv, NewService(producer, "", ""))
 	go srv.Serve(lis)
-	defer srv.Stop()
+	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	client := adtrackpb.NewClickTrackServiceClient(conn)
+	t.Cleanup(func() { conn.Close() })
+	return cluster, adtrackpb.NewClickTrackServiceClient(conn)
+}
+
+// TestAdTrackPublishes sends impressions over real gRPC to the service, which
+// produces to an in-process Kafka (kfake); a consumer then reads the topic and
+// must find exactly the bytes of each request at the reported offsets.
+func TestAdTrackPublishes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cluster, client := startService(t, 3)
 
 	sent := map[string]*adtrackpb.AdImpression{}
 	where := map[string]*adtrackpb.AdTrackResponse{}
@@ -113,33 +120,11 @@ func TestAdTrackPublishes(t *testing.T) {
 func TestLoadDeliversEachIndexOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, DefaultImpressionTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	adtrackpb.RegisterClickTrackServiceServer(srv, NewService(producer, "", ""))
-	go srv.Serve(lis)
-	defer srv.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	cluster, client := startService(t, 2)
 
 	const n = 300
 	var stats LoadStats
-	err = Load(ctx, adtrackpb.NewClickTrackServiceClient(conn), LoadConfig{
+	err := Load(ctx, client, LoadConfig{
 		Rate: 5000, Messages: n, Concurrency: 4,
 		Next: func(i int64) *adtrackpb.AdImpression {
 			return &adtrackpb.AdImpression{ImpressionId: fmt.Sprintf("imp-%d", i)}
