@@ -177,8 +177,6 @@ func equalMultisets(t testing.TB, what string, got, want []string) {
 	}
 }
 
-var _ = fmt.Sprint
-
 // cloneTable copies a local table directory and opens the copy.
 func cloneTable(t testing.TB, dir string) *commitlog.Table {
 	t.Helper()
@@ -210,3 +208,7 @@ func cloneTable(t testing.TB, dir string) *commitlog.Table {
 	}
 	return tbl
 }
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+func fmtRows(rows [][]string) string { return fmt.Sprint(rows) }
