@@ -46,7 +46,7 @@ type cfg struct {
 	Debug   bool     `yaml:"debug"`
 	Ratio   float64  `yaml:"ratio"`
 	Tables  []table  `yaml:"tables"`
-	hidden  string //lint:ignore U1000 an unexported field must not be settable (TestSetErrors)
+	hidden  string   //lint:ignore U1000 an unexported field must not be settable (TestSetErrors)
 }
 
 func TestSet(t *testing.T) {
