@@ -50,6 +50,7 @@ func cleanEncoding(n parquet.Node) encoding.Encoding {
 		return nil
 	}
 	switch e.Encoding() {
+	//lint:ignore SA1019 Spark's parquet-mr 1.x still writes PLAIN_DICTIONARY; it is read here, not written.
 	case format.RLEDictionary, format.PlainDictionary:
 		return &parquet.RLEDictionary
 	}

@@ -116,7 +116,7 @@ func (rw *rewriter) read(ctx context.Context, in commitlog.Add) ([]byte, error) 
 type fileBuilder struct {
 	schema  *parquet.Schema
 	out     bytes.Buffer
-	w       *parquet.Writer
+	w       *parquet.GenericWriter[any]
 	sortBuf *parquet.Buffer // with SortBy: every row, sorted at the end
 	pending int64           // input bytes since the last row group flush
 	// pendingFiles are the inputs (held in memory) of the next row group.
@@ -129,7 +129,7 @@ type fileBuilder struct {
 func (rw *rewriter) newBuilder(s *parquet.Schema) (*fileBuilder, error) {
 	fb := &fileBuilder{schema: s, rgBytes: rw.cfg.RowGroupBytes}
 	out := outputSchema(s)
-	fb.w = parquet.NewWriter(&fb.out, out,
+	fb.w = parquet.NewGenericWriter[any](&fb.out, out,
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.CreatedBy("protolake", "compact", ""),
 	)
