@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,14 @@ func TestDemo(t *testing.T) {
 	}
 	if len(days) == 0 {
 		t.Fatal("no file has an event_time_day partition value")
+	}
+	var listed bytes.Buffer
+	if err := run(ctx, []string{"inspect", dir, "--files"}, &listed, io.Discard); err != nil {
+		t.Fatalf("inspect --files: %v", err)
+	}
+	sort.Strings(paths)
+	if got := strings.Fields(listed.String()); strings.Join(got, "\n") != strings.Join(paths, "\n") {
+		t.Errorf("inspect --files printed\n%s\nwant the snapshot's files\n%s", strings.Join(got, "\n"), strings.Join(paths, "\n"))
 	}
 	db := ducktest.Open(t)
 	src := strings.TrimSuffix(ducktest.ReadParquet(paths...), ")") + ", hive_partitioning=true)"

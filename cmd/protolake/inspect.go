@@ -65,8 +65,9 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	atVersion := fs.Int64("version", -1, "inspect this table version instead of the latest")
 	asJSON := fs.Bool("json", false, "print a JSON document instead of text")
+	asFiles := fs.Bool("files", false, "print only the active data files' locations, one per line (for readers such as DuckDB's read_parquet)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: protolake inspect TABLE_URI [--version N] [--json]")
+		fmt.Fprintln(stderr, "usage: protolake inspect TABLE_URI [--version N] [--json | --files]")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "Shows a Delta table's snapshot: version, protocol, schema, partition")
 		fmt.Fprintln(stderr, "columns, proto pin and its history, files, and txn watermarks.")
@@ -113,6 +114,9 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return fmt.Errorf("inspect %s: %w", uri, err)
 	}
+	if *asFiles {
+		return printFiles(stdout, uri, snap)
+	}
 	history, err := tbl.History(ctx, snap.Version())
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", uri, err)
@@ -127,6 +131,28 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return enc.Encode(rep)
 	}
 	return printInspect(stdout, rep)
+}
+
+// printFiles prints the location of every active file of snap, sorted: the
+// table URI (without its query) joined with the file's decoded path.
+func printFiles(w io.Writer, uri string, snap *commitlog.Snapshot) error {
+	base, _, _ := strings.Cut(uri, "?")
+	base = strings.TrimRight(base, "/")
+	var locs []string
+	for _, f := range snap.Files() {
+		p, err := url.PathUnescape(f.Path)
+		if err != nil {
+			return fmt.Errorf("inspect %s: file path %q: %w", uri, f.Path, err)
+		}
+		locs = append(locs, base+"/"+p)
+	}
+	sort.Strings(locs)
+	for _, l := range locs {
+		if _, err := fmt.Fprintln(w, l); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // openTableStore resolves a table URI with storage/open. A local table
