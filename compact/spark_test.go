@@ -2,11 +2,17 @@ package compact_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/compact"
@@ -101,6 +107,23 @@ func TestCompactOtherEngines(t *testing.T) {
 			}
 			t.Logf("%d files → %d (%d partitions compacted, %d skipped)", before.NumFiles(), after.NumFiles(), len(res.Partitions), len(res.Plan.Skipped))
 			equalMultisets(t, "after compaction", tableRows(t, db, dir, after), rowsBefore)
+			// The new files' numRecords (merged stats or Parquet footers)
+			// match what DuckDB counts.
+			for _, f := range after.Files() {
+				if f.DataChange {
+					continue
+				}
+				var st struct{ NumRecords int64 }
+				if err := json.Unmarshal([]byte(f.Stats), &st); err != nil {
+					t.Fatalf("%s: stats %q: %v", f.Path, f.Stats, err)
+				}
+				key, _ := url.PathUnescape(f.Path)
+				n := ducktest.Rows(t, db, "SELECT count(*) FROM read_parquet(?)", filepath.Join(dir, key))[0][0]
+				if strconv.FormatInt(st.NumRecords, 10) != n {
+					t.Errorf("%s: numRecords %d, DuckDB counts %s", f.Path, st.NumRecords, n)
+				}
+				checkTopLevelBounds(t, db, filepath.Join(dir, key), f.Stats)
+			}
 		})
 	}
 	if compacted < 3 {
@@ -127,4 +150,46 @@ func TestRefuseDeletionVectors(t *testing.T) {
 	if !errors.Is(err, commitlog.ErrUnsupportedProtocol) {
 		t.Fatalf("Run on a deletion-vector table: %v, want ErrUnsupportedProtocol", err)
 	}
+}
+
+// checkTopLevelBounds compares the integer and short string bounds of the
+// top-level columns in stats with DuckDB's min and max over the file.
+func checkTopLevelBounds(t *testing.T, db *sql.DB, file, stats string) {
+	t.Helper()
+	var st struct {
+		MinValues map[string]any
+		MaxValues map[string]any
+	}
+	d := json.NewDecoder(strings.NewReader(stats))
+	d.UseNumber()
+	if err := d.Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for col, minV := range st.MinValues {
+		maxV := st.MaxValues[col]
+		var want []string
+		switch v := minV.(type) {
+		case json.Number:
+			if _, err := v.Int64(); err != nil {
+				continue
+			}
+		case string:
+			if len(v) >= 32 {
+				continue
+			}
+			if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
+				continue // timestamps are truncated to ms in stats
+			}
+		default:
+			continue
+		}
+		q := fmt.Sprintf(`SELECT CAST(min("%s") AS VARCHAR), CAST(max("%s") AS VARCHAR) FROM read_parquet(?)`, col, col)
+		want = ducktest.Rows(t, db, q, file)[0]
+		if fmt.Sprint(minV) != want[0] || fmt.Sprint(maxV) != want[1] {
+			t.Errorf("%s: stats bounds of %s = [%v, %v], DuckDB says %v", file, col, minV, maxV, want)
+		}
+		checked++
+	}
+	t.Logf("%s: %d top-level bounds checked against DuckDB", filepath.Base(file), checked)
 }

@@ -177,6 +177,10 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	if err := res.Err(); err != nil {
+		if ctx.Err() != nil {
+			// Interrupted: uncommitted files were deleted; what committed stays.
+			return fmt.Errorf("compact %s: interrupted: %w", uri, ctx.Err())
+		}
 		var lines []string
 		for _, p := range res.Partitions {
 			if p.Err != nil {
