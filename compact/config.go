@@ -55,7 +55,8 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Progress is how far a compaction has come.
+// Progress is how far a compaction has come. Files rewritten again after a
+// conflict count again, so FilesDone and BytesDone may exceed the totals.
 type Progress struct {
 	FilesDone, FilesTotal           int
 	BytesDone, BytesTotal           int64
@@ -64,7 +65,8 @@ type Progress struct {
 	Elapsed time.Duration
 }
 
-// Validate reports the first invalid field.
+// Validate reports every invalid field (joined), including a --where
+// predicate that does not parse.
 func (c Config) Validate() error {
 	var errs []error
 	if c.TargetSize < 0 {
