@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/storage"
 )
 
 const historyUsage = `usage: protolake history TABLE_URI [--limit N] [--json]
@@ -76,16 +77,13 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("history %s: %w", uri, err)
 	}
 	defer closeStore()
-	entries, err := buildHistory(ctx, tbl)
+	entries, err := buildHistory(ctx, tbl, *limit)
 	if err != nil {
 		return noTable("history", uri, err)
 	}
 	// Newest first, as DESCRIBE HISTORY.
 	for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
 		entries[i], entries[j] = entries[j], entries[i]
-	}
-	if *limit > 0 && len(entries) > *limit {
-		entries = entries[:*limit]
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -96,24 +94,48 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 // buildHistory reads the retained commits, oldest first, and follows the
-// proto pin through them.
-func buildHistory(ctx context.Context, tbl *commitlog.Table) ([]historyEntry, error) {
-	commits, err := tbl.History(ctx, commitlog.Latest)
-	if err != nil {
-		return nil, err
+// proto pin through them. With limit > 0 only the newest limit commits are
+// read (a 30-day log of a streaming table holds tens of thousands of
+// commits), and the pin in force before them comes from a snapshot.
+func buildHistory(ctx context.Context, tbl *commitlog.Table, limit int) ([]historyEntry, error) {
+	var commits []commitlog.CommitEntry
+	if limit > 0 {
+		snap, err := tbl.Snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for v := max(0, snap.Version()-int64(limit)+1); v <= snap.Version(); v++ {
+			e, err := readCommitEntry(ctx, tbl.Store(), v)
+			if errors.Is(err, storage.ErrNotExist) {
+				continue // cleaned up
+			}
+			if err != nil {
+				return nil, err
+			}
+			commits = append(commits, e)
+		}
+	} else {
+		var err error
+		if commits, err = tbl.History(ctx, commitlog.Latest); err != nil {
+			return nil, err
+		}
 	}
 	if len(commits) == 0 {
 		return nil, commitlog.ErrNoTable
 	}
+	// The pin in force before the first commit shown.
 	var pin commitlog.ProtoPin
-	if commits[0].Metadata == nil {
-		// The log was cleaned up: the pin in force at the first retained
-		// version comes from its snapshot (checkpoint).
-		snap, err := tbl.SnapshotAt(ctx, commits[0].Version)
-		if err != nil {
+	if first := commits[0].Version; first > 0 {
+		if snap, err := tbl.SnapshotAt(ctx, first-1); err == nil {
+			pin = commitlog.PinOf(snap.Metadata())
+		} else if !errors.Is(err, commitlog.ErrVersionNotFound) {
 			return nil, err
+		} else if commits[0].Metadata == nil {
+			// Cleaned up below the first retained version: take its own.
+			if snap, err := tbl.SnapshotAt(ctx, first); err == nil {
+				pin = commitlog.PinOf(snap.Metadata())
+			}
 		}
-		pin = commitlog.PinOf(snap.Metadata())
 	}
 	out := make([]historyEntry, 0, len(commits))
 	for _, c := range commits {
@@ -145,6 +167,40 @@ func buildHistory(ctx context.Context, tbl *commitlog.Table) ([]historyEntry, er
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// readCommitEntry reads one commit file into the summary History returns.
+func readCommitEntry(ctx context.Context, store commitlog.Store, v int64) (commitlog.CommitEntry, error) {
+	key := commitlog.CommitKey(v)
+	rc, err := store.Get(ctx, key)
+	if err != nil {
+		return commitlog.CommitEntry{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return commitlog.CommitEntry{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	actions, err := commitlog.ParseCommit(data)
+	if err != nil {
+		return commitlog.CommitEntry{}, fmt.Errorf("%s: %w", key, err)
+	}
+	e := commitlog.CommitEntry{Version: v}
+	for _, a := range actions {
+		switch {
+		case a.CommitInfo != nil:
+			e.CommitInfo = a.CommitInfo
+		case a.Metadata != nil:
+			e.Metadata = a.Metadata
+		case a.Protocol != nil:
+			e.Protocol = a.Protocol
+		case a.Add != nil:
+			e.NumAdds++
+		case a.Remove != nil:
+			e.NumRemoves++
+		}
+	}
+	return e, nil
 }
 
 // metric returns the first of the named operationMetrics that is a number.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,22 @@ func TestHistoryMatchesLog(t *testing.T) {
 	}
 	if got[0].Proto.Fingerprint != strings.Repeat("b", 64) || got[len(got)-1].Proto.Fingerprint != strings.Repeat("a", 64) {
 		t.Errorf("fingerprints: newest %s, oldest %s", got[0].Proto.Fingerprint, got[len(got)-1].Proto.Fingerprint)
+	}
+
+	// --limit reads only the newest commits and says the same about them,
+	// including whether the pin changed at the oldest one shown.
+	for _, n := range []string{"1", "2", "3"} {
+		out, _, _ := runCLI(t, "history", dir, "--json", "--limit", n)
+		var lim []historyEntry
+		if err := json.Unmarshal([]byte(out), &lim); err != nil {
+			t.Fatal(err)
+		}
+		k, _ := strconv.Atoi(n)
+		a, _ := json.Marshal(lim)
+		b, _ := json.Marshal(got[:k])
+		if string(a) != string(b) {
+			t.Errorf("--limit %s:\n got %s\nwant %s", n, a, b)
+		}
 	}
 
 	// Text: a header and one line per version; --limit keeps the newest.
