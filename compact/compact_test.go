@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -360,4 +361,46 @@ func TestRowGroupBytes(t *testing.T) {
 		t.Errorf("%s row groups, want about 10 (30 inputs, 3 per row group)", rgs)
 	}
 	equalMultisets(t, "after", tableRows(t, db, tt.dir, after), tableRows(t, db, tt.dir, before))
+}
+
+// TestSortBy: with SortBy the rows of each new file are ordered by the
+// column (nulls first), the multiset unchanged; an unknown column fails the
+// partition with a message listing the columns.
+func TestSortBy(t *testing.T) {
+	ctx := context.Background()
+	tt := newTestTable(t)
+	for b := 0; b < 6; b++ {
+		tt.appendBatch(t, 50, 1)
+	}
+	db := ducktest.Open(t)
+	before, _ := tt.tbl.Snapshot(ctx)
+	want := tableRows(t, db, tt.dir, before)
+
+	res, err := compact.Run(ctx, tt.tbl, compact.Config{SortBy: "no_such_column"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Err(); err == nil || !strings.Contains(err.Error(), "campaign_id") {
+		t.Errorf("unknown --sort-by column: %v, want an error listing the columns", err)
+	}
+
+	res, err = compact.Run(ctx, tt.tbl, compact.Config{SortBy: "campaign_id"})
+	if err != nil || res.Err() != nil {
+		t.Fatal(err, res.Err())
+	}
+	after, _ := tt.tbl.Snapshot(ctx)
+	if after.NumFiles() != 1 {
+		t.Fatalf("%d files, want 1", after.NumFiles())
+	}
+	var ids []string
+	for _, r := range ducktest.Rows(t, db, "SELECT campaign_id FROM read_parquet(?)", localFiles(tt.dir, after)[0]) {
+		ids = append(ids, r[0])
+	}
+	if len(ids) != 300 || !sort.StringsAreSorted(ids) {
+		t.Errorf("%d rows, sorted by campaign_id: %v", len(ids), sort.StringsAreSorted(ids))
+	}
+	equalMultisets(t, "sorted", tableRows(t, db, tt.dir, after), want)
+	if p := res.Partitions[0]; p.Version < 0 {
+		t.Errorf("no commit: %+v", p)
+	}
 }
