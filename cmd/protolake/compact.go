@@ -37,8 +37,8 @@ TABLE_URI is a path or a file://, s3://, hdfs:// URL (see README, Storage).
 flags:
 `
 
-// maintenanceFlags parses flags that may come before or after one
-// TABLE_URI and returns the URI.
+// parseWithURI parses flags that may come before or after one TABLE_URI
+// and returns the URI.
 func parseWithURI(fs *flag.FlagSet, args []string, name string) (string, error) {
 	var positional []string
 	for {
@@ -59,6 +59,14 @@ func parseWithURI(fs *flag.FlagSet, args []string, name string) (string, error) 
 		return "", usageError{fmt.Errorf("%s: want exactly one TABLE_URI, got %d", name, len(positional))}
 	}
 	return positional[0], nil
+}
+
+// checkLogFormat refuses a --log-format other than text or json.
+func checkLogFormat(cmd, f string) error {
+	if f != "text" && f != "json" {
+		return usageError{fmt.Errorf("%s: --log-format %q: want text or json", cmd, f)}
+	}
+	return nil
 }
 
 // openTable opens the table at uri for a maintenance command; the caller
@@ -105,6 +113,9 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if err := checkLogFormat("compact", *logFormat); err != nil {
 		return err
 	}
 	if *minFiles < 1 {

@@ -218,6 +218,9 @@ func TestMaintenanceUsageErrors(t *testing.T) {
 		{"compact", dir, "--min-files", "0"},
 		{"compact", dir, "--target-size", "lots"},
 		{"vacuum", dir, "--retain", "soon"},
+		{"vacuum", dir, "--log-format", "xml"},
+		{"compact", dir, "--log-format", "xml"},
+		{"compact", dir, "--where", "day ~ 1"},
 		{"checkpoint"},
 	} {
 		if _, stderr, code := runCLI(t, args...); code != 2 {

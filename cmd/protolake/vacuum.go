@@ -56,6 +56,9 @@ func runVacuum(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if err := checkLogFormat("vacuum", *logFormat); err != nil {
+		return err
+	}
 	var retention time.Duration
 	if *retain != "" {
 		if retention, err = commitlog.ParseInterval(*retain); err != nil || retention <= 0 {
