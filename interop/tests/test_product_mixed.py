@@ -1,0 +1,168 @@
+"""Product interop, point 5 of issue 7: protolake and Spark writing the same
+Delta table. Spark appends to a table protolake created, protolake keeps
+streaming into it and compacts it (Spark's files included); then Spark runs
+OPTIMIZE and VACUUM on it, and our exactly-once watermarks survive: inspect
+and delta-rs still show them, and a restarted `protolake run` neither
+duplicates nor skips a record.
+
+One table on local disk and one on MinIO, each driven through the steps in
+file order.
+"""
+
+import urllib.parse
+import uuid
+
+import pytest
+
+import plcheck
+import protolake_interop
+
+SPARK_ROWS = 40
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def mixed(request, tmp_path_factory, protolake_bin, kafka_brokers, s3):
+    store = request.param
+    pl = plcheck.Protolake(protolake_bin)
+    plgen = plcheck.build_plgen()
+    work = tmp_path_factory.mktemp(f"mixed-{store}")
+    run_id = uuid.uuid4().hex[:8]
+    topic = f"mixed-{store}-{run_id}"
+    schema = pl.schema(plcheck.ADTRACK_DESC, "adtrack.v1.AdImpression", "--partition", "day(event_time)")
+    (work / "schema.json").write_text(__import__("json").dumps(schema))
+    if store == "local":
+        uri = spark_uri = rs_uri = f"file://{work}/lake/ads"
+        rs_uri, rs_opts, dlq = str(work / "lake/ads"), None, None
+    else:
+        from pyarrow import fs
+
+        bucket = f"mixed-{run_id}"
+        fs.S3FileSystem(access_key=s3["access_key"], secret_key=s3["secret_key"], region=s3["region"],
+                        endpoint_override=s3["endpoint"], scheme="http", allow_bucket_creation=True).create_dir(bucket)
+        q = urllib.parse.urlencode({"endpoint": s3["endpoint"], "path_style": "true"})
+        uri, spark_uri, rs_uri = f"s3://{bucket}/ads?{q}", f"s3a://{bucket}/ads", f"s3://{bucket}/ads"
+        rs_opts, dlq = protolake_interop.s3_storage_options(), f"s3://{bucket}/ads_dlq?{q}"
+    group = f"g-mixed-{run_id}"
+    cfg = plcheck.write_config(work / "pl.yaml", kafka_brokers, group, [{
+        "name": "ads", "uri": uri, "topics": [topic], "message": "adtrack.v1.AdImpression",
+        "descriptor_set": plcheck.ADTRACK_DESC, "partition_by": ["day(event_time)"],
+        "flush": {"max_rows": 100}, "dead_letter_uri": dlq,
+    }])
+    state = {"next": 0}
+
+    def produce(n):
+        plcheck.sh([plgen, "adtrack", "--brokers", kafka_brokers, "--topic", topic, "--partitions", 3,
+                    "--from", state["next"], "--n", n, "--expect", work / "expected.jsonl",
+                    "--schema", work / "schema.json"])
+        state["next"] += n
+
+    def expected():
+        return plcheck.expected_rows(plcheck.add_day(plcheck.read_expected(work / "expected.jsonl")), schema)
+
+    def delta_table():
+        from deltalake import DeltaTable
+
+        return DeltaTable(rs_uri, storage_options=rs_opts)
+
+    return {"pl": pl, "uri": uri, "spark_uri": spark_uri, "produce": produce, "expected": expected,
+            "run": lambda: pl.run_until_caught_up(cfg), "group": group, "topic": topic, "schema": schema,
+            "protojson": plcheck.protojson_columns(schema), "delta_table": delta_table, "store": store}
+
+
+def kafka_rows(spark, m):
+    """Spark's rows of the table that came from Kafka, normalized, and the
+    number of rows without Kafka lineage (Spark's own appends)."""
+    df = spark.read.format("delta").load(m["spark_uri"])
+    rows = [plcheck.norm_spark_row(r, df.schema, m["protojson"]) for r in df.collect()]
+    ours = [r for r in rows if r["_kafka"] is not None]
+    return ours, len(rows) - len(ours)
+
+
+def want_txns(m):
+    out = {}
+    for r in m["expected"]():
+        k = r["_kafka"]
+        app = f"protolake:{m['group']}:{m['topic']}:{k['partition']}"
+        out[app] = max(out.get(app, -1), k["offset"])
+    return out
+
+
+def test_spark_appends_then_protolake_streams_and_compacts(spark, mixed):
+    from pyspark.sql import functions as F
+
+    m, pl = mixed, mixed["pl"]
+    m["produce"](500)
+    m["run"]()
+    v_ours = pl.inspect(m["uri"])["version"]
+
+    # Spark appends rows of its own (no Kafka lineage) with the table's schema.
+    df = spark.read.format("delta").load(m["spark_uri"])
+    extra = df.orderBy("impression_id").limit(SPARK_ROWS) \
+        .withColumn("impression_id", F.concat(F.lit("spark-"), F.col("impression_id"))) \
+        .withColumn("_kafka", F.lit(None).cast(df.schema["_kafka"].dataType))
+    extra.write.format("delta").mode("append").save(m["spark_uri"])
+    info = pl.inspect(m["uri"])
+    assert info["version"] == v_ours + 1
+    assert info["numRecords"] == 500 + SPARK_ROWS
+
+    # protolake keeps streaming on top of Spark's commit.
+    m["produce"](400)
+    m["run"]()
+    info = pl.inspect(m["uri"])
+    assert info["numRecords"] == 900 + SPARK_ROWS
+    assert info["txns"] == want_txns(m)
+    ours, theirs = kafka_rows(spark, m)
+    assert theirs == SPARK_ROWS
+    plcheck.assert_rows_equal(ours, m["expected"](), f"Spark on the mixed {m['store']} table")
+
+    # Our compaction rewrites Spark's files together with ours.
+    before = pl.inspect(m["uri"])
+    pl("compact", m["uri"], "--min-files", "2", "--target-size", "64MiB")
+    after = pl.inspect(m["uri"])
+    assert after["numFiles"] < before["numFiles"]
+    assert after["numRecords"] == 900 + SPARK_ROWS
+    assert after["txns"] == before["txns"]
+    ours, theirs = kafka_rows(spark, m)
+    assert theirs == SPARK_ROWS
+    plcheck.assert_rows_equal(ours, m["expected"](), f"Spark after our compaction of the mixed {m['store']} table")
+    dt = m["delta_table"]()
+    assert dt.version() == after["version"]
+    assert dt.to_pyarrow_table().num_rows == 900 + SPARK_ROWS
+
+
+def test_spark_optimize_and_vacuum_keep_our_watermarks(spark, mixed):
+    m, pl = mixed, mixed["pl"]
+    before = pl.inspect(m["uri"])
+    assert before["txns"] == want_txns(m)
+    # More small files to optimize, then Spark's OPTIMIZE and VACUUM.
+    m["produce"](300)
+    m["run"]()
+    txns = pl.inspect(m["uri"])["txns"]
+    assert txns == want_txns(m)
+    spark.sql(f"OPTIMIZE delta.`{m['spark_uri']}`").collect()
+    spark.sql(f"VACUUM delta.`{m['spark_uri']}` RETAIN 0 HOURS").collect()
+    from delta.tables import DeltaTable as SparkDeltaTable
+
+    ops = [r["operation"] for r in SparkDeltaTable.forPath(spark, m["spark_uri"]).history().collect()]
+    assert "OPTIMIZE" in ops[:3], ops
+    info = pl.inspect(m["uri"])
+    assert info["txns"] == txns, "Spark's OPTIMIZE/VACUUM changed our watermarks"
+    assert info["numRecords"] == 1200 + SPARK_ROWS
+    dt = m["delta_table"]()
+    for app_id, version in txns.items():
+        assert dt.transaction_version(app_id) == version, app_id
+
+    # A restarted run: nothing new → no commit of data; new records → exactly them.
+    m["run"]()
+    assert pl.inspect(m["uri"])["numRecords"] == 1200 + SPARK_ROWS
+    m["produce"](250)
+    m["run"]()
+    info = pl.inspect(m["uri"])
+    assert info["numRecords"] == 1450 + SPARK_ROWS
+    assert info["txns"] == want_txns(m)
+    ours, theirs = kafka_rows(spark, m)
+    assert theirs == SPARK_ROWS
+    plcheck.assert_rows_equal(ours, m["expected"](), f"Spark after Spark's OPTIMIZE+VACUUM and a restart ({m['store']})")
+    rs = plcheck.arrow_rows(m["delta_table"]().to_pyarrow_table(), m["protojson"])
+    plcheck.assert_rows_equal([r for r in rs if r["_kafka"] is not None], m["expected"](),
+                              f"delta-rs after Spark's OPTIMIZE+VACUUM and a restart ({m['store']})")
