@@ -105,7 +105,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 			if i < *from {
 				continue
 			}
-			b, err := proto.Marshal(m)
+			b, err := marshal.Marshal(m)
 			if err != nil {
 				return err
 			}
@@ -129,7 +129,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 			if err := (protojson.UnmarshalOptions{Resolver: types}).Unmarshal([]byte(text), m); err != nil {
 				return fmt.Errorf("stdin line %d: %w", line, err)
 			}
-			b, err := proto.Marshal(m)
+			b, err := marshal.Marshal(m)
 			if err != nil {
 				return err
 			}
@@ -195,6 +195,10 @@ func run(ctx context.Context, cmd string, args []string) error {
 	}
 	return w.Flush()
 }
+
+// marshal encodes every record: deterministic, so a subtree's bytes are the
+// same inside the record and on their own.
+var marshal = proto.MarshalOptions{Deterministic: true}
 
 // loadMessage finds message name in a descriptor set; the returned types
 // resolve Any's type URLs against the same set.
@@ -375,11 +379,13 @@ func float(f float64) any {
 }
 
 func message(m protoreflect.Message, dt any) (any, error) {
-	if dt == "binary" {
-		// max_recursion_depth cut the subtree here: its serialized bytes.
-		return proto.MarshalOptions{Deterministic: true}.Marshal(m.Interface())
-	}
 	md := m.Descriptor()
+	if dt == "binary" && !isWKT(md) {
+		// max_recursion_depth cut the subtree here: its serialized bytes,
+		// as the sender wrote them (records are marshalled deterministically,
+		// which orders fields the same way at every level).
+		return marshal.Marshal(m.Interface())
+	}
 	get := func(name protoreflect.Name) protoreflect.Value { return m.Get(md.Fields().ByName(name)) }
 	switch md.FullName() {
 	case "google.protobuf.Timestamp":
