@@ -117,6 +117,10 @@ def spark_session(app="protolake-interop"):
         # for a tiny table on 2 cores, 3 s with 2.
         .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", "2")
         .config("spark.jars.ivy", str(CACHE / "ivy"))
+        # Catalog tables (CREATE TABLE … LOCATION) without a spark-warehouse
+        # directory in the work tree.
+        .config("spark.sql.warehouse.dir",
+                str(Path(os.environ.get("PROTOLAKE_INTEROP_RUN", "/tmp/protolake-interop-run")) / "spark-warehouse"))
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         # Delta's retention check would refuse VACUUM RETAIN 0 HOURS in tests.

@@ -166,3 +166,68 @@ def test_spark_optimize_and_vacuum_keep_our_watermarks(spark, mixed):
     rs = plcheck.arrow_rows(m["delta_table"]().to_pyarrow_table(), m["protojson"])
     plcheck.assert_rows_equal([r for r in rs if r["_kafka"] is not None], m["expected"](),
                               f"delta-rs after Spark's OPTIMIZE+VACUUM and a restart ({m['store']})")
+
+
+def test_resume_from_spark_and_deltars_checkpoints(spark, mixed):
+    """Our watermarks read back from checkpoints others wrote: Spark's (after
+    a Spark table-property change, a metaData action that is not ours) and
+    delta-rs's; a restarted run resumes right after them each time."""
+    m, pl = mixed, mixed["pl"]
+    n0 = pl.inspect(m["uri"])["numRecords"]
+    # Spark refuses the ALTER on our schema without this setting:
+    # test_spark_alters_table_properties (xfail) below.
+    spark.conf.set("spark.databricks.delta.constraints.allowUnenforcedNotNull.enabled", "true")
+    try:
+        spark.sql(f"ALTER TABLE delta.`{m['spark_uri']}` SET TBLPROPERTIES ('delta.logRetentionDuration' = 'interval 60 days')")
+    finally:
+        spark.conf.unset("spark.databricks.delta.constraints.allowUnenforcedNotNull.enabled")
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, m["spark_uri"]).checkpoint()
+    info = pl.inspect(m["uri"])
+    assert info["checkpointVersion"] == info["version"], "Spark's checkpoint is not the one loaded"
+    assert info["txns"] == want_txns(m)
+    assert info["configuration"]["delta.logRetentionDuration"] == "interval 60 days"
+    assert info["configuration"]["protolake.proto.message"] == "adtrack.v1.AdImpression"
+    m["run"]()
+    assert pl.inspect(m["uri"])["numRecords"] == n0
+    m["produce"](120)
+    m["run"]()
+    info = pl.inspect(m["uri"])
+    assert info["numRecords"] == n0 + 120 and info["txns"] == want_txns(m)
+
+    dt = m["delta_table"]()
+    dt.create_checkpoint()
+    info = pl.inspect(m["uri"])
+    assert info["checkpointVersion"] == info["version"] == dt.version(), "delta-rs's checkpoint is not the one loaded"
+    assert info["txns"] == want_txns(m)
+    m["produce"](80)
+    m["run"]()
+    info = pl.inspect(m["uri"])
+    assert info["numRecords"] == n0 + 200 and info["txns"] == want_txns(m)
+    ours, theirs = kafka_rows(spark, m)
+    assert theirs == SPARK_ROWS
+    plcheck.assert_rows_equal(ours, m["expected"](), f"Spark after runs resumed from foreign checkpoints ({m['store']})")
+
+
+NESTED_NOT_NULL = ("DESIGN.md maps repeated fields to array<T> containsNull=false and maps to valueContainsNull=false; "
+                   "delta-spark 3.3.2 treats those inside another array or map (e.g. bids[].deal_ids of "
+                   "AdImpression) as NOT NULL constraints it does not support and refuses to change the table's "
+                   "metadata: [DELTA_NESTED_NOT_NULL_CONSTRAINT] The element type of the field bids contains a NOT "
+                   "NULL constraint, unless spark.databricks.delta.constraints.allowUnenforcedNotNull.enabled=true")
+
+
+@pytest.mark.xfail(strict=True, reason=NESTED_NOT_NULL)
+def test_spark_alters_table_properties(spark, mixed):
+    spark.sql(f"ALTER TABLE delta.`{mixed['spark_uri']}` SET TBLPROPERTIES ('delta.appendOnly' = 'false')")
+
+
+def test_spark_registers_table_in_catalog(spark, mixed):
+    """What an analyst does first: name the table in Spark's catalog."""
+    name = f"ads_{mixed['store']}_{uuid.uuid4().hex[:6]}"
+    spark.sql(f"CREATE TABLE {name} USING delta LOCATION '{mixed['spark_uri']}'")
+    try:
+        n = spark.sql(f"SELECT count(*) FROM {name} WHERE _kafka IS NOT NULL").collect()[0][0]
+        assert n == len(mixed["expected"]())
+    finally:
+        spark.sql(f"DROP TABLE {name}")  # external: the files stay
+    assert mixed["pl"].inspect(mixed["uri"])["numRecords"] > 0
