@@ -43,11 +43,14 @@ def mixed(request, tmp_path_factory, protolake_bin, kafka_brokers, s3):
         uri, spark_uri, rs_uri = f"s3://{bucket}/ads?{q}", f"s3a://{bucket}/ads", f"s3://{bucket}/ads"
         rs_opts, dlq = protolake_interop.s3_storage_options(), f"s3://{bucket}/ads_dlq?{q}"
     group = f"g-mixed-{run_id}"
-    cfg = plcheck.write_config(work / "pl.yaml", kafka_brokers, group, [{
-        "name": "ads", "uri": uri, "topics": [topic], "message": "adtrack.v1.AdImpression",
-        "descriptor_set": plcheck.ADTRACK_DESC, "partition_by": ["day(event_time)"],
-        "flush": {"max_rows": 100}, "dead_letter_uri": dlq,
-    }])
+
+    def run_config(**flush):
+        return plcheck.write_config(work / "pl.yaml", kafka_brokers, group, [{
+            "name": "ads", "uri": uri, "topics": [topic], "message": "adtrack.v1.AdImpression",
+            "descriptor_set": plcheck.ADTRACK_DESC, "partition_by": ["day(event_time)"],
+            "flush": {"max_rows": 100, **flush}, "dead_letter_uri": dlq,
+        }])
+    cfg = run_config()
     state = {"next": 0}
 
     def produce(n):
@@ -57,6 +60,8 @@ def mixed(request, tmp_path_factory, protolake_bin, kafka_brokers, s3):
         state["next"] += n
 
     def expected():
+        if not (work / "expected.jsonl").exists():
+            return []
         return plcheck.expected_rows(plcheck.add_day(plcheck.read_expected(work / "expected.jsonl")), schema)
 
     def delta_table():
@@ -65,7 +70,7 @@ def mixed(request, tmp_path_factory, protolake_bin, kafka_brokers, s3):
         return DeltaTable(rs_uri, storage_options=rs_opts)
 
     return {"pl": pl, "uri": uri, "spark_uri": spark_uri, "produce": produce, "expected": expected,
-            "run": lambda: pl.run_until_caught_up(cfg), "group": group, "topic": topic, "schema": schema,
+            "run": lambda: pl.run_until_caught_up(cfg), "run_config": run_config, "group": group, "topic": topic, "schema": schema,
             "protojson": plcheck.protojson_columns(schema), "delta_table": delta_table, "store": store}
 
 
@@ -231,3 +236,58 @@ def test_spark_registers_table_in_catalog(spark, mixed):
     finally:
         spark.sql(f"DROP TABLE {name}")  # external: the files stay
     assert mixed["pl"].inspect(mixed["uri"])["numRecords"] > 0
+
+
+def test_streaming_while_spark_appends(spark, mixed):
+    """protolake runs continuously (a commit a second) while Spark appends:
+    the two writers' commits interleave, each one's put-if-absent of the next
+    log entry can lose to the other, and both must land, once."""
+    import signal
+    import subprocess
+    import time
+
+    from pyspark.sql import functions as F
+
+    m, pl = mixed, mixed["pl"]
+    if m["store"] == "s3":
+        # Seen once in 8 runs: a whole 60-record commit of ours missing while
+        # our later txns covered it. delta-spark commits to s3a:// through
+        # S3SingleDriverLogStore, which checks for N.json and then writes it,
+        # without a conditional put: it is safe against writers in the same
+        # JVM only and can overwrite a log entry another process just wrote.
+        pytest.skip("delta-spark's S3 log store does not support concurrent writers in other processes "
+                    "(S3SingleDriverLogStore; needs S3DynamoDBLogStore): see the comment")
+    if not m["expected"]():  # run alone (-k streaming): the table first
+        m["produce"](300)
+        m["run"]()
+    _, theirs0 = kafka_rows(spark, m)
+    cfg = m["run_config"](commit_interval="1s")
+    proc = subprocess.Popen([str(pl.bin), "run", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=protolake_interop.protolake_env(**plcheck.s3_env()))
+    appended = 0
+    try:
+        # Rows in memory: an append of a DataFrame that reads the table itself
+        # is not blind, and Spark rightly fails it (ConcurrentAppendException)
+        # when our commit adds files to a partition it read.
+        src = spark.read.format("delta").load(m["spark_uri"]).where("_kafka IS NOT NULL").limit(5)
+        src = spark.createDataFrame(src.collect(), src.schema)
+        for i in range(6):
+            m["produce"](60)
+            extra = src.withColumn("impression_id", F.concat(F.lit(f"spark{i}-"), F.col("impression_id"))) \
+                .withColumn("_kafka", F.lit(None).cast(src.schema["_kafka"].dataType))
+            extra.write.format("delta").mode("append").save(m["spark_uri"])
+            appended += 5
+        deadline = time.time() + 90
+        while pl.inspect(m["uri"])["txns"] != want_txns(m):
+            assert proc.poll() is None, f"protolake run exited {proc.returncode}:\n{proc.stdout.read()[-3000:]}"
+            assert time.time() < deadline, "protolake did not catch up within 90 s"
+            time.sleep(1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out[-3000:]
+    ours, theirs = kafka_rows(spark, m)
+    assert theirs == theirs0 + appended
+    plcheck.assert_rows_equal(ours, m["expected"](), f"Spark after protolake and Spark wrote concurrently ({m['store']})")
+    info = pl.inspect(m["uri"])
+    assert info["numRecords"] == len(ours) + theirs
