@@ -9,6 +9,7 @@ One table on local disk and one on MinIO, each driven through the steps in
 file order.
 """
 
+import os
 import urllib.parse
 import uuid
 
@@ -249,7 +250,7 @@ def test_streaming_while_spark_appends(spark, mixed):
     from pyspark.sql import functions as F
 
     m, pl = mixed, mixed["pl"]
-    if m["store"] == "s3":
+    if m["store"] == "s3" and not os.environ.get("PROTOLAKE_INTEROP_S3_CONCURRENT"):
         # Seen once in 8 runs: 60 records (one produce batch) missing while
         # our later txns covered them. In that table's log, versions 16 and
         # 17 were both Spark WRITEs and our watermarks jumped ~20 offsets per
@@ -258,6 +259,7 @@ def test_streaming_while_spark_appends(spark, mixed):
         # through S3SingleDriverLogStore, which checks for N.json and then
         # writes it without a conditional put: safe against writers in the
         # same JVM only. (Not confirmed: protolake's run log was not kept.)
+        # PROTOLAKE_INTEROP_S3_CONCURRENT=1 runs it anyway, keeping the log.
         pytest.skip("delta-spark's S3 log store does not support concurrent writers in other processes "
                     "(S3SingleDriverLogStore; needs S3DynamoDBLogStore): see the comment")
     if not m["expected"]():  # run alone (-k streaming): the table first
@@ -265,8 +267,8 @@ def test_streaming_while_spark_appends(spark, mixed):
         m["run"]()
     _, theirs0 = kafka_rows(spark, m)
     cfg = m["run_config"](commit_interval="1s")
-    proc = subprocess.Popen([str(pl.bin), "run", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=protolake_interop.protolake_env(**plcheck.s3_env()))
+    proc = subprocess.Popen([str(pl.bin), "run", "--config", str(cfg), "--log.level=debug"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=protolake_interop.protolake_env(**plcheck.s3_env()))
     appended = 0
     try:
         # Rows in memory: an append of a DataFrame that reads the table itself
@@ -288,9 +290,12 @@ def test_streaming_while_spark_appends(spark, mixed):
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
+    log = cfg.parent / "run-concurrent.log"
+    log.write_text(out)
     assert proc.returncode == 0, out[-3000:]
     ours, theirs = kafka_rows(spark, m)
     assert theirs == theirs0 + appended
-    plcheck.assert_rows_equal(ours, m["expected"](), f"Spark after protolake and Spark wrote concurrently ({m['store']})")
+    plcheck.assert_rows_equal(ours, m["expected"](), f"Spark after protolake and Spark wrote concurrently "
+                              f"({m['store']}; protolake's log: {log}, table: {m['uri']})")
     info = pl.inspect(m["uri"])
     assert info["numRecords"] == len(ours) + theirs
