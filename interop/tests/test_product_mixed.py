@@ -5,7 +5,7 @@ OPTIMIZE and VACUUM on it, and our exactly-once watermarks survive: inspect
 and delta-rs still show them, and a restarted `protolake run` neither
 duplicates nor skips a record.
 
-One table on local disk and one on MinIO, each driven through the steps in
+One table on local disk, one on MinIO and one on HDFS, each driven through the steps in
 file order.
 """
 
@@ -21,8 +21,8 @@ import protolake_interop
 SPARK_ROWS = 40
 
 
-@pytest.fixture(scope="module", params=["local", "s3"])
-def mixed(request, tmp_path_factory, protolake_bin, kafka_brokers, s3):
+@pytest.fixture(scope="module", params=["local", "s3", "hdfs"])
+def mixed(request, tmp_path_factory, protolake_bin, kafka_brokers, s3, hdfs_url):
     store = request.param
     pl = plcheck.Protolake(protolake_bin)
     plgen = plcheck.build_plgen()
@@ -34,6 +34,9 @@ def mixed(request, tmp_path_factory, protolake_bin, kafka_brokers, s3):
     if store == "local":
         uri = spark_uri = rs_uri = f"file://{work}/lake/ads"
         rs_uri, rs_opts, dlq = str(work / "lake/ads"), None, None
+    elif store == "hdfs":
+        uri = spark_uri = rs_uri = f"{hdfs_url}/mixed-{run_id}/ads"
+        rs_opts, dlq = None, None
     else:
         from pyarrow import fs
 
