@@ -331,6 +331,11 @@ func (r *Runner) kafkaOpts() ([]kgo.Opt, error) {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
+		// The client's fetch buffers are memory the limit does not see:
+		// bound them to a small share of it (at most 4 fetches of
+		// memory_limit/32 each, 1 MiB to 50 MiB).
+		kgo.FetchMaxBytes(fetchMaxBytes(r.cfg.MemoryLimit)),
+		kgo.MaxConcurrentFetches(maxConcurrentFetches),
 		kgo.AdjustFetchOffsetsFn(r.adjustOffsets),
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),
@@ -370,6 +375,15 @@ func (r *Runner) kafkaOpts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: s.Password}.AsSha512Mechanism()))
 	}
 	return append(opts, r.opts.KafkaOpts...), nil
+}
+
+// maxConcurrentFetches bounds the fetches the Kafka client buffers at once.
+const maxConcurrentFetches = 4
+
+// fetchMaxBytes is the per-fetch byte limit for a memory limit: 1/32 of it,
+// between 1 MiB and franz-go's default of 50 MiB.
+func fetchMaxBytes(limit ByteSize) int32 {
+	return int32(min(max(int64(limit)/32, 1<<20), 50<<20))
 }
 
 // Run consumes until ctx is cancelled (or, with UntilCaughtUp, until caught
