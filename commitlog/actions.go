@@ -117,19 +117,54 @@ type OffsetRange struct {
 	Last  int64 `json:"last"`
 }
 
+// Metrics are a commit's operationMetrics. Spark writes every value as a
+// string; other engines (delta-rs) write numbers, so any JSON value is read,
+// a scalar as its literal text (123, true) and an object or array as its
+// JSON, and written back as strings like Spark does.
+type Metrics map[string]string
+
+// UnmarshalJSON implements json.Unmarshaler, accepting any JSON value.
+func (m *Metrics) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	if raw == nil {
+		*m = nil
+		return nil
+	}
+	out := make(Metrics, len(raw))
+	for k, v := range raw {
+		var s string
+		switch {
+		case len(v) > 0 && v[0] == '"':
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fmt.Errorf("operationMetrics %q: %w", k, err)
+			}
+		case string(v) == "null":
+			continue
+		default:
+			s = string(v)
+		}
+		out[k] = s
+	}
+	*m = out
+	return nil
+}
+
 // CommitInfo is the commitInfo action: provenance of a commit. protolake
 // adds txnId (to resolve ambiguous commits) and kafkaOffsets.
 type CommitInfo struct {
-	Timestamp           int64             `json:"timestamp"`
-	Operation           string            `json:"operation,omitempty"`
-	OperationParameters map[string]any    `json:"operationParameters,omitempty"`
-	ReadVersion         *int64            `json:"readVersion,omitempty"`
-	IsolationLevel      string            `json:"isolationLevel,omitempty"`
-	IsBlindAppend       *bool             `json:"isBlindAppend,omitempty"`
-	OperationMetrics    map[string]string `json:"operationMetrics,omitempty"`
-	EngineInfo          string            `json:"engineInfo,omitempty"`
-	TxnID               string            `json:"txnId,omitempty"`
-	KafkaOffsets        []OffsetRange     `json:"kafkaOffsets,omitempty"`
+	Timestamp           int64          `json:"timestamp"`
+	Operation           string         `json:"operation,omitempty"`
+	OperationParameters map[string]any `json:"operationParameters,omitempty"`
+	ReadVersion         *int64         `json:"readVersion,omitempty"`
+	IsolationLevel      string         `json:"isolationLevel,omitempty"`
+	IsBlindAppend       *bool          `json:"isBlindAppend,omitempty"`
+	OperationMetrics    Metrics        `json:"operationMetrics,omitempty"`
+	EngineInfo          string         `json:"engineInfo,omitempty"`
+	TxnID               string         `json:"txnId,omitempty"`
+	KafkaOffsets        []OffsetRange  `json:"kafkaOffsets,omitempty"`
 	// Extra holds fields this package does not model, preserved verbatim.
 	Extra map[string]json.RawMessage `json:"-"`
 }

@@ -163,3 +163,27 @@ func TestCorruptCheckpointFallsBack(t *testing.T) {
 		t.Error("loaded a snapshot with a corrupt checkpoint and no commit 0")
 	}
 }
+
+// TestCommitInfoMetricsOfOtherEngines: delta-rs writes operationMetrics as
+// numbers (Spark as strings); both parse, and a table with such a commit
+// stays readable.
+func TestCommitInfoMetricsOfOtherEngines(t *testing.T) {
+	in := `{"commitInfo":{"timestamp":5,"operation":"WRITE","operationMetrics":{"execution_time_ms":12,"num_added_files":1,"num_added_rows":3,"ratio":0.5,"ok":true,"none":null,"nested":{"a":1},"numFiles":"4"},"clientVersion":"delta-rs.1.6.6"}}` + "\n"
+	actions, err := ParseCommit([]byte(in))
+	if err != nil {
+		t.Fatalf("ParseCommit: %v", err)
+	}
+	got := actions[0].CommitInfo.OperationMetrics
+	want := Metrics{"execution_time_ms": "12", "num_added_files": "1", "num_added_rows": "3", "ratio": "0.5", "ok": "true", "nested": `{"a":1}`, "numFiles": "4"}
+	if len(got) != len(want) {
+		t.Fatalf("metrics = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("metrics[%q] = %q, want %q", k, got[k], v)
+		}
+	}
+	if _, err := ParseCommit([]byte(`{"commitInfo":{"timestamp":5,"operationMetrics":{"x":"unterminated}}}`)); err == nil {
+		t.Error("a broken metrics object parsed")
+	}
+}

@@ -161,7 +161,8 @@ type FlushConfig struct {
 
 // DeadLetterConfig is the dead-letter table of a table.
 type DeadLetterConfig struct {
-	// URI of the dead-letter table. Default: the table URI + "_dlq".
+	// URI of the dead-letter table. Default: the table URI with "_dlq"
+	// appended to its path (before any ?query, so S3 options carry over).
 	URI string `yaml:"uri"`
 	// Disabled makes an undecodable record stop the deployment instead.
 	Disabled bool `yaml:"disabled"`
@@ -268,12 +269,24 @@ func (c *Config) ApplyDefaults() {
 			t.Schema.Partitions = t.PartitionBy
 		}
 		if t.DeadLetter.URI == "" && !t.DeadLetter.Disabled {
-			t.DeadLetter.URI = strings.TrimRight(t.URI, "/") + "_dlq"
+			t.DeadLetter.URI = deadLetterURI(t.URI)
 		}
 	}
 }
 
+// deadLetterURI is the default dead-letter table of a table URI: "_dlq"
+// appended to the path, the query (S3 endpoint, path style…) kept.
+func deadLetterURI(uri string) string {
+	path, query, hasQuery := strings.Cut(uri, "?")
+	path = strings.TrimRight(path, "/") + "_dlq"
+	if hasQuery {
+		return path + "?" + query
+	}
+	return path
+}
+
 func lastPathElem(uri string) string {
+	uri, _, _ = strings.Cut(uri, "?")
 	uri = strings.TrimRight(uri, "/")
 	if i := strings.LastIndexByte(uri, '/'); i >= 0 {
 		return uri[i+1:]

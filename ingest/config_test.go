@@ -150,3 +150,20 @@ func TestExampleConfig(t *testing.T) {
 		t.Errorf("protolake.yaml parsed as %+v", c.Tables[0])
 	}
 }
+
+// TestDefaultsKeepURIQuery: the table name and the dead-letter URI derived
+// from an S3 URI with options keep the options out of the name and in the
+// dead-letter URI.
+func TestDefaultsKeepURIQuery(t *testing.T) {
+	for _, tc := range []struct{ uri, name, dlq string }{
+		{"s3://b/lake/ads?endpoint=http://127.0.0.1:9000&path_style=true", "ads", "s3://b/lake/ads_dlq?endpoint=http://127.0.0.1:9000&path_style=true"},
+		{"file:///data/lake/ads/", "ads", "file:///data/lake/ads_dlq"},
+		{"lake/ads", "ads", "lake/ads_dlq"},
+	} {
+		c := Config{Tables: []TableConfig{{URI: tc.uri}}}
+		c.ApplyDefaults()
+		if got := c.Tables[0]; got.Name != tc.name || got.DeadLetter.URI != tc.dlq {
+			t.Errorf("%s: name %q, dead letters %q; want %q, %q", tc.uri, got.Name, got.DeadLetter.URI, tc.name, tc.dlq)
+		}
+	}
+}

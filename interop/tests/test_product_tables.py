@@ -346,11 +346,8 @@ def test_readers_after_compaction(spark, ads, store):
     assert ops[0] == "OPTIMIZE", ops
 
 
-# Product bugs --------------------------------------------------------------------
+# Regression tests for product bugs the interop tier found ---------------------
 
-@pytest.mark.xfail(strict=True, reason="ingest/config.go: the default dead-letter URI is TrimRight(uri, \"/\") + \"_dlq\", "
-                   "appended after the query string: s3://b/t?endpoint=…&path_style=true becomes …&path_style=true_dlq "
-                   "and `protolake run` exits 2 with 'path_style=\"true_dlq\" is not a boolean'")
 def test_default_dead_letter_uri_keeps_s3_query(ads, kafka_brokers, s3):
     pl = ads["pl"]
     work = ads["work"]
