@@ -51,24 +51,38 @@ func (t *Table) History(ctx context.Context, to int64) ([]CommitEntry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("history: %w", err)
 		}
-		e := CommitEntry{Version: v}
-		for _, a := range actions {
-			switch {
-			case a.CommitInfo != nil:
-				e.CommitInfo = a.CommitInfo
-			case a.Metadata != nil:
-				e.Metadata = a.Metadata
-			case a.Protocol != nil:
-				e.Protocol = a.Protocol
-			case a.Add != nil:
-				e.NumAdds++
-			case a.Remove != nil:
-				e.NumRemoves++
-			}
-		}
-		out = append(out, e)
+		out = append(out, commitEntry(v, actions))
 	}
 	return out, nil
+}
+
+// Entry reads the commit of version v alone, as History summarises it; a
+// cleaned-up or missing version is an error wrapping storage.ErrNotExist.
+func (t *Table) Entry(ctx context.Context, v int64) (CommitEntry, error) {
+	actions, err := readCommit(ctx, t.store, v)
+	if err != nil {
+		return CommitEntry{}, fmt.Errorf("read version %d: %w", v, err)
+	}
+	return commitEntry(v, actions), nil
+}
+
+func commitEntry(v int64, actions []Action) CommitEntry {
+	e := CommitEntry{Version: v}
+	for _, a := range actions {
+		switch {
+		case a.CommitInfo != nil:
+			e.CommitInfo = a.CommitInfo
+		case a.Metadata != nil:
+			e.Metadata = a.Metadata
+		case a.Protocol != nil:
+			e.Protocol = a.Protocol
+		case a.Add != nil:
+			e.NumAdds++
+		case a.Remove != nil:
+			e.NumRemoves++
+		}
+	}
+	return e
 }
 
 // PinChange is a version at which the table's proto pin was set or changed.

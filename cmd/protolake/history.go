@@ -105,7 +105,7 @@ func buildHistory(ctx context.Context, tbl *commitlog.Table, limit int) ([]histo
 			return nil, err
 		}
 		for v := max(0, snap.Version()-int64(limit)+1); v <= snap.Version(); v++ {
-			e, err := readCommitEntry(ctx, tbl.Store(), v)
+			e, err := tbl.Entry(ctx, v)
 			if errors.Is(err, storage.ErrNotExist) {
 				continue // cleaned up
 			}
@@ -167,40 +167,6 @@ func buildHistory(ctx context.Context, tbl *commitlog.Table, limit int) ([]histo
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-// readCommitEntry reads one commit file into the summary History returns.
-func readCommitEntry(ctx context.Context, store commitlog.Store, v int64) (commitlog.CommitEntry, error) {
-	key := commitlog.CommitKey(v)
-	rc, err := store.Get(ctx, key)
-	if err != nil {
-		return commitlog.CommitEntry{}, fmt.Errorf("read %s: %w", key, err)
-	}
-	data, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		return commitlog.CommitEntry{}, fmt.Errorf("read %s: %w", key, err)
-	}
-	actions, err := commitlog.ParseCommit(data)
-	if err != nil {
-		return commitlog.CommitEntry{}, fmt.Errorf("%s: %w", key, err)
-	}
-	e := commitlog.CommitEntry{Version: v}
-	for _, a := range actions {
-		switch {
-		case a.CommitInfo != nil:
-			e.CommitInfo = a.CommitInfo
-		case a.Metadata != nil:
-			e.Metadata = a.Metadata
-		case a.Protocol != nil:
-			e.Protocol = a.Protocol
-		case a.Add != nil:
-			e.NumAdds++
-		case a.Remove != nil:
-			e.NumRemoves++
-		}
-	}
-	return e, nil
 }
 
 // metric returns the first of the named operationMetrics that is a number.
