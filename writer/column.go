@@ -507,52 +507,18 @@ func pageStats(c *column) chunkStats {
 		s.max = binary.LittleEndian.AppendUint64(nil, uint64(hi))
 	case parquet.Float:
 		v := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(c.vals))), len(c.vals)/4)
-		first := true
-		var lo, hi float32
-		for _, x := range v {
-			if x != x {
-				s.nan = true
-				continue
-			}
-			if first {
-				lo, hi, first = x, x, false
-				continue
-			}
-			lo, hi = min(lo, x), max(hi, x)
-		}
-		if !first {
-			if lo == 0 {
-				lo = float32(math.Copysign(0, -1))
-			}
-			if hi == 0 {
-				hi = 0
-			}
+		lo, hi, ok, nan := floatBounds(v)
+		s.nan = s.nan || nan
+		if ok {
 			s.has = true
 			s.min = binary.LittleEndian.AppendUint32(nil, math.Float32bits(lo))
 			s.max = binary.LittleEndian.AppendUint32(nil, math.Float32bits(hi))
 		}
 	case parquet.Double:
 		v := unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(c.vals))), len(c.vals)/8)
-		first := true
-		var lo, hi float64
-		for _, x := range v {
-			if x != x {
-				s.nan = true
-				continue
-			}
-			if first {
-				lo, hi, first = x, x, false
-				continue
-			}
-			lo, hi = min(lo, x), max(hi, x)
-		}
-		if !first {
-			if lo == 0 {
-				lo = math.Copysign(0, -1)
-			}
-			if hi == 0 {
-				hi = 0
-			}
+		lo, hi, ok, nan := floatBounds(v)
+		s.nan = s.nan || nan
+		if ok {
 			s.has = true
 			s.min = binary.LittleEndian.AppendUint64(nil, math.Float64bits(lo))
 			s.max = binary.LittleEndian.AppendUint64(nil, math.Float64bits(hi))
@@ -700,4 +666,31 @@ func (c *column) reset() {
 		chunk: c.chunk[:0], pages: c.pages[:0],
 	}
 	c.dict.reset()
+}
+
+// floatBounds returns the min and max of v ignoring NaNs (ok is false when
+// every value is NaN or v is empty, nan true when any is NaN), with a zero
+// min written as -0 and a zero max as +0, as the Parquet spec asks so that
+// readers comparing signed zeros never skip a page wrongly.
+func floatBounds[T float32 | float64](v []T) (lo, hi T, ok, nan bool) {
+	for _, x := range v {
+		if x != x {
+			nan = true
+			continue
+		}
+		if !ok {
+			lo, hi, ok = x, x, true
+			continue
+		}
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	if ok {
+		if lo == 0 {
+			lo = T(math.Copysign(0, -1))
+		}
+		if hi == 0 {
+			hi = 0
+		}
+	}
+	return lo, hi, ok, nan
 }
