@@ -35,7 +35,9 @@
 //     ambiguous write (storage.ErrAmbiguous) is resolved by reading the
 //     version back and looking for it; a commit therefore lands at most
 //     once, and a caller told it failed (other than *AmbiguousCommitError)
-//     can retry without duplicating. Txn watermarks only move forward: a
+//     can retry without duplicating and delete the files it staged: once
+//     an attempt was ambiguous, every later failure is an
+//     *AmbiguousCommitError until that version is read back. Txn watermarks only move forward: a
 //     commit whose offsets are at or below the table's watermark for its
 //     appId is refused with ErrFenced.
 //   - Protocol. protolake writes protocol 1/2 and refuses (ErrUnsupportedProtocol,

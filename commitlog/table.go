@@ -230,11 +230,28 @@ func (t *Table) Create(ctx context.Context, spec TableSpec) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create table: %w", err)
 	}
+	// As in Transaction.Commit: after an ambiguous write, every error is
+	// ambiguous until version 0 is read back.
+	unresolved := false
 	for attempt := 1; ; attempt++ {
 		err = t.store.PutIfAbsent(ctx, CommitKey(0), bytes.NewReader(body))
+		if errors.Is(err, storage.ErrExist) && unresolved {
+			// Ours, written by the ambiguous attempt, or another writer's?
+			_, landed, rerr := t.commitState(ctx, 0, ci.TxnID)
+			switch {
+			case rerr != nil:
+				err = rerr
+			case landed:
+				err = nil
+			default:
+				unresolved = false
+			}
+			break
+		}
 		if !errors.Is(err, storage.ErrAmbiguous) {
 			break
 		}
+		unresolved = true
 		// Resolve by reading version 0 back.
 		exists, landed, rerr := t.commitState(ctx, 0, ci.TxnID)
 		if rerr == nil && landed {
@@ -242,15 +259,20 @@ func (t *Table) Create(ctx context.Context, spec TableSpec) (*Snapshot, error) {
 			break
 		}
 		if rerr == nil && exists {
+			unresolved = false
 			err = storage.ErrExist
 			break
 		}
 		if attempt >= t.cfg.MaxAttempts {
-			return nil, fmt.Errorf("create table: %w", &AmbiguousCommitError{Version: 0, TxnID: ci.TxnID, Err: err})
+			break
 		}
 		if serr := sleepBackoff(ctx, t.cfg, attempt); serr != nil {
-			return nil, fmt.Errorf("create table: %w", serr)
+			err = serr
+			break
 		}
+	}
+	if err != nil && unresolved {
+		return nil, fmt.Errorf("create table: %w", &AmbiguousCommitError{Version: 0, TxnID: ci.TxnID, Err: err})
 	}
 	if errors.Is(err, storage.ErrExist) {
 		return nil, fmt.Errorf("create table: %w (another writer created it concurrently)", ErrTableExists)
@@ -259,7 +281,14 @@ func (t *Table) Create(ctx context.Context, spec TableSpec) (*Snapshot, error) {
 		return nil, fmt.Errorf("create table: write %s: %w", CommitKey(0), err)
 	}
 	t.cfg.Logger.Info("created table", "id", md.ID, "message", spec.Proto.Message)
-	return t.SnapshotAt(ctx, 0)
+	// Version 0 is what we wrote: build its snapshot without reading it back
+	// (a failed read would make a created table look like a failure).
+	s := newSnapshot()
+	for _, a := range []Action{{CommitInfo: &ci}, {Protocol: &proto}, {Metadata: &md}} {
+		s.apply(a)
+	}
+	s.version = 0
+	return s, nil
 }
 
 // ArchiveDescriptors stores a descriptor set at DescriptorKey(fingerprint)

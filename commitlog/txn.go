@@ -346,8 +346,11 @@ func defaultMetrics(adds []Add, removes []Remove) map[string]string {
 //     next version after a jittered backoff, at most Config.MaxAttempts times.
 //
 // An ambiguous write (storage.ErrAmbiguous) is resolved by reading the
-// version back and looking for this TxnID; if that is impossible the error
-// is an *AmbiguousCommitError.
+// version back and looking for this TxnID. Until that version has been read
+// back holding another writer's commit, the commit may have landed, so
+// every error from then on (a failed read-back, a store or context error,
+// running out of attempts) is an *AmbiguousCommitError. Any other error
+// means the commit did not land: the caller may delete the files it staged.
 func (tx *Transaction) Commit(ctx context.Context) (CommitResult, error) {
 	if tx.done {
 		return CommitResult{}, errors.New("commit: transaction already committed")
@@ -374,18 +377,35 @@ func (tx *Transaction) Commit(ctx context.Context) (CommitResult, error) {
 		md = *tx.metadata
 	}
 	v := tx.read.Version() + 1
+	// unresolved is the version of an ambiguous attempt whose outcome is
+	// still unknown (-1: none). It is cleared only when that version is read
+	// back holding another writer's commit; while it is set, every failure
+	// is an *AmbiguousCommitError, because the commit may have landed (an
+	// ambiguous write whose read-back found nothing may still land later).
+	unresolved := int64(-1)
+	fail := func(err error) (CommitResult, error) {
+		if unresolved < 0 {
+			return CommitResult{}, err
+		}
+		var amb *AmbiguousCommitError
+		if errors.As(err, &amb) {
+			return CommitResult{}, err
+		}
+		return CommitResult{}, &AmbiguousCommitError{Version: unresolved, TxnID: tx.txnID, Err: err}
+	}
 	var lastErr error
 	for attempt := 1; attempt <= cfg.MaxAttempts; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return CommitResult{}, fmt.Errorf("commit version %d: %w", v, err)
+			return fail(fmt.Errorf("commit version %d: %w", v, err))
 		}
 		if attempt > 1 {
 			if err := sleepBackoff(ctx, cfg, attempt-1); err != nil {
-				return CommitResult{}, fmt.Errorf("commit version %d: %w", v, err)
+				return fail(fmt.Errorf("commit version %d: %w", v, err))
 			}
 		}
 		err := t.store.PutIfAbsent(ctx, CommitKey(v), bytes.NewReader(body))
 		if errors.Is(err, storage.ErrAmbiguous) {
+			unresolved = v
 			exists, landed, rerr := t.commitState(ctx, v, tx.txnID)
 			switch {
 			case rerr != nil:
@@ -397,22 +417,24 @@ func (tx *Transaction) Commit(ctx context.Context) (CommitResult, error) {
 			case landed:
 				return tx.finish(ctx, v, attempt, true), nil
 			case !exists:
-				// Not written: try the same version again.
+				// Not written (yet): try the same version again.
 				lastErr = &AmbiguousCommitError{Version: v, TxnID: tx.txnID, Err: err}
 				continue
 			}
+			// Another writer's commit holds v: ours cannot land there.
+			unresolved = -1
 			err = storage.ErrExist
 		}
 		if err == nil {
 			return tx.finish(ctx, v, attempt, false), nil
 		}
 		if !errors.Is(err, storage.ErrExist) {
-			return CommitResult{}, fmt.Errorf("commit version %d: %w", v, err)
+			return fail(fmt.Errorf("commit version %d: %w", v, err))
 		}
 		// Lost the race: examine every winning commit from v on.
-		next, ours, cerr := tx.checkWinners(ctx, v, removing, &proto, &md)
+		next, ours, cerr := tx.checkWinners(ctx, v, removing, &proto, &md, &unresolved)
 		if cerr != nil {
-			return CommitResult{}, fmt.Errorf("commit after conflict at version %d: %w", v, cerr)
+			return fail(fmt.Errorf("commit after conflict at version %d: %w", v, cerr))
 		}
 		if ours >= 0 {
 			return tx.finish(ctx, ours, attempt, true), nil
@@ -421,13 +443,15 @@ func (tx *Transaction) Commit(ctx context.Context) (CommitResult, error) {
 		lastErr = fmt.Errorf("version %d taken by a concurrent commit: %w", v, ErrConflict)
 		v = next
 	}
-	return CommitResult{}, fmt.Errorf("commit: gave up after %d attempts: %w", cfg.MaxAttempts, lastErr)
+	return fail(fmt.Errorf("commit: gave up after %d attempts: %w", cfg.MaxAttempts, lastErr))
 }
 
 // checkWinners reads the commits at versions from, from+1, … that exist and
 // applies the conflict rules. It returns the next version to try, or the
-// version holding this transaction's own commit (ours >= 0).
-func (tx *Transaction) checkWinners(ctx context.Context, from int64, removing map[string]bool, proto *Protocol, md *Metadata) (next, ours int64, err error) {
+// version holding this transaction's own commit (ours >= 0). When it reads
+// version *unresolved (an ambiguous attempt's) and finds another writer's
+// commit there, it sets *unresolved to -1.
+func (tx *Transaction) checkWinners(ctx context.Context, from int64, removing map[string]bool, proto *Protocol, md *Metadata, unresolved *int64) (next, ours int64, err error) {
 	v := from
 	for ; ; v++ {
 		actions, err := readCommit(ctx, tx.table.store, v)
@@ -446,6 +470,9 @@ func (tx *Transaction) checkWinners(ctx context.Context, from int64, removing ma
 			if a.CommitInfo != nil && a.CommitInfo.TxnID == tx.txnID {
 				return 0, v, nil
 			}
+		}
+		if v == *unresolved {
+			*unresolved = -1
 		}
 		for _, a := range actions {
 			switch {

@@ -179,8 +179,9 @@ func compactPartition(ctx context.Context, tbl *commitlog.Table, snap *commitlog
 				return res
 			}
 		}
-		// The new files are not committed: delete them, unless the outcome
-		// of the commit is unknown (then they may be live; vacuum removes
+		// Delete the new files only when the commit provably did not land:
+		// commitlog reports every failure after which it may have landed
+		// as *AmbiguousCommitError (then they may be live; vacuum removes
 		// them later if not).
 		if !errors.Is(err, commitlog.ErrAmbiguousCommit) {
 			for _, o := range outs {

@@ -3,8 +3,11 @@ package compact_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/compact"
@@ -89,4 +92,82 @@ func TestFaultAmbiguousCommit(t *testing.T) {
 		t.Errorf("after: %d files at version %d, want 4 files at version %d", after.NumFiles(), after.Version(), before.Version()+4)
 	}
 	equalMultisets(t, "after", tableRows(t, db, tt.dir, after), want)
+}
+
+// TestFaultLandedCommitNeverDeleted: a compaction commit lands but the
+// store reports the write as ambiguous, and the reads that would find it by
+// its txnId fail. The compaction must not delete its new files (they are
+// what the committed OPTIMIZE references): every file the table references
+// exists and every row is still there. Beyond that scenario, every
+// combination of outcomes (pass, fail before the store, fail after the
+// store acted) of the first three log writes and reads is run.
+func TestFaultLandedCommitNeverDeleted(t *testing.T) {
+	outcomes := []string{"pass", "plain", "after"}
+	scripts := [][]string{{"after", "plain", "pass", "plain"}} // the case first
+	for _, a := range outcomes {
+		for _, b := range outcomes {
+			for _, c := range outcomes {
+				scripts = append(scripts, []string{a, b, c})
+			}
+		}
+	}
+	ctx := context.Background()
+	db := ducktest.Open(t)
+	for _, script := range scripts {
+		tt := newTestTable(t)
+		for b := 0; b < 2; b++ {
+			tt.appendBatch(t, 10, 2)
+		}
+		inner, err := local.New(tt.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs := faulty.New(inner)
+		tbl, err := commitlog.Open(fs, commitlog.Config{DisableCheckpoints: true, MaxAttempts: 3, RetryBackoff: time.Microsecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, _ := tt.tbl.Snapshot(ctx)
+		want := tableRows(t, db, tt.dir, before)
+		// Count log calls from the first commit write on (the planning
+		// snapshot reads the log too). Match runs under the store's lock.
+		armed := false
+		for i, o := range script {
+			f := faulty.Fault{Nth: i + 1, Match: func(c faulty.Call) bool {
+				if !strings.HasPrefix(c.Key, commitlog.LogDir) || !strings.HasSuffix(c.Key, ".json") {
+					return false
+				}
+				armed = armed || c.Op == faulty.OpPutIfAbsent
+				return armed && (c.Op == faulty.OpGet || c.Op == faulty.OpPutIfAbsent)
+			}}
+			switch o {
+			case "pass":
+				continue
+			case "after":
+				f.After = true
+			}
+			fs.Inject(f)
+		}
+		res, err := compact.Run(ctx, tbl, compact.Config{MaxAttempts: 1, MinFiles: 2})
+		if err != nil {
+			t.Fatalf("%v: %v", script, err)
+		}
+		if len(res.Partitions) != 2 {
+			t.Fatalf("%v: %d partitions compacted, want 2", script, len(res.Partitions))
+		}
+		fs.Reset()
+		after, err := tt.tbl.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range localFiles(tt.dir, after) {
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("%v: the table references %s, which is gone (partition errors: %v)", script, p, res.Err())
+			}
+		}
+		if t.Failed() {
+			return
+		}
+		equalMultisets(t, fmt.Sprint(script), tableRows(t, db, tt.dir, after), want)
+	}
 }
