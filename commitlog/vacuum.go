@@ -15,6 +15,11 @@ type VacuumOptions struct {
 	// file may be deleted. Default: the table's
 	// delta.deletedFileRetentionDuration (default 7 days).
 	Retention time.Duration
+	// RetainNothing makes the retention zero, as Spark's RETAIN 0 HOURS:
+	// every unreferenced file may be deleted whatever its age (Retention
+	// is then ignored). Below a non-zero table retention it needs
+	// AllowShortRetention like any short retention.
+	RetainNothing bool
 	// AllowShortRetention permits a Retention below the table's
 	// delta.deletedFileRetentionDuration, which can break readers of older
 	// versions and concurrent writers whose files are not committed yet.
@@ -45,8 +50,11 @@ func (t *Table) VacuumCandidates(ctx context.Context, opts VacuumOptions) ([]Vac
 	}
 	tableMin := durationProp(s.Metadata().Configuration, PropDeletedFileRetentionDuration, DefaultDeletedFileRetention)
 	retention := opts.Retention
-	if retention == 0 {
+	if retention == 0 && !opts.RetainNothing {
 		retention = tableMin
+	}
+	if opts.RetainNothing {
+		retention = 0
 	}
 	if retention < 0 {
 		return nil, fmt.Errorf("vacuum: negative retention %v", retention)

@@ -17,6 +17,51 @@ import (
 // not be compacted.
 var ErrPartitionsFailed = errors.New("some partitions were not compacted")
 
+// ErrSortBy is wrapped by the error of Run when Config.SortBy names no
+// sortable column of the table; nothing has been read or written then.
+var ErrSortBy = errors.New("invalid sort column")
+
+// checkSortBy validates Config.SortBy against the table's schema before
+// any file is read: it must name (case-insensitively, as Delta does) a
+// top-level primitive column stored in the data files, i.e. not a partition
+// column, struct, array or map.
+func checkSortBy(md commitlog.Metadata, sortBy string) error {
+	if sortBy == "" {
+		return nil
+	}
+	partition := map[string]bool{}
+	for _, c := range md.PartitionColumns {
+		partition[strings.ToLower(c)] = true
+	}
+	var sortable []string
+	for name := range leafTypes(md.SchemaString) {
+		if !strings.Contains(name, ".") && !partition[strings.ToLower(name)] {
+			sortable = append(sortable, name)
+		}
+	}
+	sort.Strings(sortable)
+	for _, name := range sortable {
+		if strings.EqualFold(name, sortBy) {
+			return nil
+		}
+	}
+	why := "no such column"
+	for _, c := range md.PartitionColumns {
+		if strings.EqualFold(c, sortBy) {
+			why = "a partition column (one value per partition, nothing to sort)"
+		}
+	}
+	for name := range leafTypes(md.SchemaString) {
+		if first, _, nested := strings.Cut(name, "."); nested && strings.EqualFold(first, sortBy) {
+			why = "a struct (sort by a top-level primitive column)"
+		}
+	}
+	if why == "no such column" && strings.Contains(md.SchemaString, `"name":"`+sortBy+`"`) {
+		why = "not a primitive column (arrays and maps cannot be sorted by)"
+	}
+	return fmt.Errorf("%w %q: %s; sortable columns: %s", ErrSortBy, sortBy, why, strings.Join(sortable, ", "))
+}
+
 // Result is the outcome of Run.
 type Result struct {
 	// Plan is the plan made from the first snapshot.
@@ -95,6 +140,9 @@ func Run(ctx context.Context, tbl *commitlog.Table, cfg Config) (*Result, error)
 		return nil, fmt.Errorf("compact: %w", err)
 	}
 	if err := commitlog.CheckWritable(snap.Protocol(), snap.Metadata()); err != nil {
+		return nil, fmt.Errorf("compact: %w", err)
+	}
+	if err := checkSortBy(snap.Metadata(), cfg.SortBy); err != nil {
 		return nil, fmt.Errorf("compact: %w", err)
 	}
 	plan, err := MakePlan(snap, cfg)

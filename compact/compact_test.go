@@ -376,12 +376,14 @@ func TestSortBy(t *testing.T) {
 	before, _ := tt.tbl.Snapshot(ctx)
 	want := tableRows(t, db, tt.dir, before)
 
+	// Refused before anything is planned or read, naming the sortable
+	// columns (top-level primitives; not the structs _kafka, geo, device).
 	res, err := compact.Run(ctx, tt.tbl, compact.Config{SortBy: "no_such_column"})
-	if err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, compact.ErrSortBy) || res != nil {
+		t.Fatalf("unknown sort column: %v, %v; want ErrSortBy and no result", res, err)
 	}
-	if err := res.Err(); err == nil || !strings.Contains(err.Error(), "campaign_id") {
-		t.Errorf("unknown --sort-by column: %v, want an error listing the columns", err)
+	if !strings.Contains(err.Error(), `compact: invalid sort column "no_such_column": no such column; sortable columns: `) || !strings.Contains(err.Error(), "campaign_id") {
+		t.Errorf("unknown sort column: %v, want an error listing the sortable columns", err)
 	}
 
 	res, err = compact.Run(ctx, tt.tbl, compact.Config{SortBy: "campaign_id"})

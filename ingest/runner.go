@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -429,7 +430,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		r.targets = map[tp]int64{}
 		ends.Each(func(o kadm.ListedOffset) { r.targets[tp{o.Topic, o.Partition}] = o.Offset })
-		r.log.Info("consuming until caught up", "end_offsets", len(r.targets))
+		r.log.Info("consuming until caught up", "partitions", len(r.targets), "end_offsets", endOffsets(r.targets))
 	}
 	r.log.Info("started", "group", r.cfg.Kafka.GroupID, "topics", r.topics)
 
@@ -1189,4 +1190,24 @@ func (r *Runner) forget(parts map[string][]int32) {
 			r.m.lag.DeleteLabelValues(topic, strconv.Itoa(int(p)))
 		}
 	}
+}
+
+// endOffsets renders the caught-up targets for the log, sorted:
+// "topic/0=125 topic/1=98".
+func endOffsets(targets map[tp]int64) string {
+	keys := make([]tp, 0, len(targets))
+	for k := range targets {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b tp) int {
+		if c := strings.Compare(a.topic, b.topic); c != 0 {
+			return c
+		}
+		return int(a.part - b.part)
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s/%d=%d", k.topic, k.part, targets[k])
+	}
+	return strings.Join(parts, " ")
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/storage"
 )
 
 const checkpointUsage = `usage: protolake checkpoint TABLE_URI
@@ -38,7 +39,19 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("checkpoint %s: %w", uri, err)
 	}
 	defer closeStore()
-	info, err := tbl.Checkpoint(ctx, commitlog.Latest)
+	snap, err := tbl.Snapshot(ctx)
+	if err != nil {
+		return noTable("checkpoint", uri, err)
+	}
+	key := commitlog.CheckpointKey(snap.Version())
+	if rc, err := tbl.Store().Get(ctx, key); err == nil {
+		rc.Close()
+		fmt.Fprintf(stdout, "version %d is already checkpointed (%s); nothing written\n", snap.Version(), key)
+		return nil
+	} else if !errors.Is(err, storage.ErrNotExist) {
+		return fmt.Errorf("checkpoint %s: look for %s: %w", uri, key, err)
+	}
+	info, err := tbl.Checkpoint(ctx, snap.Version())
 	if err != nil {
 		return noTable("checkpoint", uri, err)
 	}

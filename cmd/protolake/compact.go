@@ -121,6 +121,9 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *minFiles < 1 {
 		return usageError{fmt.Errorf("compact: --min-files %d: want >= 1", *minFiles)}
 	}
+	if target < 1<<10 {
+		return usageError{fmt.Errorf("compact: --target-size %s: want at least 1KiB (default %s)", target, ingest.ByteSize(compact.DefaultTargetSize))}
+	}
 	if *maxConc < 1 || *maxAttempts < 1 {
 		return usageError{errors.New("compact: --max-concurrent and --max-attempts must be >= 1")}
 	}
@@ -154,7 +157,7 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		prog.finish()
 	}
 	if err != nil {
-		if errors.Is(err, compact.ErrPredicate) {
+		if errors.Is(err, compact.ErrPredicate) || errors.Is(err, compact.ErrSortBy) {
 			return usageError{err}
 		}
 		return noTable("compact", uri, err)
@@ -193,12 +196,22 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("compact %s: interrupted: %w", uri, ctx.Err())
 		}
 		var lines []string
+		committed := 0
 		for _, p := range res.Partitions {
 			if p.Err != nil {
 				lines = append(lines, fmt.Sprintf("  %s: %v", partName(p.Path), p.Err))
+			} else if p.Version >= 0 {
+				committed++
 			}
 		}
-		return exitError{1, fmt.Errorf("compact %s: %d of %d partitions failed (the others are committed):\n%s", uri, len(lines), len(res.Partitions), strings.Join(lines, "\n"))}
+		outcome := "nothing was committed"
+		switch {
+		case committed > 0 && committed == len(res.Partitions)-len(lines):
+			outcome = "the others are committed"
+		case committed > 0:
+			outcome = fmt.Sprintf("%d others are committed", committed)
+		}
+		return exitError{1, fmt.Errorf("compact %s: %d of %d partitions failed (%s):\n%s", uri, len(lines), len(res.Partitions), outcome, strings.Join(lines, "\n"))}
 	}
 	return nil
 }

@@ -125,7 +125,7 @@ func TestCompactCommandPartitionFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, stderr, code := runCLI(t, "compact", dir, "--min-files", "2")
-	if code != 1 || !strings.Contains(stderr, "1 of 1 partitions failed") || !strings.Contains(stderr, bad) {
+	if code != 1 || !strings.Contains(stderr, "1 of 1 partitions failed (nothing was committed):") || !strings.Contains(stderr, bad) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 	if v := latestSnapshot(t, dir).Version(); v != snap.Version() {

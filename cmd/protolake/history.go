@@ -25,7 +25,7 @@ version, and the Kafka offset ranges the commit holds (topic/partition:first-las
 — which proto version and which offsets produced the data.
 
 Rows come from the commit's operationMetrics (numOutputRows, as protolake,
-Spark and delta-rs write them); "-" when the writer recorded none. Versions
+Spark and delta-rs write them); "?" when the writer recorded none. Versions
 removed by log cleanup are not shown.
 
 TABLE_URI is a path or a file://, s3://, hdfs:// URL (see README, Storage).

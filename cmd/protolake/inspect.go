@@ -94,6 +94,9 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.Usage()
 		return usageError{fmt.Errorf("inspect: want exactly one TABLE_URI, got %d", len(positional))}
 	}
+	if *asJSON && *asFiles {
+		return usageError{errors.New("inspect: --json and --files exclude each other (--files prints only the data files' locations, one per line)")}
+	}
 	if *atVersion < -1 {
 		return usageError{fmt.Errorf("inspect: --version %d: want a version >= 0", *atVersion)}
 	}
@@ -159,13 +162,9 @@ func printFiles(w io.Writer, uri string, snap *commitlog.Snapshot) error {
 // must exist: the local store creates missing directories, and inspecting
 // must not.
 func openTableStore(ctx context.Context, uri string) (storage.Store, error) {
-	path, isLocal := uri, !strings.Contains(uri, "://")
-	if strings.HasPrefix(strings.ToLower(uri), "file://") {
-		u, err := url.Parse(uri)
-		if err != nil {
-			return nil, fmt.Errorf("invalid table URI: %w", err)
-		}
-		path, isLocal = u.Path, true
+	path, isLocal, err := open.LocalPath(uri)
+	if err != nil {
+		return nil, err
 	}
 	if isLocal {
 		fi, err := os.Stat(path)

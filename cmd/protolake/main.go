@@ -9,10 +9,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
-// version is the protolake release, stamped with -ldflags at build time.
+// version is the protolake release, stamped with -ldflags at build time
+// (-X main.version=v1.2.3); "dev" otherwise. versionInfo adds the module
+// version and VCS revision the Go toolchain recorded.
 var version = "dev"
 
 func main() {
@@ -46,6 +50,9 @@ func commands() map[string]command {
 var order = []string{"run", "demo", "schema", "inspect", "history", "compact", "vacuum", "checkpoint", "version"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		return runVersion(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -73,9 +80,61 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Run 'protolake <command> -h' for a command's flags.")
 }
 
-func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
-	fmt.Fprintf(stdout, "protolake %s\n", version)
+func runVersion(_ context.Context, args []string, stdout, _ io.Writer) error {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(stdout, "usage: protolake version (or protolake --version): the release, module version, VCS revision and Go version of this binary")
+		return nil
+	}
+	if len(args) > 0 {
+		return usageError{fmt.Errorf("version takes no arguments, got %q", args)}
+	}
+	bi, _ := debug.ReadBuildInfo()
+	fmt.Fprintln(stdout, versionInfo(version, bi))
 	return nil
+}
+
+// versionInfo renders the version line: the release (or the module version
+// when no release was stamped), the module path, the VCS revision and time
+// and whether the tree was modified, and the Go version. A binary built
+// without VCS stamping (go run, -buildvcs=false) says so instead of a
+// revision.
+func versionInfo(release string, bi *debug.BuildInfo) string {
+	if bi == nil {
+		return "protolake " + release + " (no build information)"
+	}
+	modVersion := bi.Main.Version
+	if modVersion == "" {
+		modVersion = "(devel)"
+	}
+	if release == "dev" && modVersion != "(devel)" {
+		release = modVersion
+	}
+	var rev, at, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "protolake %s (module %s %s", release, bi.Main.Path, modVersion)
+	if rev != "" {
+		fmt.Fprintf(&b, ", revision %s", rev)
+		if at != "" {
+			fmt.Fprintf(&b, " %s", at)
+		}
+		b.WriteString(modified)
+	} else {
+		b.WriteString(", revision unknown: built without VCS stamping (make build stamps it)")
+	}
+	fmt.Fprintf(&b, ", %s)", bi.GoVersion)
+	return b.String()
 }
 
 // usageError marks a mistake in the command line (exit status 2).

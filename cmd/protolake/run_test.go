@@ -123,6 +123,10 @@ func TestRunUntilCaughtUp(t *testing.T) {
 			if got := records(); got != n {
 				t.Errorf("table has %d records, want %d\n%s", got, n, stderr.String())
 			}
+			// The end offsets are logged as offsets, per partition.
+			if want := `msg="consuming until caught up" partitions=4 end_offsets="ads.click.stream/0=125 ads.click.stream/1=125 ads.click.stream/2=125 ads.click.stream/3=125"`; !strings.Contains(stderr.String(), want) {
+				t.Errorf("log lacks %s:\n%s", want, stderr.String())
+			}
 			if !strings.Contains(stderr.String(), "msg=committed") {
 				t.Errorf("no commit logged:\n%s", stderr.String())
 			}

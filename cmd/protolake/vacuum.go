@@ -20,7 +20,7 @@ const (
 	opVacuumEnd   = "VACUUM END"
 )
 
-const vacuumUsage = `usage: protolake vacuum TABLE_URI [--retain 168h] [--dry-run]
+const vacuumUsage = `usage: protolake vacuum TABLE_URI [--retain 168h] [--dry-run] [--allow-short-retention]
 
 Deletes data files the latest version no longer references (removed by
 compaction, or orphaned by crashed writers) once they are older than the
@@ -31,7 +31,9 @@ commit, as Spark does; --dry-run lists the files and commits nothing.
 
 --retain defaults to the table's delta.deletedFileRetentionDuration (7 days);
 a shorter one needs --allow-short-retention (it can break readers of older
-versions and writers whose files are not committed yet).
+versions and writers whose files are not committed yet). --retain 0h with
+--allow-short-retention deletes every unreferenced file, as Spark's
+VACUUM RETAIN 0 HOURS.
 
 TABLE_URI is a path or a file://, s3://, hdfs:// URL (see README, Storage).
 
@@ -60,10 +62,12 @@ func runVacuum(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	var retention time.Duration
+	retainNothing := false
 	if *retain != "" {
-		if retention, err = commitlog.ParseInterval(*retain); err != nil || retention <= 0 {
-			return usageError{fmt.Errorf("vacuum: --retain %q: want a positive duration such as 168h or \"interval 7 days\"", *retain)}
+		if retention, err = commitlog.ParseInterval(*retain); err != nil || retention < 0 {
+			return usageError{fmt.Errorf("vacuum: --retain %q: want a duration >= 0 such as 168h, 0h or \"interval 7 days\"", *retain)}
 		}
+		retainNothing = retention == 0
 	}
 	logger := newLogger(ingest.LogConfig{Level: "info", Format: *logFormat}, stderr)
 	tbl, closeStore, err := openTable(ctx, uri, logger)
@@ -75,10 +79,17 @@ func runVacuum(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return noTable("vacuum", uri, err)
 	}
-	cands, err := tbl.VacuumCandidates(ctx, commitlog.VacuumOptions{Retention: retention, AllowShortRetention: *allowShort})
+	tableRetention := commitlog.DefaultDeletedFileRetention
+	if v, ok := snap.Metadata().Configuration[commitlog.PropDeletedFileRetentionDuration]; ok {
+		if d, err := commitlog.ParseInterval(v); err == nil {
+			tableRetention = d
+		}
+	}
+	cands, err := tbl.VacuumCandidates(ctx, commitlog.VacuumOptions{Retention: retention, RetainNothing: retainNothing, AllowShortRetention: *allowShort})
 	if err != nil {
 		if errors.Is(err, commitlog.ErrRetentionTooShort) {
-			return usageError{fmt.Errorf("vacuum %s: %w", uri, err)}
+			return usageError{fmt.Errorf("vacuum %s: --retain %s is shorter than the table's %s (%s): pass --allow-short-retention to vacuum anyway (it can break readers of older versions and writers whose files are not committed yet)",
+				uri, *retain, commitlog.PropDeletedFileRetentionDuration, tableRetention)}
 		}
 		return fmt.Errorf("vacuum %s: %w", uri, err)
 	}
@@ -98,21 +109,17 @@ func runVacuum(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		size += c.Size
 	}
 	if *dryRun {
+		if len(cands) == 0 {
+			fmt.Fprintf(stdout, "dry run: nothing to delete at version %d (no unreferenced file older than %s)\n", snap.Version(), effectiveRetention(retention, retainNothing, tableRetention))
+			return nil
+		}
 		fmt.Fprintf(stdout, "dry run: would delete %d files (%s) at version %d:\n", len(cands), humanBytes(size), snap.Version())
 		for _, c := range cands {
 			fmt.Fprintf(stdout, "  %s\t%d\t%s\n", c.Key, c.Size, c.ModTime.UTC().Format(time.RFC3339))
 		}
 		return nil
 	}
-	effective := retention
-	if effective == 0 {
-		effective = commitlog.DefaultDeletedFileRetention
-		if v, ok := snap.Metadata().Configuration[commitlog.PropDeletedFileRetentionDuration]; ok {
-			if d, err := commitlog.ParseInterval(v); err == nil {
-				effective = d
-			}
-		}
-	}
+	effective := effectiveRetention(retention, retainNothing, tableRetention)
 	startParams := map[string]any{
 		"retentionCheckEnabled":    strconv.FormatBool(!*allowShort),
 		"specifiedRetentionMillis": strconv.FormatInt(effective.Milliseconds(), 10),
@@ -141,6 +148,15 @@ func runVacuum(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintf(stdout, "deleted %d files (%s) no longer referenced for %s\n", n, humanBytes(size), effective)
 	return nil
+}
+
+// effectiveRetention is the retention vacuum applies: --retain, 0 for
+// --retain 0h, else the table's.
+func effectiveRetention(retain time.Duration, retainNothing bool, table time.Duration) time.Duration {
+	if retainNothing || retain > 0 {
+		return retain
+	}
+	return table
 }
 
 // vacuumCommit records a commit holding only commitInfo.

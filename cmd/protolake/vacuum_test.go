@@ -98,16 +98,21 @@ func TestVacuumCommand(t *testing.T) {
 }
 
 func TestCheckpointCommand(t *testing.T) {
-	dir := copyTable(t, "deltars-delta-0.2.0")
+	dir := copyTable(t, "spark-basic-with-inserts-deletes-checkpoint")
+	files := latestSnapshot(t, dir).NumFiles()
 	stdout, stderr, code := runCLI(t, "checkpoint", dir)
-	if code != 0 || !strings.Contains(stdout, "checkpoint at version 3") {
+	if code != 0 || !strings.Contains(stdout, "checkpoint at version 13") {
 		t.Fatalf("checkpoint: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "_delta_log", "00000000000000000003.checkpoint.parquet")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "_delta_log", "00000000000000000013.checkpoint.parquet")); err != nil {
 		t.Fatal(err)
 	}
 	snap := latestSnapshot(t, dir)
-	if snap.CheckpointVersion() != 3 || snap.NumFiles() != 3 {
-		t.Errorf("snapshot after checkpoint: checkpoint %d, %d files", snap.CheckpointVersion(), snap.NumFiles())
+	if snap.CheckpointVersion() != 13 || snap.NumFiles() != files {
+		t.Errorf("snapshot after checkpoint: checkpoint %d, %d files, want 13 and %d", snap.CheckpointVersion(), snap.NumFiles(), files)
+	}
+	stdout, _, code = runCLI(t, "checkpoint", dir)
+	if code != 0 || !strings.Contains(stdout, "version 13 is already checkpointed") {
+		t.Errorf("second checkpoint: exit %d, %q", code, stdout)
 	}
 }

@@ -47,6 +47,35 @@ type Opener struct {
 	mem map[string]*mem.Store
 }
 
+// LocalPath reports whether rawURL names the local filesystem (a plain path
+// or a file:// URL) and returns its path. A file:// URL must be absolute:
+// file://relative/path would put "relative" in the host position and
+// silently mean /path, so it is an error saying how to write it.
+func LocalPath(rawURL string) (path string, ok bool, err error) {
+	scheme, _, hasScheme := strings.Cut(rawURL, "://")
+	if !hasScheme {
+		return rawURL, true, nil
+	}
+	if !strings.EqualFold(scheme, "file") {
+		return "", false, nil
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", false, fmt.Errorf("open %s: %w", rawURL, err)
+	}
+	if u.Host != "" && u.Host != "localhost" {
+		rel := strings.TrimPrefix(rawURL[len(scheme)+3:], "/")
+		return "", false, fmt.Errorf("open %s: a file:// URL takes an absolute path (file:///abs/path), and %q would be read as a host; for a path relative to the working directory write it without file:// (%s)", rawURL, u.Host, rel)
+	}
+	if u.RawQuery != "" {
+		return "", false, fmt.Errorf("open %s: file URLs take no parameters", rawURL)
+	}
+	if u.Path == "" {
+		return "", false, fmt.Errorf("open %s: no path", rawURL)
+	}
+	return u.Path, true, nil
+}
+
 // Open returns the store for rawURL with a fresh Opener: every mem:// URL
 // gets a new, empty store.
 func Open(ctx context.Context, rawURL string) (storage.Store, error) {
@@ -70,34 +99,17 @@ func (o *Opener) Open(ctx context.Context, rawURL string) (storage.Store, error)
 	if rawURL == "" {
 		return nil, fmt.Errorf("open store: empty URL (want %s)", Supported)
 	}
-	scheme, _, hasScheme := strings.Cut(rawURL, "://")
-	if !hasScheme {
-		s, err := local.New(rawURL)
+	scheme, _, _ := strings.Cut(rawURL, "://")
+	if path, ok, err := LocalPath(rawURL); err != nil {
+		return nil, err
+	} else if ok {
+		s, err := local.New(path)
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", rawURL, err)
 		}
 		return s, nil
 	}
 	switch strings.ToLower(scheme) {
-	case "file":
-		u, err := url.Parse(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", rawURL, err)
-		}
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("open %s: file URLs name a local path (file:///abs/path), not host %q", rawURL, u.Host)
-		}
-		if u.RawQuery != "" {
-			return nil, fmt.Errorf("open %s: file URLs take no parameters", rawURL)
-		}
-		if u.Path == "" {
-			return nil, fmt.Errorf("open %s: no path", rawURL)
-		}
-		s, err := local.New(u.Path)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", rawURL, err)
-		}
-		return s, nil
 	case "mem":
 		name := strings.TrimSuffix(rawURL[len("mem://"):], "/")
 		o.mu.Lock()

@@ -150,7 +150,7 @@ func TestErrors(t *testing.T) {
 		{"", []string{"empty URL", "s3://"}},
 		{"gs://bucket/t", []string{`unsupported scheme "gs"`, "file://", "mem://", "s3://", "hdfs://", "plain path"}},
 		{"abfss://c@acct.dfs.core.windows.net/t", []string{`unsupported scheme "abfss"`}},
-		{"file://otherhost/x", []string{`not host "otherhost"`}},
+		{"file://relative/path", []string{`open file://relative/path: a file:// URL takes an absolute path (file:///abs/path), and "relative" would be read as a host; for a path relative to the working directory write it without file:// (relative/path)`}},
 		{"file:///x?y=1", []string{"no parameters"}},
 		{"s3:///prefix", []string{"bucket is required"}},
 		{"s3://b/p?color=red", []string{`unknown parameter "color"`}},

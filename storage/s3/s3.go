@@ -42,13 +42,16 @@ type Store struct {
 	listPageSize int32 // 0: the service's default (1000); tests lower it
 }
 
-// New builds a Store from cfg. It does not contact the service; a wrong
-// bucket or credentials show up on the first call.
+// New builds a Store from cfg. It does not contact the service (a wrong
+// bucket shows up on the first call), but without static credentials it
+// resolves the standard credential chain once, so that missing credentials
+// fail now with a *CredentialsError naming every source tried; the EC2
+// instance-metadata step gives up after a second off-cloud.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	var opts []func(*config.LoadOptions) error
+	opts := []func(*config.LoadOptions) error{imdsOption()}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
 	}
@@ -65,6 +68,11 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if awsCfg.Region == "" {
 		awsCfg.Region = DefaultRegion
+	}
+	if cfg.AccessKeyID == "" {
+		if err := checkCredentials(ctx, awsCfg, cfg.Profile); err != nil {
+			return nil, fmt.Errorf("s3 store s3://%s/%s: %w", cfg.Bucket, cfg.Prefix, err)
+		}
 	}
 	client := awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
 		o.UsePathStyle = cfg.UsePathStyle
