@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -149,11 +150,7 @@ func CompileProtos(ctx context.Context, importPaths []string, files ...string) (
 	for i, f := range files {
 		rel[i] = relativeToImportPath(f, importPaths)
 	}
-	c := protocompile.Compiler{
-		Resolver:       protocompile.WithStandardImports(&protocompile.SourceResolver{ImportPaths: importPaths}),
-		SourceInfoMode: protocompile.SourceInfoNone,
-	}
-	compiled, err := compile(ctx, &c, rel)
+	compiled, err := compile(ctx, &protocompile.SourceResolver{ImportPaths: importPaths}, rel)
 	if err != nil {
 		paths := "the current directory"
 		if len(importPaths) > 0 {
@@ -165,6 +162,34 @@ func CompileProtos(ctx context.Context, importPaths []string, files ...string) (
 		}
 		return nil, fmt.Errorf("compile %s (import paths: %s): %w; %s", strings.Join(rel, ", "), paths, err, hint)
 	}
+	return registerAll(compiled)
+}
+
+// CompileSources compiles .proto files held in memory: sources maps each
+// file name (as imports spell it) to its text, files names the ones to
+// compile. The well-known types need no entry. A schema registry's schema
+// and its references are compiled this way.
+func CompileSources(ctx context.Context, sources map[string]string, files ...string) (*protoregistry.Files, error) {
+	if len(files) == 0 {
+		return nil, errors.New("no .proto files to compile")
+	}
+	acc := func(name string) (io.ReadCloser, error) {
+		text, ok := sources[name]
+		if !ok {
+			return nil, fmt.Errorf("%s: %w", name, os.ErrNotExist)
+		}
+		return io.NopCloser(strings.NewReader(text)), nil
+	}
+	compiled, err := compile(ctx, &protocompile.SourceResolver{Accessor: acc}, files)
+	if err != nil {
+		return nil, fmt.Errorf("compile %s: %w", strings.Join(files, ", "), err)
+	}
+	return registerAll(compiled)
+}
+
+// registerAll puts compiled files and their imports, transitively, into one
+// registry.
+func registerAll(compiled []protoreflect.FileDescriptor) (*protoregistry.Files, error) {
 	reg := new(protoregistry.Files)
 	seen := map[string]bool{}
 	var register func(fd protoreflect.FileDescriptor) error
@@ -189,7 +214,11 @@ func CompileProtos(ctx context.Context, importPaths []string, files ...string) (
 	return reg, nil
 }
 
-func compile(ctx context.Context, c *protocompile.Compiler, files []string) (out []protoreflect.FileDescriptor, err error) {
+func compile(ctx context.Context, resolver protocompile.Resolver, files []string) (out []protoreflect.FileDescriptor, err error) {
+	c := protocompile.Compiler{
+		Resolver:       protocompile.WithStandardImports(resolver),
+		SourceInfoMode: protocompile.SourceInfoNone,
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			out, err = nil, fmt.Errorf("compiler failure: %v", r)
