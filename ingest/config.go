@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/protolake/protolake/registry"
 	"github.com/protolake/protolake/schema"
 	"github.com/protolake/protolake/writer"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -86,8 +87,19 @@ type TableConfig struct {
 	// Topics feed the table. Required.
 	Topics []string `yaml:"topics"`
 	// Message is the full name of the protobuf message, e.g.
-	// adtrack.v1.AdImpression. Required.
+	// adtrack.v1.AdImpression. Required, except with SchemaRegistry, where
+	// it defaults to the table's message or else the first message of the
+	// subject's latest schema (records whose message-index path names
+	// another message are dead-lettered).
 	Message string `yaml:"message"`
+	// SchemaRegistry, when its url is set, replaces descriptor_set and
+	// proto_files: each record (Confluent-framed) is decoded with the
+	// schema its schema id names, and the table evolves with the subject's
+	// compatible versions. See docs/operations.md.
+	SchemaRegistry registry.Config `yaml:"schema_registry"`
+	// Subject is the registry subject the table follows. Default: the
+	// TopicNameStrategy subject "<topic>-value" of its single topic.
+	Subject string `yaml:"subject"`
 	// DescriptorSet is a binary FileDescriptorSet (protoc
 	// --include_imports -o, or buf build -o). Either it or ProtoFiles.
 	DescriptorSet string `yaml:"descriptor_set"`
@@ -137,6 +149,17 @@ func (t *TableConfig) WriterConfig() writer.Config {
 		MaxAge:      t.Flush.MaxAge,
 		Compression: writer.Compression(t.Compression),
 	}
+}
+
+// registryFed reports whether the table's schemas come from a registry.
+func (t *TableConfig) registryFed() bool { return t.SchemaRegistry.URL != "" }
+
+// subject is the registry subject of the table.
+func (t *TableConfig) subject() string {
+	if t.Subject != "" || len(t.Topics) == 0 {
+		return t.Subject
+	}
+	return t.Topics[0] + "-value"
 }
 
 // Source is where the table's descriptors come from.
@@ -258,6 +281,12 @@ func (c *Config) ApplyDefaults() {
 		}
 		if t.Framing == "" {
 			t.Framing = "raw"
+			if t.registryFed() {
+				t.Framing = FramingConfluent
+			}
+		}
+		if t.registryFed() {
+			t.SchemaRegistry.ApplyDefaults()
 		}
 		if t.Schema.Enums == "" {
 			t.Schema.Enums = schema.EnumString
@@ -404,10 +433,29 @@ func (t *TableConfig) validate(p string, topicOwner, uris, names map[string]stri
 			topicOwner[topic] = p
 		}
 	}
-	if t.Message == "" {
+	if t.registryFed() {
+		if err := t.SchemaRegistry.Validate(); err != nil {
+			for _, e := range unjoin(err) {
+				errs = append(errs, fmt.Errorf("%s.schema_registry.%w", p, e))
+			}
+		}
+		if t.Descriptor != nil || t.DescriptorSet != "" || len(t.ProtoFiles) > 0 {
+			bad("schema_registry", "the registry replaces descriptor_set and proto_files; set one of them")
+		}
+		if t.Framing != FramingConfluent {
+			bad("framing", "%q: a registry-fed table reads Confluent-framed records (framing: confluent)", t.Framing)
+		}
+		if t.Subject == "" && len(t.Topics) > 1 {
+			bad("subject", "is required when several topics feed the table (the default is <topic>-value of a single topic)")
+		}
+	} else if t.Subject != "" {
+		bad("subject", "needs schema_registry.url")
+	}
+	if t.Message == "" && !t.registryFed() {
 		bad("message", "the message's full name is required, e.g. adtrack.v1.AdImpression")
 	}
 	switch {
+	case t.registryFed():
 	case t.Descriptor != nil:
 		if t.Message == "" || string(t.Descriptor.FullName()) != t.Message {
 			bad("message", "%q does not name the given descriptor %s", t.Message, t.Descriptor.FullName())
@@ -459,6 +507,14 @@ func (t *TableConfig) validate(p string, topicOwner, uris, names map[string]stri
 		bad("dead_letter.uri", "must differ from the table uri")
 	}
 	return errs
+}
+
+// unjoin splits an errors.Join error into its parts.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // ByteSize is a size in bytes written as an integer or with a unit: 512KiB,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/protolake/protolake/internal/confpath"
+	"github.com/protolake/protolake/registry"
 )
 
 const exampleYAML = `
@@ -165,5 +166,38 @@ func TestDefaultsKeepURIQuery(t *testing.T) {
 		if got := c.Tables[0]; got.Name != tc.name || got.DeadLetter.URI != tc.dlq {
 			t.Errorf("%s: name %q, dead letters %q; want %q, %q", tc.uri, got.Name, got.DeadLetter.URI, tc.name, tc.dlq)
 		}
+	}
+}
+
+func TestRegistryConfigValidate(t *testing.T) {
+	base := func() Config {
+		return Config{Kafka: KafkaConfig{Brokers: []string{"k:9092"}, GroupID: "g"},
+			Tables: []TableConfig{{URI: "/tmp/t", Topics: []string{"pay"}, SchemaRegistry: registry.Config{URL: "http://sr:8081"}}}}
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*TableConfig)
+		want string // "" = valid
+	}{
+		{"minimal", func(*TableConfig) {}, ""},
+		{"with descriptor", func(t *TableConfig) { t.DescriptorSet = "x.binpb" }, "tables.0.schema_registry: the registry replaces"},
+		{"raw framing", func(t *TableConfig) { t.Framing = "raw" }, "tables.0.framing"},
+		{"two topics", func(t *TableConfig) { t.Topics = []string{"a", "b"} }, "tables.0.subject: is required"},
+		{"two topics, subject", func(t *TableConfig) { t.Topics, t.Subject = []string{"a", "b"}, "s" }, ""},
+		{"bad url", func(t *TableConfig) { t.SchemaRegistry.URL = "sr:8081" }, "tables.0.schema_registry.url"},
+		{"subject without registry", func(t *TableConfig) { t.SchemaRegistry.URL, t.DescriptorSet, t.Message, t.Subject = "", "x", "m", "s" }, "tables.0.subject: needs schema_registry.url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base()
+			tc.mod(&c.Tables[0])
+			c.ApplyDefaults()
+			err := c.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate = %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -3,7 +3,10 @@ package ingest
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/sr"
 )
 
 func TestUnframe(t *testing.T) {
@@ -48,4 +51,29 @@ func FuzzUnframe(f *testing.F) {
 			t.Fatalf("unframe grew the value")
 		}
 	})
+}
+
+// TestUnframeConfluentIDAndIndex checks the id and index path against
+// franz-go's Confluent header encoder (an implementation that is not ours).
+func TestUnframeConfluentIDAndIndex(t *testing.T) {
+	msg := []byte{0x0a, 0x01, 'x'}
+	for _, tc := range []struct {
+		id    int
+		index []int
+		want  []int
+	}{
+		{1, []int{0}, nil}, // the [0] shortcut: a single 0 byte
+		{70000, []int{1}, []int{1}},
+		{3, []int{2, 0, 5}, []int{2, 0, 5}},
+	} {
+		v, err := (&sr.ConfluentHeader{}).AppendEncode(nil, tc.id, tc.index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v = append(v, msg...)
+		id, index, payload, err := unframeConfluent(v)
+		if err != nil || id != tc.id || !slices.Equal(index, tc.want) || !bytes.Equal(payload, msg) {
+			t.Errorf("%d %v: got %d %v %x %v", tc.id, tc.index, id, index, payload, err)
+		}
+	}
 }

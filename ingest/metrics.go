@@ -22,6 +22,9 @@ type metrics struct {
 	lastCommit    *prometheus.GaugeVec
 	lag           *prometheus.GaugeVec
 	paused        *prometheus.GaugeVec
+
+	registryRejects *prometheus.CounterVec
+	registryWaiting *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -49,9 +52,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		lastCommit: gauge("last_commit_timestamp_seconds", "Unix time of the last successful commit.", "table"),
 		lag:        gauge("partition_lag", "Records between the last consumed offset and the partition's high watermark.", "topic", "partition"),
 		paused:     gauge("fetch_paused", "1 while fetching for the table is paused (memory limit with commits failing).", "table"),
+
+		registryRejects: counter("registry_rejected_total", "Records of a registry-fed table dead-lettered by the schema resolver, by reason: unframed, unknown_id, other_subject, other_message, bad_schema, incompatible.", "table", "reason"),
+		registryWaiting: gauge("registry_unavailable", "1 while the table waits for its schema registry (fetches paused, not ready).", "table"),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.consumed, m.rows, m.bytes, m.files, m.commits, m.conflicts, m.retries, m.deadLetters, m.resets, m.commitLatency, m.buffered, m.version, m.lastCommit, m.lag, m.paused} {
+		for _, c := range []prometheus.Collector{m.consumed, m.rows, m.bytes, m.files, m.commits, m.conflicts, m.retries, m.deadLetters, m.resets, m.commitLatency, m.buffered, m.version, m.lastCommit, m.lag, m.paused, m.registryRejects, m.registryWaiting} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -139,7 +139,8 @@ type table struct {
 	cfg  *TableConfig
 	name string
 	main *sink
-	dlq  *sink // nil when dead letters are disabled
+	dlq  *sink     // nil when dead letters are disabled
+	reg  *resolver // nil unless the table is fed through a schema registry
 
 	nextCommit time.Time
 	failing    bool
@@ -212,7 +213,7 @@ func NewRunner(ctx context.Context, cfg Config, opts Options) (*Runner, error) {
 
 func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error) {
 	msg := tc.Descriptor
-	if msg == nil {
+	if msg == nil && !tc.registryFed() {
 		var err error
 		if msg, err = schema.Load(ctx, tc.Source(), tc.Message); err != nil {
 			return nil, fmt.Errorf("load %s: %w", tc.Message, err)
@@ -225,7 +226,19 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 	}
 	t := &table{cfg: tc, name: tc.Name}
 	t.version.Store(-1)
-	if t.main, err = openSink(ctx, tc.Name, tc.URI, store, msg, tc.Schema, tc.ProtoVersion, tc.WriterConfig(), clcfg, r.log); err != nil {
+	version, reg := tc.ProtoVersion, regInfo{}
+	if tc.registryFed() {
+		tbl, err := commitlog.Open(store, clcfg)
+		if err == nil {
+			t.reg, msg, reg, err = r.newResolver(ctx, tc, tbl)
+		}
+		if err != nil {
+			_ = open.Close(store)
+			return nil, fmt.Errorf("schema registry %s, subject %s: %w", tc.SchemaRegistry.URL, tc.subject(), err)
+		}
+		version = reg.label()
+	}
+	if t.main, err = openRegistrySink(ctx, tc.Name, tc.URI, store, msg, tc.Schema, version, reg, tc.WriterConfig(), clcfg, r.log); err != nil {
 		_ = open.Close(store)
 		return nil, err
 	}
@@ -312,7 +325,7 @@ func (r *Runner) readyLocked() bool {
 		return false
 	}
 	for _, t := range r.tables {
-		if t.failing {
+		if t.failing || (t.reg != nil && t.reg.waiting) {
 			return false
 		}
 	}
@@ -507,6 +520,9 @@ func (r *Runner) nextDeadline() time.Time {
 		if t.failing {
 			at = t.retryAt
 		}
+		if t.reg != nil && t.reg.waiting && t.reg.retryAt.Before(at) {
+			at = t.reg.retryAt
+		}
 		if at.Before(d) {
 			d = at
 		}
@@ -552,10 +568,19 @@ func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) {
 	r.m.consumed.WithLabelValues(t.name).Inc()
 	if !rec.Attrs.IsControl() {
 		var bad error
-		payload, err := unframe(t.cfg.Framing, rec.Value)
+		var payload []byte
+		var err error
+		if t.reg != nil {
+			var wait bool
+			if payload, bad, wait = r.decodeRegistry(ctx, t, rec); wait {
+				return // not consumed: read again once the registry answers
+			}
+		} else {
+			payload, err = unframe(t.cfg.Framing, rec.Value)
+		}
 		if err != nil {
 			bad = err
-		} else {
+		} else if bad == nil {
 			err := t.main.w.Write(ctx, payload, writer.Kafka{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp})
 			var de *writer.DecodeError
 			switch {
@@ -612,6 +637,7 @@ func (r *Runner) deadLetter(ctx context.Context, ps *partState, rec *kgo.Record,
 // retrying until ctx ends.
 func (r *Runner) maintain(ctx context.Context, force bool) {
 	now := time.Now()
+	r.registryRetry(now)
 	var total int64
 	for _, t := range r.tables {
 		for _, s := range t.sinks() {
@@ -778,9 +804,12 @@ func (r *Runner) commitTable(ctx context.Context, t *table) error {
 		}
 		return nil
 	}
-	res, err := t.main.commit(ctx, r.cfg.Kafka.GroupID, ranges, commitlog.OpStreamingUpdate, map[string]any{"outputMode": "Append", "source": "kafka"})
+	res, err := t.main.commit(ctx, r.cfg.Kafka.GroupID, ranges, commitlog.OpStreamingUpdate, t.registryParams(map[string]any{"outputMode": "Append", "source": "kafka"}))
 	if err != nil {
 		return r.commitFailed(ctx, t, t.main, err)
+	}
+	if t.reg != nil {
+		clear(t.reg.ids)
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	for _, p := range mparts {
@@ -864,6 +893,9 @@ func (r *Runner) reset(ctx context.Context, t *table, why error) {
 	r.m.resets.WithLabelValues(t.name).Inc()
 	t.skipBatch = true
 	t.failing, t.backoff = false, 0
+	if t.reg != nil {
+		clear(t.reg.ids)
+	}
 	for _, s := range t.sinks() {
 		if err := s.resetWriter(); err != nil {
 			r.fatal = err

@@ -30,6 +30,13 @@ type sink struct {
 	w     *writer.Writer
 	files []writer.File // finished, not committed
 
+	// reg is the registry registration of the proto version (registry-fed
+	// tables), written to metaData.configuration with the pin; fileFP
+	// names the proto version of files written before the sink switched
+	// to a newer one (switchTo), for their add tags.
+	reg    regInfo
+	fileFP map[string]string
+
 	// baseSchema and basePin are the table's schema and proto pin when the
 	// sink was opened: a table whose metadata moved away from both (another
 	// instance running another proto version) is merged, never reverted.
@@ -42,6 +49,12 @@ type sink struct {
 // the merged schema; breaking → *schema.IncompatibleError) and archives the
 // descriptors.
 func openSink(ctx context.Context, name, uri string, store storage.Store, msg protoreflect.MessageDescriptor, opts schema.Options, version string, wcfg writer.Config, clcfg commitlog.Config, logger *slog.Logger) (*sink, error) {
+	return openRegistrySink(ctx, name, uri, store, msg, opts, version, regInfo{}, wcfg, clcfg, logger)
+}
+
+// openRegistrySink is openSink for a proto version that is registry
+// schema reg (zero: none).
+func openRegistrySink(ctx context.Context, name, uri string, store storage.Store, msg protoreflect.MessageDescriptor, opts schema.Options, version string, reg regInfo, wcfg writer.Config, clcfg commitlog.Config, logger *slog.Logger) (*sink, error) {
 	fp, err := schema.Fingerprint(msg)
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint %s: %w", msg.FullName(), err)
@@ -64,7 +77,7 @@ func openSink(ctx context.Context, name, uri string, store storage.Store, msg pr
 	pin := commitlog.ProtoPin{Message: string(msg.FullName()), Fingerprint: fp, Version: version}
 	snap, err := tbl.Snapshot(ctx)
 	if errors.Is(err, commitlog.ErrNoTable) {
-		spec := commitlog.TableSpec{Name: name, SchemaString: derived.SchemaString(), PartitionColumns: derived.PartitionColumns, Proto: pin}
+		spec := commitlog.TableSpec{Name: name, SchemaString: derived.SchemaString(), PartitionColumns: derived.PartitionColumns, Proto: pin, Configuration: reg.props()}
 		spec.Proto.DescriptorSet = set
 		snap, err = tbl.Create(ctx, spec)
 		if errors.Is(err, commitlog.ErrTableExists) {
@@ -79,7 +92,7 @@ func openSink(ctx context.Context, name, uri string, store storage.Store, msg pr
 	if err := commitlog.CheckWritable(snap.Protocol(), snap.Metadata()); err != nil {
 		return nil, fmt.Errorf("table %s: %w", uri, err)
 	}
-	s := &sink{name: name, uri: uri, store: store, log: tbl, msg: msg, opts: opts, pin: pin, wcfg: wcfg,
+	s := &sink{name: name, uri: uri, store: store, log: tbl, msg: msg, opts: opts, pin: pin, wcfg: wcfg, reg: reg,
 		baseSchema: snap.Metadata().SchemaString, basePin: commitlog.PinOf(snap.Metadata()).Fingerprint}
 	if err := s.evolve(ctx, snap.Metadata(), logger); err != nil {
 		return nil, err
@@ -159,6 +172,9 @@ func (s *sink) metadataUpdate(ctx context.Context, md commitlog.Metadata) (*comm
 	}
 	same := md.SchemaString == schemaString && old.Message == s.pin.Message && old.Fingerprint == s.pin.Fingerprint &&
 		(s.pin.Version == "" || old.Version == s.pin.Version)
+	for k, v := range s.reg.props() {
+		same = same && md.Configuration[k] == v
+	}
 	if same {
 		return nil, nil
 	}
@@ -174,6 +190,9 @@ func (s *sink) metadataUpdate(ctx context.Context, md commitlog.Metadata) (*comm
 		nm.Configuration[commitlog.PropProtoVersion] = s.pin.Version
 	} else {
 		delete(nm.Configuration, commitlog.PropProtoVersion)
+	}
+	for k, v := range s.reg.props() {
+		nm.Configuration[k] = v
 	}
 	return &nm, nil
 }
@@ -202,7 +221,7 @@ func (s *sink) newerThanOurs(ctx context.Context, pin commitlog.ProtoPin) bool {
 // already written stay in the store unreferenced, for vacuum).
 func (s *sink) resetWriter() error {
 	s.w.Discard()
-	s.files = nil
+	s.files, s.fileFP = nil, nil
 	return nil
 }
 
@@ -247,7 +266,11 @@ func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.Offs
 		res.evolved = true
 	}
 	for _, f := range s.files {
-		add, err := toAdd(f, s.pin.Fingerprint)
+		fp := s.pin.Fingerprint
+		if old, ok := s.fileFP[f.Path]; ok {
+			fp = old
+		}
+		add, err := toAdd(f, fp)
 		if err != nil {
 			return res, fmt.Errorf("commit to %s: %w", s.uri, err)
 		}
@@ -266,10 +289,49 @@ func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.Offs
 	if err != nil {
 		return res, fmt.Errorf("commit to %s: %w", s.uri, err)
 	}
-	s.files = nil
+	s.files, s.fileFP = nil, nil
+	if nm != nil {
+		// The table is at our version now: a later switchTo is ours to
+		// commit, not another writer's change to leave alone.
+		s.baseSchema, s.basePin = nm.SchemaString, s.pin.Fingerprint
+	}
 	res.version, res.alreadyThere = cr.Version, cr.AlreadyCommitted
 	res.checkpointed, res.checkpointErr = cr.Checkpointed, cr.CheckpointErr
 	return res, nil
+}
+
+// switchTo makes the sink write proto version msg (pin, registry schema
+// reg) from now on, with the table schema merged (the table's merged with
+// msg, a compatible evolution): the rows buffered so far become files under
+// the old version, the descriptors are archived, and the next commit
+// carries the merged metaData, exactly as a new descriptor given at start.
+func (s *sink) switchTo(ctx context.Context, msg protoreflect.MessageDescriptor, pin commitlog.ProtoPin, reg regInfo, merged *schema.Table) error {
+	set, err := schema.CanonicalDescriptorSet(msg)
+	if err != nil {
+		return fmt.Errorf("descriptor set of %s: %w", msg.FullName(), err)
+	}
+	if err := s.log.ArchiveDescriptors(ctx, pin.Fingerprint, set); err != nil {
+		return fmt.Errorf("archive descriptors: %w", err)
+	}
+	w, err := writer.NewTable(s.wcfg, merged, s.store)
+	if err != nil {
+		return fmt.Errorf("writer: %w", err)
+	}
+	files, err := s.w.Flush(ctx)
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	s.files = append(s.files, files...)
+	if s.fileFP == nil {
+		s.fileFP = map[string]string{}
+	}
+	for _, f := range s.files {
+		if _, ok := s.fileFP[f.Path]; !ok {
+			s.fileFP[f.Path] = s.pin.Fingerprint
+		}
+	}
+	s.w, s.msg, s.pin, s.reg, s.st = w, msg, pin, reg, merged
+	return nil
 }
 
 // toAdd turns a written file into its add action.

@@ -1,0 +1,411 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/ingest"
+	"github.com/protolake/protolake/internal/ducktest"
+	"github.com/protolake/protolake/registry"
+	"github.com/protolake/protolake/storage/local"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+)
+
+// Schemas of subject payments-value. Money lives in its own subject
+// (shop.common.money) and is imported by reference.
+const (
+	srMoney = `syntax = "proto3";
+package shop.common;
+message Money { string currency = 1; int64 units = 2; }
+`
+	srPaymentV1 = `syntax = "proto3";
+package shop.v1;
+import "shop/common/money.proto";
+message Payment { string id = 1; shop.common.Money amount = 2; }
+`
+	// v2 adds a field: a compatible evolution.
+	srPaymentV2 = `syntax = "proto3";
+package shop.v1;
+import "shop/common/money.proto";
+message Payment { string id = 1; shop.common.Money amount = 2; string method = 3; }
+`
+	// v3 changes id from string to int64: breaking.
+	srPaymentV3 = `syntax = "proto3";
+package shop.v1;
+import "shop/common/money.proto";
+message Payment { int64 id = 1; shop.common.Money amount = 2; string method = 3; }
+`
+	srOther = `syntax = "proto3";
+package other;
+message Thing { string name = 1; }
+`
+)
+
+// srShop is a fake registry (franz-go's srfake, the documented REST API)
+// with the Money reference registered.
+type srShop struct {
+	*srfake.Registry
+	t    *testing.T
+	down atomic.Bool // answer 503 to everything
+}
+
+func newSRShop(t *testing.T) *srShop {
+	t.Helper()
+	s := &srShop{Registry: srfake.New(), t: t}
+	t.Cleanup(s.Close)
+	s.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
+		if s.down.Load() {
+			http.Error(w, `{"error_code":50003,"message":"backend down"}`, http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	s.register("shop.common.money", srMoney)
+	return s
+}
+
+// register registers text under subject (with the Money reference when it
+// imports it) and returns its id and the compiled schema.
+func (s *srShop) register(subject, text string) (int, *registry.Schema) {
+	s.t.Helper()
+	sch := sr.Schema{Schema: text, Type: sr.TypeProtobuf}
+	if strings.Contains(text, "money.proto") {
+		sch.References = []sr.SchemaReference{{Name: "shop/common/money.proto", Subject: "shop.common.money", Version: 1}}
+	}
+	id, _, err := s.RegisterSchema(subject, sch)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cl, err := registry.New(registry.Config{URL: s.URL()}, registry.Options{})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	compiled, err := cl.Schema(context.Background(), id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return id, compiled
+}
+
+// payment encodes payment i with schema sch, framed as franz-go's serde
+// frames it (magic 0, id, message indexes).
+func payment(t testing.TB, id int, sch *registry.Schema, i int) []byte {
+	t.Helper()
+	md, err := sch.Message(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := dynamicpb.NewMessage(md)
+	f := md.Fields()
+	if idf := f.ByName("id"); idf.Kind() == protoreflect.StringKind {
+		m.Set(idf, protoreflect.ValueOfString(fmt.Sprintf("p-%05d", i)))
+	} else {
+		m.Set(idf, protoreflect.ValueOfInt64(int64(i)))
+	}
+	amt := m.Mutable(f.ByName("amount")).Message()
+	amt.Set(amt.Descriptor().Fields().ByName("currency"), protoreflect.ValueOfString("EUR"))
+	amt.Set(amt.Descriptor().Fields().ByName("units"), protoreflect.ValueOfInt64(int64(i)))
+	if mf := f.ByName("method"); mf != nil {
+		m.Set(mf, protoreflect.ValueOfString("card"))
+	}
+	b, err := sr.Encode(m, &sr.ConfluentHeader{}, id, []int{0}, func(v any) ([]byte, error) { return proto.Marshal(v.(proto.Message)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func registryConfig(t *testing.T, brokers []string, dir, url string) ingest.Config {
+	cfg := baseConfig(t, brokers, dir)
+	cfg.Tables[0] = ingest.TableConfig{Name: "payments", URI: filepath.Join(dir, "payments"), Topics: []string{"payments"},
+		SchemaRegistry: registry.Config{URL: url, MaxBackoff: 200 * time.Millisecond},
+		Flush:          ingest.FlushConfig{CommitInterval: 200 * time.Millisecond}}
+	return cfg
+}
+
+// streaming runs a Runner until stop is called.
+type streaming struct {
+	r    *ingest.Runner
+	stop func() error
+}
+
+func runStreaming(t *testing.T, cfg ingest.Config, opts ingest.Options) *streaming {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	opts.KafkaOpts = append(opts.KafkaOpts, fastGroup()...)
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := ingest.NewRunner(ctx, cfg, opts)
+	if err != nil {
+		cancel()
+		t.Fatalf("NewRunner: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var stopped bool
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		return <-done
+	}
+	t.Cleanup(func() { _ = stop() })
+	return &streaming{r: r, stop: stop}
+}
+
+// waitFor polls cond for up to 30s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func produceValues(t *testing.T, p *kgo.Client, topic string, vals ...[]byte) {
+	t.Helper()
+	recs := make([]*kgo.Record, len(vals))
+	for i, v := range vals {
+		recs[i] = &kgo.Record{Topic: topic, Value: v}
+	}
+	if err := p.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func snapshotOf(t *testing.T, dir string) *commitlog.Snapshot {
+	t.Helper()
+	_, snap := tableFiles(t, dir)
+	return snap
+}
+
+// TestRegistryEvolutionMidStream runs one Runner over a registry-fed topic
+// while the producer moves from version 1 to a compatible version 2 (the
+// table evolves on the next commit: merged metaData, the pin and the
+// registry subject/version/id, old rows null in the new column), then to
+// an incompatible version 3 (dead-lettered with the diff while the table
+// keeps committing), and sends an unframed record, a record with an unknown
+// schema id and one with another subject's id (dead-lettered with the
+// reason). Money is imported from another subject by reference.
+func TestRegistryEvolutionMidStream(t *testing.T) {
+	const n = 50
+	reg := newSRShop(t)
+	id1, s1 := reg.register("payments-value", srPaymentV1)
+	c := startKafka(t, 1, "payments")
+	p := producer(t, c)
+	dir := tempDir(t)
+	var evolved atomic.Int64
+	run := runStreaming(t, registryConfig(t, c.ListenAddrs(), dir, reg.URL()), ingest.Options{OnCommit: func(e ingest.CommitEvent) {
+		if e.Evolved && !e.DeadLetter {
+			evolved.Store(e.Version)
+		}
+	}})
+	rowsOf := func() int64 { return run.r.Stats()[0].RowsCommitted }
+	deadOf := func() int64 { return run.r.Stats()[0].DeadLetters }
+
+	var vals [][]byte
+	for i := range n {
+		vals = append(vals, payment(t, id1, s1, i))
+	}
+	produceValues(t, p, "payments", vals...)
+	waitFor(t, "the v1 rows", func() bool { return rowsOf() == n })
+
+	id2, s2 := reg.register("payments-value", srPaymentV2)
+	id3, s3 := reg.register("payments-value", srPaymentV3)
+	idOther, sOther := reg.register("others-value", srOther)
+	vals = nil
+	for i := n; i < 2*n; i++ {
+		vals = append(vals, payment(t, id2, s2, i))
+	}
+	otherMsg, _ := sOther.Message(nil)
+	otherVal, _ := sr.Encode(dynamicpb.NewMessage(otherMsg), &sr.ConfluentHeader{}, idOther, []int{0}, func(v any) ([]byte, error) { return proto.Marshal(v.(proto.Message)) })
+	vals = append(vals,
+		payment(t, id3, s3, 2*n),    // incompatible
+		[]byte("\x0a\x03abc"),       // unframed (raw protobuf)
+		payment(t, 9999, s2, 2*n+2), // unknown id
+		otherVal,                    // another subject's id
+	)
+	for i := 2*n + 4; i < 3*n; i++ {
+		vals = append(vals, payment(t, id1, s1, i)) // an older producer, still on v1
+	}
+	produceValues(t, p, "payments", vals...)
+	waitFor(t, "all rows and dead letters", func() bool { return rowsOf() == 3*n-4 && deadOf() == 4 })
+	if err := run.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if evolved.Load() <= 0 {
+		t.Fatal("no commit evolved the table")
+	}
+
+	// The table follows v2: merged schema, pin, registry lineage.
+	tdir := filepath.Join(dir, "payments")
+	files, snap := tableFiles(t, tdir)
+	conf := snap.Metadata().Configuration
+	for k, want := range map[string]string{ingest.PropRegistrySubject: "payments-value", ingest.PropRegistryVersion: "2",
+		ingest.PropRegistrySchemaID: fmt.Sprint(id2), commitlog.PropProtoVersion: "payments-value/2", commitlog.PropProtoMessage: "shop.v1.Payment"} {
+		if conf[k] != want {
+			t.Errorf("metaData.configuration[%s] = %q, want %q", k, conf[k], want)
+		}
+	}
+	store, _ := local.New(tdir)
+	tbl, _ := commitlog.Open(store, commitlog.Config{})
+	if _, err := tbl.Descriptors(context.Background(), conf[commitlog.PropProtoFingerprint]); err != nil {
+		t.Errorf("v2 descriptors not archived: %v", err)
+	}
+	// Every commit's commitInfo names the registry version it was written with.
+	hist, err := tbl.History(context.Background(), commitlog.Latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := map[string]bool{}
+	for _, h := range hist {
+		if h.CommitInfo == nil || h.CommitInfo.Operation != commitlog.OpStreamingUpdate {
+			continue
+		}
+		op := h.CommitInfo.OperationParameters
+		if op["registrySubject"] != "payments-value" {
+			t.Errorf("version %d: commitInfo.operationParameters lacks the registry subject: %v", h.Version, op)
+		}
+		versions[fmt.Sprint(op["registryVersion"])] = true
+		if h.Version == evolved.Load() && fmt.Sprint(op["registryVersion"]) != "2" {
+			t.Errorf("evolving commit %d says registry version %v", h.Version, op["registryVersion"])
+		}
+	}
+	if !versions["1"] || !versions["2"] {
+		t.Errorf("commits name registry versions %v, want 1 and 2", versions)
+	}
+
+	// Every row reads back (all columns): v1 rows null in the new column.
+	db := ducktest.Open(t)
+	src := strings.TrimSuffix(ducktest.ReadParquet(files...), ")") + ", union_by_name=true)"
+	// Every column of the table, in the table's order.
+	if cols, _ := commitlog.SchemaFieldNames(snap.Metadata().SchemaString); fmt.Sprint(cols) != "[id amount method _kafka _unknown]" {
+		t.Fatalf("columns %v", cols)
+	}
+	rows := ducktest.Rows(t, db, "SELECT id, amount, method, _unknown, _kafka.offset, _kafka.topic, _kafka.partition FROM "+src+" ORDER BY _kafka.offset")
+	if len(rows) != 3*n-4 {
+		t.Fatalf("%d rows, want %d", len(rows), 3*n-4)
+	}
+	for _, r := range rows {
+		line := strings.Join(r, "|")
+		var off int
+		fmt.Sscan(r[4], &off)
+		i := off         // payment i is at offset i (the dead letters' offsets are not in the table)
+		method := "NULL" // v1 rows written before the evolution: their files lack the column
+		switch {
+		case i >= n && i < 2*n:
+			method = "card"
+		case i >= 2*n:
+			// v1 records after the evolution are decoded with v2's plan:
+			// an implicit-presence proto3 string reads as "", as every
+			// v2 reader sees it.
+			method = ""
+		}
+		want := fmt.Sprintf("p-%05d|map[currency:EUR units:%d]|%s|NULL|%d|payments|0", i, i, method, off)
+		if !strings.HasPrefix(line, fmt.Sprintf("p-%05d|", i)) || line != want {
+			t.Errorf("row at offset %d = %s, want %s", off, line, want)
+			break
+		}
+	}
+
+	// Dead letters carry the reasons; the incompatible one the diff.
+	dfiles, _ := tableFiles(t, filepath.Join(dir, "payments_dlq"))
+	dl := ducktest.Rows(t, db, "SELECT _kafka.offset, error FROM "+ducktest.ReadParquet(dfiles...)+" ORDER BY 1")
+	wantErr := []string{"incompatible schema", "not Confluent-framed", "unknown to the registry", "another subject"}
+	if len(dl) != 4 {
+		t.Fatalf("dead letters %v, want 4", dl)
+	}
+	for i, d := range dl {
+		if d[0] != fmt.Sprint(2*n+i) || !strings.Contains(d[1], wantErr[i]) {
+			t.Errorf("dead letter %d = %v, want offset %d and %q", i, d, 2*n+i, wantErr[i])
+		}
+	}
+	if !strings.Contains(dl[0][1], "id") || !strings.Contains(dl[0][1], "int64") {
+		t.Errorf("incompatible dead letter does not carry the diff: %s", dl[0][1])
+	}
+	t.Logf("incompatible: %s", dl[0][1])
+}
+
+// TestRegistryOutage takes the registry down while records with a schema id
+// the Runner has not seen arrive: the table's fetches pause, Ready reports
+// false, nothing is dead-lettered and nothing past the first undecoded
+// record is committed; once the registry answers every record lands exactly
+// once. PROTOLAKE_TEST_REGISTRY_OUTAGE sets the outage (default 2s; the
+// issue's scenario is 30s).
+func TestRegistryOutage(t *testing.T) {
+	outage := 2 * time.Second
+	if v, err := time.ParseDuration(os.Getenv("PROTOLAKE_TEST_REGISTRY_OUTAGE")); err == nil {
+		outage = v
+	}
+	const n = 40
+	reg := newSRShop(t)
+	id1, s1 := reg.register("payments-value", srPaymentV1)
+	c := startKafka(t, 2, "payments")
+	p := producer(t, c)
+	dir := tempDir(t)
+	run := runStreaming(t, registryConfig(t, c.ListenAddrs(), dir, reg.URL()), ingest.Options{})
+	st := func() ingest.TableStats { return run.r.Stats()[0] }
+	var vals [][]byte
+	for i := range n {
+		vals = append(vals, payment(t, id1, s1, i))
+	}
+	produceValues(t, p, "payments", vals...)
+	waitFor(t, "the v1 rows", func() bool { return st().RowsCommitted == n && run.r.Ready() })
+
+	id2, s2 := reg.register("payments-value", srPaymentV2)
+	reg.down.Store(true)
+	vals = nil
+	for i := n; i < 3*n; i++ {
+		vals = append(vals, payment(t, id2, s2, i))
+	}
+	produceValues(t, p, "payments", vals...)
+	waitFor(t, "not ready", func() bool { return !run.r.Ready() })
+	time.Sleep(outage)
+	if s := st(); s.RowsCommitted != n || s.DeadLetters != 0 {
+		t.Fatalf("during the outage: %+v, want %d rows and no dead letters", s, n)
+	}
+	if run.r.Ready() {
+		t.Fatal("ready during the outage")
+	}
+	reg.down.Store(false)
+	waitFor(t, "every row after the outage", func() bool { return st().RowsCommitted == 3*n })
+	waitFor(t, "ready again", run.r.Ready)
+	if err := run.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if s := st(); s.DeadLetters != 0 {
+		t.Errorf("%d dead letters after an outage", s.DeadLetters)
+	}
+	files, _ := tableFiles(t, filepath.Join(dir, "payments"))
+	src := strings.TrimSuffix(ducktest.ReadParquet(files...), ")") + ", union_by_name=true)"
+	rows := ducktest.Rows(t, ducktest.Open(t), "SELECT id, count(*), max(amount.units) FROM "+src+" GROUP BY id")
+	if len(rows) != 3*n {
+		t.Fatalf("%d distinct ids, want %d", len(rows), 3*n)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i][0] < rows[j][0] })
+	for i, r := range rows {
+		if r[0] != fmt.Sprintf("p-%05d", i) || r[1] != "1" || r[2] != fmt.Sprint(i) {
+			t.Fatalf("row %d = %v, want p-%05d once", i, r, i)
+		}
+	}
+}
