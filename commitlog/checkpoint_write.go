@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"time"
 
@@ -137,13 +138,87 @@ type CheckpointInfo struct {
 	NumOfAddFiles int64 `json:"numOfAddFiles"`
 }
 
+// CheckpointRowGroupRows bounds the rows of one checkpoint row group, so
+// that no column chunk of a checkpoint of millions of files grows past what
+// readers (protolake's included) accept in one piece. Spark writes row
+// groups of about 128 MiB; 50,000 actions of protolake's tables are about
+// 10-25 MiB.
+const CheckpointRowGroupRows = 50_000
+
+// checkpointRowGroupRows is CheckpointRowGroupRows; tests lower it.
+var checkpointRowGroupRows = CheckpointRowGroupRows
+
+// checkpointBatch is how many rows are handed to the Parquet writer at a
+// time: the rows of a checkpoint are never all materialized at once.
+const checkpointBatch = 1024
+
 // EncodeCheckpoint renders snapshot s as a classic single-file checkpoint:
 // protocol, metaData, txns, live domain metadata, every active file (with
 // dataChange false) and the tombstones deleted after tombstoneCutoff
-// (older ones have expired and are dropped, as Spark does).
+// (older ones have expired and are dropped, as Spark does). Row groups hold
+// at most CheckpointRowGroupRows rows.
 func EncodeCheckpoint(s *Snapshot, tombstoneCutoff time.Time) ([]byte, CheckpointInfo, error) {
+	var buf bytes.Buffer
+	info, err := WriteCheckpoint(&buf, s, tombstoneCutoff)
+	if err != nil {
+		return nil, info, err
+	}
+	return buf.Bytes(), info, nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// WriteCheckpoint is EncodeCheckpoint writing to w as it encodes: memory
+// stays bounded by one row group, whatever the number of files.
+func WriteCheckpoint(w io.Writer, s *Snapshot, tombstoneCutoff time.Time) (CheckpointInfo, error) {
 	info := CheckpointInfo{Version: s.Version()}
-	var rows []cpRow
+	cw := &countingWriter{w: w}
+	pw := parquet.NewGenericWriter[cpRow](cw, CheckpointSchema(), parquet.Compression(&snappy.Codec{}),
+		parquet.KeyValueMetadata("org.apache.spark.version", "3.5.0"),
+		parquet.CreatedBy("protolake", "", ""),
+		parquet.MaxRowsPerRowGroup(int64(checkpointRowGroupRows)))
+	rows := make([]cpRow, 0, checkpointBatch)
+	inGroup := 0
+	flush := func() error {
+		for done := 0; done < len(rows); {
+			n := min(len(rows)-done, checkpointRowGroupRows-inGroup)
+			if _, err := pw.Write(rows[done : done+n]); err != nil {
+				return err
+			}
+			done += n
+			inGroup += n
+			if inGroup == checkpointRowGroupRows {
+				if err := pw.Flush(); err != nil {
+					return err
+				}
+				inGroup = 0
+			}
+		}
+		clear(rows)
+		rows = rows[:0]
+		return nil
+	}
+	emit := func(r cpRow) error {
+		rows = append(rows, r)
+		info.Size++
+		if len(rows) == checkpointBatch {
+			return flush()
+		}
+		return nil
+	}
+	fail := func(err error) (CheckpointInfo, error) {
+		return info, fmt.Errorf("encode checkpoint: %w", err)
+	}
 	p := s.Protocol()
 	cpP := &cpProtocol{MinReaderVersion: ptr(int32(p.MinReaderVersion)), MinWriterVersion: ptr(int32(p.MinWriterVersion))}
 	if p.ReaderFeatures != nil {
@@ -152,13 +227,15 @@ func EncodeCheckpoint(s *Snapshot, tombstoneCutoff time.Time) ([]byte, Checkpoin
 	if p.WriterFeatures != nil {
 		cpP.WriterFeatures = strList(p.WriterFeatures)
 	}
-	rows = append(rows, cpRow{Protocol: cpP})
+	if err := emit(cpRow{Protocol: cpP}); err != nil {
+		return fail(err)
+	}
 	md := s.Metadata()
 	format := md.Format
 	if format.Provider == "" {
 		format.Provider = "parquet"
 	}
-	rows = append(rows, cpRow{MetaData: &cpMetadata{
+	if err := emit(cpRow{MetaData: &cpMetadata{
 		ID:               ptr(md.ID),
 		Name:             optString(md.Name),
 		Description:      optString(md.Description),
@@ -167,12 +244,16 @@ func EncodeCheckpoint(s *Snapshot, tombstoneCutoff time.Time) ([]byte, Checkpoin
 		PartitionColumns: strList(md.PartitionColumns),
 		Configuration:    strMap(md.Configuration),
 		CreatedTime:      md.CreatedTime,
-	}})
+	}}); err != nil {
+		return fail(err)
+	}
 	appIDs := keys(s.txns)
 	sort.Strings(appIDs)
 	for _, id := range appIDs {
 		tx := s.txns[id]
-		rows = append(rows, cpRow{Txn: &cpTxn{AppID: ptr(tx.AppID), Version: ptr(tx.Version), LastUpdated: tx.LastUpdated}})
+		if err := emit(cpRow{Txn: &cpTxn{AppID: ptr(tx.AppID), Version: ptr(tx.Version), LastUpdated: tx.LastUpdated}}); err != nil {
+			return fail(err)
+		}
 	}
 	for _, d := range s.DomainMetadata() {
 		var dm struct {
@@ -181,11 +262,13 @@ func EncodeCheckpoint(s *Snapshot, tombstoneCutoff time.Time) ([]byte, Checkpoin
 			Removed       bool   `json:"removed"`
 		}
 		if err := json.Unmarshal(d.JSON, &dm); err != nil {
-			return nil, info, fmt.Errorf("domainMetadata: %w", err)
+			return info, fmt.Errorf("domainMetadata: %w", err)
 		}
-		rows = append(rows, cpRow{DomainMetadata: &cpDomainMetadata{Domain: ptr(dm.Domain), Configuration: ptr(dm.Configuration), Removed: ptr(false)}})
+		if err := emit(cpRow{DomainMetadata: &cpDomainMetadata{Domain: ptr(dm.Domain), Configuration: ptr(dm.Configuration), Removed: ptr(false)}}); err != nil {
+			return fail(err)
+		}
 	}
-	for _, a := range s.Files() {
+	for _, a := range s.sortedFiles() {
 		var tags map[string]*string
 		if a.Tags != nil {
 			tags = strMap(a.Tags)
@@ -194,7 +277,7 @@ func EncodeCheckpoint(s *Snapshot, tombstoneCutoff time.Time) ([]byte, Checkpoin
 		if pv == nil {
 			pv = map[string]*string{}
 		}
-		rows = append(rows, cpRow{Add: &cpAdd{
+		if err := emit(cpRow{Add: &cpAdd{
 			Path:             ptr(a.Path),
 			PartitionValues:  pv,
 			Size:             ptr(a.Size),
@@ -202,36 +285,35 @@ func EncodeCheckpoint(s *Snapshot, tombstoneCutoff time.Time) ([]byte, Checkpoin
 			DataChange:       ptr(false),
 			Tags:             tags,
 			Stats:            optString(a.Stats),
-		}})
+		}}); err != nil {
+			return fail(err)
+		}
 		info.NumOfAddFiles++
 	}
 	cut := tombstoneCutoff.UnixMilli()
-	for _, r := range s.Tombstones() {
+	for _, r := range s.sortedTombstones() {
 		if r.DeletionTimestamp != nil && *r.DeletionTimestamp < cut {
 			continue
 		}
-		rows = append(rows, cpRow{Remove: &cpRemove{
+		if err := emit(cpRow{Remove: &cpRemove{
 			Path:                 ptr(r.Path),
 			DeletionTimestamp:    r.DeletionTimestamp,
 			DataChange:           ptr(false),
 			ExtendedFileMetadata: r.ExtendedFileMetadata,
 			PartitionValues:      r.PartitionValues,
 			Size:                 r.Size,
-		}})
+		}}); err != nil {
+			return fail(err)
+		}
 	}
-	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[cpRow](&buf, CheckpointSchema(), parquet.Compression(&snappy.Codec{}),
-		parquet.KeyValueMetadata("org.apache.spark.version", "3.5.0"),
-		parquet.CreatedBy("protolake", "", ""))
-	if _, err := w.Write(rows); err != nil {
-		return nil, info, fmt.Errorf("encode checkpoint: %w", err)
+	if err := flush(); err != nil {
+		return fail(err)
 	}
-	if err := w.Close(); err != nil {
-		return nil, info, fmt.Errorf("encode checkpoint: %w", err)
+	if err := pw.Close(); err != nil {
+		return fail(err)
 	}
-	info.Size = int64(len(rows))
-	info.SizeInBytes = int64(buf.Len())
-	return buf.Bytes(), info, nil
+	info.SizeInBytes = cw.n
+	return info, nil
 }
 
 // Checkpoint writes a classic checkpoint for version v (Latest for the

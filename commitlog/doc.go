@@ -49,8 +49,9 @@
 //     Parquet layout and _last_checkpoint are written (best effort: a failure
 //     is reported in CommitResult, the commit stands). Log entries older
 //     than delta.logRetentionDuration (default 30 days) are then deleted, but
-//     only below a checkpoint that stays, so every retained version remains
-//     reconstructable.
+//     only below a checkpoint that stays and that this process has parsed,
+//     so every retained version remains reconstructable. Checkpoint row
+//     groups hold at most CheckpointRowGroupRows actions.
 //   - Vacuum. VacuumCandidates only lists; it never offers a file the latest
 //     snapshot references, one a tombstone younger than the retention
 //     references, anything under _delta_log or a path whose first component

@@ -22,8 +22,10 @@ func age(t *testing.T, dir, key string, d time.Duration) {
 	}
 }
 
-func TestCleanupLogKeepsRetainedVersionsReconstructable(t *testing.T) {
-	ctx := context.Background()
+// twelveCommits is a local table of versions 0..12 with checkpoints at 5
+// and 10 and no automatic log cleanup.
+func twelveCommits(t *testing.T) (string, *local.Store, *Table) {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := local.New(dir)
 	if err != nil {
@@ -33,12 +35,18 @@ func TestCleanupLogKeepsRetainedVersionsReconstructable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tbl.Create(ctx, testSpec()); err != nil {
+	if _, err := tbl.Create(context.Background(), testSpec()); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 12; i++ {
 		commitAdds(t, tbl, "f"+string(rune('a'+i)))
 	}
+	return dir, st, tbl
+}
+
+func TestCleanupLogKeepsRetainedVersionsReconstructable(t *testing.T) {
+	ctx := context.Background()
+	dir, st, tbl := twelveCommits(t)
 	before := map[int64]string{}
 	for v := int64(0); v <= 12; v++ {
 		before[v] = snapshotFacts(t, mustSnapshotAt(t, tbl, v))

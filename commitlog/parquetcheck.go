@@ -14,13 +14,16 @@ import (
 // header with a bounded Thrift decoder first and rejects sizes that cannot
 // be true for the bytes at hand.
 
-// Limits for one page and one column chunk. Honest checkpoints use pages of
-// about 1 MiB.
+// Limits for one page. Honest checkpoints use pages of about 1 MiB. A
+// column chunk's total uncompressed size is not limited: the decoder never
+// allocates by it (it reads the chunk page by page, each page checked
+// here), and a legitimate checkpoint of a large table has chunks of
+// gigabytes (Spark's and delta-rs's, or an old protolake's single row
+// group).
 const (
-	maxPageBytes        = 256 << 20
-	maxPageValues       = 64 << 20
-	maxColumnChunkBytes = 1 << 30
-	maxThriftDepth      = 64
+	maxPageBytes   = 256 << 20
+	maxPageValues  = 64 << 20
+	maxThriftDepth = 64
 )
 
 var errBadParquet = errors.New("malformed parquet")
@@ -263,7 +266,7 @@ func checkColumnChunk(body []byte, md *tval, maxValues int64) error {
 	if start < 4 || total < 0 || end > int64(len(body)) || end < start {
 		return fmt.Errorf("%w: column chunk [%d, %d) outside the file", errBadParquet, start, end)
 	}
-	if uncompressed < 0 || uncompressed > maxColumnChunkBytes || nvals < 0 || nvals > maxValues {
+	if uncompressed < 0 || nvals < 0 || nvals > maxValues {
 		return fmt.Errorf("%w: column chunk claims %d bytes, %d values", errBadParquet, uncompressed, nvals)
 	}
 	for pos := start; pos < end; {

@@ -25,6 +25,7 @@ type Reader interface {
 type Snapshot struct {
 	version           int64
 	checkpointVersion int64
+	checkpointID      string // checkpointID of the checkpoint loaded from
 	protocol          Protocol
 	metadata          Metadata
 	hasProtocol       bool
@@ -81,6 +82,27 @@ func (s *Snapshot) Files() []Add {
 	out := make([]Add, 0, len(s.files))
 	for _, a := range s.files {
 		out = append(out, *a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// sortedFiles returns the active files sorted by path, without copying
+// them (callers must not change them).
+func (s *Snapshot) sortedFiles() []*Add {
+	out := make([]*Add, 0, len(s.files))
+	for _, a := range s.files {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// sortedTombstones is sortedFiles for the tombstones.
+func (s *Snapshot) sortedTombstones() []*Remove {
+	out := make([]*Remove, 0, len(s.tombstones))
+	for _, r := range s.tombstones {
+		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
@@ -395,6 +417,7 @@ func loadFromListing(ctx context.Context, r Reader, l *logListing, version int64
 				continue
 			}
 			s.checkpointVersion = cp
+			s.checkpointID = checkpointID(l.checkpoints[cp])
 		}
 		if err := replayCommits(ctx, r, cp+1, target, s, opts.Concurrency); err != nil {
 			return nil, err

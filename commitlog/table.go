@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -31,6 +32,9 @@ type Store interface {
 type Table struct {
 	store Store
 	cfg   Config
+
+	mu     sync.Mutex
+	parsed map[string]bool // checkpoints (checkpointID) parsed successfully
 }
 
 // Open returns the table rooted at the store's root. It does no I/O; a
@@ -55,7 +59,11 @@ func (t *Table) Snapshot(ctx context.Context) (*Snapshot, error) {
 
 // SnapshotAt loads version v (or the latest for Latest).
 func (t *Table) SnapshotAt(ctx context.Context, v int64) (*Snapshot, error) {
-	return LoadSnapshot(ctx, t.store, v, LoadOptions{Logger: t.cfg.Logger})
+	s, err := LoadSnapshot(ctx, t.store, v, LoadOptions{Logger: t.cfg.Logger})
+	if err == nil && s.checkpointID != "" {
+		t.noteParsed(s.checkpointID)
+	}
+	return s, err
 }
 
 // Update returns the latest snapshot, reading only the commits after s
