@@ -409,3 +409,107 @@ func TestRegistryOutage(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistryCrashRecovery SIGKILLs protolake processes at random moments
+// while the producer moves from schema version 1 to version 2 (registered
+// mid-stream, so the table evolves while processes die) and sends records
+// of an incompatible version 3 (dead letters): at the end the table holds
+// every good record exactly once, with the values its producer wrote, and
+// the dead-letter table every incompatible one exactly once.
+// PROTOLAKE_TEST_CRASH_ITERATIONS sets the number of kills (default 6).
+func TestRegistryCrashRecovery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	iters := envInt("PROTOLAKE_TEST_CRASH_ITERATIONS", 6)
+	n := 300 * (iters + 2)
+	reg := newSRShop(t)
+	subject := topic + "-value"
+	id1, s1 := reg.register(subject, srPaymentV1)
+	isBad := func(i int) bool { return i >= n/2 && i%40 == 7 }
+	c := startKafka(t, 4, topic)
+	dir := tempDir(t)
+	cfg := registryConfig(t, c.ListenAddrs(), dir, reg.URL())
+	cfg.Tables[0].Topics = []string{topic}
+	cfg.Tables[0].Flush = ingest.FlushConfig{CommitInterval: 100 * time.Millisecond, MaxRows: 150}
+	// The table is created at v1 (NewRunner creates it); v2 and v3 are
+	// registered afterwards, so the processes evolve it while they die.
+	if _, err := ingest.NewRunner(context.Background(), cfg, ingest.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	id2, s2 := reg.register(subject, srPaymentV2)
+	id3, s3 := reg.register(subject, srPaymentV3)
+	every := time.Duration(iters) * 2 * time.Second / time.Duration(n/30)
+	bg := produceInBackground(t, producer(t, c), n, 30, every, func(i int) []byte {
+		switch {
+		case i < n/3:
+			return payment(t, id1, s1, i)
+		case isBad(i):
+			return payment(t, id3, s3, i)
+		}
+		return payment(t, id2, s2, i)
+	})
+	tdir := filepath.Join(dir, "payments")
+	version := func() int64 {
+		store, err := local.New(tdir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := commitlog.LoadSnapshot(context.Background(), store, commitlog.Latest, commitlog.LoadOptions{})
+		if err != nil {
+			return -1
+		}
+		return snap.Version()
+	}
+	for i := range iters {
+		before := version()
+		start := time.Now()
+		ch := startChild(t, cfg)
+		for version() == before && time.Since(start) < 10*time.Second {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(i*53%400) * time.Millisecond)
+		ch.kill(t)
+		t.Logf("iteration %d: killed after %v at table version %d (was %d)", i, time.Since(start).Round(time.Millisecond), version(), before)
+	}
+	src := bg.wait(t)
+	r := runUntilCaughtUp(t, cfg, ingest.Options{KafkaOpts: childGroup()})
+	t.Logf("final run: %+v", r.Stats()[0])
+	files, snap := tableFiles(t, tdir)
+	if v := snap.Metadata().Configuration[ingest.PropRegistryVersion]; v != "2" {
+		t.Errorf("table at registry version %q, want 2", v)
+	}
+	db := ducktest.Open(t)
+	q := "SELECT _kafka.partition, _kafka.offset, id, amount.currency, amount.units, method, _unknown FROM " +
+		strings.TrimSuffix(ducktest.ReadParquet(files...), ")") + ", union_by_name=true)"
+	seen := map[[2]int64]bool{}
+	for _, row := range ducktest.Rows(t, db, q) {
+		var k [2]int64
+		fmt.Sscan(row[0], &k[0])
+		fmt.Sscan(row[1], &k[1])
+		i, ok := src.byCoord[k]
+		if !ok || isBad(i) {
+			t.Fatalf("row %v is not a good produced record", row)
+		}
+		if seen[k] {
+			t.Fatalf("row %v twice", row)
+		}
+		seen[k] = true
+		if want := fmt.Sprintf("p-%05d|EUR|%d", i, i); strings.Join(row[2:5], "|") != want || row[6] != "NULL" {
+			t.Fatalf("row %v, want %s and no unknown fields", row, want)
+		}
+		if i >= n/3 && row[5] != "card" {
+			t.Fatalf("v2 row %v lost its method", row)
+		}
+	}
+	good := 0
+	for _, i := range src.byCoord {
+		if !isBad(i) {
+			good++
+		}
+	}
+	if len(seen) != good {
+		t.Errorf("table holds %d distinct records, want %d", len(seen), good)
+	}
+	checkDeadLetters(t, db, filepath.Join(dir, "payments_dlq"), src, isBad)
+}
