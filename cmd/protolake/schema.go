@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/protolake/protolake/registry"
 	"github.com/protolake/protolake/schema"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -17,7 +19,9 @@ import (
 const schemaUsage = `usage:
   protolake schema show (--descriptor-set FILE | [--proto-path DIR]... FILE.proto...) --message NAME
                         [--format delta|parquet|plan|fingerprint] [options]
+  protolake schema show --registry URL --subject S [--version N] [--message NAME] [--format …] [options]
   protolake schema diff OLD NEW --message NAME [--proto-path DIR]... [options]
+  protolake schema diff --registry URL --subject S OLD NEW [--message NAME] [options]
 
 show prints the table schema derived from a protobuf message: the Delta
 schemaString (pretty-printed), the Parquet schema of the data files, the
@@ -29,6 +33,12 @@ candidate). OLD and NEW are each a descriptor set (.binpb, .pb, .desc) or a
 holds it (else its own directory) first, so OLD and NEW may live in two
 trees with the same relative names. It prints every change and exits 0 when
 NEW is compatible, 1 when a change is breaking, 2 on error.
+
+With --registry (a Confluent-compatible schema registry) the schema is the
+subject's version N (--version, default the latest) for show, and for diff
+OLD and NEW may be version numbers of the subject (or "latest"); references
+are resolved. --message defaults to the schema's first message. Credentials:
+--registry-user with --registry-password-env VAR, or --registry-token-env VAR.
 
 options (the same as the table config keys):
   --enums string|int            enum columns hold names (default) or numbers
@@ -55,6 +65,9 @@ type schemaFlags struct {
 	enums      string
 	uint64     string
 	partitions multiFlag
+
+	registry registry.Config
+	subject  string
 }
 
 func newSchemaFlags(name string, stderr io.Writer) *schemaFlags {
@@ -69,7 +82,35 @@ func newSchemaFlags(name string, stderr io.Writer) *schemaFlags {
 	f.fs.BoolVar(&f.opts.NoKafkaMeta, "no-kafka-meta", false, "leave out the _kafka metadata column")
 	f.fs.BoolVar(&f.opts.NoUnknown, "no-unknown", false, "leave out the _unknown column")
 	f.fs.Var(&f.partitions, "partition", "partition column spec (repeatable)")
+	f.fs.StringVar(&f.registry.URL, "registry", "", "schema registry URL (Confluent-compatible REST API)")
+	f.fs.StringVar(&f.subject, "subject", "", "registry subject (with --registry), e.g. payments-value")
+	f.fs.StringVar(&f.registry.Username, "registry-user", "", "registry basic-auth user")
+	f.fs.StringVar(&f.registry.PasswordEnv, "registry-password-env", "", "environment variable holding the basic-auth password")
+	f.fs.StringVar(&f.registry.BearerTokenEnv, "registry-token-env", "", "environment variable holding a bearer token")
 	return f
+}
+
+// registryVersion loads version (-1: latest) of the subject from the
+// registry and the message (default: the schema's first); label names it.
+func (f *schemaFlags) registryVersion(ctx context.Context, version int) (md protoreflect.MessageDescriptor, label string, err error) {
+	cl, err := registry.New(f.registry, registry.Options{})
+	if err != nil {
+		return nil, "", usageError{err}
+	}
+	sch, sv, err := cl.SubjectVersion(ctx, f.subject, version)
+	if err != nil {
+		return nil, "", err
+	}
+	label = fmt.Sprintf("%s version %d (schema id %d)", sv.Subject, sv.Version, sch.ID)
+	if f.message == "" {
+		md, err = sch.Message(nil)
+	} else {
+		md, err = schema.FindMessage(sch.Files, f.message, label)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return md, label, nil
 }
 
 // parse parses flags and positional arguments in any order.
@@ -99,7 +140,10 @@ func (f *schemaFlags) parse(args []string) ([]string, error) {
 	if err := f.opts.Validate(); err != nil {
 		return nil, usageError{err}
 	}
-	if f.message == "" {
+	if (f.registry.URL == "") != (f.subject == "") {
+		return nil, usageError{errors.New("--registry URL and --subject S go together")}
+	}
+	if f.message == "" && f.registry.URL == "" {
 		return nil, usageError{errors.New("--message NAME is required (the message's full name, e.g. adtrack.v1.AdImpression)")}
 	}
 	return pos, nil
@@ -126,8 +170,10 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func runSchemaShow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newSchemaFlags("show", stderr)
 	var descSet, format string
+	var version int
 	f.fs.StringVar(&descSet, "descriptor-set", "", "binary FileDescriptorSet (protoc --include_imports -o, buf build -o)")
 	f.fs.StringVar(&format, "format", "delta", "output: delta, parquet, plan or fingerprint")
+	f.fs.IntVar(&version, "version", -1, "registry subject version (with --registry; default: the latest)")
 	files, err := f.parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -140,16 +186,30 @@ func runSchemaShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 	default:
 		return usageError{fmt.Errorf("--format %q: want delta, parquet, plan or fingerprint", format)}
 	}
-	if descSet != "" && len(files) > 0 {
-		return usageError{errors.New("give either --descriptor-set or .proto files, not both")}
-	}
-	if descSet == "" && len(files) == 0 {
-		return usageError{errors.New("no descriptors: give --descriptor-set FILE or .proto files (with --proto-path DIR)")}
-	}
-	src := schema.Source{DescriptorSet: descSet, Files: files, ImportPaths: importPathsFor(f.protoPaths, files)}
-	md, err := schema.Load(ctx, src, f.message)
-	if err != nil {
-		return err
+	var md protoreflect.MessageDescriptor
+	if f.registry.URL != "" {
+		if descSet != "" || len(files) > 0 {
+			return usageError{errors.New("give --registry or descriptors (--descriptor-set, .proto files), not both")}
+		}
+		if version == 0 || version < -1 {
+			return usageError{fmt.Errorf("--version %d: versions start at 1", version)}
+		}
+		var label string
+		if md, label, err = f.registryVersion(ctx, version); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%s: %s\n", label, md.FullName())
+	} else {
+		if descSet != "" && len(files) > 0 {
+			return usageError{errors.New("give either --descriptor-set or .proto files, not both")}
+		}
+		if descSet == "" && len(files) == 0 {
+			return usageError{errors.New("no descriptors: give --descriptor-set FILE or .proto files (with --proto-path DIR)")}
+		}
+		src := schema.Source{DescriptorSet: descSet, Files: files, ImportPaths: importPathsFor(f.protoPaths, files)}
+		if md, err = schema.Load(ctx, src, f.message); err != nil {
+			return err
+		}
 	}
 	if format == "fingerprint" {
 		fp, err := schema.Fingerprint(md)
@@ -194,13 +254,16 @@ func runSchemaDiff(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if len(pos) != 2 {
 		return usageError{fmt.Errorf("schema diff takes two arguments, OLD and NEW (descriptor sets or .proto files); got %d", len(pos))}
 	}
-	oldMD, err := loadVersion(ctx, pos[0], f.protoPaths, f.message)
+	oldMD, err := f.loadVersion(ctx, pos[0])
 	if err != nil {
 		return fmt.Errorf("OLD %s: %w", pos[0], err)
 	}
-	newMD, err := loadVersion(ctx, pos[1], f.protoPaths, f.message)
+	newMD, err := f.loadVersion(ctx, pos[1])
 	if err != nil {
 		return fmt.Errorf("NEW %s: %w", pos[1], err)
+	}
+	if f.message == "" {
+		f.message = string(newMD.FullName())
 	}
 	ev, err := schema.Diff(oldMD, newMD, f.opts)
 	var inc *schema.IncompatibleError
@@ -222,6 +285,28 @@ func runSchemaDiff(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitError{code: 1}
 	}
 	return nil
+}
+
+// loadVersion loads a message from a registry version (with --registry:
+// a number or "latest"), a descriptor set or a .proto file.
+func (f *schemaFlags) loadVersion(ctx context.Context, arg string) (protoreflect.MessageDescriptor, error) {
+	if f.registry.URL != "" {
+		v, err := strconv.Atoi(arg)
+		if arg == "latest" {
+			v, err = -1, nil
+		}
+		if err == nil {
+			if v < 1 && v != -1 {
+				return nil, usageError{fmt.Errorf("version %d: versions start at 1", v)}
+			}
+			md, _, err := f.registryVersion(ctx, v)
+			return md, err
+		}
+	}
+	if f.message == "" {
+		return nil, usageError{errors.New("--message NAME is required for a descriptor set or .proto file")}
+	}
+	return loadVersion(ctx, arg, f.protoPaths, f.message)
 }
 
 // loadVersion loads a message from a descriptor set or a .proto file.
