@@ -1,10 +1,8 @@
 package ingest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"slices"
@@ -13,11 +11,11 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/protolake/protolake/internal/confpath"
 	"github.com/protolake/protolake/registry"
 	"github.com/protolake/protolake/schema"
 	"github.com/protolake/protolake/writer"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"gopkg.in/yaml.v3"
 )
 
 // Config is the whole configuration of `protolake run`: one YAML file, with
@@ -223,18 +221,27 @@ const (
 	DefaultHTTPListen      = ":8080"
 )
 
-// ParseConfig decodes a YAML configuration strictly: an unknown key is an
-// error naming its line, so a typo never silently falls back to a default.
-// It neither applies defaults nor validates.
+// ParseConfig decodes a YAML configuration strictly, with the names and
+// messages of the flags and environment variables (internal/confpath): an
+// unknown key is an error naming its line and the known keys there, and
+// every bad value is reported at once. What could be decoded is returned
+// with the error, so a caller can validate the rest too; a YAML syntax
+// error wraps ErrConfigSyntax and decodes nothing. It neither applies
+// defaults nor validates.
 func ParseConfig(data []byte) (Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("parse config: %w", err)
+	if err := confpath.DecodeYAML(data, &c); err != nil {
+		if errors.Is(err, ErrConfigSyntax) {
+			return Config{}, err
+		}
+		return c, err
 	}
 	return c, nil
 }
+
+// ErrConfigSyntax is wrapped by ParseConfig's error when the file is not
+// valid YAML.
+var ErrConfigSyntax = confpath.ErrSyntax
 
 // ApplyDefaults fills zero values with their documented defaults.
 func (c *Config) ApplyDefaults() {

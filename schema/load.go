@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/protolake/protolake/internal/suggest"
 	"io"
 	"os"
 	"path/filepath"
@@ -261,10 +262,10 @@ func FindMessage(files *protoregistry.Files, name, source string) (protoreflect.
 			if md, ok := d.(protoreflect.MessageDescriptor); ok {
 				return md, nil
 			}
-			return nil, &MessageNotFoundError{Name: full, Source: source, NotMessage: descriptorKind(d), Candidates: closest(full, messageNames(files), 5)}
+			return nil, &MessageNotFoundError{Name: full, Source: source, NotMessage: descriptorKind(d), Candidates: suggest.Closest(full, messageNames(files), 5)}
 		}
 	}
-	return nil, &MessageNotFoundError{Name: full, Source: source, Candidates: closest(full, messageNames(files), 5)}
+	return nil, &MessageNotFoundError{Name: full, Source: source, Candidates: suggest.Closest(full, messageNames(files), 5)}
 }
 
 func descriptorKind(d protoreflect.Descriptor) string {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/protolake/protolake/ingest"
 	"github.com/protolake/protolake/internal/confpath"
+	"github.com/protolake/protolake/internal/suggest"
 	"github.com/protolake/protolake/schema"
 )
 
@@ -55,6 +57,9 @@ func loadRunConfig(args []string, environ []string) (cfg ingest.Config, untilCau
 		case "h", "help":
 			return cfg, false, errHelp
 		}
+		if err := checkRunFlag(name); err != nil {
+			return cfg, false, err
+		}
 		if !hasValue {
 			if i+1 >= len(args) {
 				return cfg, false, usageError{fmt.Errorf("flag --%s needs a value", name)}
@@ -68,13 +73,26 @@ func loadRunConfig(args []string, environ []string) (cfg ingest.Config, untilCau
 		}
 		overrides = append(overrides, [2]string{name, value})
 	}
+	// Every problem is reported at once: those of the file's values, then
+	// of the environment and flags, then Validate's.
+	var problems []error
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			return cfg, false, usageError{fmt.Errorf("read config: %w", err)}
 		}
 		if cfg, err = ingest.ParseConfig(data); err != nil {
-			return cfg, false, usageError{fmt.Errorf("%s: %w", file, err)}
+			if errors.Is(err, ingest.ErrConfigSyntax) {
+				return cfg, false, usageError{fmt.Errorf("%s: %w", file, err)}
+			}
+			var each interface{ Unwrap() []error }
+			if errors.As(err, &each) {
+				for _, e := range each.Unwrap() {
+					problems = append(problems, fmt.Errorf("%s, %w", file, e))
+				}
+			} else {
+				problems = append(problems, fmt.Errorf("%s, %w", file, err))
+			}
 		}
 	}
 	var env []string
@@ -84,24 +102,50 @@ func loadRunConfig(args []string, environ []string) (cfg ingest.Config, untilCau
 		}
 	}
 	if err := confpath.FromEnv(&cfg, env, "PROTOLAKE_"); err != nil {
-		return cfg, false, usageError{fmt.Errorf("environment: %w", err)}
+		problems = append(problems, fmt.Errorf("environment: %w", err))
 	}
 	for _, o := range overrides {
 		if err := confpath.Set(&cfg, o[0], o[1]); err != nil {
-			return cfg, false, usageError{fmt.Errorf("flag --%s: %w", o[0], err)}
+			problems = append(problems, fmt.Errorf("flag --%s: %w", o[0], err))
 		}
 	}
-	if file == "" && len(cfg.Tables) == 0 {
+	if file == "" && len(cfg.Tables) == 0 && len(problems) == 0 {
 		return cfg, false, usageError{errors.New("--config FILE is required")}
 	}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
-		return cfg, false, usageError{fmt.Errorf("invalid config:\n%w", err)}
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
+		return cfg, false, usageError{fmt.Errorf("invalid config:\n%w", errors.Join(problems...))}
 	}
 	return cfg, untilCaughtUp, nil
 }
 
 var errHelp = errors.New("help")
+
+// runFlags are the flags of run itself; any other name must be a config
+// path (--kafka.group_id=…).
+var runFlags = []string{"config", "until-caught-up", "help"}
+
+// checkRunFlag refuses a flag that is neither one of runFlags nor a config
+// path whose first segment is a top-level config key, suggesting the
+// nearest name: --untill-caught-up is a typo, not a setting.
+func checkRunFlag(name string) error {
+	if name == "c" || slices.Contains(runFlags, name) {
+		return nil
+	}
+	first, _, _ := strings.Cut(name, ".")
+	keys := confpath.Keys(ingest.Config{})
+	if slices.Contains(keys, first) {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown flag --%s", name)
+	if s := suggest.Closest(name, append(append([]string{}, runFlags...), keys...), 1); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean --%s?)", s[0])
+	}
+	return usageError{fmt.Errorf("%s; run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: %s); see protolake run --help", msg, strings.Join(keys, ", "))}
+}
 
 func newLogger(c ingest.LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level

@@ -178,6 +178,52 @@ func TestRunConfigErrors(t *testing.T) {
 	}
 }
 
+// TestRunConfigMessages: the exact messages of a config with several
+// problems (every one at once, each with its file and line, unknown keys
+// with the known ones), of a YAML syntax error (the right line) and of a
+// mistyped flag (unknown, with the nearest flag).
+func TestRunConfigMessages(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "protolake.yaml")
+	if err := os.WriteFile(conf, []byte(`kafka:
+  brokers: [127.0.0.1:9092]
+  grup_id: lake
+memory_limit: 1GB-ish
+tables:
+  - uri: /tmp/x
+    topics: [t]
+    message: m
+    descriptor_set: x.binpb
+    flush:
+      max_rows: many
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(dir, "broken.yaml")
+	if err := os.WriteFile(broken, []byte("kafka:\n  brokers: [127.0.0.1:9092\n  group_id: lake\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "--config", conf}, "invalid config:\n" +
+			conf + `, line 3: kafka.grup_id: unknown setting "grup_id" (known here: brokers, client_id, group_id, sasl, start_offset, tls)` + "\n" +
+			conf + `, line 4: memory_limit: "1GB-ish" is not a size (e.g. 134217728, 128MiB, 1GiB)` + "\n" +
+			conf + `, line 11: tables.0.flush.max_rows: "many" is not an integer` + "\n" +
+			"kafka.group_id: is required (instances of one deployment share it)"},
+		{[]string{"run", "--config", broken}, broken + `: not valid YAML: line 2 ("  brokers: [127.0.0.1:9092"): did not find expected ',' or ']'`},
+		{[]string{"run", "--config", conf, "--untill-caught-up"}, "unknown flag --untill-caught-up (did you mean --until-caught-up?); run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: http, kafka, log, memory_limit, shutdown_timeout, tables); see protolake run --help"},
+		{[]string{"run", "--confg", conf}, "unknown flag --confg (did you mean --config?); run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: http, kafka, log, memory_limit, shutdown_timeout, tables); see protolake run --help"},
+	} {
+		err := run(context.Background(), tc.args, &bytes.Buffer{}, &bytes.Buffer{})
+		var ue usageError
+		if !errors.As(err, &ue) || err.Error() != tc.want {
+			t.Errorf("%v: err =\n%v\nwant a usage error\n%s", tc.args, err, tc.want)
+		}
+	}
+}
+
 // TestRunRefusesBreakingDescriptor: a table written with shop.Order v1 and
 // a config with the breaking v3: exit status 1 and the diff.
 func TestRunRefusesBreakingDescriptor(t *testing.T) {

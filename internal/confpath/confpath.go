@@ -147,6 +147,19 @@ func parseInto(v reflect.Value, path, value string) error {
 	return nil
 }
 
+// Keys returns the top-level setting names of the struct v (or of the
+// struct it points to), sorted.
+func Keys(v any) []string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	return tags(t)
+}
+
 // tagName returns the YAML name of a struct field ("" when it has none).
 func tagName(f reflect.StructField) string {
 	if !f.IsExported() {

@@ -1,6 +1,7 @@
 package confpath
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -127,5 +128,59 @@ func TestFromEnv(t *testing.T) {
 	err := FromEnv(&c, []string{"PROTOLAKE_TABLES_0_FLUSH_MAX_ROWZ=1"}, "PROTOLAKE_")
 	if err == nil || !strings.Contains(err.Error(), "PROTOLAKE_TABLES_0_FLUSH_MAX_ROWZ") || !strings.Contains(err.Error(), "max_rows") {
 		t.Fatalf("unknown env var error = %v, want it to name the variable and list known settings", err)
+	}
+}
+
+// TestDecodeYAMLErrors: every unknown key and bad value at once, each with
+// its line, in the words Set uses for flags.
+func TestDecodeYAMLErrors(t *testing.T) {
+	doc := `brokers: [a:1]
+group_id: g
+grup_id: g
+ratio: lots
+tables:
+  - uri: s3://b/t
+    flush:
+      max_rows: many
+      max_age: 30
+      max_bytes: [1]
+  - urii: x
+group_id: h
+`
+	var c cfg
+	err := DecodeYAML([]byte(doc), &c)
+	want := `line 3: grup_id: unknown setting "grup_id" (known here: brokers, debug, group_id, ratio, tables)
+line 4: ratio: "lots" is not a number
+line 8: tables.0.flush.max_rows: "many" is not an integer
+line 9: tables.0.flush.max_age: "30" is not a duration (e.g. 30s, 5m): time: missing unit in duration "30"
+line 10: tables.0.flush.max_bytes: want a single value, got a list
+line 11: tables.1.urii: unknown setting "urii" (known here: kafka_metadata, topics, uri, flush)
+line 12: group_id: set twice (first on line 2)`
+	want = strings.Replace(want, "kafka_metadata, topics, uri, flush", "flush, kafka_metadata, topics, uri", 1)
+	if err == nil || err.Error() != want {
+		t.Fatalf("DecodeYAML error:\n%v\nwant\n%s", err, want)
+	}
+	// What was valid is decoded.
+	if c.GroupID != "g" || len(c.Brokers) != 1 || len(c.Tables) != 2 || c.Tables[0].URI != "s3://b/t" {
+		t.Errorf("decoded %+v", c)
+	}
+}
+
+// TestDecodeYAMLSyntaxLines: a syntax error names the line the problem is
+// on (yaml.v3 itself reports the line before for these), and quotes it.
+func TestDecodeYAMLSyntaxLines(t *testing.T) {
+	for _, tt := range []struct{ doc, want string }{
+		{"brokers: [a:1\n", `not valid YAML: line 1 ("brokers: [a:1"): did not find expected ',' or ']'`},
+		{"group_id: g\nbrokers: [a:1\n", `not valid YAML: line 2 ("brokers: [a:1"): did not find expected ',' or ']'`},
+		{"tables:\n  - uri: x\n    topics: [a]\n   - b\n", `not valid YAML: line 4 ("   - b"): did not find expected '-' indicator`},
+		{"tables:\n  - uri: x\n    topics: [a]\n  - b\n  uri: y\n", `not valid YAML: line 5 ("  uri: y"): did not find expected '-' indicator`},
+		{"group_id: g\nratio: a: b\n", `not valid YAML: line 2 ("ratio: a: b"): mapping values are not allowed in this context`},
+		{"group_id: g\n\tratio: 1\n", `not valid YAML: line 2 ("\tratio: 1"): found a tab character that violates indentation`},
+	} {
+		var c cfg
+		err := DecodeYAML([]byte(tt.doc), &c)
+		if !errors.Is(err, ErrSyntax) || err.Error() != tt.want {
+			t.Errorf("DecodeYAML(%q) = %v\nwant %s", tt.doc, err, tt.want)
+		}
 	}
 }
