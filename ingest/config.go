@@ -128,6 +128,10 @@ type TableConfig struct {
 	Schema schema.Options `yaml:"schema"`
 	// Compression of data files: zstd (default), snappy, gzip, lz4, none.
 	Compression string `yaml:"compression"`
+	// CompressionLevel is the zstd level, 1 (fastest, default) to 22;
+	// writer.Config.ZstdLevel. 0 takes the default; other codecs take no
+	// level. docs/operations.md lists what each level costs.
+	CompressionLevel int `yaml:"compression_level"`
 	// Framing of record values: "raw" (default: the value is the message)
 	// or "confluent" (a 5-byte schema-registry header and message indexes
 	// precede it and are stripped).
@@ -146,6 +150,7 @@ func (t *TableConfig) WriterConfig() writer.Config {
 		MaxBytes:    int64(t.Flush.MaxBytes),
 		MaxAge:      t.Flush.MaxAge,
 		Compression: writer.Compression(t.Compression),
+		ZstdLevel:   t.CompressionLevel,
 	}
 }
 
@@ -488,6 +493,12 @@ func (t *TableConfig) validate(p string, topicOwner, uris, names map[string]stri
 	case "zstd", "snappy", "gzip", "lz4", "none":
 	default:
 		bad("compression", "%q is not zstd, snappy, gzip, lz4 or none", t.Compression)
+	}
+	switch {
+	case t.CompressionLevel < 0 || t.CompressionLevel > 22:
+		bad("compression_level", "%d is outside 1..22", t.CompressionLevel)
+	case t.CompressionLevel != 0 && t.Compression != "zstd":
+		bad("compression_level", "applies to zstd only, not %s: remove it", t.Compression)
 	}
 	switch t.Framing {
 	case "raw", "confluent":

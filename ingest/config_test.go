@@ -201,3 +201,35 @@ func TestRegistryConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestCompressionLevel: compression_level reaches the writer's zstd level,
+// and is refused out of range or with a codec that takes none.
+func TestCompressionLevel(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, err string
+		level     int
+	}{
+		{"compression_level: 3", "", 3},
+		{"", "", 0},
+		{"compression_level: 23", "tables.0.compression_level: 23 is outside 1..22", 0},
+		{"compression: snappy\n    compression_level: 3", "tables.0.compression_level: applies to zstd only, not snappy", 0},
+	} {
+		y := strings.Replace(exampleYAML, "    topics:", "    "+tc.yaml+"\n    topics:", 1)
+		c, err := ParseConfig([]byte(y))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		c.ApplyDefaults()
+		err = c.Validate()
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%q: %v", tc.yaml, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.err)
+		case tc.err == "":
+			if got := c.Tables[0].WriterConfig().ZstdLevel; got != tc.level {
+				t.Errorf("%q: ZstdLevel %d, want %d", tc.yaml, got, tc.level)
+			}
+		}
+	}
+}

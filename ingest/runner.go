@@ -252,7 +252,7 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 			_ = open.Close(store)
 			return nil, err
 		}
-		dcfg := writer.Config{MaxBytes: 64 << 20, MaxAge: tc.Flush.MaxAge, Compression: writer.Compression(tc.Compression)}
+		dcfg := writer.Config{MaxBytes: 64 << 20, MaxAge: tc.Flush.MaxAge, Compression: writer.Compression(tc.Compression), ZstdLevel: tc.CompressionLevel}
 		if t.dlq, err = openSink(ctx, tc.Name+"_dlq", tc.DeadLetter.URI, dstore, dmsg, schema.Options{NoUnknown: true}, "", dcfg, clcfg, r.log); err != nil {
 			_ = open.Close(store)
 			_ = open.Close(dstore)

@@ -60,20 +60,42 @@ func (discardStore) Put(_ context.Context, _ string, r io.Reader) error {
 }
 
 // BenchmarkWriter: wire bytes → finished zstd Parquet files in a mem store.
-func BenchmarkWriter(b *testing.B) { benchWriter(b, true) }
+func BenchmarkWriter(b *testing.B) { benchWriter(b, Config{}, true) }
 
 // BenchmarkWriterDiscardStore is BenchmarkWriter with a store that keeps
 // nothing, to show the writer's own allocations.
-func BenchmarkWriterDiscardStore(b *testing.B) { benchWriter(b, false) }
+func BenchmarkWriterDiscardStore(b *testing.B) { benchWriter(b, Config{}, false) }
 
-func benchWriter(b *testing.B, memStore bool) {
+// BenchmarkWriterCompression is BenchmarkWriter at each compression
+// setting, reporting the output's bytes per row (file-B/row) beside the CPU
+// time: what docs/operations.md quotes as the cost of each setting.
+func BenchmarkWriterCompression(b *testing.B) {
+	for _, c := range []Config{
+		{Compression: CompressionZstd, ZstdLevel: 1},
+		{Compression: CompressionZstd, ZstdLevel: 3},
+		{Compression: CompressionZstd, ZstdLevel: 7},
+		{Compression: CompressionSnappy},
+		{Compression: CompressionLZ4},
+		{Compression: CompressionNone},
+	} {
+		name := string(c.Compression)
+		if c.ZstdLevel != 0 {
+			name = fmt.Sprintf("zstd-%d", c.ZstdLevel)
+		}
+		b.Run(name, func(b *testing.B) { benchWriter(b, c, false) })
+	}
+}
+
+func benchWriter(b *testing.B, cfg Config, memStore bool) {
 	msgs, total := benchCorpus()
 	tab := deriveTable(b, "adtrack/v1/adtrack.binpb", "adtrack.v1.AdImpression", schema.Options{})
 	var st storage.Store = discardStore{}
 	if memStore {
 		st = mem.New()
 	}
-	w, err := NewTable(Config{MaxRows: benchRowsPerFile, NoDictionary: os.Getenv("NODICT") != ""}, tab, st)
+	cfg.MaxRows = benchRowsPerFile
+	cfg.NoDictionary = os.Getenv("NODICT") != ""
+	w, err := NewTable(cfg, tab, st)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -86,6 +108,8 @@ func benchWriter(b *testing.B, memStore bool) {
 			b.Fatal(err)
 		}
 	}
+	w.TakeFinished()
+	var fileBytes, fileRows int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := cpuTime()
@@ -96,7 +120,10 @@ func benchWriter(b *testing.B, memStore bool) {
 		}
 
 		if i%len(msgs) == len(msgs)-1 {
-			w.TakeFinished()
+			for _, f := range w.TakeFinished() {
+				fileBytes += f.Size
+				fileRows += f.Rows
+			}
 			if memStore { // keep the store from growing
 				w.store = mem.New()
 			}
@@ -104,6 +131,9 @@ func benchWriter(b *testing.B, memStore bool) {
 	}
 	b.StopTimer()
 	reportCommon(b, total, len(msgs), start)
+	if fileRows > 0 {
+		b.ReportMetric(float64(fileBytes)/float64(fileRows), "file-B/row")
+	}
 	if w.peakRows > 0 {
 		// Memory of a full file: compressed pages per row, plus the fixed
 		// part (current raw pages, dictionaries) per open file.

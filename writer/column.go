@@ -47,7 +47,8 @@ type column struct {
 	stats    chunkStats
 	encoding format.Encoding // encoding of the last data page
 	plainPgs int             // data pages written PLAIN
-	raw      bool            // pages stored uncompressed (the first did not compress)
+	deltaPgs int             // data pages written DELTA_BINARY_PACKED
+	comp     compState       // whether the next page is worth compressing
 }
 
 type pageInfo struct {
@@ -253,12 +254,15 @@ func (c *column) dictValue(i int32) []byte {
 
 // encoder holds scratch buffers shared by the columns of a writer.
 type encoder struct {
-	page   []byte
-	levels []byte
-	comp   []byte
-	header bytes.Buffer
-	proto  thrift.CompactProtocol
-	codec  codec
+	page    []byte
+	levels  []byte
+	comp    []byte
+	header  bytes.Buffer
+	proto   thrift.CompactProtocol
+	codec   codec
+	alt     []byte // the page with its values DELTA_BINARY_PACKED
+	compAlt []byte // alt compressed
+	delta   bool   // compressPage chose DELTA_BINARY_PACKED
 }
 
 // flushPage encodes, compresses and appends the committed page; the page
@@ -322,6 +326,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 			return err
 		}
 	}
+	levelsLen := len(p)
 	enc := format.Plain
 	switch {
 	case c.dictMode:
@@ -355,21 +360,14 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		c.plainPgs++
 	}
 	e.page = p
-	if c.raw {
-		e.comp = append(e.comp[:0], p...)
-	} else {
-		e.comp, err = e.codec.encode(e.comp[:0], p)
-		if err != nil {
-			return err
-		}
-		// A column whose first page does not compress (random ids, hashes,
-		// coordinates) is stored UNCOMPRESSED for the rest of the file: a
-		// Parquet codec is per column chunk, and compressing noise costs
-		// time for nothing.
-		if len(c.pages) == 0 && e.codec.kind != format.Uncompressed && len(p) >= 1024 && len(e.comp) > len(p)-len(p)/16 {
-			c.raw = true
-			e.comp = append(e.comp[:0], p...)
-		}
+	if err := e.compressPage(c, levelsLen); err != nil {
+		return err
+	}
+	p = e.page
+	if e.delta {
+		enc = format.DeltaBinaryPacked
+		c.plainPgs--
+		c.deltaPgs++
 	}
 	hdr := format.PageHeader{
 		Type:                 format.DataPage,
@@ -444,11 +442,8 @@ func (c *column) dictPage(e *encoder) ([]byte, int64, error) {
 	if c.dictPages == 0 {
 		return nil, 0, nil
 	}
-	var comp []byte
-	var err error
-	if c.raw {
-		comp = append(e.comp[:0], c.dictData...)
-	} else if comp, err = e.codec.encode(e.comp[:0], c.dictData); err != nil {
+	comp, err := e.codec.encode(e.comp[:0], c.dictData)
+	if err != nil {
 		return nil, 0, err
 	}
 	e.comp = comp

@@ -52,8 +52,10 @@ type Config struct {
 	// (LZ4_RAW) or none.
 	Compression Compression `yaml:"compression"`
 
-	// ZstdLevel is the zstd level (1 fastest … 19); default 1, which
-	// klauspost/compress maps to its fastest encoder.
+	// ZstdLevel is the zstd level (1 fastest … 22); default 1, which
+	// klauspost/compress maps to its fastest encoder (with entropy coding
+	// of literals, which matters for hex ids); 3–5 map to its default
+	// encoder, 6–9 to "better", 10 and above to "best".
 	ZstdLevel int `yaml:"zstd_level"`
 
 	// PageBytes is the raw size at which a column's page is encoded and

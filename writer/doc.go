@@ -29,9 +29,13 @@
 //   - Rows of one partition keep their arrival order in the file.
 //   - Files are Parquet with data page v1, zstd by default (snappy, gzip,
 //     lz4 raw, none), dictionary encoding for byte-array columns where it
-//     pays and PLAIN otherwise (never DELTA_LENGTH_BYTE_ARRAY), page
+//     pays, DELTA_BINARY_PACKED for INT32/INT64 pages where it compresses
+//     smaller than PLAIN, and PLAIN otherwise (never DELTA_LENGTH_BYTE_ARRAY
+//     or BYTE_STREAM_SPLIT, which Spark 3.5's vectorized reader lacks), page
 //     statistics, column and offset indexes consistent with the pages, and
-//     one row group. A page never splits a row.
+//     one row group. A page never splits a row. Compression is decided per
+//     page: a zstd page that does not shrink by 1/16 is stored as a zstd
+//     frame of raw blocks (still a valid zstd page).
 //   - A file is written with one storage.Store.Put under a new name
 //     ("<hive partition path>/part-<uuid>.c000.<codec>.parquet") and never
 //     overwritten; a file whose Put failed is not reported.

@@ -119,6 +119,10 @@ func (f *openFile) finish(w *Writer) ([][]byte, int64, error) {
 			}
 			encStats = append(encStats, format.PageEncodingStats{PageType: format.DataPage, Encoding: format.Plain, Count: int32(c.plainPgs)})
 		}
+		if c.deltaPgs > 0 {
+			encs = append(encs, format.DeltaBinaryPacked)
+			encStats = append(encStats, format.PageEncodingStats{PageType: format.DataPage, Encoding: format.DeltaBinaryPacked, Count: int32(c.deltaPgs)})
+		}
 		encs = append(encs, format.RLE)
 		md.Encoding = encs
 		md.EncodingStats = encStats
@@ -232,8 +236,5 @@ func segmentsReader(segs [][]byte) io.Reader {
 }
 
 func (c *column) codecKind(w *Writer) format.CompressionCodec {
-	if c.raw {
-		return format.Uncompressed
-	}
 	return w.enc.codec.kind
 }

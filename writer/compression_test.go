@@ -1,0 +1,189 @@
+package writer
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	pqzstd "github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/format"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/protolake/protolake/internal/adtrack"
+	"github.com/protolake/protolake/internal/adtrackpb"
+	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage/mem"
+)
+
+// writeImpressions writes n generated impressions, each changed by edit,
+// as one file and returns the file's bytes and its DuckDB rows (SELECT *).
+func writeImpressions(t *testing.T, cfg Config, n int, edit func(i int, m *adtrackpb.AdImpression)) ([]byte, []map[string]any) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(16, 16))
+	msgs := make([][]byte, n)
+	for i := range msgs {
+		m := adtrack.Impression(r, i, adtrack.CorpusBase, time.Second)
+		edit(i, m)
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i] = b
+	}
+	st := mem.New()
+	w, err := NewTable(cfg, adTable(t, schema.Options{}), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := writeAll(t, w, msgs)
+	if len(files) != 1 {
+		t.Fatalf("%d files, want 1", len(files))
+	}
+	rows := readRows(t, export(t, st, files))
+	if len(rows) != n {
+		t.Fatalf("DuckDB read %d rows, want %d", len(rows), n)
+	}
+	return readStored(t, st, files[0].Path), rows
+}
+
+// chunkMeta returns the metadata of the column chunk at path.
+func chunkMeta(t *testing.T, b []byte, path ...string) format.ColumnMetaData {
+	t.Helper()
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range pf.Metadata().RowGroups[0].Columns {
+		if slices.Equal(c.MetaData.PathInSchema, path) {
+			return c.MetaData
+		}
+	}
+	t.Fatalf("no column %v", path)
+	return format.ColumnMetaData{}
+}
+
+// TestCompressionDecidedPerPage: a column whose first pages are noise and
+// whose later pages repeat one value is compressed where it pays. (The
+// writer used to store the whole chunk uncompressed after its first page.)
+func TestCompressionDecidedPerPage(t *testing.T) {
+	const n, noisy = 20_000, 1_500
+	noise := rand.New(rand.NewPCG(1, 2))
+	constant := bytes.Repeat([]byte("protolake"), 8)
+	want := make([][]byte, n)
+	// No dictionary: it would hold the noise and index the rest.
+	b, rows := writeImpressions(t, Config{NoDictionary: true}, n, func(i int, m *adtrackpb.AdImpression) {
+		m.TraceContext = constant
+		if i < noisy {
+			m.TraceContext = make([]byte, 72)
+			for j := range m.TraceContext {
+				m.TraceContext[j] = byte(noise.Uint32())
+			}
+		}
+		want[i] = m.TraceContext
+	})
+	md := chunkMeta(t, b, "trace_context")
+	if md.Codec != format.Zstd {
+		t.Errorf("trace_context codec %v, want ZSTD", md.Codec)
+	}
+	// Noise and the pages until the next probe stay stored; the rest
+	// compresses to almost nothing.
+	if md.TotalCompressedSize > md.TotalUncompressedSize/2 {
+		t.Errorf("trace_context: %d bytes compressed of %d: later pages were not compressed", md.TotalCompressedSize, md.TotalUncompressedSize)
+	}
+	for i, row := range rows {
+		if got, _ := row["trace_context"].([]byte); !bytes.Equal(got, want[i]) {
+			t.Fatalf("row %d trace_context: got %x, want %x", i, got, want[i])
+		}
+	}
+}
+
+// TestDeltaBinaryPacked: integer columns whose deltas are small are written
+// DELTA_BINARY_PACKED, including deltas that wrap around the type's range
+// (the spec's two's-complement arithmetic), and read back exactly by DuckDB
+// and parquet-go.
+func TestDeltaBinaryPacked(t *testing.T) {
+	const n = 20_000
+	wantFloor := make([]int64, n)
+	wantPos := make([]int32, n)
+	b, rows := writeImpressions(t, Config{}, n, func(i int, m *adtrackpb.AdImpression) {
+		// Climbs through MaxInt64 into the negatives, then a page of
+		// extremes alternating.
+		m.BidFloorNanos = math.MaxInt64 - n/2 + int64(i)*1
+		m.Placement.Position = math.MaxInt32 - n/2 + int32(i)
+		if i >= n-3000 {
+			m.BidFloorNanos = []int64{math.MinInt64, math.MaxInt64, 0, -1}[i%4]
+			m.Placement.Position = []int32{math.MinInt32, math.MaxInt32, 0, -1}[i%4]
+		}
+		wantFloor[i], wantPos[i] = m.BidFloorNanos, m.Placement.Position
+	})
+	for _, p := range [][]string{{"bid_floor_nanos"}, {"placement", "position"}, {"_kafka", "offset"}} {
+		if md := chunkMeta(t, b, p...); !slices.Contains(md.Encoding, format.DeltaBinaryPacked) {
+			t.Errorf("%v: encodings %v, want DELTA_BINARY_PACKED among them", p, md.Encoding)
+		}
+	}
+	for i, row := range rows {
+		pl, _ := row["placement"].(map[string]any)
+		if row["bid_floor_nanos"] != wantFloor[i] || pl["position"] != wantPos[i] {
+			t.Fatalf("DuckDB row %d: bid_floor_nanos %v position %v, want %d %d", i, row["bid_floor_nanos"], pl["position"], wantFloor[i], wantPos[i])
+		}
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	floorCol, _ := pf.Schema().Lookup("bid_floor_nanos")
+	posCol, _ := pf.Schema().Lookup("placement", "position")
+	rr := parquet.NewReader(pf)
+	buf := make([]parquet.Row, 1000)
+	for i := 0; i < n; {
+		k, err := rr.ReadRows(buf)
+		for _, row := range buf[:k] {
+			var floor int64
+			var pos int32
+			for _, v := range row {
+				switch v.Column() {
+				case floorCol.ColumnIndex:
+					floor = v.Int64()
+				case posCol.ColumnIndex:
+					pos = v.Int32()
+				}
+			}
+			if floor != wantFloor[i] || pos != wantPos[i] {
+				t.Fatalf("parquet-go row %d: %d %d, want %d %d", i, floor, pos, wantFloor[i], wantPos[i])
+			}
+			i++
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestStoredZstdFrame: a page stored without compression is a zstd frame
+// that decompresses to itself, also across the 128 KiB block limit.
+func TestStoredZstdFrame(t *testing.T) {
+	c, err := newCodec(CompressionZstd, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &encoder{codec: c}
+	var dec pqzstd.Codec
+	for _, n := range []int{0, 1, 1000, 128 << 10, 128<<10 + 1, 300 << 10} {
+		src := make([]byte, n)
+		for i := range src {
+			src[i] = byte(i * 7)
+		}
+		got, err := dec.Decode(nil, e.stored(nil, src))
+		if err != nil || !bytes.Equal(got, src) {
+			t.Errorf("%d bytes: err %v, equal %v", n, err, bytes.Equal(got, src))
+		}
+	}
+}
