@@ -396,5 +396,5 @@ func (t *Table) advanceTo(ctx context.Context, base *Snapshot, v int64) (*Snapsh
 		return nil, err
 	}
 	n.version = v
-	return n, nil
+	return n.freeze(), nil
 }

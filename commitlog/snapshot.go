@@ -30,8 +30,8 @@ type Snapshot struct {
 	metadata          Metadata
 	hasProtocol       bool
 	hasMetadata       bool
-	files             map[string]*Add    // decoded path → add
-	tombstones        map[string]*Remove // decoded path → remove
+	files             cowMap[*Add]    // decoded path → add
+	tombstones        cowMap[*Remove] // decoded path → remove
 	txns              map[string]Txn
 	domains           map[string]RawAction
 	latestCommitTime  int64
@@ -51,14 +51,12 @@ func (s *Snapshot) Protocol() Protocol { return s.protocol }
 func (s *Snapshot) Metadata() Metadata { return s.metadata }
 
 // NumFiles is the number of active data files.
-func (s *Snapshot) NumFiles() int { return len(s.files) }
+func (s *Snapshot) NumFiles() int { return s.files.len() }
 
 // TotalSize is the sum of the sizes of the active data files.
 func (s *Snapshot) TotalSize() int64 {
 	var n int64
-	for _, a := range s.files {
-		n += a.Size
-	}
+	s.files.each(func(_ string, a *Add) { n += a.Size })
 	return n
 }
 
@@ -66,7 +64,7 @@ func (s *Snapshot) TotalSize() int64 {
 // false when any file lacks that statistic.
 func (s *Snapshot) NumRecords() (int64, bool) {
 	var n int64
-	for _, a := range s.files {
+	for _, a := range s.files.values() {
 		c, ok := statsNumRecords(a.Stats)
 		if !ok {
 			return 0, false
@@ -79,49 +77,43 @@ func (s *Snapshot) NumRecords() (int64, bool) {
 // Files returns the active files sorted by path (as written in the log).
 // The returned values are copies.
 func (s *Snapshot) Files() []Add {
-	out := make([]Add, 0, len(s.files))
-	for _, a := range s.files {
-		out = append(out, *a)
+	files := s.sortedFiles()
+	out := make([]Add, len(files))
+	for i, a := range files {
+		out[i] = *a
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
 
 // sortedFiles returns the active files sorted by path, without copying
 // them (callers must not change them).
 func (s *Snapshot) sortedFiles() []*Add {
-	out := make([]*Add, 0, len(s.files))
-	for _, a := range s.files {
-		out = append(out, a)
-	}
+	out := s.files.values()
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
 
 // sortedTombstones is sortedFiles for the tombstones.
 func (s *Snapshot) sortedTombstones() []*Remove {
-	out := make([]*Remove, 0, len(s.tombstones))
-	for _, r := range s.tombstones {
-		out = append(out, r)
-	}
+	out := s.tombstones.values()
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
 
 // HasFile reports whether the file at path (encoded or decoded) is active.
 func (s *Snapshot) HasFile(path string) bool {
-	_, ok := s.files[decodePath(path)]
+	_, ok := s.files.get(decodePath(path))
 	return ok
 }
 
 // Tombstones returns the remove actions still remembered (not yet expired
 // from a checkpoint), sorted by path.
 func (s *Snapshot) Tombstones() []Remove {
-	out := make([]Remove, 0, len(s.tombstones))
-	for _, r := range s.tombstones {
-		out = append(out, *r)
+	rs := s.sortedTombstones()
+	out := make([]Remove, len(rs))
+	for i, r := range rs {
+		out[i] = *r
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
 
@@ -164,17 +156,13 @@ func decodePath(p string) string {
 	return p
 }
 
-// clone returns a copy that apply can change without affecting s.
+// clone returns a copy that apply can change without affecting s, which
+// must be frozen (published). It costs O(txns + domains + cowShards), not
+// O(files): the file maps are shared copy-on-write.
 func (s *Snapshot) clone() *Snapshot {
 	c := *s
-	c.files = make(map[string]*Add, len(s.files))
-	for k, v := range s.files {
-		c.files[k] = v
-	}
-	c.tombstones = make(map[string]*Remove, len(s.tombstones))
-	for k, v := range s.tombstones {
-		c.tombstones[k] = v
-	}
+	c.files = s.files.clone()
+	c.tombstones = s.tombstones.clone()
 	c.txns = make(map[string]Txn, len(s.txns))
 	for k, v := range s.txns {
 		c.txns[k] = v
@@ -190,11 +178,19 @@ func newSnapshot() *Snapshot {
 	return &Snapshot{
 		version:           -1,
 		checkpointVersion: -1,
-		files:             map[string]*Add{},
-		tombstones:        map[string]*Remove{},
+		files:             newCowMap[*Add](),
+		tombstones:        newCowMap[*Remove](),
 		txns:              map[string]Txn{},
 		domains:           map[string]RawAction{},
 	}
+}
+
+// freeze publishes the snapshot: from now on it is read-only and may be
+// cloned.
+func (s *Snapshot) freeze() *Snapshot {
+	s.files.freeze()
+	s.tombstones.freeze()
+	return s
 }
 
 // apply replays one action onto the snapshot.
@@ -202,12 +198,12 @@ func (s *Snapshot) apply(a Action) {
 	switch {
 	case a.Add != nil:
 		k := decodePath(a.Add.Path)
-		s.files[k] = a.Add
-		delete(s.tombstones, k)
+		s.files.set(k, a.Add)
+		s.tombstones.delete(k)
 	case a.Remove != nil:
 		k := decodePath(a.Remove.Path)
-		delete(s.files, k)
-		s.tombstones[k] = a.Remove
+		s.files.delete(k)
+		s.tombstones.set(k, a.Remove)
 	case a.Txn != nil:
 		s.txns[a.Txn.AppID] = *a.Txn
 	case a.Protocol != nil:
@@ -426,7 +422,7 @@ func loadFromListing(ctx context.Context, r Reader, l *logListing, version int64
 		if !s.hasProtocol || !s.hasMetadata {
 			return nil, fmt.Errorf("version %d: log has no protocol or metaData action: %w", target, ErrCorrupt)
 		}
-		return s, nil
+		return s.freeze(), nil
 	}
 	return nil, lastErr
 }

@@ -67,34 +67,65 @@ func (t *Table) SnapshotAt(ctx context.Context, v int64) (*Snapshot, error) {
 }
 
 // Update returns the latest snapshot, reading only the commits after s
-// when they are all still in the log (cheaper than Snapshot for a writer
-// that commits in a loop); s itself is not changed. It falls back to a full
-// load when the log was cleaned up past s.
+// (cheaper than Snapshot for a writer that keeps its snapshot); s itself is
+// not changed. It lists nothing: it reads commits s.Version()+1, +2, … until
+// one does not exist (after updateProbeLimit of them it lists from s on
+// instead, to read the rest in parallel), and costs O(new actions), not
+// O(files). It falls back to a full load when the log was cleaned up past s.
 func (t *Table) Update(ctx context.Context, s *Snapshot) (*Snapshot, error) {
 	if s == nil {
 		return t.Snapshot(ctx)
 	}
-	l, err := listLogFrom(ctx, t.store, s.version)
-	if err != nil {
-		return nil, err
+	var n *Snapshot
+	v := s.version + 1
+	for ; v <= s.version+updateProbeLimit; v++ {
+		actions, err := readCommit(ctx, t.store, v)
+		if errors.Is(err, storage.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == nil {
+			n = s.clone()
+		}
+		for _, a := range actions {
+			n.apply(a)
+		}
 	}
-	if l.latest == s.version {
+	if v > s.version+updateProbeLimit {
+		// Far behind: list and read the rest in parallel.
+		l, err := listLogFrom(ctx, t.store, v)
+		if err != nil {
+			return nil, err
+		}
+		if l.latest >= v {
+			if firstMissing(l, v, l.latest) >= 0 {
+				return t.Snapshot(ctx)
+			}
+			if err := replayCommits(ctx, t.store, v, l.latest, n, 0); err != nil {
+				return nil, err
+			}
+			v = l.latest + 1
+		}
+	}
+	if n == nil {
+		// Nothing after s, or the log was cleaned up past it (cleanup
+		// deletes oldest first: s's own commit goes before s+1's).
+		if _, err := readCommit(ctx, t.store, s.version); errors.Is(err, storage.ErrNotExist) {
+			return t.Snapshot(ctx)
+		} else if err != nil {
+			return nil, err
+		}
 		return s, nil
 	}
-	if l.latest < s.version {
-		// The log shrank under us (recreated table?): full load.
-		return t.Snapshot(ctx)
-	}
-	if firstMissing(l, s.version+1, l.latest) >= 0 {
-		return t.Snapshot(ctx)
-	}
-	n := s.clone()
-	if err := replayCommits(ctx, t.store, s.version+1, l.latest, n, 0); err != nil {
-		return nil, err
-	}
-	n.version = l.latest
-	return n, nil
+	n.version = v - 1
+	return n.freeze(), nil
 }
+
+// updateProbeLimit is how many commits Update reads one by one before it
+// lists.
+const updateProbeLimit = 32
 
 // ProtoPin is the protobuf message a table is pinned to.
 type ProtoPin struct {
@@ -296,7 +327,7 @@ func (t *Table) Create(ctx context.Context, spec TableSpec) (*Snapshot, error) {
 		s.apply(a)
 	}
 	s.version = 0
-	return s, nil
+	return s.freeze(), nil
 }
 
 // ArchiveDescriptors stores a descriptor set at DescriptorKey(fingerprint)

@@ -129,6 +129,13 @@ type CommitResult struct {
 	// CheckpointErr is a failure writing the checkpoint or cleaning the log
 	// after the commit; the commit itself succeeded.
 	CheckpointErr error
+	// Snapshot is the table at Version, built from the read snapshot, the
+	// concurrent commits read while retrying and this commit's own actions
+	// without reading the log again; nil when a version in between was not
+	// read (then Table.Update on the read snapshot gets it). A writer that
+	// commits in a loop passes it to its next NewTransaction: a commit then
+	// costs one log write, whatever the size of the table.
+	Snapshot *Snapshot
 }
 
 // FencedError reports that another writer committed a txn for one of this
@@ -364,7 +371,8 @@ func (tx *Transaction) Commit(ctx context.Context) (CommitResult, error) {
 	tx.done = true
 	t := tx.table
 	cfg := t.cfg
-	body, err := encodeActions(tx.actions(cfg.Now()))
+	own := tx.actions(cfg.Now())
+	body, err := encodeActions(own)
 	if err != nil {
 		return CommitResult{}, fmt.Errorf("commit: encode: %w", err)
 	}
@@ -393,6 +401,13 @@ func (tx *Transaction) Commit(ctx context.Context) (CommitResult, error) {
 		}
 		return CommitResult{}, &AmbiguousCommitError{Version: unresolved, TxnID: tx.txnID, Err: err}
 	}
+	// winners holds the other writers' commits read while retrying, so
+	// that the snapshot after this commit can be built without reading
+	// the log again.
+	winners := map[int64][]Action{}
+	done := func(at int64, attempt int, already bool) (CommitResult, error) {
+		return tx.finish(ctx, at, attempt, already, tx.after(at, winners, own)), nil
+	}
 	var lastErr error
 	for attempt := 1; attempt <= cfg.MaxAttempts; attempt++ {
 		if err := ctx.Err(); err != nil {
@@ -415,7 +430,7 @@ func (tx *Transaction) Commit(ctx context.Context) (CommitResult, error) {
 				lastErr = &AmbiguousCommitError{Version: v, TxnID: tx.txnID, Err: rerr}
 				continue
 			case landed:
-				return tx.finish(ctx, v, attempt, true), nil
+				return done(v, attempt, true)
 			case !exists:
 				// Not written (yet): try the same version again.
 				lastErr = &AmbiguousCommitError{Version: v, TxnID: tx.txnID, Err: err}
@@ -426,18 +441,18 @@ func (tx *Transaction) Commit(ctx context.Context) (CommitResult, error) {
 			err = storage.ErrExist
 		}
 		if err == nil {
-			return tx.finish(ctx, v, attempt, false), nil
+			return done(v, attempt, false)
 		}
 		if !errors.Is(err, storage.ErrExist) {
 			return fail(fmt.Errorf("commit version %d: %w", v, err))
 		}
 		// Lost the race: examine every winning commit from v on.
-		next, ours, cerr := tx.checkWinners(ctx, v, removing, &proto, &md, &unresolved)
+		next, ours, cerr := tx.checkWinners(ctx, v, removing, &proto, &md, &unresolved, winners)
 		if cerr != nil {
 			return fail(fmt.Errorf("commit after conflict at version %d: %w", v, cerr))
 		}
 		if ours >= 0 {
-			return tx.finish(ctx, ours, attempt, true), nil
+			return done(ours, attempt, true)
 		}
 		cfg.Logger.Debug("commit conflict, retrying", "version", v, "next", next, "attempt", attempt)
 		lastErr = fmt.Errorf("version %d taken by a concurrent commit: %w", v, ErrConflict)
@@ -450,8 +465,9 @@ func (tx *Transaction) Commit(ctx context.Context) (CommitResult, error) {
 // applies the conflict rules. It returns the next version to try, or the
 // version holding this transaction's own commit (ours >= 0). When it reads
 // version *unresolved (an ambiguous attempt's) and finds another writer's
-// commit there, it sets *unresolved to -1.
-func (tx *Transaction) checkWinners(ctx context.Context, from int64, removing map[string]bool, proto *Protocol, md *Metadata, unresolved *int64) (next, ours int64, err error) {
+// commit there, it sets *unresolved to -1. Every other writer's commit it
+// reads is stored in winners.
+func (tx *Transaction) checkWinners(ctx context.Context, from int64, removing map[string]bool, proto *Protocol, md *Metadata, unresolved *int64, winners map[int64][]Action) (next, ours int64, err error) {
 	v := from
 	for ; ; v++ {
 		actions, err := readCommit(ctx, tx.table.store, v)
@@ -474,6 +490,7 @@ func (tx *Transaction) checkWinners(ctx context.Context, from int64, removing ma
 		if v == *unresolved {
 			*unresolved = -1
 		}
+		winners[v] = actions
 		for _, a := range actions {
 			switch {
 			case a.Txn != nil:
@@ -517,9 +534,31 @@ func (tx *Transaction) checkWinners(ctx context.Context, from int64, removing ma
 	}
 }
 
+// after returns the snapshot at version v, where this transaction's commit
+// (own) landed: the read snapshot advanced by the winners read while
+// retrying and by own, or nil when some version in between was not read.
+func (tx *Transaction) after(v int64, winners map[int64][]Action, own []Action) *Snapshot {
+	for u := tx.read.Version() + 1; u < v; u++ {
+		if _, ok := winners[u]; !ok {
+			return nil
+		}
+	}
+	n := tx.read.clone()
+	for u := tx.read.Version() + 1; u < v; u++ {
+		for _, a := range winners[u] {
+			n.apply(a)
+		}
+	}
+	for _, a := range own {
+		n.apply(a)
+	}
+	n.version = v
+	return n.freeze()
+}
+
 // finish completes a successful commit: the automatic checkpoint.
-func (tx *Transaction) finish(ctx context.Context, v int64, attempts int, already bool) CommitResult {
-	res := CommitResult{Version: v, Attempts: attempts, AlreadyCommitted: already}
+func (tx *Transaction) finish(ctx context.Context, v int64, attempts int, already bool, snap *Snapshot) CommitResult {
+	res := CommitResult{Version: v, Attempts: attempts, AlreadyCommitted: already, Snapshot: snap}
 	t := tx.table
 	if t.cfg.DisableCheckpoints || v == 0 {
 		return res
@@ -535,7 +574,11 @@ func (tx *Transaction) finish(ctx context.Context, v int64, attempts int, alread
 	if v%int64(interval) != 0 {
 		return res
 	}
-	if err := t.checkpointAndClean(ctx, tx.read, v); err != nil {
+	base := snap
+	if base == nil {
+		base = tx.read
+	}
+	if err := t.checkpointAndClean(ctx, base, v); err != nil {
 		t.cfg.Logger.Warn("checkpoint after commit failed", "version", v, "err", err)
 		res.CheckpointErr = err
 		return res

@@ -65,14 +65,12 @@ func (t *Table) VacuumCandidates(ctx context.Context, opts VacuumOptions) ([]Vac
 	now := t.cfg.Now()
 	cutoff := now.Add(-retention)
 	keep := map[string]bool{}
-	for k := range s.files {
-		keep[k] = true
-	}
-	for k, r := range s.tombstones {
+	s.files.each(func(k string, _ *Add) { keep[k] = true })
+	s.tombstones.each(func(k string, r *Remove) {
 		if r.DeletionTimestamp == nil || time.UnixMilli(*r.DeletionTimestamp).After(cutoff) {
 			keep[k] = true
 		}
-	}
+	})
 	objs, err := t.store.List(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("vacuum: list: %w", err)

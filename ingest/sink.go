@@ -30,6 +30,13 @@ type sink struct {
 	w     *writer.Writer
 	files []writer.File // finished, not committed
 
+	// snap is the table as of this sink's last commit (or open): commits
+	// read it instead of the log, so a commit costs one log write whatever
+	// the table's size. snapStale: a commit failed, so read the commits
+	// after snap (Table.Update) before the next one.
+	snap      *commitlog.Snapshot
+	snapStale bool
+
 	// reg is the registry registration of the proto version (registry-fed
 	// tables), written to metaData.configuration with the pin; fileFP
 	// names the proto version of files written before the sink switched
@@ -92,7 +99,7 @@ func openRegistrySink(ctx context.Context, name, uri string, store storage.Store
 	if err := commitlog.CheckWritable(snap.Protocol(), snap.Metadata()); err != nil {
 		return nil, fmt.Errorf("table %s: %w", uri, err)
 	}
-	s := &sink{name: name, uri: uri, store: store, log: tbl, msg: msg, opts: opts, pin: pin, wcfg: wcfg, reg: reg,
+	s := &sink{name: name, uri: uri, store: store, log: tbl, msg: msg, opts: opts, pin: pin, wcfg: wcfg, reg: reg, snap: snap,
 		baseSchema: snap.Metadata().SchemaString, basePin: commitlog.PinOf(snap.Metadata()).Fingerprint}
 	if err := s.evolve(ctx, snap.Metadata(), logger); err != nil {
 		return nil, err
@@ -248,7 +255,7 @@ func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.Offs
 		res.bytes += f.Size
 	}
 	res.files = len(s.files)
-	snap, err := s.log.Snapshot(ctx)
+	snap, err := s.snapshot(ctx)
 	if err != nil {
 		return res, fmt.Errorf("read table %s: %w", s.uri, err)
 	}
@@ -287,7 +294,13 @@ func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.Offs
 	})
 	cr, err := tx.Commit(ctx)
 	if err != nil {
+		s.snapStale = true
 		return res, fmt.Errorf("commit to %s: %w", s.uri, err)
+	}
+	if cr.Snapshot != nil {
+		s.snap = cr.Snapshot
+	} else {
+		s.snapStale = true // a concurrent commit was not read: Update next time
 	}
 	s.files, s.fileFP = nil, nil
 	if nm != nil {
@@ -332,6 +345,22 @@ func (s *sink) switchTo(ctx context.Context, msg protoreflect.MessageDescriptor,
 	}
 	s.w, s.msg, s.pin, s.reg, s.st = w, msg, pin, reg, merged
 	return nil
+}
+
+// snapshot returns the snapshot the next commit reads: the kept one, brought
+// up to date with Table.Update (the newer commits only) after a failure.
+// Other writers' commits it has not seen are read by the commit itself when
+// it loses the race to them.
+func (s *sink) snapshot(ctx context.Context) (*commitlog.Snapshot, error) {
+	if s.snap != nil && !s.snapStale {
+		return s.snap, nil
+	}
+	snap, err := s.log.Update(ctx, s.snap)
+	if err != nil {
+		return nil, err
+	}
+	s.snap, s.snapStale = snap, false
+	return snap, nil
 }
 
 // toAdd turns a written file into its add action.
