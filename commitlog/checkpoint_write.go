@@ -365,7 +365,7 @@ func (t *Table) checkpointAndClean(ctx context.Context, base *Snapshot, v int64)
 	if _, err := t.writeCheckpoint(ctx, s); err != nil {
 		return err
 	}
-	if t.cfg.DisableLogCleanup || s.Metadata().Configuration[PropEnableExpiredLogCleanup] == "false" {
+	if t.cfg.DisableLogCleanup || s.Metadata().Configuration[PropEnableExpiredLogCleanup] == "false" || !t.cleanupDue() {
 		return nil
 	}
 	retention := durationProp(s.Metadata().Configuration, PropLogRetentionDuration, DefaultLogRetention)

@@ -35,6 +35,17 @@ type Config struct {
 	// DisableLogCleanup turns off removing expired log entries after a
 	// checkpoint (the table's delta.enableExpiredLogCleanup=false does too).
 	DisableLogCleanup bool
+	// LogCleanupInterval is how often, at most, the automatic log cleanup
+	// after a checkpoint runs (it lists the log). Table.CleanupLog always
+	// runs. Default 1h.
+	LogCleanupInterval time.Duration
+	// BackgroundCheckpoints writes the automatic checkpoint (and runs the
+	// log cleanup) in a goroutine after Commit returns, so that a
+	// checkpoint commit costs what any commit costs whatever the table's
+	// size. One runs at a time per Table; a checkpoint due while one runs
+	// is skipped (the next interval writes one). Failures are logged.
+	// Table.WaitCheckpoints waits for the running one.
+	BackgroundCheckpoints bool
 	// Logger receives retries, skipped checkpoints and cleanup. Default:
 	// discard.
 	Logger *slog.Logger
@@ -50,6 +61,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryBackoff < 0 || c.MaxRetryBackoff < 0 {
 		errs = append(errs, errors.New("retry backoffs must not be negative"))
+	}
+	if c.LogCleanupInterval < 0 {
+		errs = append(errs, fmt.Errorf("LogCleanupInterval is %v, want >= 0 (0 means the default 1h)", c.LogCleanupInterval))
 	}
 	if c.CheckpointInterval < 0 {
 		errs = append(errs, fmt.Errorf("CheckpointInterval is %d, want >= 0 (0 means the table's setting)", c.CheckpointInterval))
@@ -69,6 +83,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxRetryBackoff == 0 {
 		c.MaxRetryBackoff = time.Second
+	}
+	if c.LogCleanupInterval == 0 {
+		c.LogCleanupInterval = time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

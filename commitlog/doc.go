@@ -23,6 +23,10 @@
 //     Actions and fields this package does not model (cdc, domainMetadata,
 //     deletionVector, stats_parsed…) are tolerated; unknown fields of known
 //     actions and unknown actions are kept verbatim.
+//   - Cost. Snapshots share their file maps copy-on-write: a commit's
+//     CommitResult.Snapshot and Table.Update cost O(new actions), not
+//     O(files), and neither lists the log. A writer that keeps its snapshot
+//     commits with one log write per commit at any table size.
 //   - Committing. A commit is one put-if-absent of _delta_log/<v>.json: it
 //     is atomic, and never overwrites another writer's commit. On losing a
 //     race the winning commits are read and judged (see Transaction.Commit):
@@ -47,7 +51,9 @@
 //   - Checkpoints and cleanup. After a commit at a multiple of
 //     delta.checkpointInterval (default 10) a classic checkpoint in Spark's
 //     Parquet layout and _last_checkpoint are written (best effort: a failure
-//     is reported in CommitResult, the commit stands). Log entries older
+//     is reported in CommitResult, the commit stands; with
+//     Config.BackgroundCheckpoints after Commit returns, failures logged).
+//     At most every Config.LogCleanupInterval (1h), log entries older
 //     than delta.logRetentionDuration (default 30 days) are then deleted, but
 //     only below a checkpoint that stays and that this process has parsed,
 //     so every retained version remains reconstructable. Checkpoint row

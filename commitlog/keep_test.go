@@ -1,8 +1,12 @@
 package commitlog
 
 import (
+	"io"
+	"time"
+
 	"context"
 	"fmt"
+	"github.com/protolake/protolake/storage"
 	"testing"
 
 	"github.com/protolake/protolake/storage/faulty"
@@ -107,4 +111,62 @@ func TestUpdateReadsOnlyNewCommits(t *testing.T) {
 	if got, want := snapshotFacts(t, n), snapshotFacts(t, mustSnapshot(t, tbl)); got != want {
 		t.Errorf("Update far behind = \n%s\nwant\n%s", got, want)
 	}
+}
+
+// TestBackgroundCheckpointAndHourlyCleanup: with BackgroundCheckpoints the
+// checkpoint is written after Commit returns; the automatic log cleanup
+// (the only LIST on the commit path) runs at most once per
+// LogCleanupInterval.
+func TestBackgroundCheckpointAndHourlyCleanup(t *testing.T) {
+	ctx := context.Background()
+	inner := mem.New()
+	fs := faulty.New(inner)
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tbl, err := Open(fs, Config{BackgroundCheckpoints: true, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := tbl.Create(ctx, testSpec()) // checkpoint interval 5
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lists []int
+	for i := 1; i <= 15; i++ {
+		before := fs.Calls(faulty.OpList)
+		tx := tbl.NewTransaction(kept)
+		tx.Add(testAdd(fmt.Sprint("f", i)))
+		res, err := tx.Commit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.CheckpointStarted != (i%5 == 0) || res.Checkpointed {
+			t.Fatalf("version %d: started %v, checkpointed %v", i, res.CheckpointStarted, res.Checkpointed)
+		}
+		tbl.WaitCheckpoints()
+		if i%5 == 0 {
+			lists = append(lists, fs.Calls(faulty.OpList)-before)
+			s, err := LoadSnapshot(ctx, noCheckpointHint{inner}, Latest, LoadOptions{})
+			if err != nil || s.CheckpointVersion() != int64(i) {
+				t.Fatalf("after version %d: loaded from checkpoint %d (%v), want %d", i, s.CheckpointVersion(), err, i)
+			}
+		}
+		if i == 10 {
+			now = now.Add(time.Hour)
+		}
+		kept = res.Snapshot
+	}
+	// Cleanup lists the log at 5, not at 10 (same hour), again at 15.
+	if want := []int{1, 0, 1}; fmt.Sprint(lists) != fmt.Sprint(want) {
+		t.Errorf("LISTs at checkpoints 5, 10, 15 = %v, want %v", lists, want)
+	}
+}
+
+// noCheckpointHint hides _last_checkpoint, so a load lists the log.
+type noCheckpointHint struct{ Reader }
+
+func (r noCheckpointHint) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	if key == lastCheckpointKey {
+		return nil, storage.ErrNotExist
+	}
+	return r.Reader.Get(ctx, key)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -26,15 +27,57 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// Table is a Delta table in a store. It is safe for concurrent use; every
-// method reads the log afresh, so several Tables (in one process or many)
-// may write the same table.
+// Table is a Delta table in a store. It is safe for concurrent use, and
+// several Tables (in one process or many) may write the same table: every
+// method reads the log afresh, except that a commit made from a kept
+// snapshot (CommitResult.Snapshot, Update) reads only the commits it races
+// with. The only state a Table keeps is which checkpoints it has parsed,
+// when it last cleaned the log, and its background checkpoint.
 type Table struct {
 	store Store
 	cfg   Config
 
-	mu     sync.Mutex
-	parsed map[string]bool // checkpoints (checkpointID) parsed successfully
+	mu          sync.Mutex
+	parsed      map[string]bool // checkpoints (checkpointID) parsed successfully
+	lastCleanup time.Time       // last automatic log cleanup
+	bgRunning   bool            // a background checkpoint is running
+	bg          sync.WaitGroup
+}
+
+// WaitCheckpoints waits until the background checkpoint (see
+// Config.BackgroundCheckpoints) that is running, if any, has finished.
+func (t *Table) WaitCheckpoints() { t.bg.Wait() }
+
+// cleanupDue reports whether the automatic log cleanup may run now (at most
+// every Config.LogCleanupInterval), and if so counts it as run.
+func (t *Table) cleanupDue() bool {
+	now := t.cfg.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.lastCleanup.IsZero() && now.Sub(t.lastCleanup) < t.cfg.LogCleanupInterval {
+		return false
+	}
+	t.lastCleanup = now
+	return true
+}
+
+// startBackground claims the background checkpoint slot.
+func (t *Table) startBackground() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.bgRunning {
+		return false
+	}
+	t.bgRunning = true
+	t.bg.Add(1)
+	return true
+}
+
+func (t *Table) endBackground() {
+	t.mu.Lock()
+	t.bgRunning = false
+	t.mu.Unlock()
+	t.bg.Done()
 }
 
 // Open returns the table rooted at the store's root. It does no I/O; a

@@ -126,6 +126,9 @@ type CommitResult struct {
 	AlreadyCommitted bool
 	// Checkpointed is true when a checkpoint was written for Version.
 	Checkpointed bool
+	// CheckpointStarted is true when a checkpoint for Version is being
+	// written in the background (Config.BackgroundCheckpoints).
+	CheckpointStarted bool
 	// CheckpointErr is a failure writing the checkpoint or cleaning the log
 	// after the commit; the commit itself succeeded.
 	CheckpointErr error
@@ -577,6 +580,20 @@ func (tx *Transaction) finish(ctx context.Context, v int64, attempts int, alread
 	base := snap
 	if base == nil {
 		base = tx.read
+	}
+	if t.cfg.BackgroundCheckpoints {
+		if !t.startBackground() {
+			t.cfg.Logger.Debug("checkpoint skipped: the previous one is still being written", "version", v)
+			return res
+		}
+		res.CheckpointStarted = true
+		go func() {
+			defer t.endBackground()
+			if err := t.checkpointAndClean(context.WithoutCancel(ctx), base, v); err != nil {
+				t.cfg.Logger.Warn("background checkpoint failed (the commit stands)", "version", v, "err", err)
+			}
+		}()
+		return res
 	}
 	if err := t.checkpointAndClean(ctx, base, v); err != nil {
 		t.cfg.Logger.Warn("checkpoint after commit failed", "version", v, "err", err)

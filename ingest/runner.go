@@ -488,6 +488,11 @@ func (r *Runner) shutdown(ctx context.Context, caughtUp bool) error {
 		err = r.commitAll(sctx, true)
 	}
 	r.commitGroupOffsets(sctx)
+	for _, t := range r.tables {
+		for _, s := range t.sinks() {
+			s.log.WaitCheckpoints() // background checkpoints of the last commits
+		}
+	}
 	r.closing = true
 	r.updateReady()
 	r.mu.Unlock()

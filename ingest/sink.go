@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/schema"
@@ -13,6 +14,12 @@ import (
 	"github.com/protolake/protolake/writer"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
+
+// StreamingCheckpointInterval is the delta.checkpointInterval of the
+// tables `protolake run` creates (delta-rs's default for streaming writers):
+// a commit every few seconds would otherwise checkpoint every half minute.
+// Tables that exist keep their own setting (Delta's default is 10).
+const StreamingCheckpointInterval = 100
 
 // sink is one Delta table written by a Runner: a main table or a dead-letter
 // table. It owns the table's writer and the files finished but not yet
@@ -77,6 +84,9 @@ func openRegistrySink(ctx context.Context, name, uri string, store storage.Store
 	for _, w := range derived.Warnings {
 		logger.Warn("schema warning", "table", name, "warning", w.String())
 	}
+	// A streaming writer commits every few seconds: checkpoints are written
+	// in the background, so a commit costs the same at any table size.
+	clcfg.BackgroundCheckpoints = true
 	tbl, err := commitlog.Open(store, clcfg)
 	if err != nil {
 		return nil, fmt.Errorf("open table %s: %w", uri, err)
@@ -84,7 +94,12 @@ func openRegistrySink(ctx context.Context, name, uri string, store storage.Store
 	pin := commitlog.ProtoPin{Message: string(msg.FullName()), Fingerprint: fp, Version: version}
 	snap, err := tbl.Snapshot(ctx)
 	if errors.Is(err, commitlog.ErrNoTable) {
-		spec := commitlog.TableSpec{Name: name, SchemaString: derived.SchemaString(), PartitionColumns: derived.PartitionColumns, Proto: pin, Configuration: reg.props()}
+		conf := reg.props()
+		if conf == nil {
+			conf = map[string]string{}
+		}
+		conf[commitlog.PropCheckpointInterval] = strconv.Itoa(StreamingCheckpointInterval)
+		spec := commitlog.TableSpec{Name: name, SchemaString: derived.SchemaString(), PartitionColumns: derived.PartitionColumns, Proto: pin, Configuration: conf}
 		spec.Proto.DescriptorSet = set
 		snap, err = tbl.Create(ctx, spec)
 		if errors.Is(err, commitlog.ErrTableExists) {
