@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/protolake/protolake/schema"
 	"github.com/twmb/franz-go/pkg/sr"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 // maxReferences bounds the schemas one schema may pull in through its
@@ -270,8 +273,14 @@ func (c *Client) compile(ctx context.Context, id int, raw sr.Schema) (*Schema, e
 			queue = append(queue, pending{r, p.ref.Name})
 		}
 	}
-	sources[main] = raw.Schema
-	files, err := schema.CompileSources(ctx, sources, main)
+	var files *protoregistry.Files
+	var err error
+	if mainFD, ok := serializedDescriptor(raw.Schema); ok {
+		files, main, err = fromDescriptors(mainFD, sources)
+	} else {
+		sources[main] = raw.Schema
+		files, err = schema.CompileSources(ctx, sources, main)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -283,6 +292,47 @@ func (c *Client) compile(ctx context.Context, id int, raw sr.Schema) (*Schema, e
 		return nil, &SchemaError{ID: id, Err: err}
 	}
 	return &Schema{ID: id, Text: raw.Schema, References: raw.References, File: fd, Files: files}, nil
+}
+
+// serializedDescriptor decodes a schema registered in the "serialized"
+// form — a base64 FileDescriptorProto, as Confluent's Python serializer
+// registers it and as registries that keep schemas as given return it. .proto
+// text is never valid base64 (it has spaces, braces, semicolons).
+func serializedDescriptor(text string) (*descriptorpb.FileDescriptorProto, bool) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
+	if err != nil || len(b) == 0 {
+		return nil, false
+	}
+	var fdp descriptorpb.FileDescriptorProto
+	if err := proto.Unmarshal(b, &fdp); err != nil || fdp.GetName() == "" {
+		return nil, false
+	}
+	return &fdp, true
+}
+
+// fromDescriptors resolves a serialized schema with its references (each
+// serialized as well) and returns the files and the main file's name.
+func fromDescriptors(main *descriptorpb.FileDescriptorProto, refs map[string]string) (*protoregistry.Files, string, error) {
+	set := &descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{main}}
+	for name, text := range refs {
+		fdp, ok := serializedDescriptor(text)
+		if !ok {
+			return nil, "", fmt.Errorf("the schema is a serialized descriptor but its reference %s is not: mixed forms are not supported", name)
+		}
+		if fdp.GetName() == main.GetName() {
+			return nil, "", fmt.Errorf("reference %s has the schema's own file name %s", name, main.GetName())
+		}
+		set.File = append(set.File, fdp)
+	}
+	b, err := proto.Marshal(set)
+	if err != nil {
+		return nil, "", err
+	}
+	files, err := schema.ParseDescriptorSet(b, "the registry's serialized schema")
+	if err != nil {
+		return nil, "", err
+	}
+	return files, main.GetName(), nil
 }
 
 // reference fetches a referenced schema by subject and version.

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/protolake/protolake/schema"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -290,5 +293,57 @@ func TestConfigValidate(t *testing.T) {
 		if (err == nil) != tc.want {
 			t.Errorf("Validate(%+v) = %v, want ok=%v", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// TestSerializedSchemas reads schemas registered as base64
+// FileDescriptorProtos (Confluent's Python serializer registers them so; a
+// registry that keeps schemas as given returns them so), with a reference.
+func TestSerializedSchemas(t *testing.T) {
+	ctx := context.Background()
+	files, err := schema.CompileSources(ctx, map[string]string{"shop/common/money.proto": moneyProto, "shop/v1/pay.proto": `syntax = "proto3";
+package shop.v1;
+import "shop/common/money.proto";
+import "google/protobuf/timestamp.proto";
+message Pay { string id = 1; shop.common.Money amount = 2; google.protobuf.Timestamp at = 3; }
+`}, "shop/v1/pay.proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ser := func(path string) string {
+		fd, err := files.FindFileByPath(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := proto.Marshal(protodesc.ToFileDescriptorProto(fd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	reg := srfake.New()
+	defer reg.Close()
+	if _, _, err := reg.RegisterSchema("shop/common/money.proto", sr.Schema{Schema: ser("shop/common/money.proto"), Type: sr.TypeProtobuf}); err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := reg.RegisterSchema("pay-value", sr.Schema{Schema: ser("shop/v1/pay.proto"), Type: sr.TypeProtobuf,
+		References: []sr.SchemaReference{{Name: "shop/common/money.proto", Subject: "shop/common/money.proto", Version: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newClient(t, Config{URL: reg.URL()}).Schema(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := s.Message(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.FullName() != "shop.v1.Pay" || md.Fields().ByName("amount").Message().FullName() != "shop.common.Money" ||
+		md.Fields().ByName("at").Message().FullName() != "google.protobuf.Timestamp" {
+		t.Fatalf("resolved %s with fields %v", md.FullName(), md.Fields())
+	}
+	if _, ok := serializedDescriptor(orderProto); ok {
+		t.Fatal(".proto text taken for a serialized descriptor")
 	}
 }
