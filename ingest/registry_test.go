@@ -49,6 +49,13 @@ package shop.v1;
 import "shop/common/money.proto";
 message Payment { int64 id = 1; shop.common.Money amount = 2; string method = 3; }
 `
+	// v4 only reserves a number: the same columns, another proto version
+	// (a second evolution, which must re-pin the table again).
+	srPaymentV4 = `syntax = "proto3";
+package shop.v1;
+import "shop/common/money.proto";
+message Payment { string id = 1; shop.common.Money amount = 2; string method = 3; reserved 9; }
+`
 	srOther = `syntax = "proto3";
 package other;
 message Thing { string name = 1; }
@@ -214,10 +221,11 @@ func TestRegistryEvolutionMidStream(t *testing.T) {
 	c := startKafka(t, 1, "payments")
 	p := producer(t, c)
 	dir := tempDir(t)
-	var evolved atomic.Int64
+	var evolved, evolvedLast atomic.Int64
 	run := runStreaming(t, registryConfig(t, c.ListenAddrs(), dir, reg.URL()), ingest.Options{OnCommit: func(e ingest.CommitEvent) {
 		if e.Evolved && !e.DeadLetter {
-			evolved.Store(e.Version)
+			evolved.CompareAndSwap(0, e.Version)
+			evolvedLast.Store(e.Version)
 		}
 	}})
 	rowsOf := func() int64 { return run.r.Stats()[0].RowsCommitted }
@@ -250,19 +258,26 @@ func TestRegistryEvolutionMidStream(t *testing.T) {
 	}
 	produceValues(t, p, "payments", vals...)
 	waitFor(t, "all rows and dead letters", func() bool { return rowsOf() == 3*n-4 && deadOf() == 4 })
+	id4, s4 := reg.register("payments-value", srPaymentV4)
+	vals = nil
+	for i := 3 * n; i < 4*n; i++ {
+		vals = append(vals, payment(t, id4, s4, i))
+	}
+	produceValues(t, p, "payments", vals...)
+	waitFor(t, "the v4 rows", func() bool { return rowsOf() == 4*n-4 })
 	if err := run.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if evolved.Load() <= 0 {
-		t.Fatal("no commit evolved the table")
+	if evolved.Load() <= 0 || evolvedLast.Load() <= evolved.Load() {
+		t.Fatalf("evolving commits %d and %d, want two", evolved.Load(), evolvedLast.Load())
 	}
 
-	// The table follows v2: merged schema, pin, registry lineage.
+	// The table follows v4: merged schema, pin, registry lineage.
 	tdir := filepath.Join(dir, "payments")
 	files, snap := tableFiles(t, tdir)
 	conf := snap.Metadata().Configuration
-	for k, want := range map[string]string{ingest.PropRegistrySubject: "payments-value", ingest.PropRegistryVersion: "2",
-		ingest.PropRegistrySchemaID: fmt.Sprint(id2), commitlog.PropProtoVersion: "payments-value/2", commitlog.PropProtoMessage: "shop.v1.Payment"} {
+	for k, want := range map[string]string{ingest.PropRegistrySubject: "payments-value", ingest.PropRegistryVersion: "4",
+		ingest.PropRegistrySchemaID: fmt.Sprint(id4), commitlog.PropProtoVersion: "payments-value/4", commitlog.PropProtoMessage: "shop.v1.Payment"} {
 		if conf[k] != want {
 			t.Errorf("metaData.configuration[%s] = %q, want %q", k, conf[k], want)
 		}
@@ -270,7 +285,7 @@ func TestRegistryEvolutionMidStream(t *testing.T) {
 	store, _ := local.New(tdir)
 	tbl, _ := commitlog.Open(store, commitlog.Config{})
 	if _, err := tbl.Descriptors(context.Background(), conf[commitlog.PropProtoFingerprint]); err != nil {
-		t.Errorf("v2 descriptors not archived: %v", err)
+		t.Errorf("v4 descriptors not archived: %v", err)
 	}
 	// Every commit's commitInfo names the registry version it was written with.
 	hist, err := tbl.History(context.Background(), commitlog.Latest)
@@ -291,8 +306,8 @@ func TestRegistryEvolutionMidStream(t *testing.T) {
 			t.Errorf("evolving commit %d says registry version %v", h.Version, op["registryVersion"])
 		}
 	}
-	if !versions["1"] || !versions["2"] {
-		t.Errorf("commits name registry versions %v, want 1 and 2", versions)
+	if !versions["1"] || !versions["2"] || !versions["4"] || versions["3"] {
+		t.Errorf("commits name registry versions %v, want 1, 2 and 4", versions)
 	}
 
 	// Every row reads back (all columns): v1 rows null in the new column.
@@ -303,8 +318,8 @@ func TestRegistryEvolutionMidStream(t *testing.T) {
 		t.Fatalf("columns %v", cols)
 	}
 	rows := ducktest.Rows(t, db, "SELECT id, amount, method, _unknown, _kafka.offset, _kafka.topic, _kafka.partition FROM "+src+" ORDER BY _kafka.offset")
-	if len(rows) != 3*n-4 {
-		t.Fatalf("%d rows, want %d", len(rows), 3*n-4)
+	if len(rows) != 4*n-4 {
+		t.Fatalf("%d rows, want %d", len(rows), 4*n-4)
 	}
 	for _, r := range rows {
 		line := strings.Join(r, "|")
@@ -314,6 +329,8 @@ func TestRegistryEvolutionMidStream(t *testing.T) {
 		method := "NULL" // v1 rows written before the evolution: their files lack the column
 		switch {
 		case i >= n && i < 2*n:
+			method = "card"
+		case i >= 3*n:
 			method = "card"
 		case i >= 2*n:
 			// v1 records after the evolution are decoded with v2's plan:

@@ -15,16 +15,23 @@ import (
 	"sync/atomic"
 	"time"
 
+	"encoding/base64"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/ingest"
 	"github.com/protolake/protolake/internal/adtrack"
 	"github.com/protolake/protolake/internal/adtrackpb"
+	"github.com/protolake/protolake/registry"
 	"github.com/protolake/protolake/storage/local"
 )
 
@@ -34,6 +41,36 @@ const (
 	demoTable = "ad_impressions"
 	demoGroup = "protolake-demo"
 )
+
+// demoRegistry registers the ad-tracking schema under the impression
+// topic's subject, as a serializer would (the serialized descriptor), and
+// returns the framing the service writes before each impression.
+func demoRegistry(ctx context.Context, reg *srfake.Registry) (prefix []byte, desc string, err error) {
+	imp := (&adtrackpb.AdImpression{}).ProtoReflect().Descriptor()
+	fdp, err := proto.Marshal(protodesc.ToFileDescriptorProto(imp.ParentFile()))
+	if err != nil {
+		return nil, "", err
+	}
+	subject := adtrack.DefaultImpressionTopic + "-value"
+	id, version, err := reg.RegisterSchema(subject, sr.Schema{Schema: base64.StdEncoding.EncodeToString(fdp), Type: sr.TypeProtobuf})
+	if err != nil {
+		return nil, "", err
+	}
+	cl, err := registry.New(registry.Config{URL: reg.URL()}, registry.Options{})
+	if err != nil {
+		return nil, "", err
+	}
+	sch, err := cl.Schema(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	index, ok := sch.MessageIndex(imp.FullName())
+	if !ok {
+		return nil, "", fmt.Errorf("schema id %d does not declare %s", id, imp.FullName())
+	}
+	prefix, err = (&sr.ConfluentHeader{}).AppendEncode(nil, id, index)
+	return prefix, fmt.Sprintf("subject %s version %d, schema id %d", subject, version, id), err
+}
 
 // runDemo runs the seed architecture in one process with no setup: an
 // in-process Kafka (kfake), the ad-tracking gRPC service publishing to the
@@ -49,6 +86,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	partitions := fs.Int("partitions", 6, "partitions of the Kafka topic")
 	commitInterval := fs.Duration("commit-interval", 2*time.Second, "how often the streaming writer commits")
 	quiet := fs.Bool("quiet", false, "print only the summary")
+	withRegistry := fs.Bool("registry", false, "frame records as a schema-registry serializer does and have the writer follow an in-process registry (franz-go's srfake)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: protolake demo [--duration 20s] [--messages N] [--rate 2000] [--lake ./lake]")
 		fmt.Fprintln(stderr, "\nRuns Kafka (in-process), the ad-tracking gRPC service, a load generator and")
@@ -101,7 +139,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("listen for grpc: %w", err)
 	}
 	srv := grpc.NewServer()
-	adtrackpb.RegisterClickTrackServiceServer(srv, adtrack.NewService(producer, "", ""))
+	svc := adtrack.NewService(producer, "", "")
+	var registryURL string
+	if *withRegistry {
+		reg := srfake.New()
+		defer reg.Close()
+		prefix, desc, err := demoRegistry(ctx, reg)
+		if err != nil {
+			return fmt.Errorf("in-process schema registry: %w", err)
+		}
+		svc.SetValuePrefix(adtrack.DefaultImpressionTopic, prefix)
+		registryURL = reg.URL()
+		say("schema registry     %s (in-process), %s", registryURL, desc)
+	}
+	adtrackpb.RegisterClickTrackServiceServer(srv, svc)
 	go srv.Serve(lis)
 	defer srv.Stop()
 	say("grpc service        ClickTrackService on %s", lis.Addr())
@@ -120,6 +171,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			Flush:        ingest.FlushConfig{CommitInterval: *commitInterval},
 		}},
 		HTTP: ingest.HTTPConfig{Listen: "off"},
+	}
+	if registryURL != "" {
+		t := &cfg.Tables[0]
+		t.Descriptor, t.ProtoVersion = nil, "" // the message stays: it is not the file's first
+		t.SchemaRegistry = registry.Config{URL: registryURL}
 	}
 	var committedRows, tableVersion, commits, deadLetters atomic.Int64
 	tableVersion.Store(-1)

@@ -26,6 +26,17 @@ type Service struct {
 	client          *kgo.Client
 	impressionTopic string
 	clickTopic      string
+	prefix          map[string][]byte // per topic: bytes written before each message
+}
+
+// SetValuePrefix makes the service write prefix before every message it
+// publishes to topic: a schema-registry serializer's framing (magic byte,
+// schema id, message indexes). Call it before serving.
+func (s *Service) SetValuePrefix(topic string, prefix []byte) {
+	if s.prefix == nil {
+		s.prefix = map[string][]byte{}
+	}
+	s.prefix[topic] = prefix
 }
 
 var _ adtrackpb.ClickTrackServiceServer = (*Service)(nil)
@@ -59,7 +70,7 @@ func (s *Service) TrackClick(ctx context.Context, click *adtrackpb.AdClick) (*ad
 }
 
 func (s *Service) publish(ctx context.Context, topic, key string, m proto.Message) (*adtrackpb.AdTrackResponse, error) {
-	b, err := proto.Marshal(m)
+	b, err := proto.MarshalOptions{}.MarshalAppend(append([]byte(nil), s.prefix[topic]...), m)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "marshal: %v", err)
 	}
