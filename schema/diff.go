@@ -72,13 +72,67 @@ func diff(stored *StructType, oldT *Table, new protoreflect.MessageDescriptor, o
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPartitioning(stored, newT.Schema); err != nil {
+		return nil, err
+	}
 	d := &differ{oldT: oldT, newT: newT, opts: opts}
 	d.structs("", stored, newT.Schema, new, true)
+	return d.merge(stored, new)
+}
+
+// DiffOlder compares an older proto version with a table whose current proto
+// version (current, the table's pin) is a compatible evolution of it: a
+// rollback, or an instance of the previous release restarting during a
+// rolling deploy. Such a version may write to the table, exactly as an
+// instance started before the upgrade goes on writing: its rows carry the
+// fields it knows and the columns it does not know read as null; the table's
+// schema and pin stay the newer version's.
+//
+// Compatible: the Evolution, whose Merged is the table's schema as the older
+// version writes it (every column of stored kept; the columns of fields it
+// does not know reported as NotWritten), and a nil error. Otherwise an
+// *IncompatibleError: current is not a compatible evolution of older, or
+// older conflicts with a column the table holds (another type, a reused
+// number or name). A partitioning that differs from the table's is a
+// *PartitioningError.
+func DiffOlder(stored *StructType, current, older protoreflect.MessageDescriptor, opts Options) (*Evolution, error) {
+	if stored == nil {
+		return nil, errors.New("diff: no stored schema")
+	}
+	olderT, err := Derive(older, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPartitioning(stored, olderT.Schema); err != nil {
+		return nil, err
+	}
+	if _, err := Diff(older, current, opts); err != nil {
+		var ie *IncompatibleError
+		if errors.As(err, &ie) {
+			return nil, &IncompatibleError{Message: string(older.FullName()), Changes: ie.Changes,
+				Context: "the table's proto version is not a compatible evolution of this one"}
+		}
+		return nil, fmt.Errorf("the table's version: %w", err)
+	}
+	d := &differ{newT: olderT, opts: opts}
+	d.structs("", stored, olderT.Schema, older, true)
+	for i, c := range d.changes {
+		if c.Kind == FieldRemoved && c.Breaking {
+			d.changes[i] = Change{Path: c.Path, Number: c.Number, Kind: NotWritten,
+				Detail: "this older version does not know the field; its rows read null"}
+		}
+	}
+	return d.merge(stored, older)
+}
+
+// merge turns the differ's changes into the Evolution: the merged table when
+// every change is compatible, an *IncompatibleError otherwise.
+func (d *differ) merge(stored *StructType, new protoreflect.MessageDescriptor) (*Evolution, error) {
 	ev := &Evolution{Changes: d.changes}
 	if b := ev.Breaking(); len(b) > 0 {
 		return ev, &IncompatibleError{Message: string(new.FullName()), Changes: b}
 	}
-	merged, err := derive(new, opts, stored)
+	merged, err := derive(new, d.opts, stored)
 	if err != nil {
 		var ce *CollisionError
 		if errors.As(err, &ce) {
@@ -92,6 +146,16 @@ func diff(stored *StructType, oldT *Table, new protoreflect.MessageDescriptor, o
 	return ev, nil
 }
 
+// checkPartitioning compares the table's partition columns with the ones the
+// options derive: a difference is the configuration's, not the proto
+// version's.
+func checkPartitioning(stored, new *StructType) error {
+	if tp, cp := partitioning(stored), partitioning(new); tp != cp {
+		return &PartitioningError{Table: tp, Configured: cp}
+	}
+	return nil
+}
+
 type differ struct {
 	oldT, newT *Table
 	opts       Options
@@ -103,12 +167,6 @@ func (d *differ) add(c Change) { d.changes = append(d.changes, c) }
 // structs compares two structs whose fields are matched by field number.
 // md is the new message at this position (for reserved numbers).
 func (d *differ) structs(path string, old, new *StructType, md protoreflect.MessageDescriptor, top bool) {
-	if top {
-		if op, np := partitioning(old), partitioning(new); op != np {
-			d.add(Change{Path: "partitionColumns", Kind: PartitioningChanged, Breaking: true,
-				Detail: fmt.Sprintf("[%s] → [%s]; a table's partitioning cannot change, write to a new table", op, np)})
-		}
-	}
 	newByNum := map[int]*StructField{}
 	for _, f := range new.Fields {
 		if n := f.FieldNumber(); n != 0 {
@@ -165,6 +223,9 @@ func (d *differ) structs(path string, old, new *StructType, md protoreflect.Mess
 			continue
 		}
 		fpath := joinPath(path, nf.Name)
+		if d.reserved(fpath, n, old, nf) {
+			continue
+		}
 		if of := oldNames[strings.ToLower(nf.Name)]; of != nil {
 			d.add(Change{Path: fpath, Number: n, Kind: NameConflict, Breaking: true,
 				Detail: fmt.Sprintf("the table's column %s belongs to field %d; rename the new field", of.Name, of.FieldNumber())})
@@ -197,37 +258,70 @@ func cardinalityOf(t string) string {
 	return "singular"
 }
 
+// reserved reports (and records as breaking) a new field whose number or
+// name the old message reserves: a removed field's, which the table may
+// still hold as a column and old producers may still send.
+func (d *differ) reserved(path string, n int, old *StructType, nf *StructField) bool {
+	if d.oldT == nil {
+		return false
+	}
+	omd := d.oldT.structMsg[old]
+	if omd == nil {
+		return false
+	}
+	found := false
+	if omd.ReservedRanges().Has(protoreflect.FieldNumber(n)) {
+		d.add(Change{Path: path, Number: n, Kind: ReservedNumberReused, Breaking: true,
+			Detail: fmt.Sprintf("%d is reserved in %s (a removed field's number: old data and old producers use it with its old meaning); give the field a new number", n, omd.FullName())})
+		found = true
+	}
+	name := nf.Name
+	if fd := d.newT.fieldDesc[nf]; fd != nil {
+		name = string(fd.Name())
+	}
+	if omd.ReservedNames().Has(protoreflect.Name(name)) {
+		d.add(Change{Path: path, Number: n, Kind: ReservedNameReused, Breaking: true,
+			Detail: fmt.Sprintf("%q is reserved in %s (a removed field's name); give the field another name", name, omd.FullName())})
+		found = true
+	}
+	return found
+}
+
+// field compares two fields matched by number and records every difference:
+// a cardinality or type change does not hide an enum value's removal.
 func (d *differ) field(path string, n int, of, nf *StructField) {
 	if of.Name != nf.Name {
 		d.add(Change{Path: path, Number: n, Kind: FieldRenamed, Detail: fmt.Sprintf("%s → %s; the column keeps the name %s", of.Name, nf.Name, of.Name)})
 	}
 	ot, nt := of.metaString(MetaType), nf.metaString(MetaType)
-	if oc, nc := cardinalityOf(ot), cardinalityOf(nt); ot != "" && oc != nc {
-		d.add(Change{Path: path, Number: n, Kind: CardinalityChanged, Breaking: true, Detail: fmt.Sprintf("%s → %s (%s → %s)", oc, nc, ot, nt)})
-		return
-	}
 	on, nn := typeNameRE.ReplaceAllString(ot, "$1"), typeNameRE.ReplaceAllString(nt, "$1")
-	if ot != "" && on != nn {
+	switch oc, nc := cardinalityOf(ot), cardinalityOf(nt); {
+	case ot != "" && oc != nc:
+		d.add(Change{Path: path, Number: n, Kind: CardinalityChanged, Breaking: true, Detail: fmt.Sprintf("%s → %s (%s → %s)", oc, nc, ot, nt)})
+	case ot != "" && on != nn:
 		d.add(Change{Path: path, Number: n, Kind: TypeChanged, Breaking: true, Detail: ot + " → " + nt})
-		return
-	}
-	if ot != nt {
-		d.add(Change{Path: path, Number: n, Kind: MessageRenamed, Detail: ot + " → " + nt})
-	}
-	if !d.types(path, n, of.Type, nf.Type) {
-		return
+	default:
+		if ot != nt {
+			d.add(Change{Path: path, Number: n, Kind: MessageRenamed, Detail: ot + " → " + nt})
+		}
+		d.types(path, n, of.Type, nf.Type)
 	}
 	if d.oldT != nil {
 		ofd, nfd := d.oldT.fieldDesc[of], d.newT.fieldDesc[nf]
 		if ofd != nil && nfd != nil {
-			if ofd.IsMap() {
-				ofd, nfd = ofd.MapValue(), nfd.MapValue()
-			}
-			if ofd.Enum() != nil && nfd.Enum() != nil {
-				d.enums(path, n, ofd.Enum(), nfd.Enum())
+			if oe, ne := enumOf(ofd), enumOf(nfd); oe != nil && ne != nil {
+				d.enums(path, n, oe, ne)
 			}
 		}
 	}
+}
+
+// enumOf returns the enum a field (or a map field's value) holds, nil if none.
+func enumOf(fd protoreflect.FieldDescriptor) protoreflect.EnumDescriptor {
+	if fd.IsMap() {
+		fd = fd.MapValue()
+	}
+	return fd.Enum()
 }
 
 // types compares two Delta types, recursing into structs; it reports

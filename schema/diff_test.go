@@ -2,6 +2,8 @@ package schema
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -191,10 +193,16 @@ message M {
 			want: []string{"compatible: _kafka: column kept, no longer written"}},
 		{name: "kafka metadata turned on", old: base, new: base, oldOpts: Options{NoKafkaMeta: true},
 			want: []string{"compatible: _kafka: field added: metadata column"}},
-		{name: "partitioning changed", old: base, new: base, oldOpts: Options{Partitions: []string{"id"}}, breaking: true,
-			want: []string{"BREAKING: partitionColumns: partitioning changed: [id=identity(id)] → []"}},
-		{name: "partition added", old: base, new: base, newOpts: Options{Partitions: []string{"day(_kafka.timestamp)"}}, breaking: true,
-			want: []string{"BREAKING: partitionColumns: partitioning changed: [] → [kafka_day=day(_kafka.timestamp)]"}},
+		{name: "reserved number reused", old: strings.Replace(base, "string note = 6;", "string note = 6; reserved 7;", 1), new: strings.Replace(base, "string note = 6;", "string note = 6; int64 seven = 7;", 1), breaking: true,
+			want: []string{"BREAKING: seven (field 7): reserved number reused: 7 is reserved in p.M (a removed field's number: old data and old producers use it with its old meaning); give the field a new number"}},
+		{name: "reserved nested number reused", old: strings.Replace(base, "string s = 1;", "string s = 1; reserved 2;", 1), new: strings.Replace(base, "string s = 1;", "string s = 1; int32 n = 2;", 1), breaking: true,
+			want: []string{"BREAKING: inner.n (field 2): reserved number reused: 2 is reserved in p.Inner", "BREAKING: byname{}.value.n (field 2): reserved number reused"}},
+		{name: "reserved name reused", old: strings.Replace(base, "string note = 6;", "string note = 6; reserved \"memo\";", 1), new: strings.Replace(base, "string note = 6;", "string note = 6; string memo = 8;", 1), breaking: true,
+			want: []string{`BREAKING: memo (field 8): reserved name reused: "memo" is reserved in p.M (a removed field's name); give the field another name`}},
+		{name: "cardinality change and enum value removed", old: base, new: strings.Replace(strings.Replace(base, " E_B = 2;", "", 1), "E e = 2;", "repeated E e = 2;", 1), breaking: true,
+			want: []string{"BREAKING: e (field 2): cardinality changed: singular → repeated (enum p.E → repeated enum p.E)\nBREAKING: e (field 2): enum value removed: E_B = 2; reserve the number (reserved 2;) in p.E"}},
+		{name: "enum renamed type and value removed", old: base, new: strings.Replace(strings.ReplaceAll(base, "E e = 2;", "F e = 2;"), "enum E { E_UNSPECIFIED = 0; E_A = 1; E_B = 2; }", "enum E { E_UNSPECIFIED = 0; E_A = 1; E_B = 2; } enum F { F_UNSPECIFIED = 0; F_A = 1; }", 1), breaking: true,
+			want: []string{"compatible: e (field 2): message type renamed: enum p.E → enum p.F", "BREAKING: e (field 2): enum value renamed: 0: E_UNSPECIFIED → F_UNSPECIFIED", "BREAKING: e (field 2): enum value removed: E_B = 2"}},
 		{name: "same partitioning", old: base, new: base, oldOpts: Options{Partitions: []string{"day(_kafka.timestamp)"}}, newOpts: Options{Partitions: []string{"day(_kafka.timestamp)"}}},
 		{name: "int32 to sint32", old: strings.Replace(base, "int64 id = 1", "int32 id = 1", 1), new: strings.Replace(base, "int64 id = 1", "sint32 id = 1", 1), breaking: true,
 			want: []string{"BREAKING: id (field 1): type changed: int32 → sint32"}},
@@ -245,4 +253,140 @@ message M {
 
 func samePartitioning(a, b Options) bool {
 	return strings.Join(a.Partitions, ",") == strings.Join(b.Partitions, ",")
+}
+
+// A partitioning that differs between the options and the table is the
+// configuration's problem, not an incompatible proto version.
+func TestDiffPartitioning(t *testing.T) {
+	v1 := msg(t, "evolution/v1/order.binpb", "shop.Order")
+	v2 := msg(t, "evolution/v2/order.binpb", "shop.Order")
+	tests := []struct {
+		name            string
+		table, configed []string
+		want            string
+	}{
+		{"partition dropped", []string{"day(created_at)"}, nil,
+			"configured partitioning [] differs from the table's [created_at_day=day(created_at)]: a table's partitioning cannot change; configure the table's partitioning (partition_by in the table config, --partition for schema), or write to a new table"},
+		{"partition added", nil, []string{"day(_kafka.timestamp)"},
+			"configured partitioning [kafka_day=day(_kafka.timestamp)] differs from the table's []: a table's partitioning cannot change; configure the table's partitioning (partition_by in the table config, --partition for schema), or write to a new table"},
+		{"another transform", []string{"day(created_at)"}, []string{"created_at_day=hour(created_at)"},
+			"configured partitioning [created_at_day=hour(created_at)] differs from the table's [created_at_day=day(created_at)]: a table's partitioning cannot change; configure the table's partitioning (partition_by in the table config, --partition for schema), or write to a new table"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stored := derived(t, "evolution/v1/order.binpb", Options{Partitions: tt.table}).Schema
+			for name, f := range map[string]func() (*Evolution, error){
+				"DiffSchema": func() (*Evolution, error) { return DiffSchema(stored, v2, Options{Partitions: tt.configed}) },
+				"DiffOlder":  func() (*Evolution, error) { return DiffOlder(stored, v2, v1, Options{Partitions: tt.configed}) },
+			} {
+				_, err := f()
+				var pe *PartitioningError
+				var ie *IncompatibleError
+				if !errors.As(err, &pe) || errors.As(err, &ie) {
+					t.Fatalf("%s: %v, want a *PartitioningError only", name, err)
+				}
+				if err.Error() != tt.want {
+					t.Errorf("%s:\n%s\nwant\n%s", name, err, tt.want)
+				}
+			}
+		})
+	}
+	stored := derived(t, "evolution/v1/order.binpb", Options{Partitions: []string{"day(created_at)"}}).Schema
+	if _, err := DiffSchema(stored, v2, Options{Partitions: []string{"day(created_at)"}}); err != nil {
+		t.Errorf("same partitioning: %v", err)
+	}
+}
+
+// The issue's example: a version that drops v2's `reserved 8; reserved
+// "coupon";` and reuses the number with another type was "field added".
+func TestDiffReservedReuse(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(protoDir, "evolution/v2/shop/order.proto"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4src := strings.Replace(string(src), "reserved 8; // coupon was removed\n  reserved \"coupon\";", "int64 coupon = 8;", 1)
+	if v4src == string(src) {
+		t.Fatal("v2 source changed; update the test")
+	}
+	v2 := msg(t, "evolution/v2/order.binpb", "shop.Order")
+	v4 := inlineMessage(t, v4src, "shop.Order")
+	_, err = Diff(v2, v4, Options{})
+	var ie *IncompatibleError
+	if !errors.As(err, &ie) {
+		t.Fatalf("Diff(v2, v4) = %v, want breaking", err)
+	}
+	want := strings.Join([]string{
+		"BREAKING: coupon (field 8): reserved number reused: 8 is reserved in shop.Order (a removed field's number: old data and old producers use it with its old meaning); give the field a new number",
+		`BREAKING: coupon (field 8): reserved name reused: "coupon" is reserved in shop.Order (a removed field's name); give the field another name`,
+	}, "\n")
+	if got := changeLines(ie.Changes); got != want {
+		t.Errorf("changes:\n%s\nwant:\n%s", got, want)
+	}
+	// Against the table v1 then v2 wrote (it still holds coupon as a string
+	// column), the type change is what the stored schema shows.
+	v1 := msg(t, "evolution/v1/order.binpb", "shop.Order")
+	ev, err := Diff(v1, v2, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = DiffSchema(ev.Merged.Schema, v4, Options{})
+	if !errors.As(err, &ie) || changeLines(ie.Changes) != "BREAKING: coupon (field 8): type changed: string → int64" {
+		t.Errorf("DiffSchema(v1+v2 table, v4) = %v", err)
+	}
+}
+
+// An older version may write to a table a newer compatible version evolved:
+// the columns it does not know are reported and read null.
+func TestDiffOlder(t *testing.T) {
+	v1 := msg(t, "evolution/v1/order.binpb", "shop.Order")
+	v2 := msg(t, "evolution/v2/order.binpb", "shop.Order")
+	v3 := msg(t, "evolution/v3/order.binpb", "shop.Order")
+	ev, err := Diff(v1, v2, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := ev.Merged.Schema
+	// What a start on v1 refused before DiffOlder existed.
+	_, err = DiffSchema(stored, v1, Options{})
+	var ie *IncompatibleError
+	if !errors.As(err, &ie) {
+		t.Fatalf("DiffSchema(v2 table, v1) = %v, want breaking", err)
+	}
+	old, err := DiffOlder(stored, v2, v1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		"compatible: lines[].currency (field 4): column not written by this version: this older version does not know the field; its rows read null",
+		"compatible: shipping (field 9): column not written by this version: this older version does not know the field; its rows read null",
+		"compatible: notes (field 10): column not written by this version: this older version does not know the field; its rows read null",
+	}, "\n")
+	if got := changeLines(old.Changes); got != want {
+		t.Errorf("changes:\n%s\nwant:\n%s", got, want)
+	}
+	// Every column of the table is in the merged schema; the data files
+	// hold only v1's, under the table's names.
+	for _, c := range []string{"customer_id", "coupon", "shipping", "notes", "_kafka"} {
+		if old.Merged.Schema.Field(c) == nil {
+			t.Errorf("merged schema lacks %s", c)
+		}
+	}
+	for c, in := range map[string]bool{"customer_id": true, "coupon": true, "shipping": false, "notes": false} {
+		if _, ok := old.Merged.Parquet.Lookup(c); ok != in {
+			t.Errorf("column %s in the data files = %v, want %v", c, ok, in)
+		}
+	}
+	// v3 is not an older version of v2: the table's version is no
+	// compatible evolution of it.
+	if _, err := DiffOlder(stored, v2, v3, Options{}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "is not a compatible evolution of this one") {
+		t.Errorf("DiffOlder(v3) = %v", err)
+	}
+	// A version that conflicts with a column the table holds is refused
+	// even when the pinned version is a compatible evolution of it.
+	v1b := inlineMessage(t, `syntax = "proto3"; package shop; message Order { string order_id = 1; reserved 7; }`, "shop.Order")
+	v1c := inlineMessage(t, `syntax = "proto3"; package shop; message Order { string order_id = 1; int32 total_cents = 7; }`, "shop.Order")
+	if _, err := DiffOlder(derived(t, "evolution/v1/order.binpb", Options{}).Schema, v1b, v1c, Options{}); !errors.As(err, &ie) ||
+		!strings.Contains(err.Error(), "total_cents (field 7) type changed (int64 → int32)") {
+		t.Errorf("DiffOlder(conflicting) = %v", err)
+	}
 }

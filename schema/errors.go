@@ -140,19 +140,21 @@ type ChangeKind string
 // Change kinds. Those marked breaking always are; the others are
 // compatible.
 const (
-	FieldAdded          ChangeKind = "field added"
-	FieldRenamed        ChangeKind = "field renamed (column keeps its name)"
-	FieldRemoved        ChangeKind = "field removed"        // breaking unless its number is reserved
-	TypeChanged         ChangeKind = "type changed"         // breaking
-	CardinalityChanged  ChangeKind = "cardinality changed"  // breaking
-	MessageRenamed      ChangeKind = "message type renamed" // compatible when the shape is
-	EnumValueAdded      ChangeKind = "enum value added"     // compatible
-	EnumValueRemoved    ChangeKind = "enum value removed"   // breaking unless reserved
-	EnumValueRenamed    ChangeKind = "enum value renamed"   // breaking with enums=string
-	NameConflict        ChangeKind = "column name conflict" // breaking
-	PartitioningChanged ChangeKind = "partitioning changed" // breaking
-	ColumnKept          ChangeKind = "column kept, no longer written"
-	FieldDropped        ChangeKind = "field has no column any more" // breaking
+	FieldAdded           ChangeKind = "field added"
+	FieldRenamed         ChangeKind = "field renamed (column keeps its name)"
+	FieldRemoved         ChangeKind = "field removed"        // breaking unless its number is reserved
+	TypeChanged          ChangeKind = "type changed"         // breaking
+	CardinalityChanged   ChangeKind = "cardinality changed"  // breaking
+	MessageRenamed       ChangeKind = "message type renamed" // compatible when the shape is
+	EnumValueAdded       ChangeKind = "enum value added"     // compatible
+	EnumValueRemoved     ChangeKind = "enum value removed"   // breaking unless reserved
+	EnumValueRenamed     ChangeKind = "enum value renamed"   // breaking with enums=string
+	NameConflict         ChangeKind = "column name conflict" // breaking
+	ColumnKept           ChangeKind = "column kept, no longer written"
+	FieldDropped         ChangeKind = "field has no column any more"       // breaking
+	ReservedNumberReused ChangeKind = "reserved number reused"             // breaking
+	ReservedNameReused   ChangeKind = "reserved name reused"               // breaking
+	NotWritten           ChangeKind = "column not written by this version" // compatible (DiffOlder)
 )
 
 // Change is one difference between a table's schema and a new proto version.
@@ -190,6 +192,9 @@ func (c Change) String() string {
 type IncompatibleError struct {
 	// Message is the message's full name.
 	Message string
+	// Context, when set, says against what the version was judged (e.g.
+	// "against archived version v1 (fingerprint 1a2b…)").
+	Context string
 	// Changes are the breaking changes, in column order.
 	Changes []Change
 }
@@ -197,7 +202,11 @@ type IncompatibleError struct {
 // Error lists every breaking change with its field path.
 func (e *IncompatibleError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "new version of %s is not compatible with the table (%d breaking change", e.Message, len(e.Changes))
+	fmt.Fprintf(&b, "new version of %s is not compatible with the table (", e.Message)
+	if e.Context != "" {
+		fmt.Fprintf(&b, "%s; ", e.Context)
+	}
+	fmt.Fprintf(&b, "%d breaking change", len(e.Changes))
 	if len(e.Changes) != 1 {
 		b.WriteString("s")
 	}
@@ -217,4 +226,20 @@ func (e *IncompatibleError) Error() string {
 	}
 	b.WriteString("; only additive changes are allowed: add fields with new numbers, reserve removed ones, or write to a new table")
 	return b.String()
+}
+
+// PartitioningError reports partition columns, derived from the configured
+// options (partition_by, --partition), that differ from the table's. It is a
+// configuration problem, not an incompatible proto version: a table's
+// partitioning never changes.
+type PartitioningError struct {
+	// Table and Configured are the partition columns, each as
+	// "name=transform(source)", comma-separated ("" for none).
+	Table, Configured string
+}
+
+// Error names both partitionings and what to do.
+func (e *PartitioningError) Error() string {
+	return fmt.Sprintf("configured partitioning [%s] differs from the table's [%s]: a table's partitioning cannot change; "+
+		"configure the table's partitioning (partition_by in the table config, --partition for schema), or write to a new table", e.Configured, e.Table)
 }
