@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -362,7 +364,9 @@ func (t *Table) Create(ctx context.Context, spec TableSpec) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create table: write %s: %w", CommitKey(0), err)
 	}
-	t.cfg.Logger.Info("created table", "id", md.ID, "message", spec.Proto.Message)
+	// Debug: the caller, which knows the table by name and URI, logs the
+	// creation for users.
+	t.cfg.Logger.Debug("created table", "id", md.ID, "message", spec.Proto.Message)
 	// Version 0 is what we wrote: build its snapshot without reading it back
 	// (a failed read would make a created table look like a failure).
 	s := newSnapshot()
@@ -397,6 +401,41 @@ func (t *Table) Descriptors(ctx context.Context, fingerprint string) ([]byte, er
 		return nil, fmt.Errorf("read descriptors: invalid fingerprint %q", fingerprint)
 	}
 	return readAll(ctx, t.store, DescriptorKey(fingerprint))
+}
+
+// ArchivedDescriptor is one descriptor set archived under
+// _protolake/descriptors/.
+type ArchivedDescriptor struct {
+	// Fingerprint names the proto version (DescriptorKey(Fingerprint)).
+	Fingerprint string
+	// Archived is when it was archived: when that version first opened the
+	// table for writing (archives are never overwritten).
+	Archived time.Time
+}
+
+// ArchivedDescriptors lists every descriptor set archived under
+// _protolake/descriptors/: each proto version that ever opened the table for
+// writing, including those whose pin the log no longer shows (log cleanup, a
+// later version's commit). Oldest first; empty, not an error, when nothing is
+// archived.
+func (t *Table) ArchivedDescriptors(ctx context.Context) ([]ArchivedDescriptor, error) {
+	const prefix = "_protolake/descriptors/"
+	objs, err := t.store.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list archived descriptors: %w", err)
+	}
+	var out []ArchivedDescriptor
+	for _, o := range objs {
+		name, ok := strings.CutPrefix(o.Key, prefix)
+		if !ok {
+			continue
+		}
+		if fp, ok := strings.CutSuffix(name, ".binpb"); ok && fingerprintRE.MatchString(fp) {
+			out = append(out, ArchivedDescriptor{Fingerprint: fp, Archived: o.ModTime})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Archived.Before(out[j].Archived) })
+	return out, nil
 }
 
 // encodeActions renders actions as a commit file: one JSON object per line.

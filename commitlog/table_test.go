@@ -84,6 +84,16 @@ func TestCreate(t *testing.T) {
 	if got, err := tbl.Descriptors(ctx, "abc123"); err != nil || string(got) != "descriptors" {
 		t.Errorf("Descriptors = %q, %v", got, err)
 	}
+	if err := tbl.ArchiveDescriptors(ctx, "def456", []byte("later")); err != nil {
+		t.Fatal(err)
+	}
+	ads, err := tbl.ArchivedDescriptors(ctx)
+	if err != nil || len(ads) != 2 || ads[0].Fingerprint != "abc123" || ads[1].Fingerprint != "def456" || ads[1].Archived.Before(ads[0].Archived) {
+		t.Errorf("ArchivedDescriptors = %+v, %v; want abc123 then def456", ads, err)
+	}
+	if ads, err := tbl2Empty(t).ArchivedDescriptors(ctx); err != nil || len(ads) != 0 {
+		t.Errorf("ArchivedDescriptors of an empty store = %+v, %v", ads, err)
+	}
 	if _, err := tbl.Create(ctx, testSpec()); !errors.Is(err, ErrTableExists) {
 		t.Errorf("second Create error = %v, want ErrTableExists", err)
 	}
@@ -320,4 +330,13 @@ func TestOperationParametersAreStrings(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("operationParameters = %v, want %v", got, want)
 	}
+}
+
+func tbl2Empty(t *testing.T) *Table {
+	t.Helper()
+	tbl, err := Open(mem.New(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +160,113 @@ func TestEvolution(t *testing.T) {
 	t.Logf("v3 refused: %v", err)
 	if _, snap3 := tableFiles(t, filepath.Join(dir, "orders")); snap3.Version() != snap.Version() {
 		t.Errorf("refused start changed the table")
+	}
+}
+
+// TestOlderVersionStarts: after v2 evolved the table, an instance on v1 (a
+// rollback, or an old replica restarting mid-rollout) starts — it used to be
+// refused with "field removed … add reserved 9" — and writes the fields it
+// knows: DuckDB reads its rows with nulls in v2's columns, and the table
+// keeps v2's schema and pin.
+func TestOlderVersionStarts(t *testing.T) {
+	const n = 200
+	c := startKafka(t, 2, "orders")
+	p := producer(t, c)
+	v1, v1path := orderDescriptor(t, "v1")
+	v2, v2path := orderDescriptor(t, "v2")
+	send := func(md protoreflect.MessageDescriptor, from int) {
+		var recs []*kgo.Record
+		for i := from; i < from+n; i++ {
+			recs = append(recs, &kgo.Record{Topic: "orders", Value: order(t, md, i)})
+		}
+		if err := p.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := tempDir(t)
+	uri := filepath.Join(dir, "orders")
+	cfg := baseConfig(t, c.ListenAddrs(), dir)
+	cfg.Tables[0] = ingest.TableConfig{Name: "orders", URI: uri, Topics: []string{"orders"}, Message: "shop.Order",
+		DescriptorSet: v1path, ProtoVersion: "v1", Flush: ingest.FlushConfig{CommitInterval: 300 * time.Millisecond}}
+	send(v1, 0)
+	runUntilCaughtUp(t, cfg, ingest.Options{})
+	cfgV2 := cfg
+	cfgV2.Tables = append([]ingest.TableConfig(nil), cfg.Tables...)
+	cfgV2.Tables[0].DescriptorSet, cfgV2.Tables[0].ProtoVersion = v2path, "v2"
+	send(v2, n)
+	runUntilCaughtUp(t, cfgV2, ingest.Options{})
+	_, snap := tableFiles(t, uri)
+	schemaV2 := snap.Metadata().SchemaString
+	fp1, _ := schema.Fingerprint(v1)
+	fp2, _ := schema.Fingerprint(v2)
+
+	// v1 starts again on the v2 table.
+	send(v1, 2*n)
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var commits []ingest.CommitEvent
+	runUntilCaughtUp(t, cfg, ingest.Options{Logger: logger, OnCommit: func(e ingest.CommitEvent) { commits = append(commits, e) }})
+	if !strings.Contains(logs.String(), "older proto version") || !strings.Contains(logs.String(), "tableFingerprint="+fp2) {
+		t.Errorf("no INFO about the older version:\n%s", logs.String())
+	}
+	var rows int64
+	for _, e := range commits {
+		rows += e.Rows
+		if e.Evolved {
+			t.Errorf("the v1 instance changed the table's metadata at version %d", e.Version)
+		}
+	}
+	if rows != n {
+		t.Errorf("the v1 instance committed %d rows, want %d", rows, n)
+	}
+	files, snap := tableFiles(t, uri)
+	if pin := commitlog.PinOf(snap.Metadata()); pin.Fingerprint != fp2 || pin.Version != "v2" {
+		t.Errorf("pin after the v1 instance = %+v, want v2 (%s)", pin, fp2)
+	}
+	if snap.Metadata().SchemaString != schemaV2 {
+		t.Errorf("the v1 instance changed the schema:\n%s\nwas\n%s", snap.Metadata().SchemaString, schemaV2)
+	}
+	v1Files := 0
+	for _, a := range snap.Files() {
+		if a.Tags[commitlog.TagProtoFingerprint] == fp1 {
+			v1Files++
+		}
+	}
+	if v1Files == 0 {
+		t.Error("no file tagged with v1's fingerprint")
+	}
+
+	db := ducktest.Open(t)
+	src := strings.TrimSuffix(ducktest.ReadParquet(files...), ")") + ", union_by_name=true)"
+	var cols []string
+	for _, r := range ducktest.Rows(t, db, "SELECT column_name FROM (DESCRIBE SELECT * FROM "+src+")") {
+		cols = append(cols, r[0])
+	}
+	col := func(name string) int {
+		i := slices.Index(cols, name)
+		if i < 0 {
+			t.Fatalf("DuckDB sees no column %s: %v", name, cols)
+		}
+		return i
+	}
+	id, cust, ship, notes := col("order_id"), col("customer_id"), col("shipping"), col("notes")
+	got := ducktest.Rows(t, db, "SELECT * FROM "+src+" ORDER BY order_id")
+	if len(got) != 3*n {
+		t.Fatalf("DuckDB reads %d rows, want %d", len(got), 3*n)
+	}
+	for i, r := range got {
+		if want := fmt.Sprintf("o-%05d", i); r[id] != want {
+			t.Fatalf("row %d: order_id %s, want %s", i, r[id], want)
+		}
+		if want := fmt.Sprintf("c-%d", i%7); r[cust] != want {
+			t.Errorf("row %d: customer_id %s, want %s", i, r[cust], want)
+		}
+		v2row := i >= n && i < 2*n
+		if gotNull := r[ship] == "NULL"; gotNull == v2row {
+			t.Errorf("row %d (v2 row: %v): shipping = %s", i, v2row, r[ship])
+		}
+		if !v2row && r[notes] != "NULL" {
+			t.Errorf("row %d, written by v1: notes = %s, want NULL", i, r[notes])
+		}
 	}
 }

@@ -109,6 +109,7 @@ type Runner struct {
 	tables  []*table
 	byTopic map[string]*table
 	topics  []string
+	kopts   []kgo.Opt // built (and their files read) by NewRunner, before any write
 
 	mu      sync.Mutex // guards everything below and the tables' sinks
 	cl      *kgo.Client
@@ -195,6 +196,8 @@ func NewRunner(ctx context.Context, cfg Config, opts Options) (*Runner, error) {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	r := &Runner{cfg: cfg, opts: opts, log: opts.Logger, m: m, byTopic: map[string]*table{}, parts: map[tp]*partState{}, started: make(chan struct{})}
+	// Everything is checked before the first write: a mistake anywhere
+	// (a descriptor, a breaking change, a TLS file) leaves no table behind.
 	for i := range r.cfg.Tables {
 		tc := &r.cfg.Tables[i]
 		t, err := r.openTable(ctx, tc)
@@ -208,6 +211,18 @@ func NewRunner(ctx context.Context, cfg Config, opts Options) (*Runner, error) {
 			r.topics = append(r.topics, topic)
 		}
 	}
+	if r.kopts, err = r.kafkaOpts(); err != nil {
+		r.closeStores()
+		return nil, err
+	}
+	for i, t := range r.tables {
+		for _, s := range t.sinks() {
+			if err := s.create(ctx, r.log); err != nil {
+				r.closeStores()
+				return nil, fmt.Errorf("tables.%d (%s): %w", i, t.name, err)
+			}
+		}
+	}
 	return r, nil
 }
 
@@ -219,7 +234,9 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 			return nil, fmt.Errorf("load %s: %w", tc.Message, err)
 		}
 	}
-	clcfg := commitlog.Config{EngineInfo: r.opts.EngineInfo, Logger: r.log.With("table", tc.Name)}
+	clcfg := func(name string) commitlog.Config {
+		return commitlog.Config{EngineInfo: r.opts.EngineInfo, Logger: r.log.With("table", name)}
+	}
 	store, err := r.openStore(ctx, tc, tc.Name, tc.URI)
 	if err != nil {
 		return nil, err
@@ -228,7 +245,7 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 	t.version.Store(-1)
 	version, reg := tc.ProtoVersion, regInfo{}
 	if tc.registryFed() {
-		tbl, err := commitlog.Open(store, clcfg)
+		tbl, err := commitlog.Open(store, clcfg(tc.Name))
 		if err == nil {
 			t.reg, msg, reg, err = r.newResolver(ctx, tc, tbl)
 		}
@@ -238,7 +255,7 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 		}
 		version = reg.label()
 	}
-	if t.main, err = openRegistrySink(ctx, tc.Name, tc.URI, store, msg, tc.Schema, version, reg, tc.WriterConfig(), clcfg, r.log); err != nil {
+	if t.main, err = openRegistrySink(ctx, tc.Name, tc.URI, store, msg, tc.Schema, version, reg, tc.WriterConfig(), clcfg(tc.Name), r.log); err != nil {
 		_ = open.Close(store)
 		return nil, err
 	}
@@ -253,7 +270,7 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 			return nil, err
 		}
 		dcfg := writer.Config{MaxBytes: 64 << 20, MaxAge: tc.Flush.MaxAge, Compression: writer.Compression(tc.Compression), ZstdLevel: tc.CompressionLevel}
-		if t.dlq, err = openSink(ctx, tc.Name+"_dlq", tc.DeadLetter.URI, dstore, dmsg, schema.Options{NoUnknown: true}, "", dcfg, clcfg, r.log); err != nil {
+		if t.dlq, err = openSink(ctx, tc.Name+"_dlq", tc.DeadLetter.URI, dstore, dmsg, schema.Options{NoUnknown: true}, "", dcfg, clcfg(tc.Name+"_dlq"), r.log); err != nil {
 			_ = open.Close(store)
 			_ = open.Close(dstore)
 			return nil, fmt.Errorf("dead-letter table: %w", err)
@@ -411,11 +428,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return errors.New("ingest: Runner.Run called twice")
 	}
 	defer r.closeStores()
-	kopts, err := r.kafkaOpts()
-	if err != nil {
-		return err
-	}
-	cl, err := kgo.NewClient(kopts...)
+	cl, err := kgo.NewClient(r.kopts...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}

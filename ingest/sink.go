@@ -56,12 +56,19 @@ type sink struct {
 	// instance running another proto version) is merged, never reverted.
 	baseSchema string
 	basePin    string
+	// missing is set when openSink found no table: create makes it.
+	missing bool
+	// older is set when msg is an older version of the table's pinned one:
+	// the sink never changes the table's schema or pin.
+	older bool
 }
 
-// openSink opens the table at uri (creating it when it has no log), checks
-// that msg can write to it (compatible evolution → the first commit carries
-// the merged schema; breaking → *schema.IncompatibleError) and archives the
-// descriptors.
+// openSink opens the table at uri and checks that msg can write to it
+// (compatible evolution → the first commit carries the merged schema; an
+// older version of the table's pinned one → it writes the fields it knows;
+// breaking → *schema.IncompatibleError). It writes nothing: create does,
+// once every table of the Runner has been checked. uri is only shown (in
+// errors and logs), redacted by the caller.
 func openSink(ctx context.Context, name, uri string, store storage.Store, msg protoreflect.MessageDescriptor, opts schema.Options, version string, wcfg writer.Config, clcfg commitlog.Config, logger *slog.Logger) (*sink, error) {
 	return openRegistrySink(ctx, name, uri, store, msg, opts, version, regInfo{}, wcfg, clcfg, logger)
 }
@@ -72,10 +79,6 @@ func openRegistrySink(ctx context.Context, name, uri string, store storage.Store
 	fp, err := schema.Fingerprint(msg)
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint %s: %w", msg.FullName(), err)
-	}
-	set, err := schema.CanonicalDescriptorSet(msg)
-	if err != nil {
-		return nil, fmt.Errorf("descriptor set of %s: %w", msg.FullName(), err)
 	}
 	derived, err := schema.Derive(msg, opts)
 	if err != nil {
@@ -91,74 +94,87 @@ func openRegistrySink(ctx context.Context, name, uri string, store storage.Store
 	if err != nil {
 		return nil, fmt.Errorf("open table %s: %w", uri, err)
 	}
-	pin := commitlog.ProtoPin{Message: string(msg.FullName()), Fingerprint: fp, Version: version}
+	s := &sink{name: name, uri: uri, store: store, log: tbl, msg: msg, opts: opts, wcfg: wcfg, reg: reg,
+		pin: commitlog.ProtoPin{Message: string(msg.FullName()), Fingerprint: fp, Version: version}}
 	snap, err := tbl.Snapshot(ctx)
 	if errors.Is(err, commitlog.ErrNoTable) {
-		conf := reg.props()
-		if conf == nil {
-			conf = map[string]string{}
-		}
-		conf[commitlog.PropCheckpointInterval] = strconv.Itoa(StreamingCheckpointInterval)
-		spec := commitlog.TableSpec{Name: name, SchemaString: derived.SchemaString(), PartitionColumns: derived.PartitionColumns, Proto: pin, Configuration: conf}
-		spec.Proto.DescriptorSet = set
-		snap, err = tbl.Create(ctx, spec)
-		if errors.Is(err, commitlog.ErrTableExists) {
-			snap, err = tbl.Snapshot(ctx)
-		} else if err == nil {
-			logger.Info("created table", "table", name, "uri", uri, "message", pin.Message, "fingerprint", fp)
-		}
+		s.st, s.missing = derived, true
+		return s, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read table %s: %w", uri, err)
 	}
-	if err := commitlog.CheckWritable(snap.Protocol(), snap.Metadata()); err != nil {
-		return nil, fmt.Errorf("table %s: %w", uri, err)
-	}
-	s := &sink{name: name, uri: uri, store: store, log: tbl, msg: msg, opts: opts, pin: pin, wcfg: wcfg, reg: reg, snap: snap,
-		baseSchema: snap.Metadata().SchemaString, basePin: commitlog.PinOf(snap.Metadata()).Fingerprint}
-	if err := s.evolve(ctx, snap.Metadata(), logger); err != nil {
+	if err := s.opened(ctx, snap, logger); err != nil {
 		return nil, err
-	}
-	if err := tbl.ArchiveDescriptors(ctx, fp, set); err != nil {
-		return nil, fmt.Errorf("archive descriptors of table %s: %w", uri, err)
-	}
-	if s.w, err = writer.NewTable(wcfg, s.st, store); err != nil {
-		return nil, fmt.Errorf("writer for table %s: %w", uri, err)
 	}
 	return s, nil
 }
 
-// evolve sets s.st to the table's stored schema merged with s.msg, refusing a
-// breaking change. With the old descriptor archived it also checks enum
-// values (Diff); otherwise the stored schema alone (DiffSchema).
-func (s *sink) evolve(ctx context.Context, md commitlog.Metadata, logger *slog.Logger) error {
-	stored, err := schema.ParseSchemaString(md.SchemaString)
+// create creates the table when openSink found none (another instance may
+// have created it since: then it is checked again), archives the
+// descriptors and builds the writer. It is the sink's first write.
+func (s *sink) create(ctx context.Context, logger *slog.Logger) error {
+	set, err := schema.CanonicalDescriptorSet(s.msg)
 	if err != nil {
-		return fmt.Errorf("table %s: parse its schema: %w", s.uri, err)
+		return fmt.Errorf("descriptor set of %s: %w", s.msg.FullName(), err)
 	}
-	ev, err := schema.DiffSchema(stored, s.msg, s.opts)
+	if s.missing {
+		conf := s.reg.props()
+		if conf == nil {
+			conf = map[string]string{}
+		}
+		conf[commitlog.PropCheckpointInterval] = strconv.Itoa(StreamingCheckpointInterval)
+		spec := commitlog.TableSpec{Name: s.name, SchemaString: s.st.SchemaString(), PartitionColumns: s.st.PartitionColumns, Proto: s.pin, Configuration: conf}
+		spec.Proto.DescriptorSet = set
+		snap, err := s.log.Create(ctx, spec)
+		switch {
+		case errors.Is(err, commitlog.ErrTableExists):
+			if snap, err = s.log.Snapshot(ctx); err != nil {
+				return fmt.Errorf("read table %s: %w", s.uri, err)
+			}
+			if err := s.opened(ctx, snap, logger); err != nil {
+				return err
+			}
+		case err != nil:
+			return fmt.Errorf("create table %s: %w", s.uri, err)
+		default:
+			logger.Info("created table", "table", s.name, "uri", s.uri, "message", s.pin.Message, "fingerprint", s.pin.Fingerprint)
+			s.baseSchema, s.basePin, s.snap = snap.Metadata().SchemaString, s.pin.Fingerprint, snap
+		}
+		s.missing = false
+	}
+	if err := s.log.ArchiveDescriptors(ctx, s.pin.Fingerprint, set); err != nil {
+		return fmt.Errorf("archive descriptors of table %s: %w", s.uri, err)
+	}
+	if s.w, err = writer.NewTable(s.wcfg, s.st, s.store); err != nil {
+		return fmt.Errorf("writer for table %s: %w", s.uri, err)
+	}
+	return nil
+}
+
+// opened checks an existing table: its protocol, and whether s.msg can
+// write to it (CheckTable); it sets s.st to the schema the writer writes.
+func (s *sink) opened(ctx context.Context, snap *commitlog.Snapshot, logger *slog.Logger) error {
+	if err := commitlog.CheckWritable(snap.Protocol(), snap.Metadata()); err != nil {
+		return fmt.Errorf("table %s: %w", s.uri, err)
+	}
+	md := snap.Metadata()
+	s.baseSchema, s.basePin, s.snap = md.SchemaString, commitlog.PinOf(md).Fingerprint, snap
+	c, err := CheckTable(ctx, s.log, md, s.msg, s.opts)
 	if err != nil {
 		return fmt.Errorf("table %s cannot take %s (fingerprint %s): %w", s.uri, s.msg.FullName(), s.pin.Fingerprint, err)
 	}
-	old := commitlog.PinOf(md)
-	if old.Fingerprint != "" && old.Fingerprint != s.pin.Fingerprint {
-		if set, err := s.log.Descriptors(ctx, old.Fingerprint); err == nil {
-			if files, err := schema.ParseDescriptorSet(set, commitlog.DescriptorKey(old.Fingerprint)); err == nil {
-				if oldMsg, err := schema.FindMessage(files, old.Message, "archived descriptors"); err == nil {
-					if _, err := schema.Diff(oldMsg, s.msg, s.opts); err != nil {
-						var ie *schema.IncompatibleError
-						if errors.As(err, &ie) {
-							return fmt.Errorf("table %s cannot take %s (fingerprint %s): %w", s.uri, s.msg.FullName(), s.pin.Fingerprint, err)
-						}
-					}
-				}
-			}
-		}
-		for _, c := range ev.Changes {
-			logger.Info("schema change", "table", s.name, "change", c.String())
+	s.older = c.Older
+	if c.Older {
+		logger.Info("older proto version: writing the fields it knows, the table keeps its newer schema and pin",
+			"table", s.name, "fingerprint", s.pin.Fingerprint, "tableFingerprint", c.Pin.Fingerprint, "tableVersion", c.Pin.Version)
+	}
+	if c.Pin.Fingerprint != s.pin.Fingerprint {
+		for _, ch := range c.Evolution.Changes {
+			logger.Info("schema change", "table", s.name, "change", ch.String())
 		}
 	}
-	s.st = ev.Merged
+	s.st = c.Evolution.Merged
 	return nil
 }
 
@@ -168,6 +184,9 @@ func (s *sink) evolve(ctx context.Context, md commitlog.Metadata, logger *slog.L
 // proto versions), the table's schema is merged with ours, never replaced
 // by an older one, and its pin is left alone unless the schema must grow.
 func (s *sink) metadataUpdate(ctx context.Context, md commitlog.Metadata) (*commitlog.Metadata, error) {
+	if s.older {
+		return nil, nil // the table's schema already holds every column we write
+	}
 	old := commitlog.PinOf(md)
 	schemaString := s.st.SchemaString()
 	if md.SchemaString != s.baseSchema && md.SchemaString != schemaString {
