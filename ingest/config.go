@@ -14,6 +14,7 @@ import (
 	"github.com/protolake/protolake/internal/confpath"
 	"github.com/protolake/protolake/registry"
 	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage/open"
 	"github.com/protolake/protolake/writer"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -61,12 +62,24 @@ type KafkaConfig struct {
 
 // TLSConfig enables TLS; all file paths are PEM.
 type TLSConfig struct {
-	Enabled            bool   `yaml:"enabled"`
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	// Enabled turns TLS to the brokers on (default off: plaintext).
+	Enabled bool `yaml:"enabled"`
+	// CAFile holds the CAs the brokers' certificates are verified with.
+	// Default: the system's roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate (mutual TLS); set both
+	// or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name verified in the brokers' certificates.
+	// Default: the host of each broker address.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any certificate the brokers present,
+	// without verifying it against a CA or the server name (default false).
+	// Anyone on the network path can then impersonate the brokers: read the
+	// records, the SASL credentials, and feed the tables. For tests only;
+	// use CAFile for a private CA. The Runner logs a WARN when it is on.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // SASLConfig selects a SASL mechanism: "" (none), "PLAIN", "SCRAM-SHA-256"
@@ -274,7 +287,7 @@ func (c *Config) ApplyDefaults() {
 	for i := range c.Tables {
 		t := &c.Tables[i]
 		if t.Name == "" {
-			t.Name = lastPathElem(t.URI)
+			t.Name = lastPathElem(open.Redact(t.URI))
 		}
 		if t.Flush.MaxRows == 0 {
 			t.Flush.MaxRows = DefaultMaxRows
@@ -347,6 +360,8 @@ func (c *Config) Validate() error {
 	for i, b := range c.Kafka.Brokers {
 		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
 			bad(fmt.Sprintf("kafka.brokers.%d", i), "%q is not host:port", b)
+		} else if _, err := net.LookupPort("tcp", port); err != nil {
+			bad(fmt.Sprintf("kafka.brokers.%d", i), "%q: port %q is not a port number (0-65535)", b, port)
 		}
 	}
 	if c.Kafka.GroupID == "" {
@@ -402,8 +417,10 @@ func (c *Config) Validate() error {
 		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
 	}
 	if l := c.HTTP.Listen; l != "off" {
-		if _, _, err := net.SplitHostPort(l); err != nil {
+		if _, port, err := net.SplitHostPort(l); err != nil {
 			bad("http.listen", "%q is not host:port (or off)", l)
+		} else if _, err := net.LookupPort("tcp", port); err != nil {
+			bad("http.listen", "%q: port %q is not a port number (0-65535)", l, port)
 		}
 	}
 	topicOwner := map[string]string{}
@@ -423,7 +440,7 @@ func (t *TableConfig) validate(p string, topicOwner, uris, names map[string]stri
 	if t.URI == "" {
 		bad("uri", "is required (file:///path, s3://bucket/prefix or hdfs://namenode:port/path)")
 	} else if prev, dup := uris[t.URI]; dup {
-		bad("uri", "%q is also the uri of %s", t.URI, prev)
+		bad("uri", "%q is also the uri of %s", open.Redact(t.URI), prev)
 	} else {
 		uris[t.URI] = p
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/registry"
 	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage/open"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -216,7 +217,7 @@ func (r *Runner) newResolver(ctx context.Context, tc *TableConfig, tbl *commitlo
 			}
 		}
 	} else if !errors.Is(err, commitlog.ErrNoTable) {
-		return nil, nil, regInfo{}, fmt.Errorf("read table %s: %w", tc.URI, err)
+		return nil, nil, regInfo{}, fmt.Errorf("read table %s: %w", open.Redact(tc.URI), err)
 	}
 	sch, sv, err := cl.SubjectVersion(ctx, rv.subject, -1)
 	if err != nil {

@@ -215,6 +215,7 @@ func NewRunner(ctx context.Context, cfg Config, opts Options) (*Runner, error) {
 		r.closeStores()
 		return nil, err
 	}
+	r.warnInsecure()
 	for i, t := range r.tables {
 		for _, s := range t.sinks() {
 			if err := s.create(ctx, r.log); err != nil {
@@ -251,11 +252,11 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 		}
 		if err != nil {
 			_ = open.Close(store)
-			return nil, fmt.Errorf("schema registry %s, subject %s: %w", tc.SchemaRegistry.URL, tc.subject(), err)
+			return nil, fmt.Errorf("schema registry %s, subject %s: %w", open.Redact(tc.SchemaRegistry.URL), tc.subject(), err)
 		}
 		version = reg.label()
 	}
-	if t.main, err = openRegistrySink(ctx, tc.Name, tc.URI, store, msg, tc.Schema, version, reg, tc.WriterConfig(), clcfg(tc.Name), r.log); err != nil {
+	if t.main, err = openRegistrySink(ctx, tc.Name, open.Redact(tc.URI), store, msg, tc.Schema, version, reg, tc.WriterConfig(), clcfg(tc.Name), r.log); err != nil {
 		_ = open.Close(store)
 		return nil, err
 	}
@@ -270,7 +271,7 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 			return nil, err
 		}
 		dcfg := writer.Config{MaxBytes: 64 << 20, MaxAge: tc.Flush.MaxAge, Compression: writer.Compression(tc.Compression), ZstdLevel: tc.CompressionLevel}
-		if t.dlq, err = openSink(ctx, tc.Name+"_dlq", tc.DeadLetter.URI, dstore, dmsg, schema.Options{NoUnknown: true}, "", dcfg, clcfg(tc.Name+"_dlq"), r.log); err != nil {
+		if t.dlq, err = openSink(ctx, tc.Name+"_dlq", open.Redact(tc.DeadLetter.URI), dstore, dmsg, schema.Options{NoUnknown: true}, "", dcfg, clcfg(tc.Name+"_dlq"), r.log); err != nil {
 			_ = open.Close(store)
 			_ = open.Close(dstore)
 			return nil, fmt.Errorf("dead-letter table: %w", err)
@@ -301,7 +302,7 @@ func (r *Runner) openStore(ctx context.Context, tc *TableConfig, name, uri strin
 	}
 	s, err := op.Open(ctx, uri)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", uri, err)
+		return nil, fmt.Errorf("open %s: %w", open.Redact(uri), err)
 	}
 	if r.opts.WrapStore != nil {
 		s = r.opts.WrapStore(name, s)
@@ -406,6 +407,21 @@ func (r *Runner) kafkaOpts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: s.Password}.AsSha512Mechanism()))
 	}
 	return append(opts, r.opts.KafkaOpts...), nil
+}
+
+// warnInsecure logs a WARN for each Kafka setting that exposes the
+// connection: unverified TLS certificates, a SASL PLAIN password sent in
+// clear text.
+func (r *Runner) warnInsecure() {
+	kc := r.cfg.Kafka
+	if kc.TLS.Enabled && kc.TLS.InsecureSkipVerify {
+		r.log.Warn("kafka.tls.insecure_skip_verify is on: the brokers' certificates are not verified, so anyone on the network path can impersonate them (read the records and the SASL credentials); use kafka.tls.ca_file for a private CA",
+			"brokers", kc.Brokers)
+	}
+	if kc.SASL.Mechanism == "PLAIN" && !kc.TLS.Enabled {
+		r.log.Warn("SASL PLAIN over a plaintext connection: the password crosses the network in clear text; enable kafka.tls or use SCRAM-SHA-256/512",
+			"brokers", kc.Brokers, "username", kc.SASL.Username)
+	}
 }
 
 // maxConcurrentFetches bounds the fetches the Kafka client buffers at once.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/storage"
+	"github.com/protolake/protolake/storage/open"
 )
 
 const checkpointUsage = `usage: protolake checkpoint TABLE_URI
@@ -36,12 +37,12 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	tbl, closeStore, err := openTable(ctx, uri, nil)
 	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", uri, err)
+		return fmt.Errorf("checkpoint %s: %w", open.Redact(uri), err)
 	}
 	defer closeStore()
 	snap, err := tbl.Snapshot(ctx)
 	if err != nil {
-		return noTable("checkpoint", uri, err)
+		return noTable("checkpoint", open.Redact(uri), err)
 	}
 	key := commitlog.CheckpointKey(snap.Version())
 	if rc, err := tbl.Store().Get(ctx, key); err == nil {
@@ -49,11 +50,11 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stdout, "version %d is already checkpointed (%s); nothing written\n", snap.Version(), key)
 		return nil
 	} else if !errors.Is(err, storage.ErrNotExist) {
-		return fmt.Errorf("checkpoint %s: look for %s: %w", uri, key, err)
+		return fmt.Errorf("checkpoint %s: look for %s: %w", open.Redact(uri), key, err)
 	}
 	info, err := tbl.Checkpoint(ctx, snap.Version())
 	if err != nil {
-		return noTable("checkpoint", uri, err)
+		return noTable("checkpoint", open.Redact(uri), err)
 	}
 	fmt.Fprintf(stdout, "checkpoint at version %d: %d actions, %d files, %s (%s)\n", info.Version, info.Size, info.NumOfAddFiles, humanBytes(info.SizeInBytes), commitlog.CheckpointKey(info.Version))
 	return nil

@@ -148,7 +148,7 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	tbl, closeStore, err := openTable(ctx, uri, logger)
 	if err != nil {
-		return fmt.Errorf("compact %s: %w", uri, err)
+		return fmt.Errorf("compact %s: %w", open.Redact(uri), err)
 	}
 	defer closeStore()
 	start := time.Now()
@@ -160,7 +160,7 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if errors.Is(err, compact.ErrPredicate) || errors.Is(err, compact.ErrSortBy) {
 			return usageError{err}
 		}
-		return noTable("compact", uri, err)
+		return noTable("compact", open.Redact(uri), err)
 	}
 	printPlan(stdout, res.Plan, *dryRun)
 	if *dryRun {
@@ -193,7 +193,7 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := res.Err(); err != nil {
 		if ctx.Err() != nil {
 			// Interrupted: uncommitted files were deleted; what committed stays.
-			return fmt.Errorf("compact %s: interrupted: %w", uri, ctx.Err())
+			return fmt.Errorf("compact %s: interrupted: %w", open.Redact(uri), ctx.Err())
 		}
 		var lines []string
 		committed := 0
@@ -211,7 +211,7 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		case committed > 0:
 			outcome = fmt.Sprintf("%d others are committed", committed)
 		}
-		return exitError{1, fmt.Errorf("compact %s: %d of %d partitions failed (%s):\n%s", uri, len(lines), len(res.Partitions), outcome, strings.Join(lines, "\n"))}
+		return exitError{1, fmt.Errorf("compact %s: %d of %d partitions failed (%s):\n%s", open.Redact(uri), len(lines), len(res.Partitions), outcome, strings.Join(lines, "\n"))}
 	}
 	return nil
 }

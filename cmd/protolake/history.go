@@ -14,6 +14,7 @@ import (
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/storage"
+	"github.com/protolake/protolake/storage/open"
 )
 
 const historyUsage = `usage: protolake history TABLE_URI [--limit N] [--json]
@@ -74,12 +75,12 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	tbl, closeStore, err := openTable(ctx, uri, nil)
 	if err != nil {
-		return fmt.Errorf("history %s: %w", uri, err)
+		return fmt.Errorf("history %s: %w", open.Redact(uri), err)
 	}
 	defer closeStore()
 	entries, err := buildHistory(ctx, tbl, *limit)
 	if err != nil {
-		return noTable("history", uri, err)
+		return noTable("history", open.Redact(uri), err)
 	}
 	// Newest first, as DESCRIBE HISTORY.
 	for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {

@@ -103,30 +103,30 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	uri := positional[0]
 	store, err := openTableStore(ctx, uri)
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", uri, err)
+		return fmt.Errorf("inspect %s: %w", open.Redact(uri), err)
 	}
 	defer open.Close(store)
 	tbl, err := commitlog.Open(store, commitlog.Config{EngineInfo: "protolake/" + version})
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", uri, err)
+		return fmt.Errorf("inspect %s: %w", open.Redact(uri), err)
 	}
 	snap, err := tbl.SnapshotAt(ctx, *atVersion)
 	if err != nil {
 		if errors.Is(err, commitlog.ErrNoTable) {
-			return fmt.Errorf("inspect %s: no Delta table there (no _delta_log entries)", uri)
+			return fmt.Errorf("inspect %s: no Delta table there (no _delta_log entries)", open.Redact(uri))
 		}
-		return fmt.Errorf("inspect %s: %w", uri, err)
+		return fmt.Errorf("inspect %s: %w", open.Redact(uri), err)
 	}
 	if *asFiles {
 		return printFiles(stdout, uri, snap)
 	}
 	history, err := tbl.History(ctx, snap.Version())
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", uri, err)
+		return fmt.Errorf("inspect %s: %w", open.Redact(uri), err)
 	}
 	rep, err := buildInspectReport(uri, snap, history)
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", uri, err)
+		return fmt.Errorf("inspect %s: %w", open.Redact(uri), err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -145,7 +145,7 @@ func printFiles(w io.Writer, uri string, snap *commitlog.Snapshot) error {
 	for _, f := range snap.Files() {
 		p, err := url.PathUnescape(f.Path)
 		if err != nil {
-			return fmt.Errorf("inspect %s: file path %q: %w", uri, f.Path, err)
+			return fmt.Errorf("inspect %s: file path %q: %w", open.Redact(uri), f.Path, err)
 		}
 		locs = append(locs, base+"/"+p)
 	}

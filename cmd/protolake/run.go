@@ -169,6 +169,15 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	logger := newLogger(cfg.Log, stderr)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The listener is bound before NewRunner creates any table: an address
+	// that cannot be served leaves nothing behind.
+	var ln net.Listener
+	if cfg.HTTP.Listen != "off" {
+		if ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			return fmt.Errorf("http.listen: %w", err)
+		}
+		defer ln.Close()
+	}
 	runner, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: logger, Registerer: reg, UntilCaughtUp: until, EngineInfo: "protolake/" + version})
 	if err != nil {
 		var ie *schema.IncompatibleError
@@ -177,11 +186,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return err
 	}
-	if cfg.HTTP.Listen != "off" {
-		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
-		if err != nil {
-			return fmt.Errorf("http.listen: %w", err)
-		}
+	if ln != nil {
 		srv := &http.Server{Handler: ingest.Handler(runner, reg), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		logger.Info("serving /healthz, /readyz, /metrics", "addr", ln.Addr().String())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/ingest"
+	"github.com/protolake/protolake/storage/open"
 )
 
 // Operations of the commits vacuum records, as Spark writes them.
@@ -72,12 +73,12 @@ func runVacuum(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	logger := newLogger(ingest.LogConfig{Level: "info", Format: *logFormat}, stderr)
 	tbl, closeStore, err := openTable(ctx, uri, logger)
 	if err != nil {
-		return fmt.Errorf("vacuum %s: %w", uri, err)
+		return fmt.Errorf("vacuum %s: %w", open.Redact(uri), err)
 	}
 	defer closeStore()
 	snap, err := tbl.Snapshot(ctx)
 	if err != nil {
-		return noTable("vacuum", uri, err)
+		return noTable("vacuum", open.Redact(uri), err)
 	}
 	tableRetention := commitlog.DefaultDeletedFileRetention
 	if v, ok := snap.Metadata().Configuration[commitlog.PropDeletedFileRetentionDuration]; ok {
@@ -91,7 +92,7 @@ func runVacuum(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return usageError{fmt.Errorf("vacuum %s: --retain %s is shorter than the table's %s (%s): pass --allow-short-retention to vacuum anyway (it can break readers of older versions and writers whose files are not committed yet)",
 				uri, *retain, commitlog.PropDeletedFileRetentionDuration, tableRetention)}
 		}
-		return fmt.Errorf("vacuum %s: %w", uri, err)
+		return fmt.Errorf("vacuum %s: %w", open.Redact(uri), err)
 	}
 	// Belt and braces: whatever the listing says, never the log or an
 	// underscore/dot directory.
@@ -129,7 +130,7 @@ func runVacuum(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"numFilesToDelete":   strconv.Itoa(len(cands)),
 		"sizeOfDataToDelete": strconv.FormatInt(size, 10),
 	}); err != nil {
-		return fmt.Errorf("vacuum %s: record VACUUM START: %w", uri, err)
+		return fmt.Errorf("vacuum %s: record VACUUM START: %w", open.Redact(uri), err)
 	}
 	n, delErr := tbl.DeleteFiles(ctx, cands)
 	status := "COMPLETED"
@@ -141,10 +142,10 @@ func runVacuum(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"numVacuumedDirectories": "0",
 	})
 	if delErr != nil {
-		return fmt.Errorf("vacuum %s: deleted %d of %d files: %w", uri, n, len(cands), delErr)
+		return fmt.Errorf("vacuum %s: deleted %d of %d files: %w", open.Redact(uri), n, len(cands), delErr)
 	}
 	if endErr != nil {
-		return fmt.Errorf("vacuum %s: deleted %d files but could not record VACUUM END: %w", uri, n, endErr)
+		return fmt.Errorf("vacuum %s: deleted %d files but could not record VACUUM END: %w", open.Redact(uri), n, endErr)
 	}
 	fmt.Fprintf(stdout, "deleted %d files (%s) no longer referenced for %s\n", n, humanBytes(size), effective)
 	return nil

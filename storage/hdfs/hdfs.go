@@ -83,13 +83,17 @@ func (c Config) Validate() error {
 func ParseURL(raw string) (Config, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold a secret
+		}
 		return Config{}, fmt.Errorf("parse hdfs url: %w", err)
 	}
 	if u.Scheme != "hdfs" {
-		return Config{}, fmt.Errorf("parse hdfs url %q: scheme is %q, want hdfs", raw, u.Scheme)
+		return Config{}, fmt.Errorf("parse hdfs url: scheme is %q, want hdfs", u.Scheme)
 	}
 	if u.Host == "" {
-		return Config{}, fmt.Errorf("parse hdfs url %q: no namenode host (want hdfs://namenode:port/path)", raw)
+		return Config{}, errors.New("parse hdfs url: no namenode host (want hdfs://namenode:port/path)")
 	}
 	var c Config
 	for _, h := range strings.Split(u.Host, ",") {
@@ -107,15 +111,15 @@ func ParseURL(raw string) (Config, error) {
 		case "datanode_hostname":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return Config{}, fmt.Errorf("parse hdfs url %q: datanode_hostname=%q is not a boolean", raw, v)
+				return Config{}, fmt.Errorf("parse hdfs url: datanode_hostname=%q is not a boolean", v)
 			}
 			c.UseDatanodeHostname = b
 		default:
-			return Config{}, fmt.Errorf("parse hdfs url %q: unknown parameter %q (known: user, datanode_hostname)", raw, k)
+			return Config{}, fmt.Errorf("parse hdfs url: unknown parameter %q (known: user, datanode_hostname)", k)
 		}
 	}
 	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("parse hdfs url %q: %w", raw, err)
+		return Config{}, fmt.Errorf("parse hdfs url: %w", err)
 	}
 	return c, nil
 }

@@ -53,7 +53,10 @@ type Store struct {
 	root string // absolute, cleaned
 }
 
-// New returns a store rooted at dir, creating the directory if needed.
+// New returns a store rooted at dir. It writes nothing: the directory is
+// created by the first Put (so opening a table that is never written, e.g.
+// when a start-up check fails, leaves nothing behind). A dir that exists
+// but is not a directory is an error.
 func New(dir string) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("local store: empty root directory")
@@ -62,7 +65,9 @@ func New(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local store %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("local store %s: not a directory", dir)
+	} else if err != nil && !notExist(err) {
 		return nil, fmt.Errorf("local store %s: %w", dir, err)
 	}
 	return &Store{root: abs}, nil
@@ -179,6 +184,14 @@ func (s *Store) mkdirAll(dir string) error {
 			return fmt.Errorf("%s is not a directory", dir)
 		}
 		return nil
+	}
+	if _, err := os.Stat(s.root); notExist(err) {
+		if err := os.MkdirAll(s.root, 0o755); err != nil {
+			return err
+		}
+		if err := syncDir(filepath.Dir(s.root)); err != nil {
+			return err
+		}
 	}
 	rel, err := filepath.Rel(s.root, dir)
 	if err != nil {

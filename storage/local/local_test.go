@@ -26,17 +26,39 @@ func TestAcceptance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t) })
 }
 
-func TestNewCreatesRoot(t *testing.T) {
+// TestRootCreatedOnFirstWrite: New writes nothing (a table opened by a
+// start that then fails leaves no directory behind); the first Put creates
+// the root, reads before it see an empty store.
+func TestRootCreatedOnFirstWrite(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
 	s, err := local.New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		t.Fatalf("root %s not created: %v", dir, err)
-	}
 	if s.Root() != dir {
 		t.Fatalf("Root() = %q, want %q", s.Root(), dir)
+	}
+	if _, err := os.Stat(filepath.Dir(dir)); !os.IsNotExist(err) {
+		t.Fatalf("New created %s: %v", filepath.Dir(dir), err)
+	}
+	if objs, err := s.List(t.Context(), ""); err != nil || len(objs) != 0 {
+		t.Fatalf("List before any write = %v, %v", objs, err)
+	}
+	if _, err := s.Get(t.Context(), "k"); !errors.Is(err, storage.ErrNotExist) {
+		t.Fatalf("Get before any write = %v, want ErrNotExist", err)
+	}
+	if err := s.PutIfAbsent(t.Context(), "_delta_log/0.json", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "_delta_log", "0.json")); err != nil || fi.Size() != 1 {
+		t.Fatalf("first write: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.New(file); err == nil {
+		t.Error("New on a regular file succeeded")
 	}
 }
 

@@ -13,6 +13,12 @@
 // See s3.ParseURL and hdfs.ParseURL for the query options. A store returned
 // for hdfs:// holds a connection and implements io.Closer; close it when done
 // (Close does that for any store).
+//
+// Table URLs are logged and printed, so they never carry secrets: Open
+// refuses credentials in them (user information, credential-like query
+// parameters, an endpoint with user information), pointing to the AWS
+// credential chain, and every error it returns shows the URL through Redact,
+// the one redaction helper everything that logs or prints a URL uses.
 package open
 
 import (
@@ -61,17 +67,17 @@ func LocalPath(rawURL string) (path string, ok bool, err error) {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", false, fmt.Errorf("open %s: %w", rawURL, err)
+		return "", false, fmt.Errorf("open %s: not a valid URL", Redact(rawURL))
 	}
 	if u.Host != "" && u.Host != "localhost" {
 		rel := strings.TrimPrefix(rawURL[len(scheme)+3:], "/")
-		return "", false, fmt.Errorf("open %s: a file:// URL takes an absolute path (file:///abs/path), and %q would be read as a host; for a path relative to the working directory write it without file:// (%s)", rawURL, u.Host, rel)
+		return "", false, fmt.Errorf("open %s: a file:// URL takes an absolute path (file:///abs/path), and %q would be read as a host; for a path relative to the working directory write it without file:// (%s)", Redact(rawURL), u.Host, rel)
 	}
 	if u.RawQuery != "" {
-		return "", false, fmt.Errorf("open %s: file URLs take no parameters", rawURL)
+		return "", false, fmt.Errorf("open %s: file URLs take no parameters", Redact(rawURL))
 	}
 	if u.Path == "" {
-		return "", false, fmt.Errorf("open %s: no path", rawURL)
+		return "", false, fmt.Errorf("open %s: no path", Redact(rawURL))
 	}
 	return u.Path, true, nil
 }
@@ -99,13 +105,19 @@ func (o *Opener) Open(ctx context.Context, rawURL string) (storage.Store, error)
 	if rawURL == "" {
 		return nil, fmt.Errorf("open store: empty URL (want %s)", Supported)
 	}
+	shown := Redact(rawURL)
+	if strings.Contains(rawURL, "://") {
+		if err := checkCredentials(rawURL); err != nil {
+			return nil, fmt.Errorf("open %s: %w", shown, err)
+		}
+	}
 	scheme, _, _ := strings.Cut(rawURL, "://")
 	if path, ok, err := LocalPath(rawURL); err != nil {
 		return nil, err
 	} else if ok {
 		s, err := local.New(path)
 		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", rawURL, err)
+			return nil, fmt.Errorf("open %s: %w", shown, err)
 		}
 		return s, nil
 	}
@@ -126,30 +138,30 @@ func (o *Opener) Open(ctx context.Context, rawURL string) (storage.Store, error)
 	case "s3", "s3a":
 		cfg, err := s3.ParseURL("s3://" + rawURL[len(scheme)+3:])
 		if err != nil {
-			return nil, err // names the URL already
+			return nil, fmt.Errorf("open %s: %w", shown, err)
 		}
 		if o.ConfigureS3 != nil {
 			o.ConfigureS3(&cfg)
 		}
 		s, err := s3.New(ctx, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", rawURL, err)
+			return nil, fmt.Errorf("open %s: %w", shown, err)
 		}
 		return s, nil
 	case "hdfs":
 		cfg, err := hdfs.ParseURL(rawURL)
 		if err != nil {
-			return nil, err // names the URL already
+			return nil, fmt.Errorf("open %s: %w", shown, err)
 		}
 		if o.ConfigureHDFS != nil {
 			o.ConfigureHDFS(&cfg)
 		}
 		s, err := hdfs.New(ctx, cfg)
 		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", rawURL, err)
+			return nil, fmt.Errorf("open %s: %w", shown, err)
 		}
 		return s, nil
 	default:
-		return nil, fmt.Errorf("open %s: unsupported scheme %q (supported: %s)", rawURL, scheme, Supported)
+		return nil, fmt.Errorf("open %s: unsupported scheme %q (supported: %s)", shown, scheme, Supported)
 	}
 }

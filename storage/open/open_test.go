@@ -179,3 +179,70 @@ func TestCloseNonCloser(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRedact(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{"/local/path", "/local/path"},
+		{"rel/a?b", "rel/a?b"},
+		{"file:///tmp/t", "file:///tmp/t"},
+		{"s3://bucket/prefix", "s3://bucket/prefix"},
+		{"s3://AKID:SECRET@bucket/t", "s3://xxxxx@bucket/t"},
+		{"s3a://SECRET@bucket", "s3a://xxxxx@bucket"},
+		{"s3://b/t?region=eu-west-1&path_style=true&profile=p&part_size=5242880", "s3://b/t?region=eu-west-1&path_style=true&profile=p&part_size=5242880"},
+		{"s3://b/t?secret_key=SECRET&region=eu-west-1", "s3://b/t?secret_key=xxxxx&region=eu-west-1"},
+		{"s3://b/t?anything=SECRET", "s3://b/t?anything=xxxxx"},
+		{"s3://b/t?endpoint=http://minio:SECRET@127.0.0.1:9000", "s3://b/t?endpoint=http%3A%2F%2Fxxxxx%40127.0.0.1%3A9000"},
+		{"s3://b/t?endpoint=http%3A%2F%2Fu%3ASECRET%40h%3A9000%2F%3Ftoken%3DSECRET", "s3://b/t?endpoint=http%3A%2F%2Fxxxxx%40h%3A9000%2F%3Ftoken%3Dxxxxx"},
+		{"s3://b/t?endpoint=http://127.0.0.1:9000&path_style=true", "s3://b/t?endpoint=http%3A%2F%2F127.0.0.1%3A9000&path_style=true"},
+		{"hdfs://nn:8020/t?user=alice&datanode_hostname=true", "hdfs://nn:8020/t?user=alice&datanode_hostname=true"},
+		{"hdfs://alice:SECRET@nn/t#frag", "hdfs://xxxxx@nn/t#frag"},
+		{"s3://AK:SE%zzCRET@b/t?x=%zz", "s3://xxxxx@b/t?x=xxxxx"}, // does not parse: redacted by shape
+		{"s3://b/t?flag&x=", "s3://b/t?flag&x="},
+	}
+	for _, tt := range tests {
+		if got := open.Redact(tt.raw); got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.raw, got, tt.want)
+		}
+	}
+}
+
+// Credentials in a URL are refused with a pointer to the AWS chain, and no
+// error of Open shows a secret.
+func TestCredentialsRefused(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want string // substring; "" = not a credentials error, but still no secret
+	}{
+		{"s3://AKID:hunter2X@bucket/t", "credentials in the URL (user information (user:password@)) are refused"},
+		{"s3://hunter2X@bucket/t", "user information"},
+		{"hdfs://alice:hunter2X@nn:8020/t", "user information"},
+		{"s3://bucket/t?aws_secret_access_key=hunter2X", `the parameter "aws_secret_access_key"`},
+		{"s3://bucket/t?access_key=hunter2X", `the parameter "access_key"`},
+		{"s3://bucket/t?X-Amz-Security-Token=hunter2X", `the parameter "X-Amz-Security-Token"`},
+		{"s3://bucket/t?endpoint=http://minio:hunter2X@127.0.0.1:9", "user information in the endpoint"},
+		{"s3://bucket/t?unknown=hunter2X", `unknown parameter "unknown"`},
+		{"hdfs://nn:8020/t?replication=hunter2X", `unknown parameter "replication"`},
+		{"file://hunter2X:x@host/t", "user information"},
+		{"nope://u:hunter2X@h/t", "user information"},
+		{"s3://bucket/t?endpoint=ftp%3A%2F%2Fx%2F%3Ftoken%3Dhunter2X", "endpoint must be an http"},
+	}
+	for _, tt := range tests {
+		_, err := open.Open(t.Context(), tt.raw)
+		if err == nil {
+			t.Errorf("Open(%q) succeeded", tt.raw)
+			continue
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "hunter2X") {
+			t.Errorf("Open(%q) error shows the secret: %s", tt.raw, msg)
+		}
+		if tt.want != "" && !strings.Contains(msg, tt.want) {
+			t.Errorf("Open(%q) error = %s, want it to contain %q", tt.raw, msg, tt.want)
+		}
+		if strings.Contains(tt.want, "refused") || strings.Contains(tt.want, "user information") || strings.Contains(tt.want, "the parameter") {
+			if !strings.Contains(msg, "standard AWS credential chain") {
+				t.Errorf("Open(%q) error does not point to the AWS credential chain: %s", tt.raw, msg)
+			}
+		}
+	}
+}

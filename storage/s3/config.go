@@ -69,8 +69,11 @@ func (c Config) Validate() error {
 	}
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("endpoint %q must be an http:// or https:// URL with a host", c.Endpoint))
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs = append(errs, errors.New("endpoint must be an http:// or https:// URL with a host"))
+		case u.User != nil:
+			errs = append(errs, errors.New("endpoint must not hold credentials (user:password@): they come from the standard AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the instance's or pod's role)"))
 		}
 	}
 	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
@@ -118,17 +121,23 @@ func validBucket(b string) bool {
 //	part_size=33554432
 //
 // Credentials are never taken from the URL (URLs end up in logs); they come
-// from the standard chain. The result is validated.
+// from the standard chain. The result is validated. Errors do not repeat the
+// URL, which may hold a secret: the caller names it, redacted
+// (open.Redact).
 func ParseURL(raw string) (Config, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold a secret
+		}
 		return Config{}, fmt.Errorf("parse s3 url: %w", err)
 	}
 	if u.Scheme != "s3" {
-		return Config{}, fmt.Errorf("parse s3 url %q: scheme is %q, want s3", raw, u.Scheme)
+		return Config{}, fmt.Errorf("parse s3 url: scheme is %q, want s3", u.Scheme)
 	}
 	if u.User != nil {
-		return Config{}, fmt.Errorf("parse s3 url %q: credentials in the URL are not supported; use the standard AWS credential chain", u.Redacted())
+		return Config{}, errors.New("parse s3 url: credentials in the URL are not supported; use the standard AWS credential chain")
 	}
 	c := Config{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}
 	for k, vs := range u.Query() {
@@ -141,7 +150,7 @@ func ParseURL(raw string) (Config, error) {
 		case "path_style":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return Config{}, fmt.Errorf("parse s3 url %q: path_style=%q is not a boolean", raw, v)
+				return Config{}, fmt.Errorf("parse s3 url: path_style=%q is not a boolean", v)
 			}
 			c.UsePathStyle = b
 		case "profile":
@@ -149,15 +158,15 @@ func ParseURL(raw string) (Config, error) {
 		case "part_size":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				return Config{}, fmt.Errorf("parse s3 url %q: part_size=%q is not a number of bytes", raw, v)
+				return Config{}, fmt.Errorf("parse s3 url: part_size=%q is not a number of bytes", v)
 			}
 			c.PartSize = n
 		default:
-			return Config{}, fmt.Errorf("parse s3 url %q: unknown parameter %q (known: region, endpoint, path_style, profile, part_size)", raw, k)
+			return Config{}, fmt.Errorf("parse s3 url: unknown parameter %q (known: region, endpoint, path_style, profile, part_size)", k)
 		}
 	}
 	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("parse s3 url %q: %w", raw, err)
+		return Config{}, fmt.Errorf("parse s3 url: %w", err)
 	}
 	return c, nil
 }
