@@ -81,18 +81,26 @@ func CheckTable(ctx context.Context, tbl *commitlog.Table, md commitlog.Metadata
 		if v.Fingerprint != c.Pin.Fingerprint || v.Fingerprint == fp || (inc == nil && (ours.IsZero() || !v.Archived.After(ours))) {
 			continue
 		}
-		if oev, err := schema.DiffOlder(stored, v.msg, msg, opts); err == nil {
+		oev, err := schema.DiffOlder(stored, v.msg, msg, opts)
+		var oinc *schema.IncompatibleError
+		switch {
+		case err == nil:
 			c.Evolution, c.Older, inc = oev, true, nil
+		case errors.As(err, &oinc) && oinc.Context == "" && oev != nil:
+			// An older version that conflicts with the table: its own
+			// changes say why, not the fields it does not know.
+			c.Evolution = oev
+			return c, oinc
 		}
 	}
-	if inc != nil {
-		return c, inc
+	if c.Older {
+		return c, nil
 	}
 	seen := map[string]bool{}
 	for _, ch := range c.Evolution.Changes {
 		seen[ch.String()] = true
 	}
-	var breaking bool
+	breaking := inc != nil
 	for _, v := range versions {
 		newer := !ours.IsZero() && v.Archived.After(ours)
 		if v.Fingerprint == fp || newer || (c.Older && v.Fingerprint == c.Pin.Fingerprint) {
@@ -116,12 +124,30 @@ func CheckTable(ctx context.Context, tbl *commitlog.Table, md commitlog.Metadata
 			}
 		}
 	}
-	if breaking {
-		c.Evolution.Merged = nil
-		return c, &schema.IncompatibleError{Message: string(msg.FullName()), Changes: c.Evolution.Breaking(),
-			Context: "judged against the table's schema and every archived proto version"}
+	if !breaking {
+		return c, nil
 	}
-	return c, nil
+	// A change the stored schema alone calls compatible (a field added)
+	// that an archived version calls breaking (its number was reserved) is
+	// reported once, as breaking.
+	bad := map[string]bool{}
+	for _, ch := range c.Evolution.Changes {
+		if ch.Breaking {
+			bad[fmt.Sprint(ch.Path, ch.Number)] = true
+		}
+	}
+	kept := c.Evolution.Changes[:0]
+	for _, ch := range c.Evolution.Changes {
+		if ch.Breaking || !bad[fmt.Sprint(ch.Path, ch.Number)] {
+			kept = append(kept, ch)
+		}
+	}
+	c.Evolution.Changes, c.Evolution.Merged = kept, nil
+	if inc != nil && len(c.Judged) == 0 {
+		return c, inc
+	}
+	return c, &schema.IncompatibleError{Message: string(msg.FullName()), Changes: c.Evolution.Breaking(),
+		Context: "judged against the table's schema and every archived proto version"}
 }
 
 // archivedVersion is an archived proto version of the table's message.

@@ -302,7 +302,7 @@ func (r *Runner) openStore(ctx context.Context, tc *TableConfig, name, uri strin
 	}
 	s, err := op.Open(ctx, uri)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", open.Redact(uri), err)
+		return nil, err // names the URL, redacted
 	}
 	if r.opts.WrapStore != nil {
 		s = r.opts.WrapStore(name, s)

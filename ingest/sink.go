@@ -378,6 +378,9 @@ func (s *sink) switchTo(ctx context.Context, msg protoreflect.MessageDescriptor,
 		}
 	}
 	s.w, s.msg, s.pin, s.reg, s.st = w, msg, pin, reg, merged
+	// merged holds every column of the table and the new version's: the
+	// next commit carries it, even if the sink started as an older version.
+	s.older = false
 	return nil
 }
 

@@ -48,7 +48,9 @@ func TestInsecureKafkaWarnings(t *testing.T) {
 		{"plaintext, no SASL", func(*ingest.KafkaConfig) {}, nil},
 		{"insecure_skip_verify", func(k *ingest.KafkaConfig) { k.TLS.Enabled, k.TLS.InsecureSkipVerify = true, true }, []string{skipMsg}},
 		{"verified TLS", func(k *ingest.KafkaConfig) { k.TLS.Enabled = true }, nil},
-		{"PLAIN over plaintext", func(k *ingest.KafkaConfig) { k.SASL = ingest.SASLConfig{Mechanism: "PLAIN", Username: "u", Password: "pw-not-logged"} }, []string{plainMsg}},
+		{"PLAIN over plaintext", func(k *ingest.KafkaConfig) {
+			k.SASL = ingest.SASLConfig{Mechanism: "PLAIN", Username: "u", Password: "pw-not-logged"}
+		}, []string{plainMsg}},
 		{"PLAIN over TLS", func(k *ingest.KafkaConfig) {
 			k.TLS.Enabled = true
 			k.SASL = ingest.SASLConfig{Mechanism: "PLAIN", Username: "u", Password: "pw-not-logged"}

@@ -117,9 +117,17 @@ func DiffOlder(stored *StructType, current, older protoreflect.MessageDescriptor
 	d := &differ{newT: olderT, opts: opts}
 	d.structs("", stored, olderT.Schema, older, true)
 	for i, c := range d.changes {
-		if c.Kind == FieldRemoved && c.Breaking {
+		switch {
+		case c.Kind == FieldRemoved && c.Breaking:
 			d.changes[i] = Change{Path: c.Path, Number: c.Number, Kind: NotWritten,
 				Detail: "this older version does not know the field; its rows read null"}
+		case c.Kind == FieldAdded:
+			// The table (created or evolved by a newer version that
+			// removed the field) has no column for it: an older version
+			// never changes the table's schema, so its values would be
+			// lost.
+			d.changes[i].Breaking = true
+			d.changes[i].Detail = "the table has no column for this field of the older version (a newer version removed it before the table held it), so its values would be lost"
 		}
 	}
 	return d.merge(stored, older)

@@ -381,6 +381,11 @@ func TestDiffOlder(t *testing.T) {
 	if _, err := DiffOlder(stored, v2, v3, Options{}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "is not a compatible evolution of this one") {
 		t.Errorf("DiffOlder(v3) = %v", err)
 	}
+	// A table v2 created never had v1's coupon: v1 would lose its values.
+	if _, err := DiffOlder(derived(t, "evolution/v2/order.binpb", Options{}).Schema, v2, v1, Options{}); !errors.As(err, &ie) ||
+		changeLines(ie.Changes) != "BREAKING: coupon (field 8): field added: the table has no column for this field of the older version (a newer version removed it before the table held it), so its values would be lost" {
+		t.Errorf("DiffOlder(v2 table, v1) = %v", err)
+	}
 	// A version that conflicts with a column the table holds is refused
 	// even when the pinned version is a compatible evolution of it.
 	v1b := inlineMessage(t, `syntax = "proto3"; package shop; message Order { string order_id = 1; reserved 7; }`, "shop.Order")

@@ -11,8 +11,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/ingest"
 	"github.com/protolake/protolake/registry"
 	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage/open"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -22,6 +25,7 @@ const schemaUsage = `usage:
   protolake schema show --registry URL --subject S [--version N] [--message NAME] [--format …] [options]
   protolake schema diff OLD NEW --message NAME [--proto-path DIR]... [options]
   protolake schema diff --registry URL --subject S OLD NEW [--message NAME] [options]
+  protolake schema diff TABLE_URI NEW [--message NAME] [--registry URL --subject S] [options]
 
 show prints the table schema derived from a protobuf message: the Delta
 schemaString (pretty-printed), the Parquet schema of the data files, the
@@ -39,6 +43,17 @@ subject's version N (--version, default the latest) for show, and for diff
 OLD and NEW may be version numbers of the subject (or "latest"); references
 are resolved. --message defaults to the schema's first message. Credentials:
 --registry-user with --registry-password-env VAR, or --registry-token-env VAR.
+
+With a table (a URI or a directory) as OLD, NEW is judged exactly as
+'protolake run' judges it at start: against the table's stored schema (which
+keeps removed fields' columns) and every proto version archived in the table
+(_protolake/descriptors/: the pinned one and earlier pins), whose reserved
+numbers and names, removed fields and enum values NEW must respect. An older
+version of the pinned one is compatible (it writes the fields it knows).
+--message defaults to the table's message; with --registry, NEW may be a
+version number of the subject. The
+options must be the table's config: a different --partition is a
+configuration error (exit 2), not a breaking change.
 
 options (the same as the table config keys):
   --enums string|int            enum columns hold names (default) or numbers
@@ -254,6 +269,9 @@ func runSchemaDiff(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if len(pos) != 2 {
 		return usageError{fmt.Errorf("schema diff takes two arguments, OLD and NEW (descriptor sets or .proto files); got %d", len(pos))}
 	}
+	if isTableURI(pos[0]) {
+		return diffTable(ctx, f, pos[0], pos[1], stdout)
+	}
 	oldMD, err := f.loadVersion(ctx, pos[0])
 	if err != nil {
 		return fmt.Errorf("OLD %s: %w", pos[0], err)
@@ -307,6 +325,83 @@ func (f *schemaFlags) loadVersion(ctx context.Context, arg string) (protoreflect
 		return nil, usageError{errors.New("--message NAME is required for a descriptor set or .proto file")}
 	}
 	return loadVersion(ctx, arg, f.protoPaths, f.message)
+}
+
+// isTableURI reports whether OLD names a table (a URL or a directory)
+// rather than a descriptor set or .proto file.
+func isTableURI(p string) bool {
+	if strings.Contains(p, "://") {
+		return true
+	}
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// diffTable is `schema diff TABLE_URI NEW`: NEW judged as `run` judges it at
+// start, against everything the table has ever held (ingest.CheckTable).
+func diffTable(ctx context.Context, f *schemaFlags, uri, newPath string, stdout io.Writer) error {
+	shown := open.Redact(uri)
+	store, err := openTableStore(ctx, uri)
+	if err != nil {
+		return fmt.Errorf("OLD %s: %w", shown, err)
+	}
+	defer open.Close(store)
+	tbl, err := commitlog.Open(store, commitlog.Config{})
+	if err != nil {
+		return fmt.Errorf("OLD %s: %w", shown, err)
+	}
+	snap, err := tbl.Snapshot(ctx)
+	if errors.Is(err, commitlog.ErrNoTable) {
+		return fmt.Errorf("OLD %s: no Delta table there (no _delta_log entries)", shown)
+	}
+	if err != nil {
+		return fmt.Errorf("OLD %s: %w", shown, err)
+	}
+	if f.message == "" {
+		f.message = commitlog.PinOf(snap.Metadata()).Message // the table's message
+	}
+	newMD, err := f.loadVersion(ctx, newPath)
+	if err != nil {
+		return fmt.Errorf("NEW %s: %w", newPath, err)
+	}
+	c, err := ingest.CheckTable(ctx, tbl, snap.Metadata(), newMD, f.opts)
+	var inc *schema.IncompatibleError
+	var pe *schema.PartitioningError
+	switch {
+	case errors.As(err, &pe):
+		return usageError{fmt.Errorf("table %s: %w", shown, err)}
+	case err != nil && !errors.As(err, &inc):
+		return fmt.Errorf("table %s: %w", shown, err)
+	}
+	pinned := "not pinned to a proto version"
+	if p := c.Pin; p.Fingerprint != "" {
+		pinned = "pinned to " + p.Message
+		if p.Version != "" {
+			pinned += " " + p.Version
+		}
+		pinned += ", fingerprint " + p.Fingerprint[:min(12, len(p.Fingerprint))]
+	}
+	switch {
+	case inc != nil:
+		fmt.Fprintf(stdout, "breaking: %s in %s cannot write to table %s (%s) (%d breaking change(s))\n", newMD.FullName(), newPath, shown, pinned, len(inc.Changes))
+	case c.Older:
+		fmt.Fprintf(stdout, "compatible: %s in %s is an older version of the one table %s is %s: it writes the fields it knows, the others read null; the table keeps its schema and pin\n", newMD.FullName(), newPath, shown, pinned)
+	default:
+		fmt.Fprintf(stdout, "compatible: %s in %s can write to table %s (%s)\n", newMD.FullName(), newPath, shown, pinned)
+	}
+	if n := len(c.Judged); n > 0 {
+		fmt.Fprintf(stdout, "  judged against the table's schema and %d archived proto version(s)\n", n)
+	}
+	if len(c.Evolution.Changes) == 0 {
+		fmt.Fprintln(stdout, "  no changes")
+	}
+	for _, ch := range c.Evolution.Changes {
+		fmt.Fprintf(stdout, "  %s\n", ch)
+	}
+	if inc != nil {
+		return exitError{code: 1}
+	}
+	return nil
 }
 
 // loadVersion loads a message from a descriptor set or a .proto file.
