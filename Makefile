@@ -36,9 +36,16 @@ demo:
 ## The writer's benchmarks run a fixed number of messages (two passes over
 ## the 100,000-message corpus after a one-file warm-up), three times; the
 ## ratios use the best CPU time of each.
+## The ingest benchmarks on distinct generated records run at -cpu 1 and 2
+## beside the writer alone on the same records; ingest/testdata/benchratio.awk
+## prints end-to-end msgs per CPU-second as a ratio to the writer's and the
+## wall-clock scaling from -cpu 1 to 2 (8 Kafka partitions: more than cores).
 BENCH_COUNT ?= 3
+BENCH_CPUS ?= 1,2
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 $$($(GO) list ./... | grep -v '/writer$$')
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 $$($(GO) list ./... | grep -v '/writer$$' | grep -v '/ingest$$')
+	$(GO) test -run '^$$' -bench 'EndToEnd$$|ScaleOut' -benchmem -cpu 1 -benchtime 200000x ./ingest/
+	$(GO) test -run '^$$' -bench 'Distinct$$' -benchmem -cpu $(BENCH_CPUS) -benchtime 200000x -count 2 ./ingest/ > .bench-ingest.out; st=$$?; awk -f ingest/testdata/benchratio.awk .bench-ingest.out; rm -f .bench-ingest.out; exit $$st
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -benchtime 200000x -count $(BENCH_COUNT) ./writer/ > .bench-writer.out; st=$$?; awk -f writer/testdata/benchratio.awk .bench-writer.out; rm -f .bench-writer.out; exit $$st
 
 ## proto: regenerate Go code and descriptor sets from testdata/proto.

@@ -1,11 +1,8 @@
 package writer
 
 import (
-	"math/rand/v2"
 	"sync"
 	"time"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/protolake/protolake/internal/adtrack"
 )
@@ -23,16 +20,7 @@ var (
 // its total size. Generated once per test binary from a fixed seed.
 func benchCorpus() ([][]byte, int64) {
 	corpusOnce.Do(func() {
-		r := rand.New(rand.NewPCG(20261123, 4))
-		corpusMsgs = make([][]byte, corpusSize)
-		for i := range corpusMsgs {
-			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(adtrack.Impression(r, i, adtrack.CorpusBase, 8*time.Second))
-			if err != nil {
-				panic(err)
-			}
-			corpusMsgs[i] = b
-			corpusSum += int64(len(b))
-		}
+		corpusMsgs, corpusSum = adtrack.Corpus(20261123, 4, corpusSize, 8*time.Second)
 	})
 	return corpusMsgs, corpusSum
 }

@@ -155,3 +155,21 @@ func Impression(r *rand.Rand, i int, base time.Time, step time.Duration) *adtrac
 	}
 	return m
 }
+
+// Corpus returns n impressions from Impression with r = rand.NewPCG(seed1,
+// seed2), event times step apart from CorpusBase, as deterministic wire
+// bytes, and their total size: the benchmarks' distinct records.
+func Corpus(seed1, seed2 uint64, n int, step time.Duration) ([][]byte, int64) {
+	r := rand.New(rand.NewPCG(seed1, seed2))
+	out := make([][]byte, n)
+	var total int64
+	for i := range out {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(Impression(r, i, CorpusBase, step))
+		if err != nil {
+			panic(fmt.Sprintf("adtrack: marshal impression %d: %v", i, err)) // generated messages always marshal
+		}
+		out[i] = b
+		total += int64(len(b))
+	}
+	return out, total
+}

@@ -1,0 +1,36 @@
+# Reads `go test -bench 'EndToEnd|WriterOnly' -cpu 1,2,…` output of the ingest
+# package, passes it through and prints, per -cpu value, end-to-end CPU
+# efficiency as a ratio to the writer alone (same records, same run) and the
+# end-to-end wall-clock scaling over -cpu 1, against the issue's targets.
+# Per benchmark and -cpu it keeps the best run over -count runs.
+{ print }
+/^Benchmark(EndToEndDistinct|WriterOnlyDistinct)/ {
+	name = $1; procs = 1; c = 0
+	if (match(name, /-[0-9]+$/)) { procs = substr(name, RSTART + 1) + 0; name = substr(name, 1, RSTART - 1) }
+	for (i = 2; i < NF; i++) {
+		if ($(i+1) == "msgs/cpu-s" && $i + 0 > eff[name, procs]) eff[name, procs] = $i + 0
+		if ($(i+1) == "msgs/s" && $i + 0 > rate[name, procs]) { rate[name, procs] = $i + 0; cores[name, procs] = c }
+		if ($(i+1) == "cores") c = $i + 0
+	}
+	seen[procs] = 1
+}
+END {
+	n = 0
+	for (p in seen) cpus[++n] = p + 0
+	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (cpus[j] < cpus[i]) { t = cpus[i]; cpus[i] = cpus[j]; cpus[j] = t }
+	if (n == 0) { print "benchratio: no EndToEndDistinct/WriterOnlyDistinct result"; exit 1 }
+	printf "\nend-to-end on distinct records (kfake in-process: its CPU is counted):\n"
+	base = rate["BenchmarkEndToEndDistinct", cpus[1]]
+	for (i = 1; i <= n; i++) {
+		p = cpus[i]; e = eff["BenchmarkEndToEndDistinct", p]; w = eff["BenchmarkWriterOnlyDistinct", p]
+		line = sprintf("  -cpu %d: %.0f msgs/s on %.2f cores, %.0f msgs/cpu-s", p, rate["BenchmarkEndToEndDistinct", p], cores["BenchmarkEndToEndDistinct", p], e)
+		if (w > 0) line = line sprintf(" = %.2f of writer-only %.0f msgs/cpu-s (target >= 0.80) %s", e / w, w, (e / w >= 0.8 ? "ok" : "MISSED"))
+		print line
+		if (i > 1 && base > 0) {
+			s = rate["BenchmarkEndToEndDistinct", p] / base
+			printf "           wall-clock scaling over -cpu %d: %.2fx", cpus[1], s
+			if (p == 2 && cpus[1] == 1) printf " (target >= 1.7x) %s", (s >= 1.7 ? "ok" : "MISSED")
+			printf "\n"
+		}
+	}
+}
