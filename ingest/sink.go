@@ -161,6 +161,10 @@ func (s *sink) opened(ctx context.Context, snap *commitlog.Snapshot, logger *slo
 	md := snap.Metadata()
 	s.baseSchema, s.basePin, s.snap = md.SchemaString, commitlog.PinOf(md).Fingerprint, snap
 	c, err := CheckTable(ctx, s.log, md, s.msg, s.opts)
+	var pe *schema.PartitioningError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("table %s: %w", s.uri, err) // the configuration's, not the proto version's
+	}
 	if err != nil {
 		return fmt.Errorf("table %s cannot take %s (fingerprint %s): %w", s.uri, s.msg.FullName(), s.pin.Fingerprint, err)
 	}

@@ -254,6 +254,24 @@ func TestRunRefusesBreakingDescriptor(t *testing.T) {
 	}
 }
 
+// TestRunPartitioningIsConfiguration: a partition_by that differs from the
+// table's is a configuration error (exit 2), not a proto version to change.
+func TestRunPartitioningIsConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	newTable(t, filepath.Join(dir, "orders"), testProto+"/evolution/v1/order.binpb")
+	conf := filepath.Join(dir, "protolake.yaml")
+	yaml := fmt.Sprintf("kafka: {brokers: [\"127.0.0.1:1\"], group_id: lake}\nhttp: {listen: \"off\"}\ntables:\n  - uri: %s\n    topics: [orders]\n    message: shop.Order\n    descriptor_set: %s\n    partition_by: [\"day(created_at)\"]\n",
+		filepath.Join(dir, "orders"), testProto+"/evolution/v2/order.binpb")
+	if err := os.WriteFile(conf, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runCLI(t, "run", "--config", conf)
+	want := "protolake: tables.0 (orders): table " + filepath.Join(dir, "orders") + ": configured partitioning [created_at_day=day(created_at)] differs from the table's []: a table's partitioning cannot change; configure the table's partitioning (partition_by in the table config, --partition for schema), or write to a new table\n"
+	if code != 2 || errOut != want {
+		t.Errorf("exit %d, stderr:\n%s\nwant 2 and:\n%s", code, errOut, want)
+	}
+}
+
 // TestRunConfigEnvironment: PROTOLAKE_* variables set settings, the test
 // harnesses' own variables are ignored, and a misspelt setting is an error.
 func TestRunConfigEnvironment(t *testing.T) {
