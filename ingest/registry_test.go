@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/ingest"
 	"github.com/protolake/protolake/internal/ducktest"
@@ -222,7 +223,8 @@ func TestRegistryEvolutionMidStream(t *testing.T) {
 	p := producer(t, c)
 	dir := tempDir(t)
 	var evolved, evolvedLast atomic.Int64
-	run := runStreaming(t, registryConfig(t, c.ListenAddrs(), dir, reg.URL()), ingest.Options{OnCommit: func(e ingest.CommitEvent) {
+	metrics := prometheus.NewRegistry()
+	run := runStreaming(t, registryConfig(t, c.ListenAddrs(), dir, reg.URL()), ingest.Options{Registerer: metrics, OnCommit: func(e ingest.CommitEvent) {
 		if e.Evolved && !e.DeadLetter {
 			evolved.CompareAndSwap(0, e.Version)
 			evolvedLast.Store(e.Version)
@@ -267,6 +269,22 @@ func TestRegistryEvolutionMidStream(t *testing.T) {
 	waitFor(t, "the v4 rows", func() bool { return rowsOf() == 4*n-4 })
 	if err := run.stop(); err != nil {
 		t.Fatal(err)
+	}
+	rejected := map[string]float64{}
+	mfs, _ := metrics.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "protolake_ingest_registry_rejected_total" {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "reason" {
+						rejected[l.GetValue()] = m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	if want := "map[incompatible:1 other_subject:1 unframed:1 unknown_id:1]"; fmt.Sprint(rejected) != want {
+		t.Errorf("protolake_ingest_registry_rejected_total by reason = %v, want %s", rejected, want)
 	}
 	if evolved.Load() <= 0 || evolvedLast.Load() <= evolved.Load() {
 		t.Fatalf("evolving commits %d and %d, want two", evolved.Load(), evolvedLast.Load())
@@ -380,8 +398,18 @@ func TestRegistryOutage(t *testing.T) {
 	c := startKafka(t, 2, "payments")
 	p := producer(t, c)
 	dir := tempDir(t)
-	run := runStreaming(t, registryConfig(t, c.ListenAddrs(), dir, reg.URL()), ingest.Options{})
+	metrics := prometheus.NewRegistry()
+	run := runStreaming(t, registryConfig(t, c.ListenAddrs(), dir, reg.URL()), ingest.Options{Registerer: metrics})
 	st := func() ingest.TableStats { return run.r.Stats()[0] }
+	unavailable := func() string {
+		mfs, _ := metrics.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "protolake_ingest_registry_unavailable" {
+				return fmt.Sprint(mf.GetMetric()[0].GetGauge().GetValue())
+			}
+		}
+		return "none"
+	}
 	var vals [][]byte
 	for i := range n {
 		vals = append(vals, payment(t, id1, s1, i))
@@ -404,9 +432,15 @@ func TestRegistryOutage(t *testing.T) {
 	if run.r.Ready() {
 		t.Fatal("ready during the outage")
 	}
+	if got := unavailable(); got != "1" {
+		t.Errorf("protolake_ingest_registry_unavailable = %s during the outage, want 1", got)
+	}
 	reg.down.Store(false)
 	waitFor(t, "every row after the outage", func() bool { return st().RowsCommitted == 3*n })
 	waitFor(t, "ready again", run.r.Ready)
+	if got := unavailable(); got != "0" {
+		t.Errorf("protolake_ingest_registry_unavailable = %s after the outage, want 0", got)
+	}
 	if err := run.stop(); err != nil {
 		t.Fatal(err)
 	}
