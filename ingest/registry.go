@@ -115,7 +115,10 @@ var (
 // resolve returns the plan of a record framed with schema id and index
 // path, for table sink s. A registry.ErrUnavailable error means: wait.
 func (rv *resolver) resolve(ctx context.Context, s *sink, id int, index []int) (*plan, error) {
-	key := planKey{id, fmt.Sprint(index)}
+	key := planKey{id: id}
+	if len(index) > 0 { // nil is the common [0]: no key to build per record
+		key.index = fmt.Sprint(index)
+	}
 	if p, ok := rv.plans[key]; ok {
 		return p, nil
 	}
@@ -308,9 +311,17 @@ func (r *Runner) registryWait(t *table, cause error) {
 // (the next record tries the registry again).
 func (r *Runner) registryRetry(now time.Time) {
 	for _, t := range r.tables {
-		if rv := t.reg; rv != nil && rv.waiting && !now.Before(rv.retryAt) && !t.paused {
-			r.cl.ResumeFetchTopics(t.cfg.Topics...)
-			rv.retryAt = now.Add(rv.cl.MaxBackoff()) // until the next record decides
+		rv := t.reg
+		if rv == nil || !rv.waiting || now.Before(rv.retryAt) || t.paused {
+			continue
+		}
+		r.cl.ResumeFetchTopics(t.cfg.Topics...)
+		rv.retryAt = now.Add(rv.cl.MaxBackoff()) // until the next record decides
+		if len(r.partsOf(t)) == 0 {
+			// The partitions went to another instance: no record of ours
+			// waits for the registry any more.
+			rv.waiting, rv.backoff = false, 0
+			r.m.registryWaiting.WithLabelValues(t.name).Set(0)
 		}
 	}
 }
