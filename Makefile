@@ -10,7 +10,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 export PROTOLAKE_MINIO := $(GOBIN)/minio
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build test demo bench proto lint tools kcat clean interop
+.PHONY: all build test demo bench proto lint tidy-check tools kcat clean interop
 
 all: build
 
@@ -55,11 +55,18 @@ proto:
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	PATH="$(GOBIN):$$PATH" ./testdata/proto/generate.sh
 
-lint:
+## lint: gofmt, go vet, staticcheck, and go.mod/go.sum as `go mod tidy`
+## leaves them.
+lint: tidy-check
 	@test -x $(GOBIN)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
+
+## tidy-check: fails (printing the diff) when `go mod tidy` would change
+## go.mod or go.sum; run `go mod tidy` and commit the result.
+tidy-check:
+	$(GO) mod tidy -diff
 
 ## tools: what the tests start or call: MinIO, built from the Go module proxy
 ## once, and kcat (Debian) as a second Kafka client.
