@@ -11,14 +11,14 @@ import (
 	"github.com/protolake/protolake/ingest"
 )
 
-// logLines runs NewRunner on cfg with a text logger at info level and
-// returns the error and the log lines.
-func newRunnerLogs(t *testing.T, cfg ingest.Config) (error, []string) {
+// newRunnerLogs runs NewRunner on cfg with a text logger at info level and
+// returns the log lines and the error.
+func newRunnerLogs(t *testing.T, cfg ingest.Config) ([]string, error) {
 	t.Helper()
 	var b strings.Builder
 	logger := slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	_, err := ingest.NewRunner(context.Background(), cfg, ingest.Options{Logger: logger})
-	return err, strings.Split(strings.TrimSpace(b.String()), "\n")
+	return strings.Split(strings.TrimSpace(b.String()), "\n"), err
 }
 
 func linesWith(lines []string, subs ...string) []string {
@@ -67,7 +67,7 @@ func TestInsecureKafkaWarnings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := baseConfig(t, []string{"127.0.0.1:1"}, tempDir(t))
 			tt.set(&cfg.Kafka)
-			err, lines := newRunnerLogs(t, cfg)
+			lines, err := newRunnerLogs(t, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +120,7 @@ func TestNothingWrittenBeforeValidation(t *testing.T) {
 			dir := tempDir(t)
 			cfg := baseConfig(t, []string{"127.0.0.1:1"}, dir)
 			tc.set(&cfg, dir)
-			err, _ := newRunnerLogs(t, cfg)
+			_, err := newRunnerLogs(t, cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("NewRunner = %v, want an error with %q", err, tc.want)
 			}
@@ -135,7 +135,7 @@ func TestNothingWrittenBeforeValidation(t *testing.T) {
 	}
 
 	dir := tempDir(t)
-	err, lines := newRunnerLogs(t, baseConfig(t, []string{"127.0.0.1:1"}, dir))
+	lines, err := newRunnerLogs(t, baseConfig(t, []string{"127.0.0.1:1"}, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestNothingWrittenBeforeValidation(t *testing.T) {
 		t.Errorf("creations logged:\n%s\nwant one line with %q and one with %q", strings.Join(created, "\n"), want[0], want[1])
 	}
 	// Opening existing tables creates nothing and logs no creation.
-	err, lines = newRunnerLogs(t, baseConfig(t, []string{"127.0.0.1:1"}, dir))
+	lines, err = newRunnerLogs(t, baseConfig(t, []string{"127.0.0.1:1"}, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
