@@ -2,8 +2,10 @@ package ingest_test
 
 import (
 	"context"
+	"io/fs"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -95,7 +97,8 @@ func BenchmarkEndToEndDistinct(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	cfg := baseConfig(b, c.ListenAddrs(), tempDir(b))
+	dir := tempDir(b)
+	cfg := baseConfig(b, c.ListenAddrs(), dir)
 	cfg.Tables[0].Flush.CommitInterval = 10 * time.Second
 	runtime.GC()
 	b.ResetTimer()
@@ -107,6 +110,19 @@ func BenchmarkEndToEndDistinct(b *testing.B) {
 		b.Fatalf("committed %d rows, want %d", got, b.N)
 	}
 	reportRates(b, total, cpu)
+	var size int64
+	err = filepath.WalkDir(filepath.Join(dir, "ad_impressions"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".parquet") {
+			return err
+		}
+		info, err := d.Info()
+		size += info.Size()
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(size)/float64(b.N), "file-B/row")
 }
 
 // BenchmarkWriterOnlyDistinct is the baseline of BenchmarkEndToEndDistinct:
