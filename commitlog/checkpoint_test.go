@@ -16,6 +16,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/protolake/protolake/internal/ducktest"
+	"github.com/protolake/protolake/internal/fixture"
 	"github.com/protolake/protolake/storage/local"
 )
 
@@ -25,7 +26,7 @@ func TestCheckpointSchemaMatchesSpark(t *testing.T) {
 	path := filepath.Join(sharedTables, "spark-checkpoint", "_delta_log", "00000000000000000010.checkpoint.parquet")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Skipf("shared tables not available: %v", err)
+		fixture.Missing(t, err)
 	}
 	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/protolake/protolake/internal/fixture"
 	"github.com/protolake/protolake/storage/local"
 )
 
@@ -41,7 +42,7 @@ func loadExpected(t *testing.T) map[string]map[string]json.RawMessage {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(sharedTables, "EXPECTED.json"))
 	if err != nil {
-		t.Skipf("shared Delta tables not available: %v", err)
+		fixture.Missing(t, err)
 	}
 	var all map[string]map[string]json.RawMessage
 	if err := json.Unmarshal(data, &all); err != nil {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/protolake/protolake/internal/adtrack"
 	"github.com/protolake/protolake/internal/adtrackpb"
 	"github.com/protolake/protolake/internal/ducktest"
+	"github.com/protolake/protolake/internal/fixture"
 	"github.com/protolake/protolake/schema"
 	"github.com/protolake/protolake/storage/local"
 	"github.com/protolake/protolake/writer"
@@ -180,25 +180,7 @@ func equalMultisets(t testing.TB, what string, got, want []string) {
 // cloneTable copies a local table directory and opens the copy.
 func cloneTable(t testing.TB, dir string) *commitlog.Table {
 	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := local.New(dst)
+	store, err := local.New(fixture.CopyDir(t, dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,34 +17,12 @@ import (
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/compact"
 	"github.com/protolake/protolake/internal/ducktest"
+	"github.com/protolake/protolake/internal/fixture"
 	"github.com/protolake/protolake/storage"
 	"github.com/protolake/protolake/storage/local"
 )
 
 const sharedTables = "../../shared/delta-tables"
-
-// copyDir copies a directory tree (the shared tables are never modified).
-func copyDir(t testing.TB, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestCompactOtherEngines compacts copies of the tables Spark and delta-rs
 // wrote (snappy files, their own Parquet layouts) and checks with DuckDB
@@ -52,7 +30,7 @@ func copyDir(t testing.TB, src, dst string) {
 func TestCompactOtherEngines(t *testing.T) {
 	entries, err := os.ReadDir(sharedTables)
 	if err != nil {
-		t.Skipf("shared tables: %v", err)
+		fixture.Missing(t, err)
 	}
 	ctx := context.Background()
 	db := ducktest.Open(t)
@@ -62,8 +40,7 @@ func TestCompactOtherEngines(t *testing.T) {
 			continue
 		}
 		t.Run(e.Name(), func(t *testing.T) {
-			dir := t.TempDir()
-			copyDir(t, filepath.Join(sharedTables, e.Name()), dir)
+			dir := fixture.CopyDir(t, filepath.Join(sharedTables, e.Name()))
 			store, err := local.New(dir)
 			if err != nil {
 				t.Fatal(err)

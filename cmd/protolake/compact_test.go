@@ -11,6 +11,7 @@ import (
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/internal/ducktest"
+	"github.com/protolake/protolake/internal/fixture"
 	"github.com/protolake/protolake/storage/local"
 )
 
@@ -18,29 +19,7 @@ import (
 // never modified).
 func copyTable(t *testing.T, name string) string {
 	t.Helper()
-	src := filepath.Join(sharedTables, name)
-	if _, err := os.Stat(src); err != nil {
-		t.Skipf("shared tables not available: %v", err)
-	}
-	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
+	return fixture.CopyDir(t, filepath.Join(sharedTables, name))
 }
 
 func latestSnapshot(t *testing.T, dir string) *commitlog.Snapshot {

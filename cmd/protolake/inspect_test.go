@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/internal/fixture"
 	"github.com/protolake/protolake/storage/local"
 	"github.com/protolake/protolake/storage/s3"
 	"github.com/protolake/protolake/storage/s3/s3test"
@@ -36,7 +37,7 @@ const sharedTables = "../../../shared/delta-tables"
 // TestInspectGolden renders tables written by Spark and delta-rs.
 func TestInspectGolden(t *testing.T) {
 	if _, err := os.Stat(sharedTables); err != nil {
-		t.Skipf("shared tables not available: %v", err)
+		fixture.Missing(t, err)
 	}
 	tests := []struct {
 		golden string
