@@ -6,31 +6,53 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 STATICCHECK_VERSION := v0.8.2
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
-# MinIO for the storage acceptance suite; tests find it through this variable.
-export PROTOLAKE_MINIO := $(GOBIN)/minio
 TEST_TIMEOUT ?= 15m
+# Flags for `make demo`, e.g. DEMO_ARGS='--duration 5s --lake /tmp/lake'.
+DEMO_ARGS ?=
 
-.PHONY: all build test demo bench proto lint tidy-check tools kcat clean interop
+.PHONY: all build test demo demo-twice kafka kafka-stop bench proto lint tidy-check tools kcat clean interop
 
 all: build
 
+## build: bin/protolake, stamped with the VCS revision when built from a
+## git checkout (protolake version prints it).
 build:
-	$(GO) build -o bin/protolake ./cmd/protolake
+	$(GO) build -buildvcs=auto -o bin/protolake ./cmd/protolake
 
-## test: the fast tier (kfake, gofakes3, MinIO, local disk, DuckDB).
-test: tools
+## test: the fast tier (kfake, gofakes3, local disk, DuckDB), all in process.
+## The real MinIO, built from source in ~10 minutes, runs in `make interop`.
+test: kcat
+	@echo "make test: the fast tier (kfake, gofakes3, DuckDB, local disk). It installs kcat from Debian if missing (a second Kafka client; its test skips without it) and, on first use, downloads the Go modules and compiles DuckDB's cgo bindings; MinIO runs in make interop."
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
 
 ## interop: the interop tier: real Kafka (KRaft), HDFS (MiniDFSCluster) and
-## MinIO on 127.0.0.1, read back by Spark + delta-spark, delta-rs and DuckDB.
-## Installs from the package registries into $PROTOLAKE_INTEROP_CACHE
-## (default ~/.cache/protolake-interop) once; see interop/run.sh.
+## MinIO on 127.0.0.1, read back by Spark + delta-spark, delta-rs and DuckDB,
+## and the MinIO suites of the Go tests. Installs from the package
+## registries into $PROTOLAKE_INTEROP_CACHE (default
+## ~/.cache/protolake-interop) once; see interop/run.sh.
 interop: tools
-	./interop/run.sh
+	PROTOLAKE_MINIO=$(GOBIN)/minio ./interop/run.sh
 
-## demo: the main job on its embedded default.
-demo:
-	$(GO) run ./cmd/protolake demo
+## demo: the whole pipeline in one process (a fresh table each run).
+demo: build
+	./bin/protolake demo $(DEMO_ARGS)
+
+## demo-twice: `make demo` twice in one directory; both runs must pass the
+## demo's own check (rows = records, watermarks = last offsets) and inspect
+## must count exactly each run's rows (.ci/demo-twice).
+demo-twice:
+	./.ci/demo-twice
+
+## kafka: a real Kafka broker (KRaft, 127.0.0.1:19092) from the interop
+## tier, left running for `protolake demo --serve --brokers 127.0.0.1:19092`
+## and `protolake run`; make kafka-stop stops it.
+kafka:
+	./interop/install.sh kafka
+	./interop/start.sh kafka
+	@grep KAFKA_BROKERS "$${PROTOLAKE_INTEROP_RUN:-$${TMPDIR:-/tmp}/protolake-interop-run}/env"
+
+kafka-stop:
+	./interop/stop.sh kafka
 
 ## bench: performance against baselines in the same run, as ratios.
 ## The writer's benchmarks run a fixed number of messages (two passes over
@@ -68,14 +90,16 @@ lint: tidy-check
 tidy-check:
 	$(GO) mod tidy -diff
 
-## tools: what the tests start or call: MinIO, built from the Go module proxy
-## once, and kcat (Debian) as a second Kafka client.
+## tools: what the interop tier starts or calls: MinIO, built from the Go
+## module proxy once (~10 minutes on 2 cores), and kcat (Debian) as a second
+## Kafka client.
 tools: $(GOBIN)/minio kcat
 
 kcat:
 	@command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat; } || echo "kcat could not be installed: its interop test will skip" >&2
 
 $(GOBIN)/minio:
+	@echo "make tools: building MinIO $(MINIO_VERSION) from source into $(GOBIN)/minio for the interop tier (once; ~10 minutes on 2 cores)"
 	cd /tmp && $(GO) install github.com/minio/minio@$(MINIO_VERSION)
 
 clean:

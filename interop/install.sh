@@ -11,7 +11,11 @@
 #                 pyarrow, pytest (PyPI)
 #   spark-jars    the delta-spark and hadoop-aws jars, resolved by Spark's Ivy from Maven
 #                 Central into $PROTOLAKE_INTEROP_CACHE/ivy
-#   minio         `make tools` (Go module proxy), as in the fast tier
+#   minio         `make tools` (Go module proxy; built from source, ~10 min)
+#
+# Prerequisites: Java 17+ and Maven (kafka, hdfs, spark-jars), Python 3
+# with venv (python). A missing one is installed with apt-get when running
+# as root on Debian/Ubuntu; otherwise the script stops and names it.
 #
 # Usage: interop/install.sh [COMPONENT...]   (default: all)
 set -euo pipefail
@@ -21,6 +25,35 @@ mkdir -p "$PROTOLAKE_INTEROP_CACHE"
 MVN=(mvn -B -Dmaven.repo.local="$M2_REPO" -Dstyle.color=never)
 
 sha() { cat "$@" | sha256sum | cut -c1-16; }
+
+# need TOOL DEBIAN_PACKAGE WHAT CHECK...: runs CHECK; when it fails, installs
+# the Debian package with apt-get (as root) or stops naming what is missing.
+need() {
+  local tool=$1 pkg=$2 what=$3; shift 3
+  "$@" >/dev/null 2>&1 && return
+  if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+    log "$tool is missing ($what): apt-get install $pkg"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null &&
+      "$@" >/dev/null 2>&1 && return
+  fi
+  die "the interop tier needs $tool ($what); install it (Debian: apt-get install $pkg) and run again"
+}
+
+java_17() { # java on PATH, version 17 or newer
+  local v
+  v=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)
+  [[ -n $v && $v -ge 17 ]]
+}
+
+need_java() {
+  need "Java 17" openjdk-17-jdk-headless "Kafka and HDFS run on it" java_17
+  need Maven maven "it resolves Kafka and Hadoop from Maven Central" mvn -v
+}
+
+need_python() {
+  need "Python 3 with venv" python3-venv "Spark, delta-rs and DuckDB are installed into a virtualenv" \
+    "${PYTHON:-python3}" -c 'import venv, ensurepip'
+}
 
 install_kcat() {
   if command -v kcat >/dev/null; then return; fi
@@ -83,10 +116,10 @@ for c in "${components[@]}"; do
   start=$SECONDS
   case "$c" in
     kcat) install_kcat ;;
-    kafka) install_kafka ;;
-    hdfs) install_hdfs ;;
-    python) install_python ;;
-    spark-jars) install_spark_jars ;;
+    kafka) need_java && install_kafka ;;
+    hdfs) need_java && install_hdfs ;;
+    python) need_python && install_python ;;
+    spark-jars) need_java && install_spark_jars ;;
     minio) install_minio ;;
     *) die "unknown component $c" ;;
   esac

@@ -11,6 +11,10 @@
 #                //go:build interop file (product interop tests in Go)
 #   storage-hdfs go test ./storage/hdfs/... with PROTOLAKE_HDFS_URL set, when
 #                storage/hdfs exists (the storage acceptance suite, real HDFS)
+#   go-minio     the packages whose tests start MinIO (s3test.StartMinIO),
+#                with PROTOLAKE_MINIO set: the storage acceptance suite on
+#                MinIO, commit races, run/compact/inspect on s3://; none may
+#                skip (make test leaves them out)
 #   pytest       interop/tests (component smoke tests and product interop
 #                tests: Spark + delta-spark, delta-rs, DuckDB, kcat, MinIO)
 #
@@ -80,6 +84,25 @@ if [[ -d storage/hdfs ]]; then
 else
   record storage-hdfs 0 "(storage/hdfs does not exist yet: not run)"
 fi
+
+# The Go tests that need a real MinIO (the storage acceptance suite on S3,
+# commit races, run and maintenance on s3://) skip in `make test`; here
+# PROTOLAKE_MINIO is set and none of them may skip.
+export PROTOLAKE_MINIO="$MINIO_BIN"
+mapfile -t minio_pkgs < <(git ls-files --cached --others --exclude-standard '*_test.go' |
+  xargs -r grep -lE 's3test\.(StartMinIO|NewMinIO)' 2>/dev/null | xargs -r -n1 dirname | sort -u | sed 's|^|./|')
+log "suite go-minio: PROTOLAKE_MINIO=$PROTOLAKE_MINIO ${minio_pkgs[*]}"
+go test "${go_args[@]}" -v "${minio_pkgs[@]}" 2>&1 | tee "$PROTOLAKE_INTEROP_RUN/go-minio.out" | grep -E '^(--- FAIL|FAIL|ok|panic)|_test.go'
+rc=${PIPESTATUS[0]}
+if ((rc == 0)) && grep -B1 -A2 -- '--- SKIP' "$PROTOLAKE_INTEROP_RUN/go-minio.out" | grep -q 'PROTOLAKE_MINIO'; then
+  log "go-minio: MinIO tests were skipped although PROTOLAKE_MINIO is set"
+  rc=1
+fi
+if ((rc == 0)); then
+  nminio=$(grep -cE -- '--- PASS: .*([Mm]in[Ii][Oo])' "$PROTOLAKE_INTEROP_RUN/go-minio.out" || true)
+  ((nminio > 0)) || { log "go-minio: no MinIO test ran"; rc=1; }
+fi
+record go-minio "$rc" "${nminio:-0} MinIO tests passed"
 
 log "suite pytest"
 # shellcheck disable=SC2086

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,14 +11,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"encoding/base64"
-
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -87,10 +88,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	commitInterval := fs.Duration("commit-interval", 2*time.Second, "how often the streaming writer commits")
 	quiet := fs.Bool("quiet", false, "print only the summary")
 	withRegistry := fs.Bool("registry", false, "frame records as a schema-registry serializer does and have the writer follow an in-process registry (franz-go's srfake)")
+	serve := fs.Bool("serve", false, "leave Kafka and the gRPC service running (until Ctrl-C) for `protolake run`; writes a config for it")
+	kafkaAddr := fs.String("kafka-listen", "127.0.0.1:9092", "with --serve: the address of the in-process Kafka")
+	brokers := fs.String("brokers", "", "with --serve: publish to this Kafka (host:port,…) instead of an in-process one, e.g. make kafka's 127.0.0.1:19092")
+	grpcAddr := fs.String("grpc-listen", "127.0.0.1:9090", "with --serve: the address of the gRPC service")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: protolake demo [--duration 20s] [--messages N] [--rate 2000] [--lake ./lake]")
+		fmt.Fprintln(stderr, "       protolake demo --serve [--rate 200] [--kafka-listen 127.0.0.1:9092 | --brokers HOST:PORT] [--lake ./lake]")
 		fmt.Fprintln(stderr, "\nRuns Kafka (in-process), the ad-tracking gRPC service, a load generator and")
 		fmt.Fprintln(stderr, "the streaming writer in one process, then prints how to query the table.")
+		fmt.Fprintln(stderr, "Each run starts a new Kafka at offset 0, so it replaces the table an earlier")
+		fmt.Fprintln(stderr, "demo wrote under --lake (and says so); it never touches any other directory.")
+		fmt.Fprintln(stderr, "\nWith --serve it runs Kafka, the service and the load generator only, until")
+		fmt.Fprintln(stderr, "Ctrl-C, and writes LAKE/serve/protolake.yaml for `protolake run` in another")
+		fmt.Fprintln(stderr, "terminal.")
+		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -102,7 +114,23 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("demo takes no arguments, got %q", fs.Args())}
 	}
-	if *duration == 0 && *messages == 0 {
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if !*serve {
+		for _, name := range []string{"kafka-listen", "brokers", "grpc-listen"} {
+			if explicit[name] {
+				return usageError{fmt.Errorf("demo: --%s goes with --serve", name)}
+			}
+		}
+	}
+	if *serve {
+		if !explicit["duration"] {
+			*duration = 0 // until Ctrl-C
+		}
+		if !explicit["rate"] {
+			*rate = 200
+		}
+	} else if *duration == 0 && *messages == 0 {
 		return usageError{errors.New("demo needs --duration or --messages (or both)")}
 	}
 	if *partitions < 1 {
@@ -118,28 +146,31 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(stdout, format+"\n", a...)
 		}
 	}
+	self := selfCommand()
+	if *serve {
+		return runServe(ctx, serveConfig{
+			lakeDir: lakeDir, kafkaAddr: *kafkaAddr, brokers: *brokers, grpcAddr: *grpcAddr,
+			partitions: *partitions, rate: *rate, duration: *duration, messages: *messages, self: self,
+		}, stdout, say)
+	}
+	// Each run has a new Kafka starting at offset 0: a table an earlier
+	// demo wrote holds watermarks from another Kafka and must go first.
+	for _, dir := range []string{tableDir, tableDir + "_dlq"} {
+		if err := resetDemoTable(ctx, dir, demoGroup, stdout); err != nil {
+			return err
+		}
+	}
 
-	// 1. Kafka, in process, speaking the wire protocol on 127.0.0.1.
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(*partitions), adtrack.DefaultImpressionTopic))
+	// 1. Kafka, in process, speaking the wire protocol on 127.0.0.1; 2. the
+	// ad-tracking gRPC service, publishing to it.
+	svc, err := startDemoServices("127.0.0.1:0", "", "127.0.0.1:0", *partitions)
 	if err != nil {
-		return fmt.Errorf("start in-process kafka: %w", err)
+		return err
 	}
-	defer cluster.Close()
-	brokers := cluster.ListenAddrs()
-	say("kafka (in-process)  %v, topic %s with %d partitions", brokers, adtrack.DefaultImpressionTopic, *partitions)
-
-	// 2. The ad-tracking gRPC service, publishing to Kafka.
-	producer, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return fmt.Errorf("kafka producer: %w", err)
-	}
-	defer producer.Close()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("listen for grpc: %w", err)
-	}
-	srv := grpc.NewServer()
-	svc := adtrack.NewService(producer, "", "")
+	defer svc.close()
+	brokerList := svc.brokers
+	producer := svc.producer
+	say("kafka (in-process)  %v, topic %s with %d partitions", brokerList, adtrack.DefaultImpressionTopic, *partitions)
 	var registryURL string
 	if *withRegistry {
 		reg := srfake.New()
@@ -148,18 +179,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return fmt.Errorf("in-process schema registry: %w", err)
 		}
-		svc.SetValuePrefix(adtrack.DefaultImpressionTopic, prefix)
+		svc.service.SetValuePrefix(adtrack.DefaultImpressionTopic, prefix)
 		registryURL = reg.URL()
 		say("schema registry     %s (in-process), %s", registryURL, desc)
 	}
-	adtrackpb.RegisterClickTrackServiceServer(srv, svc)
-	go srv.Serve(lis)
-	defer srv.Stop()
-	say("grpc service        ClickTrackService on %s", lis.Addr())
+	say("grpc service        ClickTrackService on %s", svc.grpcAddr)
 
 	// 3. The streaming writer, configured as a user would in protolake.yaml.
 	cfg := ingest.Config{
-		Kafka: ingest.KafkaConfig{Brokers: brokers, GroupID: demoGroup},
+		Kafka: ingest.KafkaConfig{Brokers: brokerList, GroupID: demoGroup},
 		Tables: []ingest.TableConfig{{
 			Name:         demoTable,
 			Topics:       []string{adtrack.DefaultImpressionTopic},
@@ -195,6 +223,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("start the streaming writer: %w", err)
 	}
+	// The writer created the table (version 0) before its first commit.
+	if v, err := localTableVersion(ctx, tableDir); err == nil {
+		tableVersion.Store(v)
+	}
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRunner()
 	runErr := make(chan error, 1)
@@ -202,46 +234,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	say("streaming writer    %s (partitioned by day(event_time), commit every %s)", tableDir, *commitInterval)
 
 	// 4. Load: impressions over gRPC, event times spread over the last days.
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	loadCtx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	if *duration > 0 {
-		loadCtx, stopLoad = context.WithTimeout(ctx, *duration)
-		defer stopLoad()
-	}
-	base := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	gen := make(chan *adtrackpb.AdImpression, 256)
-	go func() {
-		// One goroutine owns the generator's random source.
-		for i := 0; ; i++ {
-			select {
-			case gen <- adtrack.Impression(rng, i, base, 5*time.Second):
-			case <-loadCtx.Done():
-				return
-			}
-		}
-	}()
 	var stats adtrack.LoadStats
-	loadErr := make(chan error, 1)
 	start := time.Now()
-	go func() {
-		loadErr <- adtrack.Load(loadCtx, adtrackpb.NewClickTrackServiceClient(conn), adtrack.LoadConfig{
-			Rate: *rate, Messages: *messages, Concurrency: 32,
-			Next: func(int64) *adtrackpb.AdImpression {
-				select {
-				case m := <-gen:
-					return m
-				case <-loadCtx.Done():
-					return &adtrackpb.AdImpression{ImpressionId: "unsent"}
-				}
-			},
-		}, &stats)
-	}()
+	loadErr, stopLoad := startLoad(ctx, svc.conn, *rate, *duration, *messages, &stats)
+	defer stopLoad()
 	say("load generator      %s", describeLoad(*rate, *duration, *messages))
 	say("")
 
@@ -319,8 +315,239 @@ drained:
 		return err
 	}
 	fmt.Fprintf(stdout, "  check                        rows = records in Kafka = impressions sent; every partition's txn watermark is its last offset\n")
-	printQueries(stdout, lakeDir, tableDir)
+	printQueries(stdout, self, tableDir)
 	return nil
+}
+
+// demoServices are the demo's Kafka (in-process unless brokers were
+// given), its producer, and the ad-tracking gRPC service with a client
+// connection to it.
+type demoServices struct {
+	brokers  []string
+	producer *kgo.Client
+	service  *adtrack.Service
+	grpcAddr string
+	conn     *grpc.ClientConn
+	close    func()
+}
+
+// startDemoServices starts kfake on kafkaAddr (host:port; port 0 picks a
+// free one) with the impression topic, or connects to brokers (a
+// comma-separated list) and creates the topic there if it is missing, and
+// serves ClickTrackService on grpcAddr.
+func startDemoServices(kafkaAddr, brokers, grpcAddr string, partitions int) (*demoServices, error) {
+	svc := &demoServices{}
+	var closers []func()
+	svc.close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	fail := func(err error) (*demoServices, error) {
+		svc.close()
+		return nil, err
+	}
+	if brokers == "" {
+		if _, _, err := net.SplitHostPort(kafkaAddr); err != nil {
+			return nil, usageError{fmt.Errorf("demo: --kafka-listen %q: want host:port", kafkaAddr)}
+		}
+		listen := func(network, _ string) (net.Listener, error) { return net.Listen(network, kafkaAddr) }
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(listen), kfake.SeedTopics(int32(partitions), adtrack.DefaultImpressionTopic))
+		if err != nil {
+			return nil, fmt.Errorf("start in-process kafka on %s (--kafka-listen picks another address): %w", kafkaAddr, err)
+		}
+		closers = append(closers, cluster.Close)
+		svc.brokers = cluster.ListenAddrs()
+	} else {
+		svc.brokers = strings.Split(brokers, ",")
+	}
+	producer, err := kgo.NewClient(kgo.SeedBrokers(svc.brokers...))
+	if err != nil {
+		return fail(fmt.Errorf("kafka producer: %w", err))
+	}
+	closers = append(closers, producer.Close)
+	svc.producer = producer
+	if brokers != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := kadm.NewClient(producer).CreateTopic(ctx, int32(partitions), 1, nil, adtrack.DefaultImpressionTopic)
+		cancel()
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fail(fmt.Errorf("create topic %s on %s: %w", adtrack.DefaultImpressionTopic, brokers, err))
+		}
+	}
+	lis, err := net.Listen("tcp", grpcAddr)
+	if err != nil {
+		return fail(fmt.Errorf("listen for grpc on %s (--grpc-listen picks another address): %w", grpcAddr, err))
+	}
+	srv := grpc.NewServer()
+	svc.service = adtrack.NewService(producer, "", "")
+	adtrackpb.RegisterClickTrackServiceServer(srv, svc.service)
+	go func() { _ = srv.Serve(lis) }()
+	closers = append(closers, srv.Stop)
+	svc.grpcAddr = lis.Addr().String()
+	conn, err := grpc.NewClient(svc.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fail(err)
+	}
+	closers = append(closers, func() { conn.Close() })
+	svc.conn = conn
+	return svc, nil
+}
+
+// startLoad calls AdTrack over conn at rate for duration (0: until ctx
+// ends) or up to messages impressions (0: no limit), with event times
+// spread over the last days. The channel receives the load's result; stop
+// ends it early.
+func startLoad(ctx context.Context, conn *grpc.ClientConn, rate float64, duration time.Duration, messages int64, stats *adtrack.LoadStats) (<-chan error, func()) {
+	loadCtx, stop := context.WithCancel(ctx)
+	if duration > 0 {
+		loadCtx, stop = context.WithTimeout(ctx, duration)
+	}
+	base := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -2)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	gen := make(chan *adtrackpb.AdImpression, 256)
+	go func() {
+		// One goroutine owns the generator's random source.
+		for i := 0; ; i++ {
+			select {
+			case gen <- adtrack.Impression(rng, i, base, 5*time.Second):
+			case <-loadCtx.Done():
+				return
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		done <- adtrack.Load(loadCtx, adtrackpb.NewClickTrackServiceClient(conn), adtrack.LoadConfig{
+			Rate: rate, Messages: messages, Concurrency: 32,
+			Next: func(int64) *adtrackpb.AdImpression {
+				select {
+				case m := <-gen:
+					return m
+				case <-loadCtx.Done():
+					return &adtrackpb.AdImpression{ImpressionId: "unsent"}
+				}
+			},
+		}, stats)
+	}()
+	return done, stop
+}
+
+// localTableVersion is the latest version of the local table at dir.
+func localTableVersion(ctx context.Context, dir string) (int64, error) {
+	store, err := local.New(dir)
+	if err != nil {
+		return -1, err
+	}
+	tbl, err := commitlog.Open(store, commitlog.Config{})
+	if err != nil {
+		return -1, err
+	}
+	snap, err := tbl.Snapshot(ctx)
+	if err != nil {
+		return -1, err
+	}
+	return snap.Version(), nil
+}
+
+// resetDemoTable deletes the table at dir if an earlier demo wrote it (its
+// metaData name is the directory's name and every txn watermark belongs to
+// group), printing what it removed; a missing or empty directory is left
+// alone, and anything else is refused, never deleted.
+func resetDemoTable(ctx context.Context, dir, group string, stdout io.Writer) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	refuse := func(why string) error {
+		return fmt.Errorf("demo: %s exists and is not a table an earlier demo wrote (%s); the demo replaces only its own tables: remove it yourself or pass --lake DIR", dir, why)
+	}
+	store, err := local.New(dir)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	tbl, err := commitlog.Open(store, commitlog.Config{})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	snap, err := tbl.Snapshot(ctx)
+	if err != nil {
+		return refuse(err.Error())
+	}
+	if name := snap.Metadata().Name; name != filepath.Base(dir) {
+		return refuse(fmt.Sprintf("its table name is %q, not %q", name, filepath.Base(dir)))
+	}
+	prefix := commitlog.KafkaAppID(group, "", 0)
+	prefix = prefix[:strings.Index(prefix, group)+len(group)+1]
+	for app := range snap.Txns() {
+		if !strings.HasPrefix(app, prefix) {
+			return refuse(fmt.Sprintf("it has a watermark of %s", app))
+		}
+	}
+	rows, _ := snap.NumRecords()
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("demo: reset %s: %w", dir, err)
+	}
+	fmt.Fprintf(stdout, "reset: removed %s (version %d, %d rows) that an earlier demo wrote: this run's Kafka starts again at offset 0\n", displayPath(dir), snap.Version(), rows)
+	return nil
+}
+
+// displayPath is dir relative to the working directory when it is below
+// it, else dir.
+func displayPath(dir string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, dir); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+	}
+	return dir
+}
+
+// selfCommand is how to run this protolake again from the working
+// directory, as printed in suggestions: "protolake" when that is this
+// binary on the PATH, the binary's path when it is a built one
+// (bin/protolake), and `go run ./cmd/protolake` under `go run`.
+func selfCommand() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "protolake"
+	}
+	wd, _ := os.Getwd()
+	return commandFor(exe, wd, exec.LookPath)
+}
+
+func commandFor(exe, wd string, lookPath func(string) (string, error)) string {
+	if p, err := lookPath("protolake"); err == nil {
+		if a, b := resolvePath(p), resolvePath(exe); a == b {
+			return "protolake"
+		}
+	}
+	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		if _, err := os.Stat(filepath.Join(wd, "cmd", "protolake", "main.go")); err == nil {
+			return "go run ./cmd/protolake"
+		}
+		return "go run github.com/protolake/protolake/cmd/protolake"
+	}
+	if r, err := filepath.Rel(wd, exe); err == nil && !strings.HasPrefix(r, "..") {
+		if !strings.Contains(r, string(filepath.Separator)) {
+			return "." + string(filepath.Separator) + r
+		}
+		return r
+	}
+	return exe
+}
+
+func resolvePath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		p = r
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 func describeLoad(rate float64, d time.Duration, n int64) string {
@@ -337,33 +564,35 @@ func describeLoad(rate float64, d time.Duration, n int64) string {
 	return s + " over gRPC (ClickTrackService.AdTrack)"
 }
 
-func printQueries(w io.Writer, lakeDir, tableDir string) {
-	rel := tableDir
-	if wd, err := os.Getwd(); err == nil {
-		if r, err := filepath.Rel(wd, tableDir); err == nil && !strings.HasPrefix(r, "..") {
-			rel = r
-		}
-	}
+// deltaSparkVersion is the delta-spark release printed for Spark 3.5 — the
+// one the interop tier tests (interop/python/requirements.txt; a test keeps
+// them, the README and this in step).
+const deltaSparkVersion = "3.3.2"
+
+func printQueries(w io.Writer, self, tableDir string) {
 	fmt.Fprintf(w, `
 Query it:
 
-  protolake inspect %[1]s
+  %[3]s inspect %[1]s
+  %[3]s history %[1]s
 
   # DuckDB (with the delta extension):
   duckdb -c "INSTALL delta; LOAD delta;
     SELECT event_time_day, count(*) AS impressions, count(DISTINCT campaign_id) AS campaigns
     FROM delta_scan('%[2]s') GROUP BY ALL ORDER BY 1"
-  # DuckDB without extensions: the demo's files are all committed, so the
-  # Parquet files are the table (in general use the snapshot's file list):
-  duckdb -c "SELECT device.os, count(*) FROM read_parquet('%[1]s/**/*.parquet', hive_partitioning=true) GROUP BY ALL"
+  # DuckDB without extensions: read exactly the snapshot's files
+  files=$(%[3]s inspect %[1]s --files | sed "s/.*/'&'/" | paste -sd, -)
+  duckdb -c "SELECT device.os, count(*) FROM read_parquet([$files], hive_partitioning=true) GROUP BY ALL"
 
   # Spark 3.5 with delta-spark:
-  pyspark --packages io.delta:delta-spark_2.12:3.2.0 \
+  pyspark --packages io.delta:delta-spark_2.12:%[4]s \
     --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
     --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog
   >>> df = spark.read.format("delta").load("%[2]s")
   >>> df.groupBy("event_time_day", "geo.country").count().orderBy("event_time_day").show()
-`, rel, tableDir)
+
+Try the streaming writer against a Kafka that stays up: %[3]s demo --serve
+`, displayPath(tableDir), tableDir, self, deltaSparkVersion)
 }
 
 // checkAgainstKafka compares the table with the topic: as many rows (plus

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,5 +123,188 @@ func TestDemoRegistry(t *testing.T) {
 	}
 	if !strings.Contains(hist.String(), "ads.click.stream-value/1") {
 		t.Errorf("history lacks the registry version:\n%s", hist.String())
+	}
+}
+
+// demoRun runs the demo into lake and returns its stdout.
+func demoRun(t *testing.T, ctx context.Context, lake string, messages string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(ctx, []string{"demo", "--messages", messages, "--rate", "0", "--lake", lake, "--commit-interval", "300ms", "--partitions", "3"}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("demo: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+// TestDemoTwice: a second demo into the same lake works: it says it
+// removes the first run's table (a new in-process Kafka starts at offset
+// 0), and the new table holds exactly the second run's rows with
+// watermarks at the new topic's last offsets. No progress line shows
+// version -1 for the table the writer created.
+func TestDemoTwice(t *testing.T) {
+	lake := t.TempDir()
+	dir := filepath.Join(lake, "ad_impressions")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	first := demoRun(t, ctx, lake, "700")
+	v1 := latestSnapshot(t, dir).Version()
+	second := demoRun(t, ctx, lake, "400")
+	want := fmt.Sprintf("reset: removed %s (version %d, 700 rows) that an earlier demo wrote: this run's Kafka starts again at offset 0\n", dir, v1)
+	if !strings.HasPrefix(second, want) {
+		t.Errorf("second demo does not start with\n%s\ngot:\n%s", want, second)
+	}
+	if strings.Contains(first, "reset:") {
+		t.Errorf("first demo reset something:\n%s", first)
+	}
+	for _, out := range []string{first, second} {
+		if strings.Contains(out, "table version  -1") {
+			t.Errorf("progress shows version -1:\n%s", out)
+		}
+	}
+	snap := latestSnapshot(t, dir)
+	if n, ok := snap.NumRecords(); !ok || n != 400 {
+		t.Errorf("second table: %d rows (%v), want 400", n, ok)
+	}
+	var sum int64
+	for app, v := range snap.Txns() {
+		if !strings.HasPrefix(app, "protolake:protolake-demo:ads.click.stream:") {
+			t.Errorf("watermark %s", app)
+		}
+		sum += v + 1
+	}
+	if sum != 400 || len(snap.Txns()) != 3 {
+		t.Errorf("watermarks %v: want 3 partitions whose last offsets + 1 add up to 400", snap.Txns())
+	}
+}
+
+// TestDemoRefusesForeignTable: a table the demo did not write is never
+// deleted; the demo stops and says what to do.
+func TestDemoRefusesForeignTable(t *testing.T) {
+	lake := t.TempDir()
+	src := copyTable(t, "deltars-simple_table_with_checkpoint")
+	dir := filepath.Join(lake, "ad_impressions")
+	if err := os.Rename(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runCLI(t, "demo", "--messages", "10", "--lake", lake)
+	want := "protolake: demo: " + dir + ` exists and is not a table an earlier demo wrote (its table name is "", not "ad_impressions"); the demo replaces only its own tables: remove it yourself or pass --lake DIR` + "\n"
+	if code != 2 || stderr != want {
+		t.Errorf("exit %d, stderr\n%s\nwant\n%s", code, stderr, want)
+	}
+	if v := latestSnapshot(t, dir).Version(); v != 10 {
+		t.Errorf("the foreign table changed: version %d", v)
+	}
+}
+
+// TestDemoServe: `demo --serve` leaves Kafka and the service running and
+// writes a config with which `protolake run --until-caught-up` writes
+// every impression sent.
+func TestDemoServe(t *testing.T) {
+	lake := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	serveCtx, stopServe := context.WithCancel(ctx)
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(serveCtx, []string{"demo", "--serve", "--messages", "300", "--rate", "0", "--lake", lake,
+			"--kafka-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--partitions", "2"}, &out, io.Discard)
+	}()
+	for !strings.Contains(out.String(), "load done: 300 impressions sent") {
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped: %v\n%s", err, out.String())
+		case <-ctx.Done():
+			t.Fatalf("no load done:\n%s", out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	conf := filepath.Join(lake, "serve", "protolake.yaml")
+	for _, want := range []string{"In another terminal:", "run --config " + conf + "  ", "inspect " + filepath.Join(lake, "ad_impressions_run")} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("serve output lacks %q:\n%s", want, out.String())
+		}
+	}
+	var runErr bytes.Buffer
+	if err := run(ctx, []string{"run", "--config", conf, "--until-caught-up", "--http.listen=off"}, io.Discard, &runErr); err != nil {
+		t.Fatalf("run with the serve config: %v\n%s", err, runErr.String())
+	}
+	snap := latestSnapshot(t, filepath.Join(lake, "ad_impressions_run"))
+	if n, _ := snap.NumRecords(); n != 300 || len(snap.Txns()) != 2 {
+		t.Errorf("table: %d rows, watermarks %v; want 300 rows and 2 partitions", n, snap.Txns())
+	}
+	stopServe()
+	if err := <-done; err != nil {
+		t.Fatalf("serve after Ctrl-C: %v", err)
+	}
+	if !strings.Contains(out.String(), "stopped after sending 300 impressions") {
+		t.Errorf("serve output:\n%s", out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestCommandFor: printed commands work as shown.
+func TestCommandFor(t *testing.T) {
+	repo, _ := filepath.Abs("../..")
+	none := func(string) (string, error) { return "", errors.New("not found") }
+	for _, tt := range []struct {
+		exe, wd string
+		look    func(string) (string, error)
+		want    string
+	}{
+		{filepath.Join(repo, "bin", "protolake"), repo, none, filepath.Join("bin", "protolake")},
+		{"/tmp/go-build123/b001/exe/protolake", repo, none, "go run ./cmd/protolake"},
+		{"/tmp/go-build123/b001/exe/protolake", "/tmp", none, "go run github.com/protolake/protolake/cmd/protolake"},
+		{"/usr/local/bin/protolake", "/tmp", func(string) (string, error) { return "/usr/local/bin/protolake", nil }, "protolake"},
+		{"/opt/pl/protolake", "/tmp", func(string) (string, error) { return "/usr/local/bin/protolake", nil }, "/opt/pl/protolake"},
+		{"/tmp/protolake", "/tmp", none, "./protolake"},
+	} {
+		if got := commandFor(tt.exe, tt.wd, tt.look); got != tt.want {
+			t.Errorf("commandFor(%s, %s) = %q, want %q", tt.exe, tt.wd, got, tt.want)
+		}
+	}
+}
+
+// TestDeltaSparkVersionEverywhere: the demo, the README and the interop
+// tier name one delta-spark release.
+func TestDeltaSparkVersionEverywhere(t *testing.T) {
+	req, err := os.ReadFile("../../interop/python/requirements.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(req), "\ndelta-spark=="+deltaSparkVersion+"\n") {
+		t.Errorf("interop/python/requirements.txt does not pin delta-spark==%s", deltaSparkVersion)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`delta-spark[_0-9.]*[: ](\d+\.\d+\.\d+)`).FindAllStringSubmatch(string(readme), -1) {
+		if m[1] != deltaSparkVersion {
+			t.Errorf("README names %q, want delta-spark %s", m[0], deltaSparkVersion)
+		}
+	}
+	var out bytes.Buffer
+	printQueries(&out, "protolake", "/lake/t")
+	if !strings.Contains(out.String(), "io.delta:delta-spark_2.12:"+deltaSparkVersion+" ") {
+		t.Errorf("demo prints:\n%s", out.String())
 	}
 }

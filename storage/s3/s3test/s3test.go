@@ -1,6 +1,6 @@
 // Package s3test starts S3 servers for tests on 127.0.0.1: gofakes3
 // in-process (always available) and a real MinIO server from the binary named
-// by the PROTOLAKE_MINIO environment variable (set by `make test`). Every
+// by the PROTOLAKE_MINIO environment variable (set by `make interop`). Every
 // server is stopped when the test that started it ends, also on failure.
 //
 // Typical use, one server per test:
@@ -117,7 +117,7 @@ func StartMinIO(t testing.TB) s3.Config {
 	t.Helper()
 	bin := os.Getenv(EnvMinIO)
 	if bin == "" {
-		t.Skipf("MinIO tests need a MinIO server binary: run `make test`, or set %s=/path/to/minio (go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c)", EnvMinIO)
+		t.Skipf("MinIO tests need a MinIO server binary: they run in `make interop`, or set %s=/path/to/minio (go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c)", EnvMinIO)
 	}
 	m, err := NewMinIO(bin)
 	if err != nil {
@@ -136,7 +136,7 @@ func StartMinIO(t testing.TB) s3.Config {
 // It is meant for TestMain; tests use StartMinIO.
 func NewMinIO(binary string) (*MinIO, error) {
 	if binary == "" {
-		return nil, fmt.Errorf("start minio: no binary given: run `make test`, or set %s", EnvMinIO)
+		return nil, fmt.Errorf("start minio: no binary given: run `make interop`, or set %s", EnvMinIO)
 	}
 	if _, err := os.Stat(binary); err != nil {
 		return nil, fmt.Errorf("start minio: %s=%s: %w (run `make tools` to build it)", EnvMinIO, binary, err)
