@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/internal/ducktest"
 	"github.com/protolake/protolake/storage/local"
@@ -240,6 +242,54 @@ func TestDemoServe(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "stopped after sending 300 impressions") {
 		t.Errorf("serve output:\n%s", out.String())
+	}
+}
+
+// TestDemoServeBrokers: with --brokers, serve publishes to that Kafka
+// (creating the topic); a table whose watermarks are past the end of a
+// broker started afresh is reset, and run writes the new impressions.
+func TestDemoServeBrokers(t *testing.T) {
+	lake := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conf := filepath.Join(lake, "serve", "protolake.yaml")
+	table := filepath.Join(lake, "ad_impressions_run")
+	for round, n := range []int64{300, 100} {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		serveCtx, stopServe := context.WithCancel(ctx)
+		var out syncBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(serveCtx, []string{"demo", "--serve", "--messages", fmt.Sprint(n), "--rate", "0", "--lake", lake,
+				"--brokers", cluster.ListenAddrs()[0], "--grpc-listen", "127.0.0.1:0", "--partitions", "2"}, &out, io.Discard)
+		}()
+		for !strings.Contains(out.String(), fmt.Sprintf("load done: %d impressions sent", n)) {
+			select {
+			case err := <-done:
+				t.Fatalf("round %d: serve stopped: %v\n%s", round, err, out.String())
+			case <-ctx.Done():
+				t.Fatalf("round %d: no load done:\n%s", round, out.String())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		if got := strings.Contains(out.String(), "reset: removed "+table+" "); got != (round == 1) {
+			t.Errorf("round %d: reset printed %v:\n%s", round, got, out.String())
+		}
+		var runErr bytes.Buffer
+		if err := run(ctx, []string{"run", "--config", conf, "--until-caught-up", "--http.listen=off"}, io.Discard, &runErr); err != nil {
+			t.Fatalf("round %d: run: %v\n%s", round, err, runErr.String())
+		}
+		if rows, _ := latestSnapshot(t, table).NumRecords(); rows != n {
+			t.Errorf("round %d: %d rows, want %d", round, rows, n)
+		}
+		stopServe()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		cluster.Close()
 	}
 }
 

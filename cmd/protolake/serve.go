@@ -9,9 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/internal/adtrack"
 	"github.com/protolake/protolake/internal/adtrackpb"
 	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage/local"
 )
 
 // serveGroup is the consumer group of the config `demo --serve` writes;
@@ -74,6 +79,20 @@ func runServe(ctx context.Context, c serveConfig, stdout io.Writer, say func(str
 		return err
 	}
 	defer svc.close()
+	if c.brokers != "" {
+		// An external broker keeps its topic, and the table its
+		// watermarks, across runs; but a broker started afresh (make kafka
+		// after make kafka-stop) has none of the table's offsets.
+		if stale, err := aheadOfTopic(ctx, svc.producer, tableDir); err != nil {
+			return err
+		} else if stale {
+			for _, dir := range []string{tableDir, tableDir + "_dlq"} {
+				if err := resetDemoTable(ctx, dir, serveGroup, stdout); err != nil {
+					return err
+				}
+			}
+		}
+	}
 
 	confDir := filepath.Join(c.lakeDir, "serve")
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
@@ -135,4 +154,39 @@ Ctrl-C here stops Kafka, the service and the load.
 			say("%5.0fs  sent %d impressions", time.Since(start).Seconds(), stats.Sent.Load())
 		}
 	}
+}
+
+// aheadOfTopic reports whether the table at dir has a watermark at or past
+// the end of its partition of the impression topic: it was written from
+// another Kafka. A missing table is not ahead.
+func aheadOfTopic(ctx context.Context, cl *kgo.Client, dir string) (bool, error) {
+	if _, err := os.Stat(filepath.Join(dir, "_delta_log")); err != nil {
+		return false, nil
+	}
+	store, err := local.New(dir)
+	if err != nil {
+		return false, fmt.Errorf("demo --serve: %w", err)
+	}
+	tbl, err := commitlog.Open(store, commitlog.Config{})
+	if err != nil {
+		return false, fmt.Errorf("demo --serve: %w", err)
+	}
+	snap, err := tbl.Snapshot(ctx)
+	if err != nil {
+		return false, nil // not a table: resetDemoTable refuses it
+	}
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, adtrack.DefaultImpressionTopic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return false, fmt.Errorf("demo --serve: end offsets of %s: %w", adtrack.DefaultImpressionTopic, err)
+	}
+	ahead := false
+	ends.Each(func(o kadm.ListedOffset) {
+		if v, ok := snap.TxnVersion(commitlog.KafkaAppID(serveGroup, o.Topic, o.Partition)); ok && v >= o.Offset {
+			ahead = true
+		}
+	})
+	return ahead, nil
 }
