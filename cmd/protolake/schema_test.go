@@ -224,6 +224,16 @@ func TestSchemaDiffTable(t *testing.T) {
 			"  BREAKING: coupon (field 8): type changed: string → int64",
 			"  " + reservedReuse,
 		}},
+		// Mid-rollout: v2 archived its descriptor but has not committed;
+		// a v1 replica restarting is not held to v2 (archived after it).
+		{name: "old replica mid-rollout", args: []string{byV1V2, ev + "/v1/order.binpb"}, stdout: []string{
+			"compatible: shop.Order in " + ev + "/v1/order.binpb can write to table " + byV1V2 + " (pinned to shop.Order, fingerprint 6cede90ddd47)",
+			"  no changes",
+		}},
+		{name: "new replica mid-rollout", args: []string{byV1V2, ev + "/v2/order.binpb"}, stdout: []string{
+			"  judged against the table's schema and 1 archived proto version(s)",
+			"  compatible: notes (field 10): field added: repeated string as array<string>",
+		}},
 		{name: "older version", args: []string{evolved, ev + "/v1/order.binpb"}, stdout: []string{
 			"compatible: shop.Order in " + ev + "/v1/order.binpb is an older version of the one table " + evolved + " is pinned to shop.Order v2, fingerprint 2126be5541b1: it writes the fields it knows, the others read null; the table keeps its schema and pin",
 			"  compatible: lines[].currency (field 4): column not written by this version: this older version does not know the field; its rows read null",
