@@ -41,6 +41,23 @@ func ParseCheckpoint(data []byte) (actions []Action, err error) {
 	if pf.Schema() == nil || len(pf.Schema().Fields()) == 0 {
 		return nil, errors.New("corrupt checkpoint: empty schema")
 	}
+	if pf.Schema().String() == typedSchema {
+		actions, err := parseTyped(pf)
+		if err == nil {
+			return actions, nil
+		}
+		if !errors.Is(err, errNotTyped) {
+			return nil, fmt.Errorf("corrupt checkpoint: %w", err)
+		}
+	}
+	return parseGeneric(pf)
+}
+
+// typedSchema is the schema parseTyped reads.
+var typedSchema = CheckpointSchema().String()
+
+// parseGeneric decodes any checkpoint layout through generic values.
+func parseGeneric(pf *parquet.File) (actions []Action, err error) {
 	r := parquet.NewReader(pf)
 	defer r.Close()
 	for row := int64(0); ; row++ {
@@ -250,4 +267,124 @@ func stringMap(v any) (map[string]string, bool) {
 		}
 	}
 	return out, true
+}
+
+// errNotTyped means a checkpoint holds something the typed decoder does not
+// model (deletion vectors, row tracking): the generic decoder reads it.
+var errNotTyped = errors.New("checkpoint needs the generic decoder")
+
+// parseTyped decodes a checkpoint whose schema is exactly the one protolake
+// (and Spark) writes straight into the row structs, without a generic
+// value per row: most of the cost of loading a large table.
+func parseTyped(pf *parquet.File) ([]Action, error) {
+	r := parquet.NewGenericReader[cpRow](pf)
+	defer r.Close()
+	out := make([]Action, 0, pf.NumRows())
+	rows := make([]cpRow, 1024)
+	for {
+		clear(rows)
+		n, err := r.Read(rows)
+		for i := 0; i < n; i++ {
+			a, ok, cerr := typedAction(&rows[i])
+			if cerr != nil {
+				return nil, cerr
+			}
+			if ok {
+				out = append(out, a)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}
+
+func derefMap(m map[string]*string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = deref(v)
+	}
+	return out
+}
+
+func derefList(l []*string) []string {
+	if l == nil {
+		return nil
+	}
+	out := make([]string, len(l))
+	for i, v := range l {
+		out[i] = deref(v)
+	}
+	return out
+}
+
+// typedAction converts one checkpoint row; ok is false for an empty row.
+func typedAction(row *cpRow) (a Action, ok bool, err error) {
+	switch {
+	case row.Add != nil:
+		c := row.Add
+		if c.DeletionVector != nil || c.BaseRowID != nil || c.DefaultRowCommitVersion != nil || c.Path == nil {
+			return Action{}, false, errNotTyped
+		}
+		pv := c.PartitionValues
+		if pv == nil {
+			pv = map[string]*string{}
+		}
+		return Action{Add: &Add{Path: *c.Path, PartitionValues: pv, Size: deref(c.Size), ModificationTime: deref(c.ModificationTime),
+			DataChange: deref(c.DataChange), Stats: deref(c.Stats), Tags: derefMap(c.Tags)}}, true, nil
+	case row.Remove != nil:
+		c := row.Remove
+		if c.DeletionVector != nil || c.BaseRowID != nil || c.DefaultRowCommitVersion != nil || c.Path == nil {
+			return Action{}, false, errNotTyped
+		}
+		return Action{Remove: &Remove{Path: *c.Path, DeletionTimestamp: c.DeletionTimestamp, DataChange: deref(c.DataChange),
+			ExtendedFileMetadata: c.ExtendedFileMetadata, PartitionValues: c.PartitionValues, Size: c.Size}}, true, nil
+	case row.Txn != nil:
+		c := row.Txn
+		return Action{Txn: &Txn{AppID: deref(c.AppID), Version: deref(c.Version), LastUpdated: c.LastUpdated}}, true, nil
+	case row.Protocol != nil:
+		c := row.Protocol
+		return Action{Protocol: &Protocol{MinReaderVersion: int(deref(c.MinReaderVersion)), MinWriterVersion: int(deref(c.MinWriterVersion)),
+			ReaderFeatures: derefList(c.ReaderFeatures), WriterFeatures: derefList(c.WriterFeatures)}}, true, nil
+	case row.MetaData != nil:
+		c := row.MetaData
+		md := &Metadata{ID: deref(c.ID), Name: deref(c.Name), Description: deref(c.Description), SchemaString: deref(c.SchemaString),
+			PartitionColumns: derefList(c.PartitionColumns), Configuration: derefMap(c.Configuration), CreatedTime: c.CreatedTime}
+		if c.Format != nil {
+			md.Format = Format{Provider: deref(c.Format.Provider), Options: derefMap(c.Format.Options)}
+		}
+		return Action{Metadata: md}, true, nil
+	case row.DomainMetadata != nil:
+		c := row.DomainMetadata
+		m := map[string]any{}
+		if c.Domain != nil {
+			m["domain"] = *c.Domain
+		}
+		if c.Configuration != nil {
+			m["configuration"] = *c.Configuration
+		}
+		if c.Removed != nil {
+			m["removed"] = *c.Removed
+		}
+		raw, err := json.Marshal(m)
+		if err != nil {
+			return Action{}, false, err
+		}
+		return Action{Other: &RawAction{Name: "domainMetadata", JSON: raw}}, true, nil
+	}
+	return Action{}, false, nil
 }

@@ -3,7 +3,12 @@ package commitlog
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -120,4 +125,76 @@ func TestCleanupRefusesUnreadableCheckpoint(t *testing.T) {
 			t.Errorf("corruptBoth=%v: after cleanup the table reads as\n%s\nwant\n%s", corruptBoth, got, want)
 		}
 	}
+}
+
+// TestTypedCheckpointDecoding: the typed decoder (checkpoints in protolake's
+// and Spark's layout) gives exactly what the generic decoder gives, across
+// row groups and read batches, for protolake's checkpoints (files,
+// tombstones, txns, domain metadata) and every shared checkpoint it accepts.
+func TestTypedCheckpointDecoding(t *testing.T) {
+	defer func(n int) { checkpointRowGroupRows = n }(checkpointRowGroupRows)
+	checkpointRowGroupRows = 700
+	s := bigSnapshot(3000)
+	for i := 0; i < 40; i++ {
+		s.apply(Action{Txn: &Txn{AppID: fmt.Sprint("app-", i), Version: int64(i)}})
+		p := fmt.Sprintf("day=2026-01-01/part-%08d-5f0c1b2a-0000-4000-8000-000000000000.c000.zstd.parquet", i*28)
+		r := s.files.values()[0].ToRemove(true)
+		r.Path = p
+		ts := int64(1767225600000 + i)
+		r.DeletionTimestamp = &ts
+		s.apply(Action{Remove: &r})
+	}
+	s.apply(Action{Other: &RawAction{Name: "domainMetadata", JSON: json.RawMessage(`{"domain":"d","configuration":"{}","removed":false}`)}})
+	ours, _, err := EncodeCheckpoint(s, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := map[string][]byte{"protolake": ours}
+	shared, _ := filepath.Glob(filepath.Join(sharedTables, "*", "_delta_log", "*.checkpoint*.parquet"))
+	for _, p := range shared {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs[p] = b
+	}
+	typed := 0
+	for name, data := range inputs {
+		pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pf.Schema().String() != typedSchema {
+			continue
+		}
+		typed++
+		got, err := parseTyped(pf)
+		if err != nil {
+			t.Fatalf("%s: typed: %v", name, err)
+		}
+		want, err := parseGeneric(pf)
+		if err != nil {
+			t.Fatalf("%s: generic: %v", name, err)
+		}
+		if g, w := actionsJSON(t, got), actionsJSON(t, want); g != w {
+			t.Errorf("%s: typed and generic decoding differ:\n%s\n%s", name, g[:min(len(g), 2000)], w[:min(len(w), 2000)])
+		}
+	}
+	if typed < 2 {
+		t.Errorf("only %d checkpoints took the typed decoder, want protolake's and Spark's", typed)
+	}
+}
+
+// actionsJSON renders actions in a canonical order.
+func actionsJSON(t *testing.T, actions []Action) string {
+	var lines []string
+	for _, a := range actions {
+		b, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, string(b))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }

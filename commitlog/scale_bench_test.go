@@ -19,7 +19,8 @@ import (
 // grows: a writer that keeps its snapshot between commits (as ingest's sink
 // does) commits 1 add + 12 txns per version, on local disk and on MinIO, at
 // 100, 1,000, 10,000 and 20,000 versions (one active file per version).
-// For each size it reports, for a normal commit and for a commit that
+// Each measured commit is rolled back off the clock, so it is made at
+// exactly the size named. For each size it reports, for a normal commit and for a commit that
 // writes a checkpoint (checkpoint-commit: in the background, as ingest does,
 // the time until Commit returns; checkpoint-commit-sync: written before
 // Commit returns, the whole cost): ns/op, storage calls and LISTs per commit, and the
@@ -90,7 +91,8 @@ func commitScale(b *testing.B, inner storage.Store, sizes []int) {
 		b.Fatal(err)
 	}
 	var offset int64
-	commit := func(t *Table) {
+	// commit commits one streaming batch from kept through t.
+	commit := func(t *Table) CommitResult {
 		tx := t.NewTransaction(kept)
 		day := "2026-01-01"
 		tx.Add(Add{Path: fmt.Sprintf("day=%s/part-%08d-5f0c1b2a-0000-4000-8000-000000000000.c000.zstd.parquet", day, offset),
@@ -113,34 +115,46 @@ func commitScale(b *testing.B, inner storage.Store, sizes []int) {
 		if t == cpTbl && !res.CheckpointStarted {
 			b.Fatalf("no background checkpoint at %d", res.Version)
 		}
-		kept = res.Snapshot
+		return res
+	}
+	// rollback deletes what a measured commit wrote (off the clock, on the
+	// inner store: not counted), so that every measured commit is made at
+	// exactly the size being measured.
+	rollback := func(v int64) {
+		for _, k := range []string{CommitKey(v), CheckpointKey(v)} {
+			if err := inner.Delete(ctx, k); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 	base := map[string][2]float64{}
 	for _, n := range sizes {
 		for kept.Version() < int64(n) {
-			commit(tbl)
+			kept = commit(tbl).Snapshot
 		}
 		var commitNs float64
 		for _, kind := range []string{"commit", "checkpoint-commit", "checkpoint-commit-sync"} {
 			t := map[string]*Table{"commit": tbl, "checkpoint-commit": cpTbl, "checkpoint-commit-sync": syncTbl}[kind]
 			b.Run(fmt.Sprintf("versions=%d/%s", n, kind), func(b *testing.B) {
-				calls, lists := fs.Calls(""), fs.Calls(faulty.OpList)
+				calls, lists := 0, 0
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					commit(t)
-					if t == cpTbl {
-						// The background checkpoint runs off the clock,
-						// so that each op starts one.
-						b.StopTimer()
-						t.WaitCheckpoints()
-						b.StartTimer()
-					}
+					c0, l0 := fs.Calls(""), fs.Calls(faulty.OpList)
+					res := commit(t)
+					b.StopTimer()
+					// A background checkpoint runs off the clock, so that
+					// each op starts one.
+					t.WaitCheckpoints()
+					calls += fs.Calls("") - c0
+					lists += fs.Calls(faulty.OpList) - l0
+					rollback(res.Version)
+					b.StartTimer()
 				}
 				b.StopTimer()
 				ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-				perCall := float64(fs.Calls("")-calls) / float64(b.N)
+				perCall := float64(calls) / float64(b.N)
 				b.ReportMetric(perCall, "calls/op")
-				b.ReportMetric(float64(fs.Calls(faulty.OpList)-lists)/float64(b.N), "lists/op")
+				b.ReportMetric(float64(lists)/float64(b.N), "lists/op")
 				if n == sizes[0] {
 					base[kind] = [2]float64{ns, perCall}
 				}
