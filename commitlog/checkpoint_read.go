@@ -25,32 +25,53 @@ var checkpointOnlyFields = map[string]bool{"stats_parsed": true, "partitionValue
 // delta-rs writes: single-file or one part of a multi-part checkpoint) into
 // the actions it holds. Corrupt input is an error, never a panic.
 func ParseCheckpoint(data []byte) (actions []Action, err error) {
+	err = parseCheckpointFunc(data, func(a Action) { actions = append(actions, a) })
+	if err != nil {
+		return nil, err
+	}
+	return actions, nil
+}
+
+// parseCheckpointFunc is ParseCheckpoint handing each action to f as it is
+// decoded (loading a snapshot never holds all of a checkpoint's actions).
+// After an error f may have seen some of the actions.
+func parseCheckpointFunc(data []byte, f func(Action)) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			actions, err = nil, fmt.Errorf("corrupt checkpoint: parquet decoder failed: %v", r)
+			err = fmt.Errorf("corrupt checkpoint: parquet decoder failed: %v", r)
 		}
 	}()
 	if err := checkParquetBounds(data); err != nil {
-		return nil, fmt.Errorf("corrupt checkpoint: %w", err)
+		return fmt.Errorf("corrupt checkpoint: %w", err)
 	}
 	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)),
 		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
-		return nil, fmt.Errorf("corrupt checkpoint: %w", err)
+		return fmt.Errorf("corrupt checkpoint: %w", err)
 	}
 	if pf.Schema() == nil || len(pf.Schema().Fields()) == 0 {
-		return nil, errors.New("corrupt checkpoint: empty schema")
+		return errors.New("corrupt checkpoint: empty schema")
 	}
 	if pf.Schema().String() == typedSchema {
-		actions, err := parseTyped(pf)
-		if err == nil {
-			return actions, nil
-		}
-		if !errors.Is(err, errNotTyped) {
-			return nil, fmt.Errorf("corrupt checkpoint: %w", err)
+		// A row the typed decoder cannot take is found before any action
+		// is handed on (typedCheck), so f never sees an action twice.
+		if err := typedCheck(pf); err == nil {
+			if err := parseTyped(pf, f); err != nil {
+				return fmt.Errorf("corrupt checkpoint: %w", err)
+			}
+			return nil
+		} else if !errors.Is(err, errNotTyped) {
+			return fmt.Errorf("corrupt checkpoint: %w", err)
 		}
 	}
-	return parseGeneric(pf)
+	actions, err := parseGeneric(pf)
+	if err != nil {
+		return err
+	}
+	for _, a := range actions {
+		f(a)
+	}
+	return nil
 }
 
 // typedSchema is the schema parseTyped reads.
@@ -276,10 +297,9 @@ var errNotTyped = errors.New("checkpoint needs the generic decoder")
 // parseTyped decodes a checkpoint whose schema is exactly the one protolake
 // (and Spark) writes straight into the row structs, without a generic
 // value per row: most of the cost of loading a large table.
-func parseTyped(pf *parquet.File) ([]Action, error) {
+func parseTyped(pf *parquet.File, f func(Action)) error {
 	r := parquet.NewGenericReader[cpRow](pf)
 	defer r.Close()
-	out := make([]Action, 0, pf.NumRows())
 	rows := make([]cpRow, 1024)
 	for {
 		clear(rows)
@@ -287,19 +307,44 @@ func parseTyped(pf *parquet.File) ([]Action, error) {
 		for i := 0; i < n; i++ {
 			a, ok, cerr := typedAction(&rows[i])
 			if cerr != nil {
-				return nil, cerr
+				return cerr
 			}
 			if ok {
-				out = append(out, a)
+				f(a)
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
+}
+
+// typedCheck returns errNotTyped when some row of pf uses a column the
+// typed decoder does not model (deletion vectors, row tracking), judged
+// from the column chunks' null counts without decoding the rows.
+func typedCheck(pf *parquet.File) error {
+	unmodeled := map[string]bool{}
+	for _, top := range []string{"add", "remove"} {
+		for _, c := range []string{"deletionVector", "baseRowId", "defaultRowCommitVersion"} {
+			unmodeled[top+"."+c] = true
+		}
+	}
+	leaves := pf.Schema().Columns()
+	for _, rg := range pf.Metadata().RowGroups {
+		for i, cc := range rg.Columns {
+			if i >= len(leaves) || len(leaves[i]) < 2 || !unmodeled[leaves[i][0]+"."+leaves[i][1]] {
+				continue
+			}
+			st := cc.MetaData.Statistics
+			if st.NullCount < 0 || st.NullCount != cc.MetaData.NumValues {
+				return errNotTyped
+			}
+		}
+	}
+	return nil
 }
 
 func deref[T any](p *T) T {

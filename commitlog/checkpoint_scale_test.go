@@ -168,7 +168,11 @@ func TestTypedCheckpointDecoding(t *testing.T) {
 			continue
 		}
 		typed++
-		got, err := parseTyped(pf)
+		if err := typedCheck(pf); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var got []Action
+		err = parseTyped(pf, func(a Action) { got = append(got, a) })
 		if err != nil {
 			t.Fatalf("%s: typed: %v", name, err)
 		}

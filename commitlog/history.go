@@ -56,6 +56,23 @@ func (t *Table) History(ctx context.Context, to int64) ([]CommitEntry, error) {
 	return out, nil
 }
 
+// HistoryRange reads the commits with versions from..to, oldest first, one
+// GET each and no listing: for a bounded look at recent history (the
+// commits after a snapshot's checkpoint, which a snapshot load reads
+// anyway). A missing version in the range is an error wrapping
+// storage.ErrNotExist.
+func (t *Table) HistoryRange(ctx context.Context, from, to int64) ([]CommitEntry, error) {
+	out := make([]CommitEntry, 0, max(to-from+1, 0))
+	for v := max(from, 0); v <= to; v++ {
+		e, err := t.Entry(ctx, v)
+		if err != nil {
+			return nil, fmt.Errorf("history: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
 // Entry reads the commit of version v alone, as History summarises it; a
 // cleaned-up or missing version is an error wrapping storage.ErrNotExist.
 func (t *Table) Entry(ctx context.Context, v int64) (CommitEntry, error) {

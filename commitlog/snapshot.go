@@ -25,7 +25,8 @@ type Reader interface {
 type Snapshot struct {
 	version           int64
 	checkpointVersion int64
-	checkpointID      string // checkpointID of the checkpoint loaded from
+	checkpointID      string    // checkpointID of the checkpoint loaded from
+	checkpointMD      *Metadata // metaData as of the checkpoint loaded from
 	protocol          Protocol
 	metadata          Metadata
 	hasProtocol       bool
@@ -43,6 +44,17 @@ func (s *Snapshot) Version() int64 { return s.version }
 // CheckpointVersion is the version of the checkpoint the snapshot was
 // loaded from, or -1 when it was replayed from commit 0.
 func (s *Snapshot) CheckpointVersion() int64 { return s.checkpointVersion }
+
+// CheckpointMetadata is the metaData as of the checkpoint the snapshot was
+// loaded from (see CheckpointVersion), and false when it was replayed from
+// commit 0. It lets a reader know the table's proto pin at the checkpoint
+// without reading the commits before it.
+func (s *Snapshot) CheckpointMetadata() (Metadata, bool) {
+	if s.checkpointMD == nil {
+		return Metadata{}, false
+	}
+	return *s.checkpointMD, true
+}
 
 // Protocol is the table's protocol.
 func (s *Snapshot) Protocol() Protocol { return s.protocol }
@@ -414,6 +426,10 @@ func loadFromListing(ctx context.Context, r Reader, l *logListing, version int64
 			}
 			s.checkpointVersion = cp
 			s.checkpointID = checkpointID(l.checkpoints[cp])
+			if s.hasMetadata {
+				md := s.metadata
+				s.checkpointMD = &md
+			}
 		}
 		if err := replayCommits(ctx, r, cp+1, target, s, opts.Concurrency); err != nil {
 			return nil, err
@@ -444,12 +460,8 @@ func loadCheckpoint(ctx context.Context, r Reader, parts []logFile, s *Snapshot)
 		if err != nil {
 			return err
 		}
-		actions, err := ParseCheckpoint(data)
-		if err != nil {
+		if err := parseCheckpointFunc(data, s.apply); err != nil {
 			return fmt.Errorf("%s: %w", p.key, err)
-		}
-		for _, a := range actions {
-			s.apply(a)
 		}
 	}
 	return nil

@@ -34,12 +34,17 @@ type inspectReport struct {
 	Configuration     map[string]string  `json:"configuration"`
 	Proto             inspectPin         `json:"proto"`
 	ProtoHistory      []inspectPinChange `json:"protoHistory"`
-	NumFiles          int                `json:"numFiles"`
-	TotalSize         int64              `json:"totalSize"`
-	NumRecords        *int64             `json:"numRecords"`
-	Partitions        []inspectPartition `json:"partitions"`
-	Txns              map[string]int64   `json:"txns"`
-	NumTombstones     int                `json:"numTombstones"`
+	// ProtoHistoryFrom is the version from which ProtoHistory lists every
+	// pin change: the snapshot's checkpoint by default (its first entry is
+	// then the pin in force at the checkpoint), the oldest retained commit
+	// with --history.
+	ProtoHistoryFrom int64              `json:"protoHistoryFrom"`
+	NumFiles         int                `json:"numFiles"`
+	TotalSize        int64              `json:"totalSize"`
+	NumRecords       *int64             `json:"numRecords"`
+	Partitions       []inspectPartition `json:"partitions"`
+	Txns             map[string]int64   `json:"txns"`
+	NumTombstones    int                `json:"numTombstones"`
 }
 
 type inspectPin struct {
@@ -65,9 +70,10 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	atVersion := fs.Int64("version", -1, "inspect this table version instead of the latest")
 	asJSON := fs.Bool("json", false, "print a JSON document instead of text")
+	fullHistory := fs.Bool("history", false, "build the proto pin history from every retained commit (one read per commit: slow on a long log) instead of from the snapshot's checkpoint on")
 	asFiles := fs.Bool("files", false, "print only the active data files' locations, one per line (for readers such as DuckDB's read_parquet)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: protolake inspect TABLE_URI [--version N] [--json | --files]")
+		fmt.Fprintln(stderr, "usage: protolake inspect TABLE_URI [--version N] [--history] [--json | --files]")
 		fmt.Fprintln(stderr)
 		fmt.Fprintln(stderr, "Shows a Delta table's snapshot: version, protocol, schema, partition")
 		fmt.Fprintln(stderr, "columns, proto pin and its history, files, and txn watermarks.")
@@ -120,11 +126,14 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *asFiles {
 		return printFiles(stdout, uri, snap)
 	}
-	history, err := tbl.History(ctx, snap.Version())
+	history, from, err := pinHistory(ctx, tbl, snap, *fullHistory)
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", open.Redact(uri), err)
 	}
 	rep, err := buildInspectReport(uri, snap, history)
+	if rep != nil {
+		rep.ProtoHistoryFrom = from
+	}
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", open.Redact(uri), err)
 	}
@@ -176,6 +185,32 @@ func openTableStore(ctx context.Context, uri string) (storage.Store, error) {
 		}
 	}
 	return open.Open(ctx, uri)
+}
+
+// pinHistory returns the commits to build the proto pin history from, and
+// the version from which it is complete. By default that is the snapshot's
+// checkpoint: its metaData (the pin in force then) and the commits after it,
+// which are bounded by the checkpoint interval, so inspect answers in
+// seconds on a log of months. With full, every retained commit is read.
+func pinHistory(ctx context.Context, tbl *commitlog.Table, snap *commitlog.Snapshot, full bool) ([]commitlog.CommitEntry, int64, error) {
+	cp := snap.CheckpointVersion()
+	md, ok := snap.CheckpointMetadata()
+	if full || cp < 0 || !ok {
+		h, err := tbl.History(ctx, snap.Version())
+		if err != nil {
+			return nil, 0, err
+		}
+		from := int64(0)
+		if len(h) > 0 {
+			from = h[0].Version
+		}
+		return h, from, nil
+	}
+	h, err := tbl.HistoryRange(ctx, cp+1, snap.Version())
+	if err != nil {
+		return nil, 0, err
+	}
+	return append([]commitlog.CommitEntry{{Version: cp, Metadata: &md}}, h...), cp, nil
 }
 
 func buildInspectReport(uri string, snap *commitlog.Snapshot, history []commitlog.CommitEntry) (*inspectReport, error) {
@@ -304,14 +339,22 @@ func printInspect(w io.Writer, r *inspectReport) error {
 		return err
 	}
 	if len(r.ProtoHistory) > 0 {
-		fmt.Fprintln(w, "\nproto pin history:")
+		if r.CheckpointVersion != nil && r.ProtoHistoryFrom == *r.CheckpointVersion && r.ProtoHistoryFrom > 0 {
+			fmt.Fprintf(w, "\nproto pin history (from the checkpoint at v%d on; --history reads every retained commit):\n", r.ProtoHistoryFrom)
+		} else {
+			fmt.Fprintln(w, "\nproto pin history:")
+		}
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, h := range r.ProtoHistory {
 			label := h.Pin.Version
 			if label == "" {
 				label = "-"
 			}
-			fmt.Fprintf(tw, "  v%d\t%s\t%s\t%s\t%s\n", h.Version, time.UnixMilli(h.Timestamp).UTC().Format(time.RFC3339), h.Pin.Message, h.Pin.Fingerprint, label)
+			when := "-"
+			if h.Timestamp != 0 {
+				when = time.UnixMilli(h.Timestamp).UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "  v%d\t%s\t%s\t%s\t%s\n", h.Version, when, h.Pin.Message, h.Pin.Fingerprint, label)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -1,0 +1,212 @@
+package commitlog
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/protolake/protolake/storage/local"
+)
+
+// bigStats is the stats string of a file with cols columns, each with a
+// 32-character min and max (strings are cut to 32 characters) and a null
+// count: about 90 bytes per column.
+func bigStats(i, cols int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"numRecords":%d,"minValues":{`, 1000+i%1000)
+	for c := 0; c < cols; c++ {
+		if c > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"column_%02d":"%032d"`, c, i)
+	}
+	b.WriteString(`},"maxValues":{`)
+	for c := 0; c < cols; c++ {
+		if c > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"column_%02d":"%032d"`, c, i+999)
+	}
+	b.WriteString(`},"nullCount":{`)
+	for c := 0; c < cols; c++ {
+		if c > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"column_%02d":0`, c)
+	}
+	b.WriteString(`}}`)
+	return b.String()
+}
+
+func envInt(t *testing.T, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		t.Fatalf("%s=%q: want a positive number", name, s)
+	}
+	return n
+}
+
+// TestMillionFiles writes a table of 1,000,000 active files (100 commits of
+// 10,000), checkpoints it, cleans the log up to the checkpoint and reopens
+// it in a fresh process, reporting the time and peak RSS of the reopen; with
+// PROTOLAKE_BIG_DELTARS=<python with deltalake> delta-rs loads the same
+// table in another process for comparison. It runs with PROTOLAKE_BIG=1
+// (minutes, gigabytes). PROTOLAKE_BIG_FILES changes the file count,
+// PROTOLAKE_BIG_STATS_COLUMNS the stats width (default 32 columns, about
+// 3 KB per file), PROTOLAKE_BIG_DIR keeps the table in that directory (the
+// interop tier reads it with delta-rs).
+func TestMillionFiles(t *testing.T) {
+	if os.Getenv("PROTOLAKE_BIG") == "" {
+		t.Skip("set PROTOLAKE_BIG=1 to write, checkpoint, clean and reopen a 1,000,000-file table (minutes, gigabytes)")
+	}
+	ctx := context.Background()
+	n := envInt(t, "PROTOLAKE_BIG_FILES", 1_000_000)
+	cols := envInt(t, "PROTOLAKE_BIG_STATS_COLUMNS", 32)
+	dir := os.Getenv("PROTOLAKE_BIG_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	st, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := Open(st, Config{DisableCheckpoints: true, DisableLogCleanup: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := testSpec()
+	spec.Configuration = map[string]string{PropCheckpointInterval: "100"}
+	kept, err := tbl.Create(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	const per = 10_000
+	for i := 0; i < n; i += per {
+		tx := tbl.NewTransaction(kept)
+		for j := i; j < min(i+per, n); j++ {
+			day := fmt.Sprintf("2026-01-%02d", j%28+1)
+			tx.Add(Add{Path: fmt.Sprintf("day=%s/part-%08d-5f0c1b2a-0000-4000-8000-000000000000.c000.zstd.parquet", day, j),
+				PartitionValues: map[string]*string{"day": &day}, Size: int64(1 << 20), DataChange: true, Stats: bigStats(j, cols)})
+		}
+		tx.AddKafkaOffsets("g", OffsetRange{Topic: "t", Partition: 0, First: int64(i), Last: int64(min(i+per, n) - 1)})
+		res, err := tx.Commit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = res.Snapshot
+	}
+	t.Logf("wrote %d files in %d commits: %v", kept.NumFiles(), kept.Version(), time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	info, err := tbl.writeCheckpoint(ctx, kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("checkpoint %d: %d actions, %d bytes: %v", info.Version, info.Size, info.SizeInBytes, time.Since(start).Round(time.Millisecond))
+	kept = nil
+
+	// Every commit is 40 days old: cleanup deletes all below the checkpoint.
+	old := time.Now().Add(-40 * 24 * time.Hour)
+	for v := int64(0); v <= info.Version; v++ {
+		if err := os.Chtimes(filepath.Join(dir, filepath.FromSlash(CommitKey(v))), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start = time.Now()
+	fresh, err := Open(st, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted, err := fresh.CleanupLog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(deleted)) != info.Version {
+		t.Fatalf("cleanup deleted %d entries, want the %d commits below the checkpoint", len(deleted), info.Version)
+	}
+	t.Logf("cleanup (load + verify + delete %d commits): %v", len(deleted), time.Since(start).Round(time.Millisecond))
+
+	load := exec.Command(os.Args[0], "-test.run=^TestMillionFilesLoad$", "-test.v")
+	load.Env = append(os.Environ(), "PROTOLAKE_BIG_LOAD="+dir)
+	out, err := load.CombinedOutput()
+	if err != nil {
+		t.Fatalf("reopen: %v\n%s", err, out)
+	}
+	got := reportLine(t, string(out))
+	t.Logf("protolake reopen: %s", got)
+	if !strings.Contains(got, fmt.Sprintf("files=%d ", n)) {
+		t.Errorf("reopened table: %s, want files=%d", got, n)
+	}
+	if py := os.Getenv("PROTOLAKE_BIG_DELTARS"); py != "" {
+		cmd := exec.Command(py, "-c", deltarsLoad, dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("delta-rs: %v\n%s", err, out)
+		}
+		got := reportLine(t, string(out))
+		t.Logf("delta-rs load: %s", got)
+		if !strings.Contains(got, fmt.Sprintf("files=%d ", n)) {
+			t.Errorf("delta-rs: %s, want files=%d", got, n)
+		}
+	}
+}
+
+// deltarsLoad loads a table with delta-rs and prints the same report line.
+const deltarsLoad = `
+import resource, sys, time
+from deltalake import DeltaTable
+t = time.time()
+dt = DeltaTable(sys.argv[1])
+n = len(dt.file_uris())
+print("report: files=%d version=%d seconds=%.2f maxrss_mb=%d" % (n, dt.version(), time.time() - t,
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024))
+`
+
+func reportLine(t *testing.T, out string) string {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if _, rest, ok := strings.Cut(sc.Text(), "report: "); ok {
+			return rest
+		}
+	}
+	t.Fatalf("no report line in:\n%s", out)
+	return ""
+}
+
+// TestMillionFilesLoad is the reopen of TestMillionFiles, run in a process
+// of its own so that its peak RSS is the load's.
+func TestMillionFilesLoad(t *testing.T) {
+	dir := os.Getenv("PROTOLAKE_BIG_LOAD")
+	if dir == "" {
+		t.Skip("run by TestMillionFiles")
+	}
+	st, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s, err := LoadSnapshot(context.Background(), st, Latest, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := time.Since(start)
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("report: files=%d version=%d checkpoint=%d seconds=%.2f maxrss_mb=%d\n", s.NumFiles(), s.Version(), s.CheckpointVersion(), d.Seconds(), ru.Maxrss/1024)
+}
