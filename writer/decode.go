@@ -412,6 +412,13 @@ func (d *decoder) list(f *fprog, s slot, r uint8, depth int) error {
 		}
 		rep = f.rep
 	}
+	if rep == r {
+		// Only empty packed chunks: zero elements, which is still an
+		// (empty) list that needs its levels.
+		for c := f.first; c < f.end; c++ {
+			d.cols[c].null(r, f.def)
+		}
+	}
 	return nil
 }
 
