@@ -2,8 +2,11 @@ package writer
 
 import (
 	"context"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -83,5 +86,92 @@ func TestEmptyPackedChunk(t *testing.T) {
 			}
 			writeAndCompare(t, "edge/edge.binpb", "edge.RepeatedScalars", schema.Options{}, wires)
 		})
+	}
+}
+
+// TestTruncStringBounds is a property test at the cut point: for random
+// strings of StringPrefix-1..StringPrefix+3 characters drawn from the
+// characters around the edges (U+10FFFF, U+10FFFE, the surrogate gap,
+// ASCII), the cut min is ≤ s and the cut max ≥ s in byte order, each at
+// most StringPrefix+1 characters.
+func TestTruncStringBounds(t *testing.T) {
+	alphabet := []rune{'a', 'z', 0x7f, 0x80, 0xD7FF, 0xE000, 0xFFFF, 0x10000, 0x10FFFE, utf8.MaxRune}
+	r := rand.New(rand.NewPCG(10, 3))
+	check := func(s string) {
+		mn, ok := truncString(s, false)
+		if !ok || mn > s || utf8.RuneCountInString(mn) > StringPrefix {
+			t.Fatalf("min of %+q = %+q (ok %v)", s, mn, ok)
+		}
+		mx, ok := truncString(s, true)
+		if !ok {
+			if !strings.HasPrefix(s, strings.Repeat(string(utf8.MaxRune), StringPrefix+1)) {
+				t.Fatalf("no max for %+q", s)
+			}
+			return
+		}
+		if mx < s || !utf8.ValidString(mx) || utf8.RuneCountInString(mx) > StringPrefix+1 {
+			t.Fatalf("max of %+q = %+q: not an upper bound", s, mx)
+		}
+	}
+	check(strings.Repeat(string(utf8.MaxRune), StringPrefix+2))
+	check(strings.Repeat("a", StringPrefix) + string(utf8.MaxRune) + "b")
+	check(strings.Repeat("a", StringPrefix-1) + string(rune(0xD7FF)) + strings.Repeat(string(utf8.MaxRune), 2))
+	for range 200000 {
+		n := StringPrefix - 1 + r.IntN(5)
+		rs := make([]rune, n)
+		for i := range rs {
+			rs[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		check(string(rs))
+	}
+}
+
+// TestStringStatsBoundDuckDB writes strings whose character at the cut is
+// U+10FFFF and checks that every value DuckDB reads is within the file's
+// Delta min/max (a reader skipping files by them would otherwise miss rows).
+func TestStringStatsBoundDuckDB(t *testing.T) {
+	md := loadMessage(t, "edge/edge.binpb", "edge.Scalars")
+	tab, err := schema.Derive(md, schema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := strings.Repeat("p", StringPrefix-1)
+	vals := []string{
+		p + "\U0010FFFF" + "\U0010FFFF" + "x",
+		p + "\U0010FFFF" + "\U0010FFFF",
+		p + "a",
+		strings.Repeat("\U0010FFFF", StringPrefix+3),
+	}
+	for _, vs := range [][]string{vals[:3], vals} {
+		st := mem.New()
+		w, err := NewTable(Config{}, tab, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		for i, v := range vs {
+			if err := w.Write(ctx, tagB(nil, 14, []byte(v)), Kafka{Topic: "t", Offset: int64(i), Timestamp: time.UnixMilli(0)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		files, err := w.Flush(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := readRows(t, export(t, st, files))
+		if len(rows) != len(vs) {
+			t.Fatalf("DuckDB read %d rows, want %d", len(rows), len(vs))
+		}
+		mn, hasMin := files[0].Stats.MinValues["f_string"].(string)
+		mx, hasMax := files[0].Stats.MaxValues["f_string"].(string)
+		if len(vs) == 3 && (!hasMin || !hasMax) {
+			t.Fatalf("no string bounds: %v %v", files[0].Stats.MinValues, files[0].Stats.MaxValues)
+		}
+		for _, row := range rows {
+			v := row["f_string"].(string)
+			if hasMin && v < mn || hasMax && v > mx {
+				t.Errorf("value %+q outside the file's bounds [%+q, %+q]", v, mn, mx)
+			}
+		}
 	}
 }

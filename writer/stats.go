@@ -96,7 +96,11 @@ func deltaValue(sf *statField, c *column, b []byte, isMax bool) any {
 		}
 		return json.Number(strconv.FormatFloat(v, 'g', -1, 64))
 	case deltaString:
-		return truncString(string(b), isMax)
+		t, ok := truncString(string(b), isMax)
+		if !ok {
+			return nil
+		}
+		return t
 	case deltaTimestamp:
 		us := int64(binary.LittleEndian.Uint64(b))
 		ms := us / 1000
@@ -121,18 +125,40 @@ func deltaValue(sf *statField, c *column, b []byte, isMax bool) any {
 	return nil
 }
 
-// truncString cuts s to StringPrefix characters; a cut max gets U+10FFFF
-// appended so it still bounds every value with that prefix.
-func truncString(s string, isMax bool) string {
+// truncString cuts s to StringPrefix characters. A cut min is the prefix;
+// a cut max must stay an upper bound of s in UTF-8 byte order (how Spark,
+// delta-rs and Parquet compare strings): the prefix followed by U+10FFFF
+// when the first character cut off is below U+10FFFF, else the prefix up
+// to its last character that can be incremented, incremented. ok is false
+// when no bound of at most StringPrefix+1 characters exists (s starts with
+// StringPrefix+1 U+10FFFF): the column then has no max statistic.
+func truncString(s string, isMax bool) (_ string, ok bool) {
 	n := 0
-	for i := range s {
-		if n == StringPrefix {
-			if isMax {
-				return s[:i] + string(utf8.MaxRune)
-			}
-			return s[:i]
+	for i, c := range s {
+		if n < StringPrefix {
+			n++
+			continue
 		}
-		n++
+		if !isMax {
+			return s[:i], true
+		}
+		if c != utf8.MaxRune {
+			return s[:i] + string(utf8.MaxRune), true
+		}
+		p := s[:i]
+		for len(p) > 0 {
+			last, size := utf8.DecodeLastRuneInString(p)
+			p = p[:len(p)-size]
+			if last == utf8.MaxRune {
+				continue
+			}
+			last++
+			if last >= 0xD800 && last <= 0xDFFF { // no surrogates in UTF-8
+				last = 0xE000
+			}
+			return p + string(last), true
+		}
+		return "", false
 	}
-	return s
+	return s, true
 }
