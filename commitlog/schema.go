@@ -81,9 +81,14 @@ func SchemaColumns(schemaString string) ([]Column, error) {
 	return out, nil
 }
 
+// maxTypeDepth is schema.MaxTypeDepth (commitlog does not import schema):
+// protolake derives no table it cannot read back here. A test in
+// cmd/protolake keeps the two equal.
+const maxTypeDepth = 64
+
 func simpleType(raw json.RawMessage, depth int) (string, error) {
-	if depth > 64 {
-		return "", fmt.Errorf("type nested too deeply")
+	if depth > maxTypeDepth {
+		return "", fmt.Errorf("type nested deeper than %d levels", maxTypeDepth)
 	}
 	var name string
 	if json.Unmarshal(raw, &name) == nil {

@@ -151,7 +151,7 @@ func (t *StructType) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON parses a Spark/Delta struct type.
 func (t *StructType) UnmarshalJSON(data []byte) error {
-	dt, err := parseType(data)
+	dt, err := parseType(data, -1) // the table's struct: its columns are at depth 0
 	if err != nil {
 		return err
 	}
@@ -277,7 +277,10 @@ func writeValue(b *bytes.Buffer, v any) error {
 	return nil
 }
 
-func parseType(data []byte) (DataType, error) {
+func parseType(data []byte, depth int) (DataType, error) {
+	if depth > MaxTypeDepth {
+		return nil, fmt.Errorf("type nested deeper than %d levels", MaxTypeDepth)
+	}
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '"' {
 		var s string
@@ -303,7 +306,7 @@ func parseType(data []byte) (DataType, error) {
 		if obj.ElementType == nil {
 			return nil, fmt.Errorf("array without elementType")
 		}
-		et, err := parseType(obj.ElementType)
+		et, err := parseType(obj.ElementType, depth+1)
 		if err != nil {
 			return nil, err
 		}
@@ -312,11 +315,11 @@ func parseType(data []byte) (DataType, error) {
 		if obj.KeyType == nil || obj.ValueType == nil {
 			return nil, fmt.Errorf("map without keyType or valueType")
 		}
-		kt, err := parseType(obj.KeyType)
+		kt, err := parseType(obj.KeyType, depth+1)
 		if err != nil {
 			return nil, err
 		}
-		vt, err := parseType(obj.ValueType)
+		vt, err := parseType(obj.ValueType, depth+1)
 		if err != nil {
 			return nil, err
 		}
@@ -336,7 +339,7 @@ func parseType(data []byte) (DataType, error) {
 			if f.Type == nil {
 				return nil, fmt.Errorf("field %q has no type", f.Name)
 			}
-			ft, err := parseType(f.Type)
+			ft, err := parseType(f.Type, depth+1)
 			if err != nil {
 				return nil, fmt.Errorf("field %q: %w", f.Name, err)
 			}

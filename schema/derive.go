@@ -123,6 +123,11 @@ func derive(md protoreflect.MessageDescriptor, opts Options, prior *StructType) 
 	}
 	plan.Root = rootPlan
 	top := rootNode
+	for _, f := range rootStruct.Fields {
+		if path, depth := deepest(f.Type, f.Name); depth > MaxTypeDepth {
+			return nil, &TypeDepthError{Message: string(md.FullName()), Path: path, Depth: depth}
+		}
+	}
 	if len(rootStruct.Fields) == 0 {
 		return nil, fmt.Errorf("message %s has no fields that map to columns (%s); a table needs at least one; pick another message", md.FullName(), warningList(b.warnings))
 	}
@@ -784,6 +789,29 @@ func (b *builder) value(fp *FieldPlan, fd protoreflect.FieldDescriptor, colPath 
 	fp.Conv = ConvNone
 	fp.Message = mp
 	return st, newOrderedGroup(children), nil, nil
+}
+
+// deepest returns the nesting depth of dt (0 for a primitive) and the path
+// of its deepest part.
+func deepest(dt DataType, path string) (string, int) {
+	best, depth := path, 0
+	consider := func(child DataType, p string) {
+		if cp, d := deepest(child, p); d+1 > depth {
+			best, depth = cp, d+1
+		}
+	}
+	switch t := dt.(type) {
+	case *StructType:
+		for _, f := range t.Fields {
+			consider(f.Type, path+"."+f.Name)
+		}
+	case *ArrayType:
+		consider(t.ElementType, path+"[]")
+	case *MapType:
+		consider(t.KeyType, path+"{key}")
+		consider(t.ValueType, path+"{}")
+	}
+	return best, depth
 }
 
 // fieldName names fd in a cycle path: a map value is named after its map

@@ -23,6 +23,23 @@ func (e *RecursionError) Error() string {
 		e.Message, e.Path, strings.Join(e.Cycle, " → "))
 }
 
+// TypeDepthError reports a column whose Delta type nests deeper than
+// MaxTypeDepth levels.
+type TypeDepthError struct {
+	// Message is the table's message.
+	Message string
+	// Path is the column path where the limit is passed.
+	Path string
+	// Depth is the nesting depth of the column's type.
+	Depth int
+}
+
+// Error names the column and what to do.
+func (e *TypeDepthError) Error() string {
+	return fmt.Sprintf("message %s: column %s nests %d levels deep (struct, array and map each count), more than the %d a Delta schema of this table may have; lower max_recursion_depth (--max-recursion-depth) or flatten the message",
+		e.Message, e.Path, e.Depth, MaxTypeDepth)
+}
+
 // CollisionError reports two columns of one struct whose names are equal
 // ignoring case (Delta column names are case-insensitive).
 type CollisionError struct {

@@ -68,6 +68,16 @@ type Options struct {
 // multiplies the columns of a recursive message.
 const MaxRecursionDepthLimit = 32
 
+// MaxTypeDepth is the deepest nesting of a column's Delta type a table may
+// have: the column's own type is at level 0 and each struct, array or map
+// adds a level. Derive refuses a schema deeper than this (a
+// *TypeDepthError), and every reader of a schemaString in protolake
+// (schema.ParseSchemaString, commitlog's schema parser) accepts exactly this
+// much, so a table protolake writes is always one it can inspect and
+// compact. A recursive message unrolled with MaxRecursionDepth can reach it:
+// a repeated self-reference costs two levels per unrolled level.
+const MaxTypeDepth = 64
+
 // Validate reports the first invalid option.
 func (o Options) Validate() error {
 	switch o.Enums {
