@@ -16,6 +16,12 @@ var ErrCorrupt = errors.New("corrupt Delta log")
 // when a table's protocol needs something protolake does not implement.
 var ErrUnsupportedProtocol = errors.New("unsupported table protocol")
 
+// ErrNoSchema is returned (wrapped) when protolake is asked to write to a
+// table whose metaData has no schemaString (Spark tolerates one, and reads
+// it as an empty schema; so does protolake when reading). Set the table's
+// schema with a Delta writer that can, or write to a new table.
+var ErrNoSchema = errors.New("table metaData has no schemaString")
+
 // ErrConflict is returned (wrapped) when a commit cannot be made because a
 // concurrent commit invalidated it (it removed a file this commit removes,
 // changed the metadata, …) or because the retries ran out. Start again from

@@ -15,7 +15,8 @@ import (
 var supportedWriterFeatures = map[string]bool{"appendOnly": true, "invariants": true}
 
 // CheckWritable returns an *UnsupportedProtocolError when protolake cannot
-// write a table with this protocol and metadata without breaking it.
+// write a table with this protocol and metadata without breaking it, and an
+// error wrapping ErrNoSchema when the metadata has no schemaString.
 func CheckWritable(p Protocol, md Metadata) error {
 	var missing []string
 	if p.MinReaderVersion > 1 && !(p.MinReaderVersion == 3 && len(p.ReaderFeatures) == 0) {
@@ -40,6 +41,9 @@ func CheckWritable(p Protocol, md Metadata) error {
 		missing = append(missing, "column invariants (delta.invariants in the schema)")
 	}
 	if len(missing) == 0 {
+		if md.SchemaString == "" {
+			return fmt.Errorf("%w: protolake refuses to write to a table without a schema", ErrNoSchema)
+		}
 		return nil
 	}
 	sort.Strings(missing)

@@ -8,8 +8,12 @@ import (
 )
 
 // SchemaFieldNames returns the top-level field names of a Delta schemaString
-// in order.
+// in order. An empty schemaString (a metaData without one, which Spark
+// reads as an empty schema) has none.
 func SchemaFieldNames(schemaString string) ([]string, error) {
+	if schemaString == "" {
+		return nil, nil
+	}
 	var s struct {
 		Type   string `json:"type"`
 		Fields []struct {
@@ -54,8 +58,12 @@ type Column struct {
 	Nullable bool   `json:"nullable"`
 }
 
-// SchemaColumns returns the top-level columns of a Delta schemaString.
+// SchemaColumns returns the top-level columns of a Delta schemaString; an
+// empty schemaString has none.
 func SchemaColumns(schemaString string) ([]Column, error) {
+	if schemaString == "" {
+		return nil, nil
+	}
 	var s struct {
 		Type   string `json:"type"`
 		Fields []struct {

@@ -223,6 +223,9 @@ func DescriptorKey(fingerprint string) string {
 
 // NewMetadata builds the metaData action for spec, validating it.
 func NewMetadata(spec TableSpec, createdMillis int64) (Metadata, error) {
+	if spec.SchemaString == "" {
+		return Metadata{}, fmt.Errorf("new table metadata: %w", ErrNoSchema)
+	}
 	names, err := SchemaFieldNames(spec.SchemaString)
 	if err != nil {
 		return Metadata{}, err

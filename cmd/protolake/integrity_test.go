@@ -153,3 +153,27 @@ func topRows(t *testing.T, dir string, snap *commitlog.Snapshot) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestNoSchemaStringTable: inspect reads a table whose metaData has no
+// schemaString (as Spark does); compact refuses to write to it, clearly.
+func TestNoSchemaStringTable(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "_delta_log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entry := `{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}
+{"metaData":{"id":"no-schema","format":{"provider":"parquet","options":{}},"partitionColumns":[],"configuration":{},"createdTime":1}}
+`
+	if err := os.WriteFile(filepath.Join(dir, "_delta_log", "00000000000000000000.json"), []byte(entry), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runCLI(t, "inspect", dir); code != 0 || !strings.Contains(out, "no-schema") {
+		t.Errorf("inspect: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if out, errOut, code := runCLI(t, "inspect", "--json", dir); code != 0 {
+		t.Errorf("inspect --json: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, errOut, code := runCLI(t, "compact", dir, "--min-files", "2"); code == 0 || !strings.Contains(errOut, "no schemaString") {
+		t.Errorf("compact: exit %d, want a refusal naming the missing schemaString:\n%s", code, errOut)
+	}
+}
