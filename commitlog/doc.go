@@ -62,7 +62,10 @@
 //     snapshot references, one a tombstone younger than the retention
 //     references, anything under _delta_log or a path whose first component
 //     starts with "_" or ".", and refuses a retention shorter than
-//     delta.deletedFileRetentionDuration unless told otherwise.
+//     delta.deletedFileRetentionDuration unless told otherwise. DeleteFiles
+//     refuses any such protected path whatever list it is given. Vacuum
+//     lists, records VACUUM START, deletes and records VACUUM END (also
+//     after a failure or cancellation), as Spark does.
 //
 // Not found: a location without a log is ErrNoTable; Create on an existing
 // table is ErrTableExists (creation is never "open existing": the caller

@@ -187,3 +187,108 @@ func TestVacuumCandidates(t *testing.T) {
 		t.Errorf("snapshot after vacuum: %d files", s.NumFiles())
 	}
 }
+
+// TestVacuumClock runs Vacuum on an injected clock: a tombstone older than
+// the retention and an old orphan go, a younger tombstone and an orphan
+// younger than the retention stay, and VACUUM START / END record it.
+func TestVacuumClock(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Now()
+	tbl, err := Open(st, Config{Now: func() time.Time { return clock }, DisableCheckpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.Create(ctx, testSpec()); err != nil {
+		t.Fatal(err)
+	}
+	setTime := func(key string, at time.Time) {
+		t.Helper()
+		if err := st.Put(ctx, key, bytes.NewReader([]byte("xy"))); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(filepath.Join(dir, filepath.FromSlash(key)), at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		setTime("day=2026-01-01/"+k, clock.Add(-24*time.Hour))
+	}
+	setTime("_protolake/descriptors/old.binpb", clock.Add(-24*time.Hour))
+	setTime(".hidden/file", clock.Add(-24*time.Hour))
+	setTime("orphan-old", clock.Add(-24*time.Hour))
+	commitAdds(t, tbl, "a", "b", "c")
+	remove := func(name string) {
+		tx := tbl.NewTransaction(mustSnapshot(t, tbl))
+		tx.Remove(Remove{Path: "day=2026-01-01/" + name, DataChange: true})
+		if _, err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remove("b") // tombstone at clock
+	clock = clock.Add(2 * time.Hour)
+	remove("c") // tombstone 2h later
+	setTime("orphan-young", clock.Add(-30*time.Minute))
+
+	opts := VacuumOptions{Retention: time.Hour, AllowShortRetention: true, DryRun: true}
+	dry, err := tbl.Vacuum(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, f := range dry.Files {
+		keys = append(keys, f.Key)
+	}
+	if want := []string{"day=2026-01-01/b", "orphan-old"}; !reflect.DeepEqual(keys, want) {
+		t.Errorf("candidates at +2h with 1h retention = %v, want %v", keys, want)
+	}
+	before := mustSnapshot(t, tbl).Version()
+	if dry.Version != before || dry.Retention != time.Hour || dry.Bytes != 4 || dry.Deleted != 0 {
+		t.Errorf("dry run = %+v", dry)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "orphan-old")); err != nil {
+		t.Errorf("dry run deleted: %v", err)
+	}
+
+	opts.DryRun = false
+	res, err := tbl.Vacuum(ctx, opts)
+	if err != nil || res.Deleted != 2 {
+		t.Fatalf("Vacuum = %+v, %v", res, err)
+	}
+	for _, k := range keys {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(k))); !os.IsNotExist(err) {
+			t.Errorf("%s not deleted (%v)", k, err)
+		}
+	}
+	for _, k := range []string{"day=2026-01-01/a", "day=2026-01-01/c", "orphan-young", "_protolake/descriptors/old.binpb", ".hidden/file"} {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(k))); err != nil {
+			t.Errorf("%s deleted: %v", k, err)
+		}
+	}
+	hist, err := tbl.History(ctx, Latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, e := range hist {
+		if e.Version > before {
+			ops = append(ops, e.CommitInfo.Operation+" "+e.CommitInfo.OperationMetrics["numFilesToDelete"]+e.CommitInfo.OperationMetrics["numDeletedFiles"])
+		}
+	}
+	sort.Strings(ops)
+	if want := []string{"VACUUM END 2", "VACUUM START 2"}; !reflect.DeepEqual(ops, want) {
+		t.Errorf("commits after vacuum = %q, want %q", ops, want)
+	}
+
+	// Whatever list it is given, DeleteFiles never deletes the log.
+	if _, err := tbl.DeleteFiles(ctx, []VacuumCandidate{{Key: "_delta_log/00000000000000000000.json"}}); !errors.Is(err, ErrProtectedFile) {
+		t.Errorf("DeleteFiles(_delta_log/…) = %v, want ErrProtectedFile", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "_delta_log", "00000000000000000000.json")); err != nil {
+		t.Errorf("log deleted: %v", err)
+	}
+}

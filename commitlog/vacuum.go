@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,6 +25,29 @@ type VacuumOptions struct {
 	// delta.deletedFileRetentionDuration, which can break readers of older
 	// versions and concurrent writers whose files are not committed yet.
 	AllowShortRetention bool
+	// DryRun makes Vacuum list the candidates and commit and delete
+	// nothing.
+	DryRun bool
+}
+
+// Operations of the commits Vacuum records, as Spark writes them.
+const (
+	OpVacuumStart = "VACUUM START"
+	OpVacuumEnd   = "VACUUM END"
+)
+
+// VacuumResult is what Vacuum found and did.
+type VacuumResult struct {
+	// Version is the snapshot the candidates were computed against.
+	Version int64
+	// Retention is the retention applied: VacuumOptions.Retention, zero
+	// for RetainNothing, else the table's delta.deletedFileRetentionDuration.
+	Retention time.Duration
+	// Files are the candidates, Bytes their total size.
+	Files []VacuumCandidate
+	Bytes int64
+	// Deleted is how many of Files were deleted (0 for a dry run).
+	Deleted int
 }
 
 // VacuumCandidate is one file Vacuum would delete.
@@ -48,7 +72,21 @@ func (t *Table) VacuumCandidates(ctx context.Context, opts VacuumOptions) ([]Vac
 	if err != nil {
 		return nil, fmt.Errorf("vacuum: %w", err)
 	}
-	tableMin := durationProp(s.Metadata().Configuration, PropDeletedFileRetentionDuration, DefaultDeletedFileRetention)
+	cands, _, err := t.vacuumCandidates(ctx, s, opts)
+	return cands, err
+}
+
+// DeletedFileRetention is the table's delta.deletedFileRetentionDuration
+// (DefaultDeletedFileRetention when unset or unparsable): the shortest
+// retention Vacuum accepts without AllowShortRetention.
+func (s *Snapshot) DeletedFileRetention() time.Duration {
+	return durationProp(s.Metadata().Configuration, PropDeletedFileRetentionDuration, DefaultDeletedFileRetention)
+}
+
+// vacuumCandidates lists the candidates in s and returns the retention
+// applied.
+func (t *Table) vacuumCandidates(ctx context.Context, s *Snapshot, opts VacuumOptions) ([]VacuumCandidate, time.Duration, error) {
+	tableMin := s.DeletedFileRetention()
 	retention := opts.Retention
 	if retention == 0 && !opts.RetainNothing {
 		retention = tableMin
@@ -57,10 +95,10 @@ func (t *Table) VacuumCandidates(ctx context.Context, opts VacuumOptions) ([]Vac
 		retention = 0
 	}
 	if retention < 0 {
-		return nil, fmt.Errorf("vacuum: negative retention %v", retention)
+		return nil, 0, fmt.Errorf("vacuum: negative retention %v", retention)
 	}
 	if retention < tableMin && !opts.AllowShortRetention {
-		return nil, fmt.Errorf("vacuum: retention %v < %v: %w (pass the override to force it)", retention, tableMin, ErrRetentionTooShort)
+		return nil, 0, fmt.Errorf("vacuum: retention %v < %v: %w (pass the override to force it)", retention, tableMin, ErrRetentionTooShort)
 	}
 	now := t.cfg.Now()
 	cutoff := now.Add(-retention)
@@ -73,29 +111,111 @@ func (t *Table) VacuumCandidates(ctx context.Context, opts VacuumOptions) ([]Vac
 	})
 	objs, err := t.store.List(ctx, "")
 	if err != nil {
-		return nil, fmt.Errorf("vacuum: list: %w", err)
+		return nil, 0, fmt.Errorf("vacuum: list: %w", err)
 	}
 	var out []VacuumCandidate
 	for _, o := range objs {
-		first, _, _ := strings.Cut(o.Key, "/")
-		if strings.HasPrefix(first, "_") || strings.HasPrefix(first, ".") {
-			continue
-		}
-		if keep[o.Key] || o.ModTime.After(cutoff) {
+		if protectedKey(o.Key) || keep[o.Key] || o.ModTime.After(cutoff) {
 			continue
 		}
 		out = append(out, VacuumCandidate{Key: o.Key, Size: o.Size, ModTime: o.ModTime})
 	}
-	return out, nil
+	return out, retention, nil
 }
 
+// protectedKey reports whether vacuum must never delete key: _delta_log,
+// the descriptor archive and any other path whose first component starts
+// with "_" or "." (Hive-style hidden files).
+func protectedKey(key string) bool {
+	first, _, _ := strings.Cut(key, "/")
+	return strings.HasPrefix(first, "_") || strings.HasPrefix(first, ".")
+}
+
+// ErrProtectedFile is returned by DeleteFiles for a key under _delta_log
+// or another "_" or "." directory, which vacuum never deletes.
+var ErrProtectedFile = errors.New("vacuum never deletes files under a \"_\" or \".\" directory")
+
 // DeleteFiles deletes the candidates (as returned by VacuumCandidates) and
-// returns how many were deleted before any error.
+// returns how many were deleted before any error. It refuses, before
+// deleting anything, a list holding a protected key (ErrProtectedFile),
+// whatever produced the list.
 func (t *Table) DeleteFiles(ctx context.Context, files []VacuumCandidate) (int, error) {
+	for _, f := range files {
+		if protectedKey(f.Key) {
+			return 0, fmt.Errorf("vacuum: delete %s: %w", f.Key, ErrProtectedFile)
+		}
+	}
 	for i, f := range files {
 		if err := t.store.Delete(ctx, f.Key); err != nil {
 			return i, fmt.Errorf("vacuum: delete %s: %w", f.Key, err)
 		}
 	}
 	return len(files), nil
+}
+
+// Vacuum deletes the files VacuumCandidates lists for the latest snapshot
+// and records the deletion as Spark does: a VACUUM START commit (the
+// retention and what is to be deleted), the deletions, then a VACUUM END
+// commit (COMPLETED or FAILED, and how many were deleted) written even when
+// ctx was cancelled during the deletions. With opts.DryRun it only lists.
+//
+// The result is returned with the error too, so a caller can say how many
+// files went before a failure.
+func (t *Table) Vacuum(ctx context.Context, opts VacuumOptions) (*VacuumResult, error) {
+	s, err := t.Snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("vacuum: %w", err)
+	}
+	cands, retention, err := t.vacuumCandidates(ctx, s, opts)
+	if err != nil {
+		return nil, err
+	}
+	res := &VacuumResult{Version: s.Version(), Retention: retention, Files: cands}
+	for _, c := range cands {
+		res.Bytes += c.Size
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+	err = t.commitInfoOnly(ctx, OpVacuumStart, map[string]any{
+		"retentionCheckEnabled":    strconv.FormatBool(!opts.AllowShortRetention),
+		"specifiedRetentionMillis": strconv.FormatInt(retention.Milliseconds(), 10),
+		"defaultRetentionMillis":   strconv.FormatInt(DefaultDeletedFileRetention.Milliseconds(), 10),
+	}, map[string]string{
+		"numFilesToDelete":   strconv.Itoa(len(cands)),
+		"sizeOfDataToDelete": strconv.FormatInt(res.Bytes, 10),
+	})
+	if err != nil {
+		return res, fmt.Errorf("vacuum: record %s: %w", OpVacuumStart, err)
+	}
+	n, delErr := t.DeleteFiles(ctx, cands)
+	res.Deleted = n
+	status := "COMPLETED"
+	if delErr != nil {
+		status = "FAILED"
+	}
+	endErr := t.commitInfoOnly(context.WithoutCancel(ctx), OpVacuumEnd, map[string]any{"status": status}, map[string]string{
+		"numDeletedFiles":        strconv.Itoa(n),
+		"numVacuumedDirectories": "0",
+	})
+	if delErr != nil {
+		return res, fmt.Errorf("vacuum: deleted %d of %d files: %w", n, len(cands), delErr)
+	}
+	if endErr != nil {
+		return res, fmt.Errorf("vacuum: deleted %d files but could not record %s: %w", n, OpVacuumEnd, endErr)
+	}
+	return res, nil
+}
+
+// commitInfoOnly commits a version holding only commitInfo.
+func (t *Table) commitInfoOnly(ctx context.Context, op string, params map[string]any, metrics map[string]string) error {
+	s, err := t.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	tx := t.NewTransaction(s)
+	tx.SetOperation(op, params)
+	tx.SetMetrics(metrics)
+	_, err = tx.Commit(ctx)
+	return err
 }

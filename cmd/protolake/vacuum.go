@@ -6,19 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/ingest"
 	"github.com/protolake/protolake/storage/open"
-)
-
-// Operations of the commits vacuum records, as Spark writes them.
-const (
-	opVacuumStart = "VACUUM START"
-	opVacuumEnd   = "VACUUM END"
 )
 
 const vacuumUsage = `usage: protolake vacuum TABLE_URI [--retain 168h] [--dry-run] [--allow-short-retention]
@@ -76,99 +68,32 @@ func runVacuum(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("vacuum %s: %w", open.Redact(uri), err)
 	}
 	defer closeStore()
-	snap, err := tbl.Snapshot(ctx)
-	if err != nil {
+	opts := commitlog.VacuumOptions{Retention: retention, RetainNothing: retainNothing, AllowShortRetention: *allowShort, DryRun: *dryRun}
+	res, err := tbl.Vacuum(ctx, opts)
+	switch {
+	case errors.Is(err, commitlog.ErrNoTable):
 		return noTable("vacuum", open.Redact(uri), err)
-	}
-	tableRetention := commitlog.DefaultDeletedFileRetention
-	if v, ok := snap.Metadata().Configuration[commitlog.PropDeletedFileRetentionDuration]; ok {
-		if d, err := commitlog.ParseInterval(v); err == nil {
-			tableRetention = d
+	case errors.Is(err, commitlog.ErrRetentionTooShort):
+		snap, serr := tbl.Snapshot(ctx)
+		if serr != nil {
+			return noTable("vacuum", open.Redact(uri), serr)
 		}
-	}
-	cands, err := tbl.VacuumCandidates(ctx, commitlog.VacuumOptions{Retention: retention, RetainNothing: retainNothing, AllowShortRetention: *allowShort})
-	if err != nil {
-		if errors.Is(err, commitlog.ErrRetentionTooShort) {
-			return usageError{fmt.Errorf("vacuum %s: --retain %s is shorter than the table's %s (%s): pass --allow-short-retention to vacuum anyway (it can break readers of older versions and writers whose files are not committed yet)",
-				uri, *retain, commitlog.PropDeletedFileRetentionDuration, tableRetention)}
-		}
+		return usageError{fmt.Errorf("vacuum %s: --retain %s is shorter than the table's %s (%s): pass --allow-short-retention to vacuum anyway (it can break readers of older versions and writers whose files are not committed yet)",
+			open.Redact(uri), *retain, commitlog.PropDeletedFileRetentionDuration, snap.DeletedFileRetention())}
+	case err != nil:
 		return fmt.Errorf("vacuum %s: %w", open.Redact(uri), err)
 	}
-	// Belt and braces: whatever the listing says, never the log or an
-	// underscore/dot directory.
-	kept := cands[:0]
-	for _, c := range cands {
-		first, _, _ := strings.Cut(c.Key, "/")
-		if strings.HasPrefix(first, "_") || strings.HasPrefix(first, ".") {
-			continue
-		}
-		kept = append(kept, c)
-	}
-	cands = kept
-	var size int64
-	for _, c := range cands {
-		size += c.Size
-	}
 	if *dryRun {
-		if len(cands) == 0 {
-			fmt.Fprintf(stdout, "dry run: nothing to delete at version %d (no unreferenced file older than %s)\n", snap.Version(), effectiveRetention(retention, retainNothing, tableRetention))
+		if len(res.Files) == 0 {
+			fmt.Fprintf(stdout, "dry run: nothing to delete at version %d (no unreferenced file older than %s)\n", res.Version, res.Retention)
 			return nil
 		}
-		fmt.Fprintf(stdout, "dry run: would delete %d files (%s) at version %d:\n", len(cands), humanBytes(size), snap.Version())
-		for _, c := range cands {
+		fmt.Fprintf(stdout, "dry run: would delete %d files (%s) at version %d:\n", len(res.Files), humanBytes(res.Bytes), res.Version)
+		for _, c := range res.Files {
 			fmt.Fprintf(stdout, "  %s\t%d\t%s\n", c.Key, c.Size, c.ModTime.UTC().Format(time.RFC3339))
 		}
 		return nil
 	}
-	effective := effectiveRetention(retention, retainNothing, tableRetention)
-	startParams := map[string]any{
-		"retentionCheckEnabled":    strconv.FormatBool(!*allowShort),
-		"specifiedRetentionMillis": strconv.FormatInt(effective.Milliseconds(), 10),
-		"defaultRetentionMillis":   strconv.FormatInt(commitlog.DefaultDeletedFileRetention.Milliseconds(), 10),
-	}
-	if err := vacuumCommit(ctx, tbl, opVacuumStart, startParams, map[string]string{
-		"numFilesToDelete":   strconv.Itoa(len(cands)),
-		"sizeOfDataToDelete": strconv.FormatInt(size, 10),
-	}); err != nil {
-		return fmt.Errorf("vacuum %s: record VACUUM START: %w", open.Redact(uri), err)
-	}
-	n, delErr := tbl.DeleteFiles(ctx, cands)
-	status := "COMPLETED"
-	if delErr != nil {
-		status = "FAILED"
-	}
-	endErr := vacuumCommit(context.WithoutCancel(ctx), tbl, opVacuumEnd, map[string]any{"status": status}, map[string]string{
-		"numDeletedFiles":        strconv.Itoa(n),
-		"numVacuumedDirectories": "0",
-	})
-	if delErr != nil {
-		return fmt.Errorf("vacuum %s: deleted %d of %d files: %w", open.Redact(uri), n, len(cands), delErr)
-	}
-	if endErr != nil {
-		return fmt.Errorf("vacuum %s: deleted %d files but could not record VACUUM END: %w", open.Redact(uri), n, endErr)
-	}
-	fmt.Fprintf(stdout, "deleted %d files (%s) no longer referenced for %s\n", n, humanBytes(size), effective)
+	fmt.Fprintf(stdout, "deleted %d files (%s) no longer referenced for %s\n", res.Deleted, humanBytes(res.Bytes), res.Retention)
 	return nil
-}
-
-// effectiveRetention is the retention vacuum applies: --retain, 0 for
-// --retain 0h, else the table's.
-func effectiveRetention(retain time.Duration, retainNothing bool, table time.Duration) time.Duration {
-	if retainNothing || retain > 0 {
-		return retain
-	}
-	return table
-}
-
-// vacuumCommit records a commit holding only commitInfo.
-func vacuumCommit(ctx context.Context, tbl *commitlog.Table, op string, params map[string]any, metrics map[string]string) error {
-	snap, err := tbl.Snapshot(ctx)
-	if err != nil {
-		return err
-	}
-	tx := tbl.NewTransaction(snap)
-	tx.SetOperation(op, params)
-	tx.SetMetrics(metrics)
-	_, err = tx.Commit(ctx)
-	return err
 }

@@ -38,9 +38,8 @@ func TestVacuumCommand(t *testing.T) {
 	write("_protolake/descriptors/abc.binpb", long)    // descriptor archive
 	write("_delta_log/00000000000000000000.crc", long) // log side file
 	write(".hidden/part-x.parquet", long)              // hidden directory
-	// the compaction's tombstones pass a 1s retention
-	time.Sleep(1100 * time.Millisecond)
-	// A writer about to commit: younger than any retention.
+	// A writer about to commit: younger than any retention, even 0h (the
+	// retention arithmetic on a clock is commitlog's TestVacuumClock).
 	write("part-orphan-young.snappy.parquet", time.Now().Add(time.Minute))
 	removed := old.Files() // compacted away
 	keep := []string{"part-orphan-young.snappy.parquet", "_protolake/descriptors/abc.binpb", "_delta_log/00000000000000000000.crc", ".hidden/part-x.parquet"}
@@ -62,7 +61,7 @@ func TestVacuumCommand(t *testing.T) {
 	if _, _, code := runCLI(t, "vacuum", dir, "--retain", "1s"); code != 2 {
 		t.Errorf("--retain 1s without --allow-short-retention: exit %d, want 2", code)
 	}
-	stdout, stderr, code = runCLI(t, "vacuum", dir, "--retain", "1s", "--allow-short-retention")
+	stdout, stderr, code = runCLI(t, "vacuum", dir, "--retain", "0h", "--allow-short-retention")
 	if code != 0 || !strings.Contains(stdout, "deleted 12 files") {
 		t.Fatalf("vacuum: exit %d\n%s%s", code, stdout, stderr)
 	}
