@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"net/url"
 	"sort"
-	"sync"
 
 	"github.com/protolake/protolake/storage"
+	"golang.org/x/sync/errgroup"
 )
 
 // Reader is the part of a store that reading a table needs.
@@ -479,18 +479,17 @@ func replayCommits(ctx context.Context, r Reader, from, to int64, s *Snapshot, c
 	}
 	results := make([][]Action, n)
 	errs := make([]error, n)
-	sem := make(chan struct{}, concurrency)
-	var wg sync.WaitGroup
+	// Every commit is read (no early cancel) and the error of the lowest
+	// version wins, so the error does not depend on scheduling.
+	var g errgroup.Group
+	g.SetLimit(concurrency)
 	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			results[i], errs[i] = readCommit(ctx, r, from+int64(i))
-		}(i)
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the goroutines report through errs
 	for i := 0; i < n; i++ {
 		if errs[i] != nil {
 			return errs[i]

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/protolake/protolake/commitlog"
+	"golang.org/x/sync/errgroup"
 )
 
 // ErrPartitionsFailed is wrapped by Result.Err when some partitions could
@@ -156,19 +157,16 @@ func Run(ctx context.Context, tbl *commitlog.Table, cfg Config) (*Result, error)
 	types := leafTypes(snap.Metadata().SchemaString)
 	pr := &progress{cfg: cfg, start: cfg.Now(), p: Progress{FilesTotal: plan.NumFiles(), BytesTotal: plan.Bytes(), PartitionsTotal: len(plan.Partitions)}}
 	res.Partitions = make([]PartitionResult, len(plan.Partitions))
-	sem := make(chan struct{}, cfg.MaxConcurrent)
-	var wg sync.WaitGroup
+	// Partitions report through res.Partitions, never through the group:
+	// one failed partition does not stop the others.
+	var g errgroup.Group
+	g.SetLimit(cfg.MaxConcurrent)
 	for i, pp := range plan.Partitions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				res.Partitions[i] = PartitionResult{Path: pp.Path, Version: -1, Err: ctx.Err()}
-				return
+		g.Go(func() error {
+			if err := ctx.Err(); err != nil {
+				res.Partitions[i] = PartitionResult{Path: pp.Path, Version: -1, Err: err}
+				return nil
 			}
-			defer func() { <-sem }()
 			r := compactPartition(ctx, tbl, snap, pp, cfg, types, pr)
 			res.Partitions[i] = r
 			pr.partitionDone()
@@ -180,9 +178,10 @@ func Run(ctx context.Context, tbl *commitlog.Table, cfg Config) (*Result, error)
 			} else {
 				log.Info("partition left alone: nothing left to compact after a concurrent compaction")
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // the goroutines report through res.Partitions
 	return res, nil
 }
 
