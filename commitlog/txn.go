@@ -341,7 +341,7 @@ func defaultMetrics(adds []Add, removes []Remove) map[string]string {
 }
 
 // Commit writes the transaction as the next version, retrying after
-// conflicts as DESIGN.md describes:
+// conflicts. A concurrent commit is judged by what it did:
 //
 //   - a concurrent commit carrying this TxnID means it already landed
 //     (success, AlreadyCommitted);

@@ -2,7 +2,7 @@
 
 // Command plgen is the interop tier's producer: it writes protobuf records to
 // the real Kafka broker and, for each record, the row the Delta table must
-// hold for it according to DESIGN.md's type mapping, computed here from the
+// hold for it according to docs/type-mapping.md, computed here from the
 // message itself (protoreflect), not by protolake's writer. The pytest suites
 // compare what Spark, delta-rs and DuckDB read with these rows.
 //
@@ -241,7 +241,7 @@ func fieldsOf(t any) map[string]any {
 	return out
 }
 
-// expectedRow is message m as a row, following DESIGN.md's type mapping.
+// expectedRow is message m as a row, following docs/type-mapping.md.
 // fields is the Delta struct's fields by name (nil: expand everything).
 func expectedRow(m protoreflect.Message, fields map[string]any) (map[string]any, error) {
 	row := map[string]any{}
@@ -256,7 +256,7 @@ func expectedRow(m protoreflect.Message, fields map[string]any) (map[string]any,
 		if fields != nil {
 			var ok bool
 			if dt, ok = fields[name]; !ok {
-				// Dropped by the schema (a message without fields): DESIGN.md.
+				// Dropped by the schema (a message without fields): docs/type-mapping.md.
 				if fd.Message() != nil && !hasColumns(fd.Message()) || fd.IsMap() && fd.MapValue().Message() != nil && !hasColumns(fd.MapValue().Message()) {
 					continue
 				}

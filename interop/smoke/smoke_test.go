@@ -129,7 +129,7 @@ func TestHDFSClientRenameOverwrites(t *testing.T) {
 		t.Fatalf("rename: %v", err)
 	}
 	if got := string(readFile(t, c, dir+"/dst")); got != "new" {
-		t.Fatalf("after colinmarc Rename onto an existing file dst = %q; the client no longer overwrites, update DESIGN.md", got)
+		t.Fatalf("after colinmarc Rename onto an existing file dst = %q; the client no longer overwrites: storage/hdfs (doc.go, PutIfAbsent) may now use it", got)
 	}
 }
 

@@ -2,7 +2,7 @@
 testdata/proto/edge (unsigned, enums, oneofs, maps of messages, recursion cut
 into bytes, wrappers, Any, Struct, proto2 groups and defaults) go through the
 real Kafka broker and `protolake run` into local Delta tables, and Spark reads
-them back as DESIGN.md says: the derived schema field by field, every value
+them back as docs/type-mapping.md says: the derived schema field by field, every value
 equal to what interop/plgen derives from the message, and spot checks of the
 mapping's rules spelled out here.
 """
@@ -162,7 +162,7 @@ def spark_df(spark, edge, message):
 
 
 def test_spark_types_follow_design(spark, edge):
-    """The mapping's rules, spelled out for a reader of DESIGN.md."""
+    """The mapping's rules, spelled out for a reader of docs/type-mapping.md."""
     from pyspark.sql import types as T
 
     s = spark_df(spark, edge, "edge.Scalars")

@@ -218,7 +218,7 @@ def test_resume_from_spark_and_deltars_checkpoints(spark, mixed):
     plcheck.assert_rows_equal(ours, m["expected"](), f"Spark after runs resumed from foreign checkpoints ({m['store']})")
 
 
-NESTED_NOT_NULL = ("DESIGN.md maps repeated fields to array<T> containsNull=false and maps to valueContainsNull=false; "
+NESTED_NOT_NULL = ("docs/type-mapping.md maps repeated fields to array<T> containsNull=false and maps to valueContainsNull=false; "
                    "delta-spark 3.3.2 treats those inside another array or map (e.g. bids[].deal_ids of "
                    "AdImpression) as NOT NULL constraints it does not support and refuses to change the table's "
                    "metadata: [DELTA_NESTED_NOT_NULL_CONSTRAINT] The element type of the field bids contains a NOT "

@@ -2,7 +2,7 @@
 consumes the ad-tracking topic from the real Kafka broker into tables on
 local disk, MinIO and HDFS; Spark + delta-spark, delta-rs and DuckDB read
 each table and must return exactly the rows interop/plgen derived from the
-produced messages (DESIGN.md's type mapping), with the derived schema, at the
+produced messages (docs/type-mapping.md), with the derived schema, at the
 latest and an earlier version, and after our checkpoint and compaction.
 
 The tests of one store run in file order against one table: the checkpoint
