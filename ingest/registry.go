@@ -181,21 +181,31 @@ func (rv *resolver) decide(ctx context.Context, s *sink, id int, index []int) (*
 		p.rel = relSame
 		return p, nil
 	}
-	ev, ferr := schema.DiffSchema(s.st.Schema, md, s.opts)
-	if ferr == nil {
-		if _, err := schema.Diff(s.msg, md, s.opts); err != nil && errors.As(err, new(*schema.IncompatibleError)) {
-			ferr = err // enum values the stored schema cannot see
-		}
+	// Judged exactly as a descriptor given at start (CheckTable), against
+	// the table as this sink writes it now: its schema and pin, which an
+	// evolution not yet committed may have moved past the last commit.
+	cur := s.snap.Metadata()
+	cur.SchemaString = s.st.SchemaString()
+	cur.Configuration = map[string]string{}
+	for k, v := range s.snap.Metadata().Configuration {
+		cur.Configuration[k] = v
 	}
-	if ferr == nil {
-		p.rel, p.merged = relNewer, ev.Merged
-		return p, nil
-	}
-	if _, err := schema.Diff(md, s.msg, s.opts); err == nil {
+	cur.Configuration[commitlog.PropProtoMessage] = s.pin.Message
+	cur.Configuration[commitlog.PropProtoFingerprint] = s.pin.Fingerprint
+	c, err := CheckTable(ctx, s.log, cur, md, s.opts)
+	var inc *schema.IncompatibleError
+	var pe *schema.PartitioningError
+	switch {
+	case err == nil && c.Older:
 		p.rel = relOlder
-		return p, nil
+	case err == nil:
+		p.rel, p.merged = relNewer, c.Evolution.Merged
+	case errors.As(err, &inc), errors.As(err, &pe):
+		return reject("incompatible", fmt.Errorf("%w: schema id %d (%s version %d) cannot be written to the table (at %s): %v", errIncompatibleSchema, id, rv.subject, reg.version, s.pin.Version, err)), nil
+	default:
+		return nil, fmt.Errorf("judge schema id %d against table %s: %w", id, s.uri, err)
 	}
-	return reject("incompatible", fmt.Errorf("%w: schema id %d (%s version %d) cannot be written to the table (at %s): %v", errIncompatibleSchema, id, rv.subject, reg.version, s.pin.Version, ferr)), nil
+	return p, nil
 }
 
 // newResolver builds the registry hook of table config tc and returns it
@@ -253,10 +263,16 @@ func (r *Runner) decodeRegistry(ctx context.Context, t *table, rec *kgo.Record) 
 		return nil, fmt.Errorf("%w: %v", errUnframed, err), false
 	}
 	p, err := rv.resolve(ctx, t.main, id, index)
-	if err != nil {
-		if ctx.Err() == nil {
-			r.registryWait(t, err)
-		}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, nil, true
+	case errors.Is(err, registry.ErrUnavailable):
+		r.registryWait(t, err)
+		return nil, nil, true
+	case err != nil:
+		// The table's descriptor archive could not be read: like any
+		// storage failure, drop the buffers and read again.
+		r.reset(ctx, t, err)
 		return nil, nil, true
 	}
 	if rv.waiting {
