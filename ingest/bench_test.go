@@ -7,22 +7,20 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/protolake/protolake/ingest"
+	"github.com/protolake/protolake/storage"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// BenchmarkEndToEnd measures kfake → committed Delta table on local disk:
-// b.N AdImpressions (about 330 bytes each) are produced to 6 partitions
-// before the timer starts, then one Runner consumes them until caught up.
-// Reported: msgs/s, and the peak heap (MB) sampled while it runs.
-//
-//	go test ./ingest -run '^$' -bench EndToEnd -benchtime 200000x -benchmem
-func BenchmarkEndToEnd(b *testing.B) {
-	c := startKafka(b, 6, topic)
+// produceN produces n AdImpressions (1,000 distinct ones, round robin over
+// the partitions) before a benchmark starts its timer.
+func produceN(b *testing.B, c *kfake.Cluster, n int) {
 	p, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchMaxBytes(1<<20))
 	if err != nil {
 		b.Fatal(err)
@@ -32,15 +30,26 @@ func BenchmarkEndToEnd(b *testing.B) {
 	for i := range vals {
 		vals[i] = marshal(i)
 	}
-	for from := 0; from < b.N; from += 10000 {
+	for from := 0; from < n; from += 10000 {
 		var recs []*kgo.Record
-		for i := from; i < min(b.N, from+10000); i++ {
+		for i := from; i < min(n, from+10000); i++ {
 			recs = append(recs, &kgo.Record{Topic: topic, Value: vals[i%len(vals)]})
 		}
 		if err := p.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkEndToEnd measures kfake → committed Delta table on local disk:
+// b.N AdImpressions (about 330 bytes each) are produced to 6 partitions
+// before the timer starts, then one Runner consumes them until caught up.
+// Reported: msgs/s, and the peak heap (MB) sampled while it runs.
+//
+//	go test ./ingest -run '^$' -bench EndToEnd -benchtime 200000x -benchmem
+func BenchmarkEndToEnd(b *testing.B) {
+	c := startKafka(b, 6, topic)
+	produceN(b, c, b.N)
 	dir := tempDir(b)
 	cfg := baseConfig(b, c.ListenAddrs(), dir)
 	cfg.Tables[0].Flush.CommitInterval = 10 * time.Second
@@ -209,4 +218,112 @@ func BenchmarkScaleOut(b *testing.B) {
 			}
 		})
 	}
+}
+
+// slowStore is a store behind a slow link: every request waits latency
+// before it starts, and the bytes of all requests together move at most at
+// bytesPerSec.
+type slowStore struct {
+	storage.Store
+	latency     time.Duration
+	bytesPerSec float64
+
+	mu   sync.Mutex
+	free time.Time // when the link is free again
+}
+
+// wait takes n bytes' worth of the link and sleeps until they have passed.
+func (s *slowStore) wait(n int) {
+	s.mu.Lock()
+	now := time.Now()
+	if s.free.Before(now) {
+		s.free = now
+	}
+	s.free = s.free.Add(time.Duration(float64(n) / s.bytesPerSec * float64(time.Second)))
+	until := s.free
+	s.mu.Unlock()
+	time.Sleep(time.Until(until))
+}
+
+type slowReader struct {
+	r io.Reader
+	s *slowStore
+}
+
+func (r slowReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.s.wait(n)
+	return n, err
+}
+
+type slowBody struct {
+	slowReader
+	c io.Closer
+}
+
+func (b slowBody) Close() error { return b.c.Close() }
+
+func (s *slowStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	time.Sleep(s.latency)
+	rc, err := s.Store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return slowBody{slowReader{rc, s}, rc}, nil
+}
+
+func (s *slowStore) Put(ctx context.Context, key string, r io.Reader) error {
+	time.Sleep(s.latency)
+	return s.Store.Put(ctx, key, slowReader{r, s})
+}
+
+func (s *slowStore) PutIfAbsent(ctx context.Context, key string, r io.Reader) error {
+	time.Sleep(s.latency)
+	return s.Store.PutIfAbsent(ctx, key, slowReader{r, s})
+}
+
+func (s *slowStore) List(ctx context.Context, prefix string) ([]storage.Object, error) {
+	time.Sleep(s.latency)
+	return s.Store.List(ctx, prefix)
+}
+
+func (s *slowStore) Delete(ctx context.Context, key string) error {
+	time.Sleep(s.latency)
+	return s.Store.Delete(ctx, key)
+}
+
+// BenchmarkSlowStore measures end-to-end throughput (kfake → committed
+// table, until caught up, committing every second) against local disk and
+// against the same disk behind a link that adds 50 ms to every request and
+// carries at most 100 MB/s, in the same run, and reports their ratio
+// (slow/local; uploads and commits off the poll loop keep it near 1).
+//
+//	go test ./ingest -run '^$' -bench SlowStore -benchtime 300000x
+func BenchmarkSlowStore(b *testing.B) {
+	c := startKafka(b, 6, topic)
+	produceN(b, c, b.N)
+	run := func(group string, wrap func(storage.Store) storage.Store) (float64, int64) {
+		cfg := baseConfig(b, c.ListenAddrs(), tempDir(b))
+		cfg.Kafka.GroupID = group
+		cfg.Tables[0].Flush.CommitInterval = time.Second
+		reg := prometheus.NewRegistry()
+		start := time.Now()
+		r := runUntilCaughtUp(b, cfg, ingest.Options{Registerer: reg, WrapStore: func(_ string, s storage.Store) storage.Store { return wrap(s) }})
+		d := time.Since(start)
+		if got := r.Stats()[0].RowsCommitted; got != int64(b.N) {
+			b.Fatalf("committed %d rows, want %d", got, b.N)
+		}
+		return float64(b.N) / d.Seconds(), r.Stats()[0].Commits
+	}
+	b.ResetTimer()
+	local, lc := run("local", func(s storage.Store) storage.Store { return s })
+	slow, sc := run("slow", func(s storage.Store) storage.Store {
+		return &slowStore{Store: s, latency: 50 * time.Millisecond, bytesPerSec: 100e6}
+	})
+	b.StopTimer()
+	b.ReportMetric(local, "local-msgs/s")
+	b.ReportMetric(slow, "slow-msgs/s")
+	b.ReportMetric(slow/local, "slow/local")
+	b.ReportMetric(float64(lc), "local-commits")
+	b.ReportMetric(float64(sc), "slow-commits")
 }

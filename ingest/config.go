@@ -32,6 +32,8 @@ type Config struct {
 	// largest buffers are flushed to files and, if that is not enough,
 	// fetching pauses until the next commit. Default 1GiB.
 	MemoryLimit ByteSize `yaml:"memory_limit"`
+	// Storage bounds every request to the tables' stores.
+	Storage StorageConfig `yaml:"storage"`
 	// HTTP serves /healthz, /readyz and /metrics.
 	HTTP HTTPConfig `yaml:"http"`
 	// Log configures structured logging.
@@ -58,6 +60,45 @@ type KafkaConfig struct {
 	TLS TLSConfig `yaml:"tls"`
 	// SASL authenticates to the brokers.
 	SASL SASLConfig `yaml:"sasl"`
+	// SessionTimeout is how long the group waits for a member that stopped
+	// heartbeating (a killed instance) before it hands its partitions to
+	// the others. Default 45s; the broker bounds it by its
+	// group.min/max.session.timeout.ms (6s–30min by default).
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// RebalanceTimeout is how long members may take to give up revoked
+	// partitions and rejoin during a rebalance (protolake commits them
+	// first, within it). Default 60s.
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	// HeartbeatInterval is how often the member heartbeats; at most a third
+	// of SessionTimeout. Default 3s.
+	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	// InstanceID enables static membership (KIP-345): an instance that
+	// restarts with the same id within SessionTimeout gets its partitions
+	// back without a rebalance. It must be unique and stable per instance,
+	// e.g. the pod name of a StatefulSet. Default "" (dynamic membership).
+	InstanceID string `yaml:"instance_id"`
+	// FatalAfter is how long errors that retrying cannot fix
+	// (authentication, authorization, TLS certificate, unknown topic) may
+	// persist, with no successful request in between, before Run stops
+	// with the error (exit status 2). Default 1m.
+	FatalAfter time.Duration `yaml:"fatal_after"`
+}
+
+// StorageConfig bounds storage requests.
+type StorageConfig struct {
+	// RequestTimeout is the deadline of every storage request (a data-file
+	// upload, a commit, a list, a read including its body). A commit that
+	// times out is ambiguous and resolved by reading the log back. Default
+	// 60s.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// SlowRequest: a request running longer than this makes /readyz fail
+	// until it finishes, and is counted in
+	// protolake_ingest_storage_slow_requests_total. Default 10s.
+	SlowRequest time.Duration `yaml:"slow_request"`
+	// MaxUploads is how many data files are uploaded at once, across all
+	// tables. Files waiting for an upload slot count against memory_limit.
+	// Default 4.
+	MaxUploads int `yaml:"max_uploads"`
 }
 
 // TLSConfig enables TLS; all file paths are PEM.
@@ -237,6 +278,14 @@ const (
 	DefaultCommitInterval  = 60 * time.Second
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultHTTPListen      = ":8080"
+
+	DefaultSessionTimeout    = 45 * time.Second
+	DefaultRebalanceTimeout  = 60 * time.Second
+	DefaultHeartbeatInterval = 3 * time.Second
+	DefaultFatalAfter        = time.Minute
+	DefaultRequestTimeout    = 60 * time.Second
+	DefaultSlowRequest       = 10 * time.Second
+	DefaultMaxUploads        = 4
 )
 
 // ParseConfig decodes a YAML configuration strictly, with the names and
@@ -283,6 +332,27 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Kafka.StartOffset == "" {
 		c.Kafka.StartOffset = "earliest"
+	}
+	if c.Kafka.SessionTimeout == 0 {
+		c.Kafka.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.Kafka.RebalanceTimeout == 0 {
+		c.Kafka.RebalanceTimeout = DefaultRebalanceTimeout
+	}
+	if c.Kafka.HeartbeatInterval == 0 {
+		c.Kafka.HeartbeatInterval = min(DefaultHeartbeatInterval, c.Kafka.SessionTimeout/3)
+	}
+	if c.Kafka.FatalAfter == 0 {
+		c.Kafka.FatalAfter = DefaultFatalAfter
+	}
+	if c.Storage.RequestTimeout == 0 {
+		c.Storage.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.Storage.SlowRequest == 0 {
+		c.Storage.SlowRequest = min(DefaultSlowRequest, c.Storage.RequestTimeout)
+	}
+	if c.Storage.MaxUploads == 0 {
+		c.Storage.MaxUploads = DefaultMaxUploads
 	}
 	for i := range c.Tables {
 		t := &c.Tables[i]
@@ -396,6 +466,18 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("kafka.sasl.mechanism", "%q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.Kafka.SASL.Mechanism)
+	}
+	if c.Kafka.SessionTimeout < 0 || c.Kafka.RebalanceTimeout < 0 || c.Kafka.HeartbeatInterval < 0 || c.Kafka.FatalAfter < 0 {
+		bad("kafka", "session_timeout, rebalance_timeout, heartbeat_interval and fatal_after must not be negative")
+	}
+	if c.Kafka.HeartbeatInterval > 0 && c.Kafka.SessionTimeout > 0 && c.Kafka.HeartbeatInterval*3 > c.Kafka.SessionTimeout {
+		bad("kafka.heartbeat_interval", "%s is more than a third of session_timeout %s", c.Kafka.HeartbeatInterval, c.Kafka.SessionTimeout)
+	}
+	if c.Storage.RequestTimeout < 0 || c.Storage.SlowRequest < 0 {
+		bad("storage", "request_timeout and slow_request must not be negative")
+	}
+	if c.Storage.MaxUploads < 0 {
+		bad("storage.max_uploads", "must not be negative")
 	}
 	if len(c.Tables) == 0 {
 		bad("tables", "at least one table is required")

@@ -50,6 +50,13 @@ func TestParseDefaultsValidate(t *testing.T) {
 		{"compression", tb.Compression, "zstd"},
 		{"framing", tb.Framing, "raw"},
 		{"start", c.Kafka.StartOffset, "earliest"},
+		{"session_timeout", c.Kafka.SessionTimeout, 45 * time.Second},
+		{"rebalance_timeout", c.Kafka.RebalanceTimeout, 60 * time.Second},
+		{"heartbeat_interval", c.Kafka.HeartbeatInterval, 3 * time.Second},
+		{"fatal_after", c.Kafka.FatalAfter, time.Minute},
+		{"request_timeout", c.Storage.RequestTimeout, 60 * time.Second},
+		{"slow_request", c.Storage.SlowRequest, 10 * time.Second},
+		{"max_uploads", c.Storage.MaxUploads, 4},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -74,6 +81,9 @@ func TestValidateNamesFields(t *testing.T) {
 	c.Kafka.GroupID = ""
 	c.Kafka.Brokers = []string{"nohost"}
 	c.Kafka.SASL.Mechanism = "GSSAPI"
+	c.Kafka.SessionTimeout = 6 * time.Second
+	c.Kafka.HeartbeatInterval = 3 * time.Second
+	c.Storage.MaxUploads = -1
 	c.ApplyDefaults()
 	err = c.Validate()
 	if err == nil {
@@ -89,6 +99,8 @@ func TestValidateNamesFields(t *testing.T) {
 		"tables.1.descriptor_set: set descriptor_set or proto_files",
 		`tables.1.framing: "avro" is not raw or confluent`,
 		`tables.1.compression: "brotli"`,
+		"kafka.heartbeat_interval: 3s is more than a third of session_timeout 6s",
+		"storage.max_uploads: must not be negative",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

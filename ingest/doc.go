@@ -17,9 +17,18 @@
 //     no watermark), whatever the group's committed offsets say: those are
 //     committed after each table commit for lag monitoring only.
 //   - Fencing. When another instance committed one of our partitions
-//     (commitlog.ErrFenced), or a data file could not be written, the table's
+//     (commitlog.ErrFenced), or a data file could not be encoded, the table's
 //     buffers are dropped and its partitions re-read from the watermarks:
 //     records are read twice, never committed twice.
+//   - Off the poll loop. Data files are uploaded by background goroutines
+//     (Config.Storage.MaxUploads at once, retried until they land) and each
+//     table's commits are made by its own committer goroutine; the poll loop
+//     only decodes. A commit's txns cover only offsets whose rows are in its
+//     files or earlier ones: a table is cut (every buffer flushed, the
+//     consumed offsets set aside with the files) before it is committed.
+//   - Deadlines. Every storage request has Config.Storage.RequestTimeout
+//     (storage/deadline); a commit that times out is ambiguous and resolved
+//     by txnId.
 //   - Dead letters. A record the decoder rejects (or whose framing is
 //     invalid) goes to the dead-letter table <table>_dlq with its raw bytes,
 //     key, error, field path, byte offset, Kafka coordinates and the
@@ -36,9 +45,16 @@
 //     When the memory limit is reached while a table cannot commit, fetching
 //     for its topics pauses.
 //   - Rebalances. Revoked partitions' tables are committed before the
-//     partitions are released (rebalances wait for a poll's records to be
-//     processed); if that commit fails, the buffers are dropped instead.
+//     partitions are released, within ¾ of kafka.rebalance_timeout
+//     (rebalances wait for a poll's records to be decoded, not for uploads);
+//     if that commit fails or takes longer, the buffers are dropped instead.
 //     Lost partitions' buffers are dropped.
+//   - Health. Runner.NotReady (/readyz) is "" only while the Runner is a
+//     group member, its commits and storage requests succeed, none has been
+//     running for longer than Config.Storage.SlowRequest, and Kafka answers
+//     its probes. Errors retrying cannot fix (SASL authentication, ACLs, TLS
+//     certificates, unknown topics) make Run return them once they have
+//     lasted Config.Kafka.FatalAfter.
 //   - Evolution. A table is pinned to its protobuf message: a new descriptor
 //     that only adds is compatible and the first commit written with it
 //     carries the merged schema; a breaking one makes NewRunner fail with an

@@ -3,9 +3,11 @@ package ingest_test
 import (
 	"context"
 	"google.golang.org/protobuf/proto"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +27,17 @@ func isDataFile(c faulty.Call) bool {
 	return strings.HasSuffix(c.Key, ".parquet") && !strings.HasPrefix(c.Key, "_delta_log/")
 }
 
+// wrapMain wraps the main table's store in a faulty store, set in *fs.
+func wrapMain(fs **faulty.Store) func(string, storage.Store) storage.Store {
+	return func(name string, s storage.Store) storage.Store {
+		if name == "ad_impressions" {
+			*fs = faulty.New(s)
+			return *fs
+		}
+		return s
+	}
+}
+
 // startFaulty builds a Runner whose main table store is wrapped by a faulty
 // store, runs it until caught up in the background, and returns the store,
 // the Runner and the channel Run's result arrives on.
@@ -35,13 +48,7 @@ func startFaulty(t *testing.T, c []string, dir string, setup func(fs *faulty.Sto
 		Logger:        testLogger(t),
 		UntilCaughtUp: true,
 		KafkaOpts:     fastGroup(),
-		WrapStore: func(name string, s storage.Store) storage.Store {
-			if name == "ad_impressions" {
-				fs = faulty.New(s)
-				return fs
-			}
-			return s
-		},
+		WrapStore:     wrapMain(&fs),
 	}
 	cfg := baseConfig(t, c, dir)
 	cfg.ShutdownTimeout = 30 * time.Second
@@ -165,21 +172,35 @@ func TestStorageFailures(t *testing.T) {
 		t.Logf("stats %+v", r.Stats()[0])
 	})
 
-	// Writing a data file fails: the rows in flight are lost by the writer,
-	// so the table's buffers are dropped and its partitions re-read.
+	// Uploading data files fails for a while: the files are kept and their
+	// uploads retried (nothing is read twice), the failures are counted
+	// and /readyz says why; the commit waits for the uploads.
 	t.Run("data file fails", func(t *testing.T) {
 		c := startKafka(t, 6, topic)
 		var src produced
 		produce(t, producer(t, c), &src, 0, n, marshal)
 		dir := tempDir(t)
-		_, r, done := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
-			fs.Inject(faulty.Fault{Op: faulty.OpPut, Match: isDataFile, Nth: 2})
+		var failing atomic.Bool
+		failing.Store(true)
+		fs, r, done := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
+			fs.Inject(faulty.Fault{Op: faulty.OpPut, Match: func(c faulty.Call) bool { return isDataFile(c) && failing.Load() }})
 		})
+		deadline := time.Now().Add(20 * time.Second)
+		for fs.Calls(faulty.OpPut) < 6 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if why := r.NotReady(); !strings.Contains(why, "fail") {
+			t.Errorf("NotReady() = %q while uploads fail", why)
+		}
+		if st := r.Stats()[0]; st.RowsCommitted != 0 {
+			t.Errorf("committed %d rows while their files could not be uploaded", st.RowsCommitted)
+		}
+		failing.Store(false)
 		if err := <-done; err != nil {
 			t.Fatalf("Run: %v", err)
 		}
-		if st := r.Stats()[0]; st.RecordsConsumed <= n {
-			t.Errorf("Stats = %+v: want records re-read after the dropped buffers", st)
+		if st := r.Stats()[0]; st.RecordsConsumed != n || st.RowsCommitted != n {
+			t.Errorf("Stats = %+v: want %d records consumed once (files kept) and committed", st, n)
 		}
 		checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), &src, nil)
 	})
@@ -230,13 +251,7 @@ func TestBackpressure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	r, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: testLogger(t), Registerer: reg, UntilCaughtUp: true, KafkaOpts: fastGroup(),
-		WrapStore: func(name string, s storage.Store) storage.Store {
-			if name == "ad_impressions" {
-				fs = faulty.New(s)
-				return fs
-			}
-			return s
-		}})
+		WrapStore: wrapMain(&fs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,5 +282,84 @@ func TestBackpressure(t *testing.T) {
 	if paused() != 0 {
 		t.Error("still paused after the commits succeeded")
 	}
+	checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), &src, nil)
+}
+
+// TestRebalanceWithSlowUploads: instance A's data-file uploads take 8s
+// each when instance B joins the group. A's revoke callback gives up on its
+// uploads within rebalance_timeout instead of waiting for them, so A is not
+// kicked out of the group (no "partitions lost"), both instances hold
+// partitions and B commits within rebalance_timeout + 3s; at the end every
+// record is in the table once.
+func TestRebalanceWithSlowUploads(t *testing.T) {
+	const n = 3000
+	const rebalance = 4 * time.Second
+	c := startKafka(t, 6, topic)
+	var src produced
+	p := producer(t, c)
+	produce(t, p, &src, 0, n/2, marshal)
+	dir := tempDir(t)
+	cfg := baseConfig(t, c.ListenAddrs(), dir)
+	cfg.Kafka.SessionTimeout = 3 * time.Second
+	cfg.Kafka.HeartbeatInterval = 300 * time.Millisecond
+	cfg.Kafka.RebalanceTimeout = rebalance
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	logsA := newLogLines(testLogger(t).Handler())
+	var fs *faulty.Store
+	a, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: slog.New(logsA), WrapStore: wrapMain(&fs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doneA := make(chan error, 1)
+	go func() { doneA <- a.Run(ctx) }()
+	for a.Stats()[0].RowsCommitted < n/2 && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// From now on A's uploads take 8s; records keep arriving.
+	fs.SetLatency(faulty.OpPut, 8*time.Second)
+	puts := fs.Calls(faulty.OpPut)
+	produce(t, p, &src, n/2, n, marshal)
+	for fs.Calls(faulty.OpPut) == puts && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	joined := time.Now()
+	b, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doneB := make(chan error, 1)
+	go func() { doneB <- b.Run(ctx) }()
+	adm := kadm.NewClient(p)
+	for {
+		gs, err := adm.DescribeGroups(ctx, "lake")
+		both := err == nil && len(gs["lake"].Members) == 2
+		if both {
+			for _, m := range gs["lake"].Members {
+				if ca, ok := m.Assigned.AsConsumer(); !ok || len(ca.Topics) == 0 {
+					both = false
+				}
+			}
+		}
+		if both && b.Stats()[0].Commits > 0 {
+			break
+		}
+		if time.Since(joined) > rebalance+3*time.Second {
+			t.Fatalf("%v after B joined: both members hold partitions = %v, B's commits %d", time.Since(joined), both, b.Stats()[0].Commits)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("B joined and committed, A kept partitions: %v after B started", time.Since(joined).Round(time.Millisecond))
+	if got := logsA.n("partitions lost"); got != 0 {
+		t.Errorf("A lost its partitions %d times: its revoke callback outlived the rebalance", got)
+	}
+	fs.SetLatency(faulty.OpPut, 0)
+	cancel()
+	for _, done := range []chan error{doneA, doneB} {
+		if err := <-done; err != nil {
+			t.Logf("Run: %v (the rest is read again)", err)
+		}
+	}
+	runUntilCaughtUp(t, cfg, ingest.Options{})
 	checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), &src, nil)
 }

@@ -11,8 +11,8 @@ import (
 // Handler serves the operational endpoints of a Runner:
 //
 //	/healthz  200 while the process runs
-//	/readyz   200 once the Runner is a group member and no table's last
-//	          commit failed, 503 otherwise
+//	/readyz   200 while the Runner can consume and commit (Runner.NotReady
+//	          is ""), 503 with the reason otherwise
 //	/metrics  the Prometheus metrics of g (nil: none)
 func Handler(r *Runner, g prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
@@ -20,8 +20,8 @@ func Handler(r *Runner, g prometheus.Gatherer) http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !r.Ready() {
-			http.Error(w, "not ready: not a group member yet, or the last commit failed", http.StatusServiceUnavailable)
+		if why := r.NotReady(); why != "" {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")

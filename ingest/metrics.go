@@ -25,9 +25,16 @@ type metrics struct {
 
 	registryRejects *prometheus.CounterVec
 	registryWaiting *prometheus.GaugeVec
+
+	uploading      *prometheus.GaugeVec
+	uploadFailures *prometheus.CounterVec
+	storageErrors  *prometheus.CounterVec
+	slowRequests   *prometheus.CounterVec
+	fetchErrors    *prometheus.CounterVec
+	ready          prometheus.GaugeFunc
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, ready func() bool) (*metrics, error) {
 	const ns, sub = "protolake", "ingest"
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, labels)
@@ -51,13 +58,26 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		version:    gauge("table_version", "The table version of the last commit.", "table"),
 		lastCommit: gauge("last_commit_timestamp_seconds", "Unix time of the last successful commit.", "table"),
 		lag:        gauge("partition_lag", "Records between the last consumed offset and the partition's high watermark.", "topic", "partition"),
-		paused:     gauge("fetch_paused", "1 while fetching for the table is paused (memory limit with commits failing).", "table"),
+		paused:     gauge("fetch_paused", "1 while fetching for the table is paused (memory limit with commits failing, or uploads behind).", "table"),
 
 		registryRejects: counter("registry_rejected_total", "Records of a registry-fed table dead-lettered by the schema resolver, by reason: unframed, unknown_id, other_subject, other_message, bad_schema, incompatible.", "table", "reason"),
 		registryWaiting: gauge("registry_unavailable", "1 while the table waits for its schema registry (fetches paused, not ready).", "table"),
+
+		uploading:      gauge("uploading_bytes", "Bytes of finished data files not uploaded yet (they count against memory_limit).", "table"),
+		uploadFailures: counter("upload_failures_total", "Data-file uploads that failed and are retried (the file is kept).", "table"),
+		storageErrors:  counter("storage_errors_total", "Storage requests that failed or timed out (storage.request_timeout).", "table", "op"),
+		slowRequests:   counter("storage_slow_requests_total", "Storage requests that took longer than storage.slow_request.", "table", "op"),
+		fetchErrors:    counter("fetch_errors_total", "Errors Kafka fetches returned, by topic.", "topic"),
+		ready: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "ready", Help: "1 when /readyz is 200."}, func() float64 {
+			if ready() {
+				return 1
+			}
+			return 0
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.consumed, m.rows, m.bytes, m.files, m.commits, m.conflicts, m.retries, m.deadLetters, m.resets, m.commitLatency, m.buffered, m.version, m.lastCommit, m.lag, m.paused, m.registryRejects, m.registryWaiting} {
+		for _, c := range []prometheus.Collector{m.consumed, m.rows, m.bytes, m.files, m.commits, m.conflicts, m.retries, m.deadLetters, m.resets, m.commitLatency, m.buffered, m.version, m.lastCommit, m.lag, m.paused,
+			m.registryRejects, m.registryWaiting, m.uploading, m.uploadFailures, m.storageErrors, m.slowRequests, m.fetchErrors, m.ready} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -48,8 +48,16 @@ func childMain() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	r, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: logger, KafkaOpts: childGroup()})
+	level := slog.LevelWarn
+	if os.Getenv("PROTOLAKE_TEST_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	var kopts []kgo.Opt
+	if cfg.Kafka.SessionTimeout == 0 {
+		kopts = childGroup() // the config does not set the group timeouts
+	}
+	r, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: logger, KafkaOpts: kopts})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "NewRunner:", err)
 		return 1
@@ -321,6 +329,97 @@ func TestRebalance(t *testing.T) {
 		k.stop(t)
 	}
 	r := runUntilCaughtUp(t, cfg, ingest.Options{KafkaOpts: childGroup()})
+	t.Logf("final run: %+v", r.Stats()[0])
+	checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), src, nil)
+}
+
+// TestFailover runs two instances (static members, as StatefulSet pods) with
+// short group timeouts, SIGKILLs one, and measures how long until every
+// partition is committed again: within session_timeout + 5s. Afterwards the
+// table holds every message exactly once.
+func TestFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	// Produced for about 10s, so that every partition has new records
+	// throughout the failover.
+	const n = 16000
+	const session = 2 * time.Second
+	c := startKafka(t, 6, topic)
+	dir := tempDir(t)
+	cfg := crashConfig(t, c.ListenAddrs(), dir)
+	cfg.Kafka.SessionTimeout = session
+	cfg.Kafka.HeartbeatInterval = 200 * time.Millisecond
+	cfg.Kafka.RebalanceTimeout = 4 * time.Second
+	bg := produceInBackground(t, producer(t, c), n, 20, 10*time.Millisecond, marshal)
+	var kids []*child
+	for i := range 2 {
+		k := cfg
+		k.Kafka.InstanceID = fmt.Sprintf("protolake-%d", i)
+		kids = append(kids, startChild(t, k))
+	}
+	store, err := local.New(filepath.Join(dir, "ad_impressions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	watermarks := func() map[int32]int64 {
+		snap, err := commitlog.LoadSnapshot(context.Background(), store, commitlog.Latest, commitlog.LoadOptions{})
+		if err != nil {
+			return nil
+		}
+		out := map[int32]int64{}
+		for p := range int32(6) {
+			if v, ok := snap.TxnVersion(commitlog.KafkaAppID("lake", topic, p)); ok {
+				out[p] = v
+			}
+		}
+		return out
+	}
+	// Both members hold partitions, and every partition has been committed.
+	adm := kadm.NewClient(producer(t, c))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		gs, err := adm.DescribeGroups(context.Background(), "lake")
+		if err == nil && len(gs["lake"].Members) == 2 && len(watermarks()) == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never had 2 members and 6 committed partitions (watermarks %v)", watermarks())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	before := watermarks()
+	killed := time.Now()
+	kids[0].kill(t)
+	var recovered time.Duration
+	for {
+		now := watermarks()
+		moved := 0
+		for p, v := range before {
+			if now[p] > v {
+				moved++
+			}
+		}
+		if moved == len(before) {
+			recovered = time.Since(killed)
+			break
+		}
+		if time.Since(killed) > session+15*time.Second {
+			t.Fatalf("after %v only %d of %d partitions were committed again (before %v, now %v)", time.Since(killed), moved, len(before), before, now)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("every partition committed again %v after the SIGKILL (session_timeout %v)", recovered.Round(time.Millisecond), session)
+	if recovered > session+5*time.Second {
+		t.Errorf("failover took %v, want at most session_timeout + 5s = %v", recovered, session+5*time.Second)
+	}
+	if os.Getenv("PROTOLAKE_TEST_LOG") == "debug" {
+		t.Logf("killed at %s; survivor:\n%s", killed.UTC().Format("15:04:05.000"), kids[1].stderr)
+	}
+	src := bg.wait(t)
+	kids[1].stop(t)
+	r := runUntilCaughtUp(t, cfg, ingest.Options{})
 	t.Logf("final run: %+v", r.Stats()[0])
 	checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), src, nil)
 }

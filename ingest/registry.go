@@ -342,22 +342,21 @@ func (r *Runner) registryRetry(now time.Time) {
 	}
 }
 
-// registryParams adds the registry lineage of the commit to its
-// operationParameters: the table's subject, version and schema id, and
-// the ids of the records in the commit.
-func (t *table) registryParams(params map[string]any) map[string]any {
-	rv := t.reg
-	if rv == nil {
+// registryParams adds the registry lineage of a commit to its
+// operationParameters: the table's subject, version and schema id (ri, the
+// main sink's registration when the batch was cut), and the ids of the
+// records in the commit. Nothing for a table without a registry (ids nil).
+func registryParams(params map[string]any, ri regInfo, ids map[int]bool) map[string]any {
+	if ids == nil {
 		return params
 	}
-	ri := t.main.reg
 	params["registrySubject"] = ri.subject
 	params["registryVersion"] = ri.version
 	params["registrySchemaId"] = ri.id
-	var ids []string
-	for _, id := range slices.Sorted(maps.Keys(rv.ids)) {
-		ids = append(ids, strconv.Itoa(id))
+	var list []string
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		list = append(list, strconv.Itoa(id))
 	}
-	params["registrySchemaIds"] = strings.Join(ids, ",")
+	params["registrySchemaIds"] = strings.Join(list, ",")
 	return params
 }

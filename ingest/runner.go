@@ -19,6 +19,7 @@ import (
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/schema"
 	"github.com/protolake/protolake/storage"
+	"github.com/protolake/protolake/storage/deadline"
 	"github.com/protolake/protolake/storage/open"
 	"github.com/protolake/protolake/storage/s3"
 	"github.com/protolake/protolake/writer"
@@ -125,9 +126,21 @@ type Runner struct {
 	fatal       error
 	dlqBuf      []byte
 
-	started chan struct{} // closed once cl and adm are set: callbacks wait for it
-	ran     atomic.Bool
-	ready   atomic.Bool // what Ready reports, updated by the poll loop
+	// cond (on mu) is broadcast when a batch is cut or committed, a table
+	// is reset, or the committers are told to stop.
+	cond     *sync.Cond
+	stopping bool           // committers stop
+	workers  sync.WaitGroup // a committer per table, and watchKafka
+
+	kafka       kafkaHealth
+	fetchLogged map[tp]string // the last fetch error logged per partition
+
+	uploadSlots chan struct{} // Storage.MaxUploads
+	inflight    atomic.Int64  // bytes of data files not uploaded yet
+
+	started  chan struct{} // closed once cl and adm are set: callbacks wait for it
+	ran      atomic.Bool
+	notReady atomic.Pointer[string] // why the Runner is not ready ("" if it is), kept by updateReady
 }
 
 type tp struct {
@@ -143,12 +156,26 @@ type table struct {
 	dlq  *sink     // nil when dead letters are disabled
 	reg  *resolver // nil unless the table is fed through a schema registry
 
-	nextCommit time.Time
-	failing    bool
-	backoff    time.Duration
-	retryAt    time.Time
-	paused     bool
-	skipBatch  bool // buffers dropped while processing this poll: skip its remaining records
+	health storeHealth
+
+	nextCommit   time.Time
+	failing      bool // the last commit failed; retried with backoff
+	failingSince time.Time
+	backoff      time.Duration
+	retryAt      time.Time
+	paused       bool
+	skipBatch    bool // buffers dropped while processing this poll: skip its remaining records
+
+	// The pipeline (pipeline.go), guarded by Runner.mu.
+	pending    *batch // cut, not taken by the committer yet
+	committing bool   // the committer is committing a batch
+	gen        int64  // bumped by reset: batches of an older generation are void
+	reseek     bool   // reset while committing: re-read the watermarks when it is done
+	upCtx      context.Context
+	upCancel   context.CancelFunc
+
+	uploading      atomic.Int64 // bytes of the table's data files not uploaded yet
+	uploadsFailing atomic.Int64 // uploads of the table retrying after a failure
 
 	version, rows, dead, commits, consumed atomic.Int64
 }
@@ -191,11 +218,14 @@ func NewRunner(ctx context.Context, cfg Config, opts Options) (*Runner, error) {
 	if opts.EngineInfo == "" {
 		opts.EngineInfo = "protolake/dev"
 	}
-	m, err := newMetrics(opts.Registerer)
+	r := &Runner{cfg: cfg, opts: opts, log: opts.Logger, byTopic: map[string]*table{}, parts: map[tp]*partState{}, started: make(chan struct{}),
+		uploadSlots: make(chan struct{}, cfg.Storage.MaxUploads)}
+	r.cond = sync.NewCond(&r.mu)
+	m, err := newMetrics(opts.Registerer, r.Ready)
 	if err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	r := &Runner{cfg: cfg, opts: opts, log: opts.Logger, m: m, byTopic: map[string]*table{}, parts: map[tp]*partState{}, started: make(chan struct{})}
+	r.m = m
 	// Everything is checked before the first write: a mistake anywhere
 	// (a descriptor, a breaking change, a TLS file) leaves no table behind.
 	for i := range r.cfg.Tables {
@@ -238,12 +268,13 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 	clcfg := func(name string) commitlog.Config {
 		return commitlog.Config{EngineInfo: r.opts.EngineInfo, Logger: r.log.With("table", name)}
 	}
-	store, err := r.openStore(ctx, tc, tc.Name, tc.URI)
+	t := &table{cfg: tc, name: tc.Name}
+	t.version.Store(-1)
+	t.upCtx, t.upCancel = context.WithCancel(context.Background())
+	store, err := r.openStore(ctx, t, tc.Name, tc.URI)
 	if err != nil {
 		return nil, err
 	}
-	t := &table{cfg: tc, name: tc.Name}
-	t.version.Store(-1)
 	version, reg := tc.ProtoVersion, regInfo{}
 	if tc.registryFed() {
 		tbl, err := commitlog.Open(store, clcfg(tc.Name))
@@ -260,12 +291,13 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 		_ = open.Close(store)
 		return nil, err
 	}
+	t.main.up = newUploader(r, t, store)
 	if !tc.DeadLetter.Disabled {
 		dmsg, err := deadLetterDescriptor()
 		if err != nil {
 			return nil, err
 		}
-		dstore, err := r.openStore(ctx, tc, tc.Name+"_dlq", tc.DeadLetter.URI)
+		dstore, err := r.openStore(ctx, t, tc.Name+"_dlq", tc.DeadLetter.URI)
 		if err != nil {
 			_ = open.Close(store)
 			return nil, err
@@ -276,11 +308,15 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 			_ = open.Close(dstore)
 			return nil, fmt.Errorf("dead-letter table: %w", err)
 		}
+		t.dlq.up = newUploader(r, t, dstore)
 	}
 	return t, nil
 }
 
-func (r *Runner) openStore(ctx context.Context, tc *TableConfig, name, uri string) (storage.Store, error) {
+// openStore opens the store of table t's sink name at uri, with
+// Config.Storage's deadline on every request and its health reported to t.
+func (r *Runner) openStore(ctx context.Context, t *table, name, uri string) (storage.Store, error) {
+	tc := t.cfg
 	op := r.opts.Opener
 	if tc.S3 != (S3Options{}) {
 		// The table's s3 options apply on top of the URL's query options.
@@ -307,7 +343,73 @@ func (r *Runner) openStore(ctx context.Context, tc *TableConfig, name, uri strin
 	if r.opts.WrapStore != nil {
 		s = r.opts.WrapStore(name, s)
 	}
-	return s, nil
+	ds := deadline.New(s, r.cfg.Storage.RequestTimeout, func(res deadline.Result) { r.observeStorage(t, name, res) })
+	t.health.stores = append(t.health.stores, ds)
+	return ds, nil
+}
+
+// storeHealth is what the storage requests of a table's stores say about
+// them. Its mutex guards the fields below; stores is set before Run.
+type storeHealth struct {
+	stores []*deadline.Store
+
+	mu       sync.Mutex
+	failing  bool
+	since    time.Time
+	failures int
+}
+
+// observeStorage records one finished storage request of table t: a failure
+// starts an episode (one WARN with the error), the next success ends it
+// (one INFO).
+func (r *Runner) observeStorage(t *table, name string, res deadline.Result) {
+	if res.Duration > r.cfg.Storage.SlowRequest {
+		r.m.slowRequests.WithLabelValues(name, string(res.Op)).Inc()
+	}
+	h := &t.health
+	if res.Err != nil {
+		r.m.storageErrors.WithLabelValues(name, string(res.Op)).Inc()
+		h.mu.Lock()
+		first := !h.failing
+		if first {
+			h.failing, h.since, h.failures = true, time.Now(), 0
+		}
+		h.failures++
+		h.mu.Unlock()
+		if first {
+			r.log.Warn("storage requests failing", "table", name, "op", res.Op, "key", res.Key, "duration", res.Duration.Round(time.Millisecond), "err", res.Err)
+		}
+		return
+	}
+	h.mu.Lock()
+	was, since, n := h.failing, h.since, h.failures
+	h.failing = false
+	h.mu.Unlock()
+	if was {
+		r.log.Info("storage requests succeed again", "table", name, "after", time.Since(since).Round(time.Millisecond), "failed_requests", n)
+	}
+}
+
+// storageProblem says why t's storage is not healthy ("" if it is): a
+// request failed and none succeeded since, a request has been running for
+// longer than Storage.SlowRequest, or uploads are being retried.
+func (r *Runner) storageProblem(t *table) string {
+	h := &t.health
+	h.mu.Lock()
+	failing := h.failing
+	h.mu.Unlock()
+	switch {
+	case failing:
+		return "storage requests of " + t.name + " fail"
+	case t.uploadsFailing.Load() > 0:
+		return "uploads to " + t.name + " fail"
+	}
+	for _, s := range h.stores {
+		if o := s.Oldest(); !o.IsZero() && time.Since(o) > r.cfg.Storage.SlowRequest {
+			return fmt.Sprintf("a storage request of %s has been running for %v (storage.slow_request %v)", t.name, time.Since(o).Round(100*time.Millisecond), r.cfg.Storage.SlowRequest)
+		}
+	}
+	return ""
 }
 
 func (r *Runner) closeStores() {
@@ -329,25 +431,58 @@ func (r *Runner) Stats() []TableStats {
 	return out
 }
 
-// Ready reports whether the Runner is a group member and no table's last
-// commit failed: what /readyz serves.
-func (r *Runner) Ready() bool { return r.ready.Load() }
+// Ready reports whether the Runner can consume and commit: what /readyz
+// serves. See NotReady.
+func (r *Runner) Ready() bool { return r.NotReady() == "" }
 
-// updateReady recomputes Ready; r.mu is held.
-func (r *Runner) updateReady() {
-	r.ready.Store(r.readyLocked())
-}
-
-func (r *Runner) readyLocked() bool {
-	if !r.joined || r.fatal != nil || r.closing {
-		return false
+// NotReady says why the Runner is not ready, "" when it is: not a group
+// member (yet, or any more), stopping or stopped on an error, a table's
+// last commit failed, a storage request failed with none succeeding since,
+// one has been running for longer than storage.slow_request, uploads are
+// being retried, or no Kafka request has succeeded for
+// kafka.session_timeout while requests fail.
+func (r *Runner) NotReady() string {
+	if p := r.notReady.Load(); p == nil {
+		return "not started"
+	} else if *p != "" {
+		return *p
 	}
 	for _, t := range r.tables {
-		if t.failing || (t.reg != nil && t.reg.waiting) {
-			return false
+		if p := r.storageProblem(t); p != "" {
+			return p
 		}
 	}
-	return true
+	if p := r.kafkaProblem(); p != "" {
+		return p
+	}
+	return ""
+}
+
+// updateReady recomputes what NotReady reports from the state r.mu guards;
+// r.mu is held.
+func (r *Runner) updateReady() {
+	why := r.notReadyLocked()
+	r.notReady.Store(&why)
+}
+
+func (r *Runner) notReadyLocked() string {
+	switch {
+	case r.fatal != nil:
+		return "stopping on an error: " + r.fatal.Error()
+	case r.closing:
+		return "stopping"
+	case !r.joined:
+		return "not a member of consumer group " + r.cfg.Kafka.GroupID + " (joining, or partitions lost)"
+	}
+	for _, t := range r.tables {
+		if t.failing {
+			return "commits to " + t.name + " fail (retrying)"
+		}
+		if t.reg != nil && t.reg.waiting {
+			return "waiting for the schema registry of " + t.name
+		}
+	}
+	return ""
 }
 
 // kafkaOpts builds the franz-go options from the config.
@@ -372,7 +507,16 @@ func (r *Runner) kafkaOpts() ([]kgo.Opt, error) {
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
+		kgo.SessionTimeout(kc.SessionTimeout),
+		kgo.RebalanceTimeout(kc.RebalanceTimeout),
+		kgo.HeartbeatInterval(kc.HeartbeatInterval),
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) {
+			r.log.Info("a rebalance waits for the poll loop (it commits within rebalance_timeout)", "rebalance_timeout", kc.RebalanceTimeout)
+		}),
 		kgo.WithLogger(kslog.New(r.log.With("component", "kafka"))),
+	}
+	if kc.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(kc.InstanceID))
 	}
 	if r.opts.Registerer != nil {
 		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("protolake", kprom.Subsystem("kafka"), kprom.Registerer(r.opts.Registerer))))
@@ -458,6 +602,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	// The group is joined in the background as soon as the client exists;
 	// its callbacks use r.cl and r.adm, so they wait for this.
 	close(r.started)
+	bgctx, bgcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer bgcancel()
+	for _, t := range r.tables {
+		r.workers.Add(1)
+		go r.committer(bgctx, t)
+	}
+	r.workers.Add(1)
+	go r.watchKafka(bgctx)
 
 	if r.opts.UntilCaughtUp {
 		lctx, lcancel := context.WithTimeout(ctx, time.Minute)
@@ -467,6 +619,12 @@ func (r *Runner) Run(ctx context.Context) error {
 			err = ends.Error()
 		}
 		if err != nil {
+			r.mu.Lock()
+			r.stopping = true
+			r.cond.Broadcast()
+			r.mu.Unlock()
+			bgcancel()
+			r.workers.Wait()
 			cl.Close()
 			return fmt.Errorf("list end offsets of %v: %w", r.topics, err)
 		}
@@ -487,12 +645,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.mu.Lock()
 		r.process(ctx, fetches)
 		if r.fatal == nil {
-			r.maintain(ctx, false)
+			r.fatal = r.kafkaFatal()
+		}
+		if r.fatal == nil {
+			r.maintain(ctx)
 		}
 		if r.fatal == nil && r.caughtUp(ctx) {
-			// Commit now, in the loop: a failed commit is retried here and
-			// dropped buffers are read again before Run may stop.
-			_ = r.commitAll(ctx, false)
+			// Cut now and go on polling: a failed commit is retried by the
+			// committer and dropped buffers are read again before Run may
+			// stop.
+			r.cutAll(ctx)
 			caughtUp = r.fatal == nil && r.caughtUp(ctx) && r.allCommitted()
 		}
 		fatal := r.fatal
@@ -503,18 +665,28 @@ func (r *Runner) Run(ctx context.Context) error {
 			break
 		}
 	}
-	return r.shutdown(ctx, caughtUp)
+	return r.shutdown(ctx, caughtUp, bgcancel)
 }
 
-// shutdown commits everything buffered and leaves the group.
-func (r *Runner) shutdown(ctx context.Context, caughtUp bool) error {
+// shutdown commits everything buffered, stops the committers and leaves the
+// group.
+func (r *Runner) shutdown(ctx context.Context, caughtUp bool, stopCommitters context.CancelFunc) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
 	defer cancel()
 	r.mu.Lock()
 	err := r.fatal
 	if err == nil {
 		r.cl.PauseFetchTopics(r.topics...)
-		err = r.commitAll(sctx, true)
+		err = r.commitAll(sctx)
+	}
+	r.stopping = true
+	r.cond.Broadcast()
+	r.mu.Unlock()
+	stopCommitters()
+	r.workers.Wait()
+	r.mu.Lock()
+	for _, t := range r.tables {
+		t.upCancel()
 	}
 	r.commitGroupOffsets(sctx)
 	for _, t := range r.tables {
@@ -551,9 +723,6 @@ func (r *Runner) nextDeadline() time.Time {
 	d := time.Now().Add(time.Second)
 	for _, t := range r.tables {
 		at := t.nextCommit
-		if t.failing {
-			at = t.retryAt
-		}
 		if t.reg != nil && t.reg.waiting && t.reg.retryAt.Before(at) {
 			at = t.reg.retryAt
 		}
@@ -568,12 +737,25 @@ func (r *Runner) nextDeadline() time.Time {
 func (r *Runner) process(ctx context.Context, fetches kgo.Fetches) {
 	for _, t := range r.tables {
 		t.skipBatch = false
+		if t.reseek && !t.committing && r.fatal == nil {
+			r.reseek(ctx, t) // dropped by its committer; skips this poll's records
+		}
 	}
 	fetches.EachError(func(topic string, p int32, err error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return
 		}
-		r.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+		r.noteFetchError(topic, err)
+		// One WARN per partition and error; repeats log at DEBUG.
+		if r.fetchLogged == nil {
+			r.fetchLogged = map[tp]string{}
+		}
+		if k := (tp{topic, p}); r.fetchLogged[k] != err.Error() {
+			r.fetchLogged[k] = err.Error()
+			r.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+		} else {
+			r.log.Debug("fetch error", "topic", topic, "partition", p, "err", err)
+		}
 	})
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		ps := r.parts[tp{fp.Topic, fp.Partition}]
@@ -581,7 +763,7 @@ func (r *Runner) process(ctx context.Context, fetches kgo.Fetches) {
 			return
 		}
 		for _, rec := range fp.Records {
-			if ps.t.skipBatch || r.fatal != nil {
+			if ps.t.skipBatch || ps.t.reseek || r.fatal != nil {
 				return
 			}
 			r.handle(ctx, ps, rec)
@@ -666,10 +848,9 @@ func (r *Runner) deadLetter(ctx context.Context, ps *partState, rec *kgo.Record,
 	return true
 }
 
-// maintain flushes expired buffers, enforces the memory limit and commits
-// the tables that are due. With force every table with data is committed,
-// retrying until ctx ends.
-func (r *Runner) maintain(ctx context.Context, force bool) {
+// maintain flushes expired buffers, enforces the memory limit and cuts the
+// tables that are due for their committers.
+func (r *Runner) maintain(ctx context.Context) {
 	now := time.Now()
 	r.registryRetry(now)
 	var total int64
@@ -684,7 +865,11 @@ func (r *Runner) maintain(ctx context.Context, force bool) {
 		b := t.buffered()
 		total += b
 		r.m.buffered.WithLabelValues(t.name).Set(float64(b))
+		r.m.uploading.WithLabelValues(t.name).Set(float64(t.uploading.Load()))
 	}
+	// Files waiting for their upload count against the limit too.
+	uploading := r.inflight.Load()
+	total += uploading
 	if limit := int64(r.cfg.MemoryLimit); total > limit {
 		// Flush the largest healthy buffers to files; they are committed
 		// right below.
@@ -702,25 +887,29 @@ func (r *Runner) maintain(ctx context.Context, force bool) {
 		}
 	}
 	for _, t := range r.tables {
-		due := now.After(t.nextCommit) || len(t.main.files) > 0 || (t.dlq != nil && len(t.dlq.files) > 0)
-		if t.failing && now.Before(t.retryAt) {
-			due = false
-		}
-		if due {
-			r.commitTable(ctx, t)
+		// A finished file is cut at once only when the committer is free:
+		// while it commits, files gather and go in the next commit.
+		files := len(t.main.files) > 0 || (t.dlq != nil && len(t.dlq.files) > 0)
+		if now.After(t.nextCommit) || (files && t.idle() && !t.failing) {
+			_ = r.cut(ctx, t)
 		}
 	}
 	// Backpressure: a table that cannot commit stops fetching once the
-	// memory limit is reached, and resumes after a successful commit.
-	over := total > int64(r.cfg.MemoryLimit)
+	// memory limit is reached, and resumes after a successful commit; every
+	// table stops while the files waiting for upload hold more than half
+	// of the limit (the store is slower than Kafka).
+	limit := int64(r.cfg.MemoryLimit)
+	over := total > limit
+	clogged := uploading > limit/2
 	for _, t := range r.tables {
+		stop := (t.failing && over) || clogged
 		switch {
-		case t.failing && over && !t.paused:
-			r.log.Warn("memory limit reached while commits fail: pausing fetches", "table", t.name, "buffered", t.buffered())
+		case stop && !t.paused:
+			r.log.Warn("pausing fetches", "table", t.name, "buffered", t.buffered(), "uploading", uploading, "commit_failing", t.failing, "memory_limit", r.cfg.MemoryLimit)
 			r.cl.PauseFetchTopics(t.cfg.Topics...)
 			t.paused = true
 			r.m.paused.WithLabelValues(t.name).Set(1)
-		case t.paused && !t.failing:
+		case t.paused && !stop:
 			r.cl.ResumeFetchTopics(t.cfg.Topics...)
 			t.paused = false
 			r.m.paused.WithLabelValues(t.name).Set(0)
@@ -763,110 +952,44 @@ func (r *Runner) partsOf(t *table) []*partState {
 	return ps
 }
 
-// commitAll commits every table with buffered data. With retry it retries
-// failed commits (with backoff) until ctx ends.
-func (r *Runner) commitAll(ctx context.Context, retry bool) error {
-	for _, t := range r.tables {
-		for {
-			err := r.commitTable(ctx, t)
-			if err == nil || !retry {
-				break
-			}
-			if errors.Is(err, commitlog.ErrFenced) || errors.Is(err, errReset) {
-				break // buffers dropped; the records are read again later
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("commit %s before stopping: %w (the uncommitted records will be read again)", t.name, err)
-			case <-time.After(min(t.backoff, time.Second)):
-			}
-		}
+// commitAll cuts every table and waits until everything is committed,
+// the committers retrying failed commits, until ctx ends. r.mu is held.
+func (r *Runner) commitAll(ctx context.Context) error {
+	r.cutAll(ctx)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(r.cfg.ShutdownTimeout)
 	}
-	return nil
+	for {
+		busy := r.waitIdle(r.tables, deadline)
+		if r.fatal != nil {
+			return r.fatal
+		}
+		if len(busy) == 0 {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			t := busy[0]
+			return fmt.Errorf("commit %s before stopping: not done within %v (the uncommitted records will be read again)", t.name, r.cfg.ShutdownTimeout)
+		}
+		// A table is failing: its committer retries; wait for it.
+		r.waitChange(min(time.Second, time.Until(deadline)))
+	}
+}
+
+// waitChange waits (r.mu held, released meanwhile) for a broadcast or d.
+func (r *Runner) waitChange(d time.Duration) {
+	timer := time.AfterFunc(d, func() {
+		r.mu.Lock()
+		r.cond.Broadcast()
+		r.mu.Unlock()
+	})
+	r.cond.Wait()
+	timer.Stop()
 }
 
 // errReset reports that a table's buffers were dropped instead of committed.
 var errReset = errors.New("buffers dropped")
-
-// commitTable flushes t and commits its files and watermarks: first the
-// dead letters (so the dead-letter table is never behind the main table),
-// then the main table, then the Kafka group offsets (monitoring only).
-func (r *Runner) commitTable(ctx context.Context, t *table) error {
-	start := time.Now()
-	t.nextCommit = start.Add(t.cfg.Flush.CommitInterval)
-	for _, s := range t.sinks() {
-		files, err := s.w.Flush(ctx)
-		if err != nil {
-			r.reset(ctx, t, fmt.Errorf("flush %s: %w", s.uri, err))
-			return errReset
-		}
-		s.files = append(s.files, files...)
-	}
-	parts := r.partsOf(t)
-	if t.dlq != nil {
-		var ranges []commitlog.OffsetRange
-		var dparts []*partState
-		for _, p := range parts {
-			if p.dead && p.dFirst >= 0 {
-				ranges = append(ranges, commitlog.OffsetRange{Topic: p.tp.topic, Partition: p.tp.part, First: p.dFirst, Last: p.last})
-				dparts = append(dparts, p)
-			}
-		}
-		if len(ranges) > 0 || len(t.dlq.files) > 0 {
-			res, err := t.dlq.commit(ctx, r.cfg.Kafka.GroupID, ranges, commitlog.OpStreamingUpdate, map[string]any{"outputMode": "Append", "source": "kafka", "deadLetters": true})
-			if err != nil {
-				return r.commitFailed(ctx, t, t.dlq, err)
-			}
-			for _, p := range dparts {
-				p.dlqWM, p.dFirst, p.dead = p.last, -1, false
-			}
-			t.dead.Add(res.rows)
-			r.committed(t, t.dlq, true, res, ranges, start)
-		}
-	}
-	var ranges []commitlog.OffsetRange
-	var mparts []*partState
-	for _, p := range parts {
-		if p.first >= 0 {
-			ranges = append(ranges, commitlog.OffsetRange{Topic: p.tp.topic, Partition: p.tp.part, First: p.first, Last: p.last})
-			mparts = append(mparts, p)
-		}
-	}
-	if len(ranges) == 0 && len(t.main.files) == 0 {
-		if t.failing {
-			t.failing, t.backoff = false, 0
-		}
-		return nil
-	}
-	res, err := t.main.commit(ctx, r.cfg.Kafka.GroupID, ranges, commitlog.OpStreamingUpdate, t.registryParams(map[string]any{"outputMode": "Append", "source": "kafka"}))
-	if err != nil {
-		return r.commitFailed(ctx, t, t.main, err)
-	}
-	if t.reg != nil {
-		clear(t.reg.ids)
-	}
-	offsets := map[string]map[int32]kgo.EpochOffset{}
-	for _, p := range mparts {
-		p.mainWM, p.first = p.last, -1
-		if offsets[p.tp.topic] == nil {
-			offsets[p.tp.topic] = map[int32]kgo.EpochOffset{}
-		}
-		offsets[p.tp.topic][p.tp.part] = kgo.EpochOffset{Epoch: -1, Offset: p.last + 1}
-	}
-	t.failing, t.backoff = false, 0
-	t.rows.Add(res.rows)
-	t.commits.Add(1)
-	t.version.Store(res.version)
-	r.committed(t, t.main, false, res, ranges, start)
-	if len(offsets) > 0 && !r.closing {
-		r.cl.CommitOffsets(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
-			if err != nil && !errors.Is(err, context.Canceled) {
-				r.log.Debug("commit group offsets (monitoring only)", "err", err)
-			}
-		})
-	}
-	return nil
-}
 
 // committed records a successful commit in metrics, logs and the hook.
 func (r *Runner) committed(t *table, s *sink, dead bool, res commitResult, ranges []commitlog.OffsetRange, start time.Time) {
@@ -891,38 +1014,57 @@ func (r *Runner) committed(t *table, s *sink, dead bool, res commitResult, range
 
 // commitFailed handles a failed commit of sink s of table t: fenced (another
 // instance committed one of its partitions) or a table whose rows cannot be
-// kept → drop the buffers and re-read; anything else → keep the buffers and
-// retry with backoff.
-func (r *Runner) commitFailed(ctx context.Context, t *table, s *sink, err error) error {
+// kept → drop the buffers and re-read; anything else → keep the batch (true)
+// and retry with backoff. Called by the committer, with r.mu held.
+func (r *Runner) commitFailed(ctx context.Context, t *table, s *sink, err error) bool {
 	switch {
 	case errors.Is(err, commitlog.ErrFenced):
 		r.m.conflicts.WithLabelValues(s.name).Inc()
-		r.reset(ctx, t, err)
-		return err
+		r.drop(t, err)
+		return false
 	case errors.Is(err, commitlog.ErrAmbiguousCommit):
 		// It may have landed: retrying could commit the rows twice, and
 		// keeping the buffers past it could drop later ones. Re-read from
 		// the watermarks instead (if they cannot be read now, a stale one
 		// leads to a fence and another reset, never to a duplicate).
 		r.m.retries.WithLabelValues(s.name).Inc()
-		r.reset(ctx, t, err)
-		return err
+		r.drop(t, err)
+		return false
 	case errors.Is(err, commitlog.ErrUnsupportedProtocol), errors.As(err, new(*schema.IncompatibleError)):
 		r.fatal = err
-		return err
+		return false
 	}
 	r.m.retries.WithLabelValues(s.name).Inc()
+	if !t.failing {
+		t.failingSince = time.Now()
+		// One WARN per episode; the retries log at DEBUG.
+		r.log.Warn("commit failed; keeping the files and retrying", "table", s.name, "err", err)
+	} else {
+		r.log.Debug("commit failed again", "table", s.name, "retry_in", t.backoff, "err", err)
+	}
 	t.failing = true
 	t.backoff = min(max(2*t.backoff, 200*time.Millisecond), 30*time.Second)
 	t.retryAt = time.Now().Add(t.backoff)
-	r.log.Warn("commit failed; keeping the buffers and retrying", "table", s.name, "retry_in", t.backoff, "err", err)
-	return err
+	return true
 }
 
 // reset drops every buffered row and uncommitted file of t and seeks its
 // partitions back to their watermarks, re-read from the table: the records
-// are consumed again and nothing is committed twice.
+// are consumed again and nothing is committed twice. Only the poll loop and
+// the rebalance callbacks (which run while it does not poll) may call it:
+// franz-go's SetOffsets must not race a poll. r.mu is held.
 func (r *Runner) reset(ctx context.Context, t *table, why error) {
+	r.drop(t, why)
+	if !t.committing && r.fatal == nil {
+		r.reseek(ctx, t)
+	}
+}
+
+// drop drops every buffered row, uncommitted file and batch of t and marks
+// its partitions for a reseek, which the poll loop does once no commit of t
+// is running (a running one may still land); until then their records are
+// skipped. r.mu is held.
+func (r *Runner) drop(t *table, why error) {
 	r.log.Warn("dropping buffered rows; re-reading from the table's watermarks", "table", t.name, "reason", why)
 	r.m.resets.WithLabelValues(t.name).Inc()
 	t.skipBatch = true
@@ -930,12 +1072,29 @@ func (r *Runner) reset(ctx context.Context, t *table, why error) {
 	if t.reg != nil {
 		clear(t.reg.ids)
 	}
+	t.gen++
+	t.pending = nil
+	t.upCancel()
+	t.upCtx, t.upCancel = context.WithCancel(context.Background())
 	for _, s := range t.sinks() {
+		s.up.drop()
 		if err := s.resetWriter(); err != nil {
 			r.fatal = err
 			return
 		}
 	}
+	for _, p := range r.partsOf(t) {
+		p.first, p.dFirst, p.dead = -1, -1, false
+	}
+	t.reseek = true
+	r.cond.Broadcast()
+}
+
+// reseek re-reads t's watermarks and seeks its partitions to them. r.mu is
+// held.
+func (r *Runner) reseek(ctx context.Context, t *table) {
+	t.reseek = false
+	t.skipBatch = true // the records polled so far are from before the seek
 	parts := r.partsOf(t)
 	if len(parts) == 0 {
 		return
@@ -974,7 +1133,7 @@ func (r *Runner) reset(ctx context.Context, t *table, why error) {
 // allCommitted reports whether nothing consumed is waiting for a commit.
 func (r *Runner) allCommitted() bool {
 	for _, t := range r.tables {
-		if t.failing || len(t.main.files) > 0 || (t.dlq != nil && len(t.dlq.files) > 0) {
+		if t.failing || !t.idle() || t.reseek || len(t.main.files) > 0 || (t.dlq != nil && len(t.dlq.files) > 0) {
 			return false
 		}
 	}
@@ -1168,6 +1327,7 @@ func (r *Runner) onAssigned(_ context.Context, _ *kgo.Client, assigned map[strin
 	r.joined = true
 	r.updateReady()
 	r.mu.Unlock()
+	r.groupJoined()
 	r.log.Debug("partitions assigned", "partitions", assigned)
 }
 
@@ -1188,18 +1348,30 @@ func (r *Runner) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 			affected[t] = true
 		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, r.cfg.ShutdownTimeout)
+	// The group waits rebalance_timeout for every member: commit within
+	// most of it, and keep the rest for leaving the partitions.
+	budget := min(r.cfg.ShutdownTimeout, r.cfg.Kafka.RebalanceTimeout*3/4)
+	cctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	var failed []*table
+	var ts []*table
 	for _, t := range r.tables {
-		if affected[t] && r.commitTable(cctx, t) != nil {
-			failed = append(failed, t)
+		if affected[t] {
+			_ = r.cut(cctx, t)
+			ts = append(ts, t)
 		}
 	}
-	r.commitGroupOffsets(cctx)
+	start := time.Now()
+	failed := r.waitIdle(ts, start.Add(budget))
+	gctx, gcancel := context.WithTimeout(ctx, r.cfg.Kafka.RebalanceTimeout/8)
+	r.commitGroupOffsets(gctx)
+	gcancel()
 	r.forget(revoked)
 	for _, t := range failed {
-		r.reset(cctx, t, errors.New("commit failed while partitions were revoked"))
+		why := "not committed within the rebalance budget"
+		if t.failing {
+			why = "commit failed"
+		}
+		r.reset(cctx, t, fmt.Errorf("partitions revoked: %s (%v)", why, time.Since(start).Round(time.Millisecond)))
 	}
 }
 
@@ -1211,6 +1383,8 @@ func (r *Runner) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]in
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.log.Warn("partitions lost", "partitions", lost)
+	r.joined = false
+	r.updateReady()
 	affected := map[*table]bool{}
 	for topic := range lost {
 		if t := r.byTopic[topic]; t != nil {

@@ -22,8 +22,10 @@ import (
 const StreamingCheckpointInterval = 100
 
 // sink is one Delta table written by a Runner: a main table or a dead-letter
-// table. It owns the table's writer and the files finished but not yet
-// committed. Not safe for concurrent use (the Runner's mutex guards it).
+// table. It owns the table's writer and the files finished but not yet cut
+// into a batch. Not safe for concurrent use (the Runner's mutex guards it),
+// except commit, which the table's committer calls without the mutex: it
+// only reads fields that do not change after openSink.
 type sink struct {
 	name  string
 	uri   string
@@ -35,7 +37,8 @@ type sink struct {
 	pin   commitlog.ProtoPin
 	wcfg  writer.Config
 	w     *writer.Writer
-	files []writer.File // finished, not committed
+	files []writer.File // finished, not yet cut into a batch
+	up    *uploader     // the writer's store: uploads data files in the background
 
 	// snap is the table as of this sink's last commit (or open): commits
 	// read it instead of the log, so a commit costs one log write whatever
@@ -146,7 +149,7 @@ func (s *sink) create(ctx context.Context, logger *slog.Logger) error {
 	if err := s.log.ArchiveDescriptors(ctx, s.pin.Fingerprint, set); err != nil {
 		return fmt.Errorf("archive descriptors of table %s: %w", s.uri, err)
 	}
-	if s.w, err = writer.NewTable(s.wcfg, s.st, s.store); err != nil {
+	if s.w, err = writer.NewTable(s.wcfg, s.st, s.dataStore()); err != nil {
 		return fmt.Errorf("writer for table %s: %w", s.uri, err)
 	}
 	return nil
@@ -187,37 +190,37 @@ func (s *sink) opened(ctx context.Context, snap *commitlog.Snapshot, logger *slo
 // writer changed the table since the sink opened (a rolling deploy runs two
 // proto versions), the table's schema is merged with ours, never replaced
 // by an older one, and its pin is left alone unless the schema must grow.
-func (s *sink) metadataUpdate(ctx context.Context, md commitlog.Metadata) (*commitlog.Metadata, error) {
-	if s.older {
+func (s *sink) metadataUpdate(ctx context.Context, md commitlog.Metadata, v sinkVersion) (*commitlog.Metadata, error) {
+	if v.older {
 		return nil, nil // the table's schema already holds every column we write
 	}
 	old := commitlog.PinOf(md)
-	schemaString := s.st.SchemaString()
+	schemaString := v.st.SchemaString()
 	if md.SchemaString != s.baseSchema && md.SchemaString != schemaString {
 		stored, err := schema.ParseSchemaString(md.SchemaString)
 		if err != nil {
 			return nil, fmt.Errorf("table %s: parse its schema: %w", s.uri, err)
 		}
-		ev, err := schema.DiffSchema(stored, s.msg, s.opts)
+		ev, err := schema.DiffSchema(stored, v.msg, s.opts)
 		if err != nil {
 			// Our version may be the older one: then the table's is a
 			// compatible evolution of what we write, and our files are
 			// valid under it as they are.
-			if s.newerThanOurs(ctx, old) {
+			if s.newerThanOurs(ctx, old, v) {
 				return nil, nil
 			}
-			return nil, fmt.Errorf("table %s was changed by another writer and cannot take %s any more: %w", s.uri, s.msg.FullName(), err)
+			return nil, fmt.Errorf("table %s was changed by another writer and cannot take %s any more: %w", s.uri, v.msg.FullName(), err)
 		}
 		if ev.Merged.SchemaString() == md.SchemaString {
 			return nil, nil
 		}
 		schemaString = ev.Merged.SchemaString()
-	} else if md.SchemaString == schemaString && old.Fingerprint != s.basePin && old.Fingerprint != s.pin.Fingerprint {
+	} else if md.SchemaString == schemaString && old.Fingerprint != s.basePin && old.Fingerprint != v.pin.Fingerprint {
 		return nil, nil // another writer re-pinned the table; do not flip it back
 	}
-	same := md.SchemaString == schemaString && old.Message == s.pin.Message && old.Fingerprint == s.pin.Fingerprint &&
-		(s.pin.Version == "" || old.Version == s.pin.Version)
-	for k, v := range s.reg.props() {
+	same := md.SchemaString == schemaString && old.Message == v.pin.Message && old.Fingerprint == v.pin.Fingerprint &&
+		(v.pin.Version == "" || old.Version == v.pin.Version)
+	for k, v := range v.reg.props() {
 		same = same && md.Configuration[k] == v
 	}
 	if same {
@@ -229,14 +232,14 @@ func (s *sink) metadataUpdate(ctx context.Context, md commitlog.Metadata) (*comm
 	for k, v := range md.Configuration {
 		nm.Configuration[k] = v
 	}
-	nm.Configuration[commitlog.PropProtoMessage] = s.pin.Message
-	nm.Configuration[commitlog.PropProtoFingerprint] = s.pin.Fingerprint
-	if s.pin.Version != "" {
-		nm.Configuration[commitlog.PropProtoVersion] = s.pin.Version
+	nm.Configuration[commitlog.PropProtoMessage] = v.pin.Message
+	nm.Configuration[commitlog.PropProtoFingerprint] = v.pin.Fingerprint
+	if v.pin.Version != "" {
+		nm.Configuration[commitlog.PropProtoVersion] = v.pin.Version
 	} else {
 		delete(nm.Configuration, commitlog.PropProtoVersion)
 	}
-	for k, v := range s.reg.props() {
+	for k, v := range v.reg.props() {
 		nm.Configuration[k] = v
 	}
 	return &nm, nil
@@ -245,7 +248,7 @@ func (s *sink) metadataUpdate(ctx context.Context, md commitlog.Metadata) (*comm
 // newerThanOurs reports whether the table's current proto version (read from
 // the descriptor archive) is a compatible evolution of the schema this sink
 // writes.
-func (s *sink) newerThanOurs(ctx context.Context, pin commitlog.ProtoPin) bool {
+func (s *sink) newerThanOurs(ctx context.Context, pin commitlog.ProtoPin, v sinkVersion) bool {
 	set, err := s.log.Descriptors(ctx, pin.Fingerprint)
 	if err != nil {
 		return false
@@ -258,7 +261,7 @@ func (s *sink) newerThanOurs(ctx context.Context, pin commitlog.ProtoPin) bool {
 	if err != nil {
 		return false
 	}
-	_, err = schema.DiffSchema(s.st.Schema, theirs, s.opts)
+	_, err = schema.DiffSchema(v.st.Schema, theirs, s.opts)
 	return err == nil
 }
 
@@ -282,17 +285,60 @@ type commitResult struct {
 	checkpointed  bool
 }
 
-// commit writes s.files and the offset ranges as one Delta commit. On
-// success s.files is emptied. commitlog resolves ambiguous writes itself (by
+// sinkVersion is the proto version a sink writes (switchTo changes it in
+// the poll loop): a batch keeps the one of its cut, so that its commit,
+// made by the committer, reads no field the poll loop writes.
+type sinkVersion struct {
+	msg   protoreflect.MessageDescriptor
+	pin   commitlog.ProtoPin
+	reg   regInfo
+	st    *schema.Table
+	older bool
+}
+
+// version is what the sink writes now. Poll loop only.
+func (s *sink) version() sinkVersion {
+	return sinkVersion{msg: s.msg, pin: s.pin, reg: s.reg, st: s.st, older: s.older}
+}
+
+// takeFiles returns the finished files and the proto fingerprint each
+// was written with, and forgets them. Poll loop only.
+func (s *sink) takeFiles() ([]writer.File, []string) {
+	files, fps := s.files, make([]string, len(s.files))
+	for i, f := range files {
+		fps[i] = s.pin.Fingerprint
+		if old, ok := s.fileFP[f.Path]; ok {
+			fps[i] = old
+		}
+	}
+	s.files, s.fileFP = nil, nil
+	return files, fps
+}
+
+// dataStore is the store the writer writes data files to: the uploader
+// once the Runner set it.
+func (s *sink) dataStore() storage.Store {
+	if s.up != nil {
+		return s.up
+	}
+	return s.store
+}
+
+// commit writes files (uploaded; fps[i] is the proto fingerprint files[i]
+// was written with) and the offset ranges as one Delta commit, for proto
+// version v. Called by the table's committer, without the Runner's mutex:
+// it uses only v, the commit log and the fields only commits change
+// (snap, snapStale, baseSchema, basePin).
+// commitlog resolves ambiguous writes itself (by
 // txnId); a commit whose outcome stays unknown is *AmbiguousCommitError, and
 // the caller must then re-read its watermarks rather than retry.
-func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.OffsetRange, op string, params map[string]any) (commitResult, error) {
+func (s *sink) commit(ctx context.Context, group string, files []writer.File, fps []string, v sinkVersion, ranges []commitlog.OffsetRange, op string, params map[string]any) (commitResult, error) {
 	var res commitResult
-	for _, f := range s.files {
+	for _, f := range files {
 		res.rows += f.Rows
 		res.bytes += f.Size
 	}
-	res.files = len(s.files)
+	res.files = len(files)
 	snap, err := s.snapshot(ctx)
 	if err != nil {
 		return res, fmt.Errorf("read table %s: %w", s.uri, err)
@@ -302,7 +348,7 @@ func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.Offs
 	}
 	res.readVersion = snap.Version()
 	tx := s.log.NewTransaction(snap)
-	nm, err := s.metadataUpdate(ctx, snap.Metadata())
+	nm, err := s.metadataUpdate(ctx, snap.Metadata(), v)
 	if err != nil {
 		return res, err
 	}
@@ -310,12 +356,8 @@ func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.Offs
 		tx.UpdateMetadata(*nm)
 		res.evolved = true
 	}
-	for _, f := range s.files {
-		fp := s.pin.Fingerprint
-		if old, ok := s.fileFP[f.Path]; ok {
-			fp = old
-		}
-		add, err := toAdd(f, fp)
+	for i, f := range files {
+		add, err := toAdd(f, fps[i])
 		if err != nil {
 			return res, fmt.Errorf("commit to %s: %w", s.uri, err)
 		}
@@ -340,11 +382,10 @@ func (s *sink) commit(ctx context.Context, group string, ranges []commitlog.Offs
 	} else {
 		s.snapStale = true // a concurrent commit was not read: Update next time
 	}
-	s.files, s.fileFP = nil, nil
 	if nm != nil {
 		// The table is at our version now: a later switchTo is ours to
 		// commit, not another writer's change to leave alone.
-		s.baseSchema, s.basePin = nm.SchemaString, s.pin.Fingerprint
+		s.baseSchema, s.basePin = nm.SchemaString, v.pin.Fingerprint
 	}
 	res.version, res.alreadyThere = cr.Version, cr.AlreadyCommitted
 	res.checkpointed, res.checkpointErr = cr.Checkpointed, cr.CheckpointErr
@@ -364,7 +405,7 @@ func (s *sink) switchTo(ctx context.Context, msg protoreflect.MessageDescriptor,
 	if err := s.log.ArchiveDescriptors(ctx, pin.Fingerprint, set); err != nil {
 		return fmt.Errorf("archive descriptors: %w", err)
 	}
-	w, err := writer.NewTable(s.wcfg, merged, s.store)
+	w, err := writer.NewTable(s.wcfg, merged, s.dataStore())
 	if err != nil {
 		return fmt.Errorf("writer: %w", err)
 	}
