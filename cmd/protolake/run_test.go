@@ -208,13 +208,13 @@ tables:
 		want string
 	}{
 		{[]string{"run", "--config", conf}, "invalid config:\n" +
-			conf + `, line 3: kafka.grup_id: unknown setting "grup_id" (known here: brokers, client_id, group_id, sasl, start_offset, tls)` + "\n" +
+			conf + `, line 3: kafka.grup_id: unknown setting "grup_id" (known here: brokers, client_id, fatal_after, group_id, heartbeat_interval, instance_id, rebalance_timeout, sasl, session_timeout, start_offset, tls)` + "\n" +
 			conf + `, line 4: memory_limit: "1GB-ish" is not a size (e.g. 134217728, 128MiB, 1GiB)` + "\n" +
 			conf + `, line 11: tables.0.flush.max_rows: "many" is not an integer` + "\n" +
 			"kafka.group_id: is required (instances of one deployment share it)"},
 		{[]string{"run", "--config", broken}, broken + `: not valid YAML: line 2 ("  brokers: [127.0.0.1:9092"): did not find expected ',' or ']'`},
-		{[]string{"run", "--config", conf, "--untill-caught-up"}, "unknown flag --untill-caught-up (did you mean --until-caught-up?); run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: http, kafka, log, memory_limit, shutdown_timeout, tables); see protolake run --help"},
-		{[]string{"run", "--confg", conf}, "unknown flag --confg (did you mean --config?); run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: http, kafka, log, memory_limit, shutdown_timeout, tables); see protolake run --help"},
+		{[]string{"run", "--config", conf, "--untill-caught-up"}, "unknown flag --untill-caught-up (did you mean --until-caught-up?); run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: http, kafka, log, memory_limit, shutdown_timeout, storage, tables); see protolake run --help"},
+		{[]string{"run", "--confg", conf}, "unknown flag --confg (did you mean --config?); run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: http, kafka, log, memory_limit, shutdown_timeout, storage, tables); see protolake run --help"},
 	} {
 		err := run(context.Background(), tc.args, &bytes.Buffer{}, &bytes.Buffer{})
 		var ue usageError
