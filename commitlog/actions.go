@@ -303,11 +303,17 @@ func decodeAction(kind string, raw json.RawMessage) (Action, error) {
 		if err == nil && a.Add.Path == "" {
 			err = fmt.Errorf("add action without a path")
 		}
+		if err == nil {
+			err = checkFilePath(a.Add.Path)
+		}
 	case "remove":
 		a.Remove = new(Remove)
 		err = a.Remove.UnmarshalJSON(raw)
 		if err == nil && a.Remove.Path == "" {
 			err = fmt.Errorf("remove action without a path")
+		}
+		if err == nil {
+			err = checkFilePath(a.Remove.Path)
 		}
 	case "txn":
 		a.Txn = new(Txn)

@@ -23,6 +23,14 @@
 //     Actions and fields this package does not model (cdc, domainMetadata,
 //     deletionVector, stats_parsed…) are tolerated; unknown fields of known
 //     actions and unknown actions are kept verbatim.
+//   - Paths. Every add and remove path, in commits and checkpoints, must
+//     be a relative path below the table root: an absolute path or URI
+//     (file:, s3a:, …) or one whose decoded form has "." or ".." segments
+//     makes the log entry corrupt (ErrPathOutsideTable), so no snapshot —
+//     and nothing that inspect lists, compact rewrites or vacuum deletes —
+//     names a file outside the table. Commits are checked the same way.
+//   - Schema. A metaData without schemaString reads as an empty schema (as
+//     in Spark); writing to such a table is refused (ErrNoSchema).
 //   - Cost. Snapshots share their file maps copy-on-write: a commit's
 //     CommitResult.Snapshot and Table.Update cost O(new actions), not
 //     O(files), and neither lists the log. A writer that keeps its snapshot

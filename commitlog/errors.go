@@ -22,6 +22,13 @@ var ErrUnsupportedProtocol = errors.New("unsupported table protocol")
 // schema with a Delta writer that can, or write to a new table.
 var ErrNoSchema = errors.New("table metaData has no schemaString")
 
+// ErrPathOutsideTable is returned (wrapped, as a CorruptError of the log
+// entry) for an add or remove whose path could resolve outside the table
+// root: an absolute path or URI (file:, s3:, …) or one with "." or ".."
+// segments. Every file protolake reads, lists for readers, rewrites or
+// deletes comes from a snapshot, so no such path is ever followed.
+var ErrPathOutsideTable = errors.New("file path leaves the table root")
+
 // ErrConflict is returned (wrapped) when a commit cannot be made because a
 // concurrent commit invalidated it (it removed a file this commit removes,
 // changed the metadata, …) or because the retries ran out. Start again from

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"regexp"
 	"sort"
 
 	"github.com/protolake/protolake/storage"
@@ -157,6 +158,35 @@ func (s *Snapshot) DomainMetadata() []RawAction {
 		out[i] = s.domains[k]
 	}
 	return out
+}
+
+// uriScheme matches the scheme of an absolute URI ("file:", "s3a:"); a
+// relative Delta path cannot start with one (':' in its first segment is
+// escaped).
+var uriScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
+
+// checkFilePath refuses a log path that could resolve outside the table
+// root: an absolute URI or path, or one whose decoded form is not a plain
+// relative store key.
+func checkFilePath(p string) error {
+	if uriScheme.MatchString(p) {
+		return fmt.Errorf("%w: %q is an absolute URI (protolake reads only files under the table root)", ErrPathOutsideTable, p)
+	}
+	if err := storage.CheckKey(decodePath(p)); err != nil {
+		return fmt.Errorf("%w: %q: %v", ErrPathOutsideTable, p, err)
+	}
+	return nil
+}
+
+// checkActionPath applies checkFilePath to an add or remove.
+func checkActionPath(a Action) error {
+	switch {
+	case a.Add != nil:
+		return checkFilePath(a.Add.Path)
+	case a.Remove != nil:
+		return checkFilePath(a.Remove.Path)
+	}
+	return nil
 }
 
 // decodePath is the reconciliation key of a file: the log stores URI-encoded
@@ -460,7 +490,17 @@ func loadCheckpoint(ctx context.Context, r Reader, parts []logFile, s *Snapshot)
 		if err != nil {
 			return err
 		}
-		if err := parseCheckpointFunc(data, s.apply); err != nil {
+		var pathErr error
+		err = parseCheckpointFunc(data, func(a Action) {
+			if err := checkActionPath(a); err != nil && pathErr == nil {
+				pathErr = err
+			}
+			s.apply(a)
+		})
+		if err == nil {
+			err = pathErr
+		}
+		if err != nil {
 			return fmt.Errorf("%s: %w", p.key, err)
 		}
 	}

@@ -203,6 +203,9 @@ func (tx *Transaction) validate() error {
 		if a.Path == "" {
 			return errors.New("add without a path")
 		}
+		if err := checkFilePath(a.Path); err != nil {
+			return fmt.Errorf("add: %w", err)
+		}
 		if len(a.PartitionValues) != len(md.PartitionColumns) {
 			return fmt.Errorf("add %s: partition values %v do not match partition columns %v", a.Path, keys(a.PartitionValues), md.PartitionColumns)
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/protolake/protolake/storage/internal/keys"
 )
 
 // ErrNotExist is returned (wrapped) when a key does not exist.
@@ -41,3 +43,9 @@ type Store interface {
 	// Delete removes the object at key; deleting an absent key succeeds.
 	Delete(ctx context.Context, key string) error
 }
+
+// CheckKey reports whether key is a key every backend accepts: non-empty,
+// slash-separated, relative, without empty, "." or ".." segments, without a
+// trailing slash or NUL bytes. Such a key cannot name anything outside the
+// store's root.
+func CheckKey(key string) error { return keys.Check(key) }

@@ -177,3 +177,78 @@ func TestNoSchemaStringTable(t *testing.T) {
 		t.Errorf("compact: exit %d, want a refusal naming the missing schemaString:\n%s", code, errOut)
 	}
 }
+
+// TestPathsLeavingTheTable: a log whose add paths could resolve outside the
+// table (.., an absolute path, a file: URI) is refused by inspect --files,
+// vacuum and compact; a data file that is a symlink out of the table root is
+// not read by compaction, so no rows from outside are rewritten into it.
+func TestPathsLeavingTheTable(t *testing.T) {
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "secret.parquet"), []byte("outside"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{
+		"../" + filepath.Base(outside) + "/secret.parquet",
+		"a/%2E%2E/%2E%2E/x.parquet",
+		filepath.Join(outside, "secret.parquet"),
+		"file://" + filepath.Join(outside, "secret.parquet"),
+		"file:" + filepath.Join(outside, "secret.parquet"),
+		"s3a://bucket/other/part-0.parquet",
+	} {
+		t.Run(path, func(t *testing.T) {
+			dir := copyTable(t, "deltars-simple_table_with_checkpoint")
+			entry := fmt.Sprintf(`{"commitInfo":{"timestamp":1615751716705,"operation":"WRITE"}}
+{"add":{"path":%q,"partitionValues":{},"size":7,"modificationTime":1615751716698,"dataChange":true}}
+`, path)
+			if err := os.WriteFile(filepath.Join(dir, "_delta_log", "00000000000000000011.json"), []byte(entry), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{
+				{"inspect", "--files", dir},
+				{"vacuum", dir},
+				{"compact", dir, "--min-files", "2"},
+			} {
+				out, errOut, code := runCLI(t, args...)
+				if code == 0 || !strings.Contains(errOut, "leaves the table root") {
+					t.Errorf("%v: exit %d, want a refusal naming the path:\n%s\n%s", args, code, out, errOut)
+				}
+				if strings.Contains(out, "secret") {
+					t.Errorf("%v printed the outside file:\n%s", args, out)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(outside, "secret.parquet")); err != nil {
+				t.Errorf("the file outside the table is gone: %v", err)
+			}
+		})
+	}
+
+	t.Run("symlink out of the root", func(t *testing.T) {
+		dir := copyTable(t, "deltars-simple_table_with_checkpoint")
+		snap := latestSnapshot(t, dir)
+		victim := filepath.Join(dir, snap.Files()[0].Path)
+		// The outside file is a valid Parquet file of the same schema
+		// (another copy of a table file), so following the link would
+		// silently rewrite its rows into the table.
+		b, err := os.ReadFile(victim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := filepath.Join(outside, "same-schema.parquet")
+		if err := os.WriteFile(target, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(victim); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, victim); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, code := runCLI(t, "compact", dir, "--min-files", "2")
+		if code == 0 || !strings.Contains(errOut, "escapes") {
+			t.Errorf("compact: exit %d, want the partition refused (symlink out of the root):\n%s", code, errOut)
+		}
+		if v := latestSnapshot(t, dir).Version(); v != snap.Version() {
+			t.Errorf("compaction through a symlink out of the table committed version %d", v)
+		}
+	})
+}

@@ -17,6 +17,9 @@
 //     crash of the machine.
 //   - List walks the tree below the root and returns regular files only,
 //     sorted by key; directories that exist only as parents are not objects.
+//   - Nothing outside the root is read: keys cannot contain "." or ".."
+//     segments, List does not follow symlinks, and Get follows a symlink only
+//     while it resolves below the root.
 //
 // Temporary files are named ".protolake-tmp-*" and live next to their target.
 // Empty directories left behind by Delete are not removed. The filesystem must
@@ -81,12 +84,16 @@ func (s *Store) path(key string) string {
 }
 
 // Get opens the file for key. A missing key, a key that names a directory and a
-// key below a regular file all report storage.ErrNotExist.
+// key below a regular file all report storage.ErrNotExist. A symlink on the
+// way is followed only if it resolves below the root; one that leaves it is
+// an error ("path escapes from parent").
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := check(ctx, key); err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
-	f, err := os.Open(s.path(key))
+	// OpenInRoot follows a symlink only while it stays below the root: a
+	// link out of the table is not part of it.
+	f, err := os.OpenInRoot(s.root, filepath.FromSlash(key))
 	if err != nil {
 		if notExist(err) {
 			return nil, fmt.Errorf("get %s: %w", key, storage.ErrNotExist)
