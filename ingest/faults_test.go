@@ -2,7 +2,6 @@ package ingest_test
 
 import (
 	"context"
-	"google.golang.org/protobuf/proto"
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/protolake/protolake/storage"
 	"github.com/protolake/protolake/storage/faulty"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"google.golang.org/protobuf/proto"
 )
 
 func isCommit(c faulty.Call) bool {
@@ -79,17 +79,9 @@ func TestStorageFailures(t *testing.T) {
 		fs, r, done := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
 			fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Match: isCommit})
 		})
-		deadline := time.Now().Add(20 * time.Second)
-		for r.Stats()[0].RecordsConsumed < n && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-		time.Sleep(1500 * time.Millisecond) // several failed attempts
-		if fs.Calls(faulty.OpPutIfAbsent) < 3 {
-			t.Errorf("only %d commit attempts while failing", fs.Calls(faulty.OpPutIfAbsent))
-		}
-		if r.Ready() {
-			t.Error("Ready while every commit fails")
-		}
+		waitFor(t, "not every record consumed", func() bool { return r.Stats()[0].RecordsConsumed >= n })
+		waitFor(t, "fewer than 3 commit attempts while failing", func() bool { return fs.Calls(faulty.OpPutIfAbsent) >= 3 })
+		waitFor(t, "not Ready while every commit fails", func() bool { return !r.Ready() })
 		if _, snap := tableFiles(t, filepath.Join(dir, "ad_impressions")); snap.Version() != 0 || len(snap.Txns()) != 0 {
 			t.Errorf("table moved while commits failed: version %d, txns %v", snap.Version(), snap.Txns())
 		}
@@ -152,9 +144,11 @@ func TestStorageFailures(t *testing.T) {
 		var src produced
 		produce(t, producer(t, c), &src, 0, n, marshal)
 		dir := tempDir(t)
+		var ambiguous atomic.Bool
 		fs, r, done := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
 			fs.OnAfter(func(_ context.Context, call faulty.Call, _ error) {
 				if call.Op == faulty.OpPutIfAbsent && isCommit(call) {
+					ambiguous.Store(true)
 					// From the first commit on, reads of the log fail.
 					fs.Inject(faulty.Fault{Op: faulty.OpGet, Match: func(c faulty.Call) bool { return strings.HasPrefix(c.Key, "_delta_log/") }})
 					fs.Inject(faulty.Fault{Op: faulty.OpList})
@@ -163,7 +157,12 @@ func TestStorageFailures(t *testing.T) {
 			})
 			fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Match: isCommit, Nth: 1, After: true})
 		})
-		time.Sleep(1500 * time.Millisecond)
+		// Several reads of the log fail after the ambiguous commit before
+		// the store recovers.
+		waitFor(t, "no ambiguous commit", ambiguous.Load)
+		reads := func() int { return fs.Calls(faulty.OpGet) + fs.Calls(faulty.OpList) }
+		base := reads()
+		waitFor(t, "fewer than 3 failed log reads after the ambiguous commit", func() bool { return reads() >= base+3 })
 		fs.Reset()
 		if err := <-done; err != nil {
 			t.Fatalf("Run: %v", err)
@@ -271,6 +270,7 @@ func TestBackpressure(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	consumed := r.Stats()[0].RecordsConsumed
+	// Not a synchronisation: fetching must stay stopped for a while.
 	time.Sleep(500 * time.Millisecond)
 	if got := r.Stats()[0].RecordsConsumed; got >= n || got > consumed+10_000 {
 		t.Errorf("consumed %d records, then %d while paused: fetching did not stop", consumed, got)

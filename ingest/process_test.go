@@ -198,7 +198,8 @@ func crashConfig(t *testing.T, brokers []string, dir string) ingest.Config {
 // messages (2% of them corrupt) are produced, restarting it each time; at
 // the end the table holds every good message exactly once and the
 // dead-letter table every bad one exactly once. PROTOLAKE_TEST_CRASH_ITERATIONS
-// sets the number of kills (default 8).
+// sets the number of kills (default 8), PROTOLAKE_TEST_SEED the seed of the
+// kill times (random by default, printed when the test fails).
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
@@ -218,7 +219,17 @@ func TestCrashRecovery(t *testing.T) {
 		return marshal(i)
 	})
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	if v := os.Getenv("PROTOLAKE_TEST_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("PROTOLAKE_TEST_SEED=%q: %v", v, err)
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("kill times drawn from seed %d: replay with PROTOLAKE_TEST_SEED=%d", seed, seed)
+		}
+	})
 	rng := rand.New(rand.NewPCG(seed, 5))
 	version := func() int64 {
 		store, err := local.New(filepath.Join(dir, "ad_impressions"))
@@ -319,12 +330,42 @@ func TestRebalance(t *testing.T) {
 	if maxMembers < 3 {
 		t.Fatalf("the group never had 3 members (max %d)", maxMembers)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Kill one while the group commits, add a fourth after the survivors
+	// committed again, stop the rest once the group has committed every
+	// produced record.
+	version := func() int64 {
+		_, snap := tableFiles(t, filepath.Join(dir, "ad_impressions"))
+		return snap.Version()
+	}
+	committed := func(what string) {
+		t.Helper()
+		v := version()
+		waitFor(t, what, func() bool { return version() > v })
+	}
+	committed("no commit by the group of 3")
 	kids[0].kill(t)
-	time.Sleep(300 * time.Millisecond)
+	committed("no commit after the kill")
 	kids = append(kids, startChild(t, cfg))
 	src := bg.wait(t)
-	time.Sleep(time.Second)
+	waitFor(t, "the group's offsets never reached the end of the topic", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return false
+		}
+		offs, err := adm.FetchOffsets(ctx, "lake")
+		if err != nil {
+			return false
+		}
+		done := true
+		ends.Each(func(e kadm.ListedOffset) {
+			if o, ok := offs.Lookup(e.Topic, e.Partition); !ok || o.At < e.Offset {
+				done = false
+			}
+		})
+		return done
+	})
 	for _, k := range kids[1:] {
 		k.stop(t)
 	}
