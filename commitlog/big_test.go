@@ -21,28 +21,25 @@ import (
 // count: about 90 bytes per column.
 func bigStats(i, cols int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `{"numRecords":%d,"minValues":{`, 1000+i%1000)
-	for c := 0; c < cols; c++ {
-		if c > 0 {
-			b.WriteByte(',')
+	b.Grow(cols * 96)
+	lo, hi := fmt.Sprintf("%032d", i), fmt.Sprintf("%032d", i+999)
+	b.WriteString(`{"numRecords":`)
+	b.WriteString(strconv.Itoa(1000 + i%1000))
+	for _, part := range []struct{ name, value string }{{"minValues", `"` + lo + `"`}, {"maxValues", `"` + hi + `"`}, {"nullCount", "0"}} {
+		b.WriteString(`,"` + part.name + `":{`)
+		for c := 0; c < cols; c++ {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`"column_`)
+			b.WriteByte(byte('0' + c/10%10))
+			b.WriteByte(byte('0' + c%10))
+			b.WriteString(`":`)
+			b.WriteString(part.value)
 		}
-		fmt.Fprintf(&b, `"column_%02d":"%032d"`, c, i)
+		b.WriteByte('}')
 	}
-	b.WriteString(`},"maxValues":{`)
-	for c := 0; c < cols; c++ {
-		if c > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `"column_%02d":"%032d"`, c, i+999)
-	}
-	b.WriteString(`},"nullCount":{`)
-	for c := 0; c < cols; c++ {
-		if c > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `"column_%02d":0`, c)
-	}
-	b.WriteString(`}}`)
+	b.WriteByte('}')
 	return b.String()
 }
 

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -486,7 +487,7 @@ func firstMissing(l *logListing, from, to int64) int64 {
 
 func loadCheckpoint(ctx context.Context, r Reader, parts []logFile, s *Snapshot) error {
 	for _, p := range parts {
-		data, err := readAll(ctx, r, p.key)
+		data, err := readSized(ctx, r, p.key, p.size)
 		if err != nil {
 			return err
 		}
@@ -565,6 +566,35 @@ func readAll(ctx context.Context, r Reader, key string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	return data, nil
+}
+
+// readSized is readAll for an object whose size the listing gave: one
+// buffer of that size instead of a doubling one (a checkpoint of millions
+// of files is hundreds of megabytes). A size that turns out wrong only
+// costs the growth.
+func readSized(ctx context.Context, r Reader, key string, size int64) ([]byte, error) {
+	if size <= 0 || size > 1<<40 {
+		return readAll(ctx, r, key)
+	}
+	rc, err := r.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	defer rc.Close()
+	buf := make([]byte, size+1) // +1: to see the end
+	n, err := io.ReadFull(rc, buf)
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return buf[:n], nil
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	// Longer than listed (rewritten since?): read the rest.
+	rest, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return append(buf, rest...), nil
 }
 
 // LastCheckpoint is the content of _delta_log/_last_checkpoint.

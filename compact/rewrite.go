@@ -2,6 +2,7 @@ package compact
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"fmt"
 	"io"
@@ -38,12 +39,16 @@ type rewriter struct {
 // rewriteBin writes the rows of a bin as new files (one, or one per run of
 // inputs with the same Parquet schema) and returns them. On error the files
 // already written are returned too, so the caller can delete them.
-func (rw *rewriter) rewriteBin(ctx context.Context, b Bin) ([]output, error) {
+func (rw *rewriter) rewriteBin(ctx context.Context, b Bin) (outs []output, err error) {
 	var (
-		outs   []output
 		cur    *fileBuilder
 		curIns []commitlog.Add
 	)
+	defer func() {
+		if cur != nil && err != nil {
+			cur.abort(err) // its upload leaves nothing behind
+		}
+	}()
 	finish := func() error {
 		if cur == nil {
 			return nil
@@ -74,7 +79,7 @@ func (rw *rewriter) rewriteBin(ctx context.Context, b Bin) ([]output, error) {
 			}
 		}
 		if cur == nil {
-			if cur, err = rw.newBuilder(f.Schema()); err != nil {
+			if cur, err = rw.newBuilder(ctx, f.Schema()); err != nil {
 				return outs, err
 			}
 		}
@@ -89,8 +94,9 @@ func (rw *rewriter) rewriteBin(ctx context.Context, b Bin) ([]output, error) {
 	return outs, finish()
 }
 
-// read loads one input file. Inputs are smaller than the target size, which
-// bounds the memory; a file much larger than its logged size is refused.
+// read loads one input file into one buffer of its logged size (+1 byte to
+// see that it ends there). Inputs are smaller than the target size, which
+// bounds the memory; a file larger than its logged size is refused.
 func (rw *rewriter) read(ctx context.Context, in commitlog.Add) ([]byte, error) {
 	rc, err := rw.store.Get(ctx, storeKey(in.Path))
 	if err != nil {
@@ -101,21 +107,29 @@ func (rw *rewriter) read(ctx context.Context, in commitlog.Add) ([]byte, error) 
 	if limit <= 0 || limit > rw.cfg.TargetSize {
 		limit = rw.cfg.TargetSize
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, limit))
-	n, err := io.Copy(buf, io.LimitReader(rc, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read data file %s: %w", in.Path, err)
-	}
-	if n > limit {
+	buf := make([]byte, limit+1)
+	n, err := io.ReadFull(rc, buf)
+	switch {
+	case err == nil:
 		return nil, fmt.Errorf("read data file %s: larger than its logged size %d (or the target size); refusing to compact it", in.Path, in.Size)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return buf[:n], nil
 	}
-	return buf.Bytes(), nil
+	return nil, fmt.Errorf("read data file %s: %w", in.Path, err)
 }
 
-// fileBuilder accumulates the rows of one new file.
+// fileBuilder writes one new file, streamed to the store as it is encoded:
+// the Parquet writer writes into a pipe that a store.Put started with the
+// builder reads (S3 uploads it in parts), so memory holds the row group
+// being encoded, not the file.
 type fileBuilder struct {
 	schema  *parquet.Schema
-	out     bytes.Buffer
+	key     string
+	out     *io.PipeWriter
+	size    int64      // bytes written to out
+	putDone chan error // the result of the upload, sent once
+	putErr  error      // that result, once received
+	waited  bool
 	w       *parquet.GenericWriter[any]
 	sortBuf *parquet.Buffer // with SortBy: every row, sorted at the end
 	pending int64           // input bytes since the last row group flush
@@ -126,10 +140,25 @@ type fileBuilder struct {
 	rows         int64
 }
 
-func (rw *rewriter) newBuilder(s *parquet.Schema) (*fileBuilder, error) {
-	fb := &fileBuilder{schema: s, rgBytes: rw.cfg.RowGroupBytes}
+func (rw *rewriter) newBuilder(ctx context.Context, s *parquet.Schema) (*fileBuilder, error) {
+	name := "part-" + uuid.NewString() + ".c000.zstd.parquet"
+	key := name
+	if rw.partPath != "" {
+		key = rw.partPath + "/" + name
+	}
+	pr, pw := io.Pipe()
+	fb := &fileBuilder{schema: s, key: key, out: pw, putDone: make(chan error, 1), rgBytes: rw.cfg.RowGroupBytes}
+	go func() {
+		err := rw.store.Put(ctx, key, pr)
+		pr.CloseWithError(fmt.Errorf("upload ended: %w", err)) // a failed upload fails the writes
+		fb.putDone <- err
+	}()
 	out := outputSchema(s)
-	fb.w = parquet.NewGenericWriter[any](&fb.out, out,
+	fb.w = parquet.NewGenericWriter[any](writerFunc(func(p []byte) (int, error) {
+		n, err := pw.Write(p)
+		fb.size += int64(n)
+		return n, err
+	}), out,
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.CreatedBy("protolake", "compact", ""),
 	)
@@ -141,6 +170,26 @@ func (rw *rewriter) newBuilder(s *parquet.Schema) (*fileBuilder, error) {
 		fb.sortBuf = parquet.NewBuffer(out, parquet.SortingRowGroupConfig(parquet.SortingColumns(parquet.NullsFirst(parquet.Ascending(col)))))
 	}
 	return fb, nil
+}
+
+// writerFunc adapts a function to io.Writer.
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// abort ends the upload with err, if it still runs: the store keeps
+// nothing of it.
+func (fb *fileBuilder) abort(err error) {
+	fb.out.CloseWithError(err)
+	fb.wait()
+}
+
+// wait returns the upload's result.
+func (fb *fileBuilder) wait() error {
+	if !fb.waited {
+		fb.putErr, fb.waited = <-fb.putDone, true
+	}
+	return fb.putErr
 }
 
 func findLeaf(s *parquet.Schema, name string) (string, bool) {
@@ -219,35 +268,29 @@ func (fb *fileBuilder) flushPending() error {
 	return nil
 }
 
-// close finishes the Parquet file and returns its bytes.
-func (fb *fileBuilder) close() ([]byte, error) {
+// close finishes the Parquet file and waits for its upload.
+func (fb *fileBuilder) close() error {
 	if err := fb.flushPending(); err != nil {
-		return nil, err
+		return err
 	}
 	if fb.sortBuf != nil {
 		sort.Sort(fb.sortBuf)
 		if _, err := fb.w.WriteRowGroup(fb.sortBuf); err != nil {
-			return nil, fmt.Errorf("write sorted rows: %w", err)
+			return fmt.Errorf("write sorted rows: %w", err)
 		}
 	}
 	if err := fb.w.Close(); err != nil {
-		return nil, fmt.Errorf("close parquet writer: %w", err)
+		return fmt.Errorf("close parquet writer: %w", err)
 	}
-	return fb.out.Bytes(), nil
+	fb.out.Close()
+	return fb.wait()
 }
 
 // finish closes the builder, stores the file and builds its add action.
 func (rw *rewriter) finish(ctx context.Context, fb *fileBuilder, inputs []commitlog.Add) (output, error) {
-	data, err := fb.close()
-	if err != nil {
-		return output{}, err
-	}
-	name := "part-" + uuid.NewString() + ".c000.zstd.parquet"
-	key := name
-	if rw.partPath != "" {
-		key = rw.partPath + "/" + name
-	}
-	if err := rw.store.Put(ctx, key, bytes.NewReader(data)); err != nil {
+	key := fb.key
+	if err := fb.close(); err != nil {
+		fb.abort(err) // if the upload still runs
 		return output{}, fmt.Errorf("write compacted file %s: %w", key, err)
 	}
 	var tags map[string]string
@@ -260,7 +303,7 @@ func (rw *rewriter) finish(ctx context.Context, fb *fileBuilder, inputs []commit
 	add := commitlog.Add{
 		Path:             (&url.URL{Path: key}).EscapedPath(),
 		PartitionValues:  rw.partValues,
-		Size:             int64(len(data)),
+		Size:             fb.size,
 		ModificationTime: rw.cfg.Now().UnixMilli(),
 		DataChange:       false,
 		Stats:            mergeStats(inputs, fb.rows, rw.types),
