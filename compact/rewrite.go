@@ -2,8 +2,8 @@ package compact
 
 import (
 	"bytes"
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
