@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +171,46 @@ func TestFaultLandedCommitNeverDeleted(t *testing.T) {
 			return
 		}
 		equalMultisets(t, fmt.Sprint(script), tableRows(t, db, tt.dir, after), want)
+	}
+}
+
+// TestFaultInputReadFailsMidFile: reading an input fails after the new
+// file's upload has started (it streams as it is encoded): the upload is
+// aborted and nothing of it stays in the store, not even a temporary file.
+func TestFaultInputReadFailsMidFile(t *testing.T) {
+	ctx := context.Background()
+	tt, fs, tbl := faultyTable(t)
+	fs.Inject(faulty.Fault{Op: faulty.OpGet, Nth: 3, Match: func(c faulty.Call) bool { return strings.HasSuffix(c.Key, ".zstd.parquet") }})
+	res, err := compact.Run(ctx, tbl, compact.Config{RowGroupBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Err(); !errors.Is(err, faulty.ErrInjected) {
+		t.Fatalf("Result.Err = %v, want the injected read failure", err)
+	}
+	snap, err := tt.tbl.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, f := range snap.Files() {
+		known[f.Path] = true
+	}
+	for _, r := range snap.Tombstones() {
+		known[r.Path] = true
+	}
+	err = filepath.WalkDir(tt.dir, func(p string, d iofs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(tt.dir, p)
+		rel = filepath.ToSlash(rel)
+		if !strings.HasPrefix(rel, "_delta_log/") && !strings.HasPrefix(rel, "_protolake/") && !known[rel] {
+			t.Errorf("left behind: %s", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
