@@ -55,18 +55,33 @@ put_env() { # KEY VALUE: replace KEY's line in the env file
 start_kafka() {
   already_running kafka && { log "kafka already running"; return; }
   [[ -d "$KAFKA_HOME/libs" ]] || die "kafka is not installed: interop/install.sh kafka"
-  check_free kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+  check_free kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_PORT" "$KAFKA_TLS_PORT"
   local dir="$RUN/kafka"
-  rm -rf "$dir" && mkdir -p "$dir"
+  rm -rf "$dir" && mkdir -p "$dir/tls"
+  # A test CA and a broker certificate for 127.0.0.1 (the SSL listener).
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=protolake interop CA" \
+    -keyout "$dir/tls/ca.key" -out "$dir/tls/ca.pem" >/dev/null 2>&1 || die "kafka: CA certificate"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/tls/broker.key" -out "$dir/tls/broker.csr" >/dev/null 2>&1 &&
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$dir/tls/san.ext" &&
+    openssl x509 -req -in "$dir/tls/broker.csr" -CA "$dir/tls/ca.pem" -CAkey "$dir/tls/ca.key" -CAcreateserial -days 2 \
+      -extfile "$dir/tls/san.ext" -out "$dir/tls/broker.pem" >/dev/null 2>&1 &&
+    openssl pkcs12 -export -in "$dir/tls/broker.pem" -inkey "$dir/tls/broker.key" -certfile "$dir/tls/ca.pem" \
+      -out "$dir/tls/broker.p12" -passout pass:protolake >/dev/null 2>&1 || die "kafka: broker certificate"
   cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT,SSL://127.0.0.1:$KAFKA_TLS_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT,SSL://127.0.0.1:$KAFKA_TLS_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
 inter.broker.listener.name=PLAINTEXT
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_protolake="protolake-secret";
+listener.name.ssl.ssl.keystore.type=PKCS12
+listener.name.ssl.ssl.keystore.location=$dir/tls/broker.p12
+listener.name.ssl.ssl.keystore.password=protolake
+listener.name.ssl.ssl.key.password=protolake
 log.dirs=$dir/data
 num.partitions=3
 auto.create.topics.enable=true
@@ -105,6 +120,10 @@ LOG
   # Ready for clients: metadata answers through the advertised listener.
   wait_for kafka 30 "$(cat "$RUN/kafka.pid")" kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 5 || fail kafka
   put_env PROTOLAKE_INTEROP_KAFKA_BROKERS "127.0.0.1:$KAFKA_PORT"
+  # SASL PLAIN (user protolake, password protolake-secret) and TLS listeners.
+  put_env PROTOLAKE_INTEROP_KAFKA_SASL_BROKERS "127.0.0.1:$KAFKA_SASL_PORT"
+  put_env PROTOLAKE_INTEROP_KAFKA_TLS_BROKERS "127.0.0.1:$KAFKA_TLS_PORT"
+  put_env PROTOLAKE_INTEROP_KAFKA_CA_FILE "$dir/tls/ca.pem"
 }
 
 start_hdfs() {
