@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/protolake/protolake/storage"
 )
@@ -133,4 +134,98 @@ func PinHistory(entries []CommitEntry) []PinChange {
 		last = p
 	}
 	return out
+}
+
+// LineageEntry is one retained commit with the proto pin in force at it:
+// which proto version and which offsets produced the data.
+type LineageEntry struct {
+	CommitEntry
+	// Pin is the proto pin in force at this version (DescriptorSet not
+	// loaded); zero when the metaData that set it is no longer retained.
+	Pin ProtoPin
+	// PinChanged is true when this commit set or changed the pin.
+	PinChanged bool
+	// RowsAdded and RowsRemoved come from operationMetrics under the names
+	// protolake, Spark and delta-rs write (numOutputRows, numDeletedRows…);
+	// nil when the writer recorded none.
+	RowsAdded, RowsRemoved *int64
+	// DataChange is true when the commit added or removed files and is not
+	// a compaction (OPTIMIZE).
+	DataChange bool
+}
+
+// Lineage reads the retained commits, oldest first, and follows the proto
+// pin through them. With limit > 0 only the newest limit versions are read
+// (a 30-day log of a streaming table holds tens of thousands of commits,
+// and no listing is needed), and the pin in force before them comes from a
+// snapshot. A table without retained commits is ErrNoTable.
+func (t *Table) Lineage(ctx context.Context, limit int) ([]LineageEntry, error) {
+	var commits []CommitEntry
+	if limit > 0 {
+		snap, err := t.Snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for v := max(0, snap.Version()-int64(limit)+1); v <= snap.Version(); v++ {
+			e, err := t.Entry(ctx, v)
+			if errors.Is(err, storage.ErrNotExist) {
+				continue // cleaned up
+			}
+			if err != nil {
+				return nil, err
+			}
+			commits = append(commits, e)
+		}
+	} else {
+		var err error
+		if commits, err = t.History(ctx, Latest); err != nil {
+			return nil, err
+		}
+	}
+	if len(commits) == 0 {
+		return nil, ErrNoTable
+	}
+	// The pin in force before the first commit shown.
+	var pin ProtoPin
+	if first := commits[0].Version; first > 0 {
+		if snap, err := t.SnapshotAt(ctx, first-1); err == nil {
+			pin = PinOf(snap.Metadata())
+		} else if !errors.Is(err, ErrVersionNotFound) {
+			return nil, err
+		} else if commits[0].Metadata == nil {
+			// Cleaned up below the first retained version: take its own.
+			if snap, err := t.SnapshotAt(ctx, first); err == nil {
+				pin = PinOf(snap.Metadata())
+			}
+		}
+	}
+	out := make([]LineageEntry, 0, len(commits))
+	for _, c := range commits {
+		e := LineageEntry{CommitEntry: c}
+		if c.Metadata != nil {
+			np := PinOf(*c.Metadata)
+			e.PinChanged = np.Fingerprint != pin.Fingerprint || np.Version != pin.Version || np.Message != pin.Message
+			pin = np
+		}
+		e.Pin = pin
+		op := ""
+		if ci := c.CommitInfo; ci != nil {
+			op = ci.Operation
+			e.RowsAdded = metric(ci.OperationMetrics, "numOutputRows", "numTargetRowsInserted")
+			e.RowsRemoved = metric(ci.OperationMetrics, "numDeletedRows", "numTargetRowsDeleted")
+		}
+		e.DataChange = op != OpOptimize && (c.NumAdds > 0 || c.NumRemoves > 0)
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// metric returns the first of the named operationMetrics that is a number.
+func metric(m Metrics, names ...string) *int64 {
+	for _, n := range names {
+		if v, err := strconv.ParseInt(m[n], 10, 64); err == nil {
+			return &v
+		}
+	}
+	return nil
 }

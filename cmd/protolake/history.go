@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/protolake/protolake/commitlog"
-	"github.com/protolake/protolake/storage"
 	"github.com/protolake/protolake/storage/open"
 )
 
@@ -94,59 +93,26 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return printHistory(stdout, entries)
 }
 
-// buildHistory reads the retained commits, oldest first, and follows the
-// proto pin through them. With limit > 0 only the newest limit commits are
-// read (a 30-day log of a streaming table holds tens of thousands of
-// commits), and the pin in force before them comes from a snapshot.
+// buildHistory is the table's lineage as `history --json` prints it,
+// oldest first.
 func buildHistory(ctx context.Context, tbl *commitlog.Table, limit int) ([]historyEntry, error) {
-	var commits []commitlog.CommitEntry
-	if limit > 0 {
-		snap, err := tbl.Snapshot(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for v := max(0, snap.Version()-int64(limit)+1); v <= snap.Version(); v++ {
-			e, err := tbl.Entry(ctx, v)
-			if errors.Is(err, storage.ErrNotExist) {
-				continue // cleaned up
-			}
-			if err != nil {
-				return nil, err
-			}
-			commits = append(commits, e)
-		}
-	} else {
-		var err error
-		if commits, err = tbl.History(ctx, commitlog.Latest); err != nil {
-			return nil, err
-		}
+	lineage, err := tbl.Lineage(ctx, limit)
+	if err != nil {
+		return nil, err
 	}
-	if len(commits) == 0 {
-		return nil, commitlog.ErrNoTable
-	}
-	// The pin in force before the first commit shown.
-	var pin commitlog.ProtoPin
-	if first := commits[0].Version; first > 0 {
-		if snap, err := tbl.SnapshotAt(ctx, first-1); err == nil {
-			pin = commitlog.PinOf(snap.Metadata())
-		} else if !errors.Is(err, commitlog.ErrVersionNotFound) {
-			return nil, err
-		} else if commits[0].Metadata == nil {
-			// Cleaned up below the first retained version: take its own.
-			if snap, err := tbl.SnapshotAt(ctx, first); err == nil {
-				pin = commitlog.PinOf(snap.Metadata())
-			}
+	out := make([]historyEntry, 0, len(lineage))
+	for _, c := range lineage {
+		e := historyEntry{
+			Version:      c.Version,
+			FilesAdded:   c.NumAdds,
+			FilesRemoved: c.NumRemoves,
+			RowsAdded:    c.RowsAdded,
+			RowsRemoved:  c.RowsRemoved,
+			DataChange:   c.DataChange,
+			Proto:        inspectPin{Message: c.Pin.Message, Fingerprint: c.Pin.Fingerprint, Version: c.Pin.Version},
+			ProtoChanged: c.PinChanged,
+			KafkaOffsets: []commitlog.OffsetRange{},
 		}
-	}
-	out := make([]historyEntry, 0, len(commits))
-	for _, c := range commits {
-		e := historyEntry{Version: c.Version, FilesAdded: c.NumAdds, FilesRemoved: c.NumRemoves, KafkaOffsets: []commitlog.OffsetRange{}}
-		if c.Metadata != nil {
-			np := commitlog.PinOf(*c.Metadata)
-			e.ProtoChanged = np.Fingerprint != pin.Fingerprint || np.Version != pin.Version || np.Message != pin.Message
-			pin = np
-		}
-		e.Proto = inspectPin{Message: pin.Message, Fingerprint: pin.Fingerprint, Version: pin.Version}
 		if ci := c.CommitInfo; ci != nil {
 			if ci.Timestamp > 0 {
 				ts := time.UnixMilli(ci.Timestamp).UTC()
@@ -161,23 +127,10 @@ func buildHistory(ctx context.Context, tbl *commitlog.Table, limit int) ([]histo
 			if len(ci.KafkaOffsets) > 0 {
 				e.KafkaOffsets = ci.KafkaOffsets
 			}
-			e.RowsAdded = metric(ci.OperationMetrics, "numOutputRows", "numTargetRowsInserted")
-			e.RowsRemoved = metric(ci.OperationMetrics, "numDeletedRows", "numTargetRowsDeleted")
 		}
-		e.DataChange = e.Operation != commitlog.OpOptimize && (c.NumAdds > 0 || c.NumRemoves > 0)
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-// metric returns the first of the named operationMetrics that is a number.
-func metric(m map[string]string, names ...string) *int64 {
-	for _, n := range names {
-		if v, err := strconv.ParseInt(m[n], 10, 64); err == nil {
-			return &v
-		}
-	}
-	return nil
 }
 
 func printHistory(w io.Writer, entries []historyEntry) error {
