@@ -104,26 +104,43 @@ func TestCompressionDecidedPerPage(t *testing.T) {
 
 // TestDeltaBinaryPacked: integer columns whose deltas are small are written
 // DELTA_BINARY_PACKED, including deltas that wrap around the type's range
-// (the spec's two's-complement arithmetic), and read back exactly by DuckDB
-// and parquet-go.
+// (the spec's two's-complement arithmetic); pages of extremes that follow
+// go back to PLAIN at the next probe, in the same chunk; all read back
+// exactly by DuckDB and parquet-go.
 func TestDeltaBinaryPacked(t *testing.T) {
 	const n = 20_000
 	wantFloor := make([]int64, n)
 	wantPos := make([]int32, n)
-	b, rows := writeImpressions(t, Config{}, n, func(i int, m *adtrackpb.AdImpression) {
-		// Climbs through MaxInt64 into the negatives, then a page of
+	noise := rand.New(rand.NewPCG(3, 4))
+	// Small pages: many probes, so the chunk mixes both encodings.
+	b, rows := writeImpressions(t, Config{PageBytes: 4096}, n, func(i int, m *adtrackpb.AdImpression) {
+		// Climbs through MaxInt64 into the negatives, then pages of
 		// extremes alternating.
 		m.BidFloorNanos = math.MaxInt64 - n/2 + int64(i)*1
 		m.Placement.Position = math.MaxInt32 - n/2 + int32(i)
-		if i >= n-3000 {
-			m.BidFloorNanos = []int64{math.MinInt64, math.MaxInt64, 0, -1}[i%4]
-			m.Placement.Position = []int32{math.MinInt32, math.MaxInt32, 0, -1}[i%4]
+		if i >= n-6000 { // noise over the whole range, and the extremes
+			m.BidFloorNanos = int64(noise.Uint64())
+			m.Placement.Position = int32(noise.Uint32())
+			if i%7 == 0 {
+				m.BidFloorNanos = []int64{math.MinInt64, math.MaxInt64, 0, -1}[i%4]
+				m.Placement.Position = []int32{math.MinInt32, math.MaxInt32, 0, -1}[i%4]
+			}
 		}
 		wantFloor[i], wantPos[i] = m.BidFloorNanos, m.Placement.Position
 	})
 	for _, p := range [][]string{{"bid_floor_nanos"}, {"placement", "position"}, {"_kafka", "offset"}} {
 		if md := chunkMeta(t, b, p...); !slices.Contains(md.Encoding, format.DeltaBinaryPacked) {
 			t.Errorf("%v: encodings %v, want DELTA_BINARY_PACKED among them", p, md.Encoding)
+		}
+	}
+	for _, p := range [][]string{{"bid_floor_nanos"}, {"placement", "position"}} {
+		md := chunkMeta(t, b, p...)
+		pages := map[format.Encoding]int32{}
+		for _, s := range md.EncodingStats {
+			pages[s.Encoding] += s.Count
+		}
+		if pages[format.Plain] == 0 || pages[format.DeltaBinaryPacked] == 0 || !slices.Contains(md.Encoding, format.Plain) {
+			t.Errorf("%v: data pages per encoding %v (encodings %v), want PLAIN and DELTA_BINARY_PACKED pages", p, pages, md.Encoding)
 		}
 	}
 	for i, row := range rows {
