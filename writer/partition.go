@@ -1,8 +1,11 @@
 package writer
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -289,3 +292,38 @@ func needsEscape(c byte) bool {
 
 // HiveEscape returns s escaped for a partition path segment.
 func HiveEscape(s string) string { return string(appendHiveEscaped(nil, s)) }
+
+// MaxPartitionSegment is the longest partition directory name, in bytes,
+// the writer and compaction create. Local filesystems allow 255 bytes per
+// name and S3 1,024 per key; 128 keeps a table with several partition
+// columns under both.
+const MaxPartitionSegment = 128
+
+// PartitionDir returns the directory of a partition given its Hive-style
+// path ("col=value/…", escaped): each name=value segment longer than
+// MaxPartitionSegment is cut at a character boundary and ends with "~" and
+// 16 hex digits of the SHA-256 of the whole segment, so different values
+// stay in different directories. Readers take partition values from the
+// Delta log, never from the path, so the shortened name loses nothing.
+func PartitionDir(path string) string {
+	if len(path) <= MaxPartitionSegment {
+		return path
+	}
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		if len(seg) <= MaxPartitionSegment {
+			continue
+		}
+		sum := sha256.Sum256([]byte(seg))
+		cut := MaxPartitionSegment - 17
+		for cut > 0 && !utf8.RuneStart(seg[cut]) {
+			cut--
+		}
+		// Do not split a %XX escape.
+		if j := strings.LastIndexByte(seg[:cut], '%'); j >= 0 && j > cut-3 {
+			cut = j
+		}
+		segs[i] = seg[:cut] + "~" + hex.EncodeToString(sum[:8])
+	}
+	return strings.Join(segs, "/")
+}

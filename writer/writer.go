@@ -241,7 +241,7 @@ func (w *Writer) finishFile(ctx context.Context, f *openFile) error {
 	}
 	path := name
 	if f.key != "" {
-		path = f.key + "/" + name
+		path = PartitionDir(f.key) + "/" + name
 	}
 	if err := w.store.Put(ctx, path, segmentsReader(segs)); err != nil {
 		return fmt.Errorf("store data file %s: %w", path, err)

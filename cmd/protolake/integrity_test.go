@@ -18,8 +18,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/internal/adtrackpb"
 	"github.com/protolake/protolake/internal/ducktest"
 	"github.com/protolake/protolake/schema"
 )
@@ -251,4 +253,59 @@ func TestPathsLeavingTheTable(t *testing.T) {
 			t.Errorf("compaction through a symlink out of the table committed version %d", v)
 		}
 	})
+}
+
+// TestLongPartitionValue: a partition value whose escaped directory name is
+// longer than a path segment may be is written under a shortened directory
+// (the log keeps the value); the good records before and after it commit
+// and --until-caught-up exits.
+func TestLongPartitionValue(t *testing.T) {
+	long := strings.Repeat("a/b:", 80)  // escaped: 4 × 80 × 2 bytes
+	longer := strings.Repeat("é", 1500) // 3,000 bytes, no escapes
+	ids := []string{"imp-before", long, longer, long + "2", "imp-after"}
+	var values [][]byte
+	for _, id := range ids {
+		b, err := proto.Marshal(&adtrackpb.AdImpression{ImpressionId: id, EventTime: timestamppb.New(time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		values = append(values, b)
+	}
+	broker := startKafkaRaw(t, "ads", values)
+	dir := filepath.Join(t.TempDir(), "ads")
+	conf := filepath.Join(t.TempDir(), "protolake.yaml")
+	yaml := fmt.Sprintf("kafka: {brokers: [%q], group_id: g}\nhttp: {listen: \"off\"}\ntables:\n  - uri: %s\n    topics: [ads]\n    message: adtrack.v1.AdImpression\n    descriptor_set: ../../testdata/proto/adtrack/v1/adtrack.binpb\n    partition_by: [impression_id]\n", broker, dir)
+	if err := os.WriteFile(conf, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := run(ctx, []string{"run", "--config", conf, "--until-caught-up"}, &bytes.Buffer{}, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	snap := latestSnapshot(t, dir)
+	got := map[string]bool{}
+	for _, f := range snap.Files() {
+		key, err := url.PathUnescape(f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, seg := range strings.Split(key, "/") {
+			if len(seg) > 255 {
+				t.Errorf("path segment of %d bytes: %s", len(seg), f.Path)
+			}
+		}
+		if v := f.PartitionValues["impression_id"]; v != nil {
+			got[*v] = true
+		}
+	}
+	for _, id := range ids {
+		if !got[id] {
+			t.Errorf("no file with partition value %.40q… (%d bytes)", id, len(id))
+		}
+	}
+	if rows := duckRows(t, dir, snap); len(rows) != len(ids) {
+		t.Errorf("DuckDB read %d rows, want %d", len(rows), len(ids))
+	}
 }
