@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -22,22 +21,17 @@ TABLE_URI is a path or a file://, s3://, hdfs:// URL (see README, Storage).
 `
 
 func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("checkpoint", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, checkpointUsage)
-		fs.PrintDefaults()
-	}
-	uri, err := parseWithURI(fs, args, "checkpoint")
+	m := newMaintenance("checkpoint", checkpointUsage, stderr, false)
+	uri, err := m.parse(args)
 	if errors.Is(err, errHelp) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	tbl, closeStore, err := openTable(ctx, uri, nil)
+	tbl, closeStore, err := m.open(ctx, uri)
 	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", open.Redact(uri), err)
+		return err
 	}
 	defer closeStore()
 	snap, err := tbl.Snapshot(ctx)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,9 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/compact"
-	"github.com/protolake/protolake/ingest"
+	"github.com/protolake/protolake/internal/config"
 	"github.com/protolake/protolake/storage/open"
 )
 
@@ -37,65 +35,10 @@ TABLE_URI is a path or a file://, s3://, hdfs:// URL (see README, Storage).
 flags:
 `
 
-// parseWithURI parses flags that may come before or after one TABLE_URI
-// and returns the URI.
-func parseWithURI(fs *flag.FlagSet, args []string, name string) (string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return "", errHelp
-			}
-			return "", usageError{err}
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(positional) != 1 {
-		fs.Usage()
-		return "", usageError{fmt.Errorf("%s: want exactly one TABLE_URI, got %d", name, len(positional))}
-	}
-	return positional[0], nil
-}
-
-// checkLogFormat refuses a --log-format other than text or json.
-func checkLogFormat(cmd, f string) error {
-	if f != "text" && f != "json" {
-		return usageError{fmt.Errorf("%s: --log-format %q: want text or json", cmd, f)}
-	}
-	return nil
-}
-
-// openTable opens the table at uri for a maintenance command; the caller
-// closes the store.
-func openTable(ctx context.Context, uri string, logger *slog.Logger) (*commitlog.Table, func(), error) {
-	store, err := openTableStore(ctx, uri)
-	if err != nil {
-		return nil, nil, err
-	}
-	tbl, err := commitlog.Open(store, commitlog.Config{EngineInfo: "protolake/" + version, Logger: logger})
-	if err != nil {
-		open.Close(store)
-		return nil, nil, err
-	}
-	return tbl, func() { open.Close(store) }, nil
-}
-
-// noTable rewrites ErrNoTable into a message naming the location.
-func noTable(cmd, uri string, err error) error {
-	if errors.Is(err, commitlog.ErrNoTable) {
-		return fmt.Errorf("%s %s: no Delta table there (no _delta_log entries)", cmd, uri)
-	}
-	return fmt.Errorf("%s %s: %w", cmd, uri, err)
-}
-
 func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("compact", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	target := ingest.ByteSize(compact.DefaultTargetSize)
+	m := newMaintenance("compact", compactUsage, stderr, true)
+	fs := m.fs
+	target := config.ByteSize(compact.DefaultTargetSize)
 	fs.TextVar(&target, "target-size", target, "size new files aim for; files at or above it are left alone (512KiB, 128MiB, 1GiB…)")
 	where := fs.String("where", "", "only partitions matching this predicate on partition columns")
 	minFiles := fs.Int("min-files", compact.DefaultMinFiles, "leave partitions with fewer small files than this alone")
@@ -103,31 +46,23 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	maxAttempts := fs.Int("max-attempts", compact.DefaultMaxAttempts, "plans per partition when a concurrent compaction removed its files")
 	sortBy := fs.String("sort-by", "", "sort the rows of each new file by this top-level column")
 	dryRun := fs.Bool("dry-run", false, "print the plan and write nothing")
-	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, compactUsage)
-		fs.PrintDefaults()
-	}
-	uri, err := parseWithURI(fs, args, "compact")
+	uri, err := m.parse(args)
 	if errors.Is(err, errHelp) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if err := checkLogFormat("compact", *logFormat); err != nil {
-		return err
-	}
 	if *minFiles < 1 {
 		return usageError{fmt.Errorf("compact: --min-files %d: want >= 1", *minFiles)}
 	}
 	if target < 1<<10 {
-		return usageError{fmt.Errorf("compact: --target-size %s: want at least 1KiB (default %s)", target, ingest.ByteSize(compact.DefaultTargetSize))}
+		return usageError{fmt.Errorf("compact: --target-size %s: want at least 1KiB (default %s)", target, config.ByteSize(compact.DefaultTargetSize))}
 	}
 	if *maxConc < 1 || *maxAttempts < 1 {
 		return usageError{errors.New("compact: --max-concurrent and --max-attempts must be >= 1")}
 	}
-	logger := newLogger(ingest.LogConfig{Level: "info", Format: *logFormat}, stderr)
+	logger := m.logger()
 	cfg := compact.Config{
 		TargetSize:    int64(target),
 		Where:         *where,
@@ -146,9 +81,9 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		prog = newProgressPrinter(stderr, logger)
 		cfg.Progress = prog.update
 	}
-	tbl, closeStore, err := openTable(ctx, uri, logger)
+	tbl, closeStore, err := m.open(ctx, uri)
 	if err != nil {
-		return fmt.Errorf("compact %s: %w", open.Redact(uri), err)
+		return err
 	}
 	defer closeStore()
 	start := time.Now()

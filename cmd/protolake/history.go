@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -54,15 +53,11 @@ type historyEntry struct {
 }
 
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("history", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	m := newMaintenance("history", historyUsage, stderr, false)
+	fs := m.fs
 	limit := fs.Int("limit", 0, "show only the newest N versions (0: all)")
 	asJSON := fs.Bool("json", false, "print a JSON array instead of text")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, historyUsage)
-		fs.PrintDefaults()
-	}
-	uri, err := parseWithURI(fs, args, "history")
+	uri, err := m.parse(args)
 	if errors.Is(err, errHelp) {
 		return nil
 	}
@@ -72,9 +67,9 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *limit < 0 {
 		return usageError{fmt.Errorf("history: --limit %d: want >= 0", *limit)}
 	}
-	tbl, closeStore, err := openTable(ctx, uri, nil)
+	tbl, closeStore, err := m.open(ctx, uri)
 	if err != nil {
-		return fmt.Errorf("history %s: %w", open.Redact(uri), err)
+		return err
 	}
 	defer closeStore()
 	entries, err := buildHistory(ctx, tbl, *limit)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -147,16 +146,6 @@ func checkRunFlag(name string) error {
 	return usageError{fmt.Errorf("%s; run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: %s); see protolake run --help", msg, strings.Join(keys, ", "))}
 }
 
-func newLogger(c ingest.LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, until, err := loadRunConfig(args, os.Environ())
 	if errors.Is(err, errHelp) {
@@ -166,7 +155,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Log, stderr)
+	logger := cfg.Log.Logger(stderr)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The listener is bound before NewRunner creates any table: an address

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/protolake/protolake/commitlog"
-	"github.com/protolake/protolake/ingest"
 	"github.com/protolake/protolake/storage/open"
 )
 
@@ -34,24 +32,16 @@ flags:
 `
 
 func runVacuum(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("vacuum", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	m := newMaintenance("vacuum", vacuumUsage, stderr, true)
+	fs := m.fs
 	retain := fs.String("retain", "", "retention: files unreferenced for less than this are kept (168h, \"interval 7 days\"); default: the table's delta.deletedFileRetentionDuration")
 	dryRun := fs.Bool("dry-run", false, "list the files that would be deleted and delete nothing")
 	allowShort := fs.Bool("allow-short-retention", false, "allow a retention below the table's delta.deletedFileRetentionDuration")
-	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, vacuumUsage)
-		fs.PrintDefaults()
-	}
-	uri, err := parseWithURI(fs, args, "vacuum")
+	uri, err := m.parse(args)
 	if errors.Is(err, errHelp) {
 		return nil
 	}
 	if err != nil {
-		return err
-	}
-	if err := checkLogFormat("vacuum", *logFormat); err != nil {
 		return err
 	}
 	var retention time.Duration
@@ -62,10 +52,9 @@ func runVacuum(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		retainNothing = retention == 0
 	}
-	logger := newLogger(ingest.LogConfig{Level: "info", Format: *logFormat}, stderr)
-	tbl, closeStore, err := openTable(ctx, uri, logger)
+	tbl, closeStore, err := m.open(ctx, uri)
 	if err != nil {
-		return fmt.Errorf("vacuum %s: %w", open.Redact(uri), err)
+		return err
 	}
 	defer closeStore()
 	opts := commitlog.VacuumOptions{Retention: retention, RetainNothing: retainNothing, AllowShortRetention: *allowShort, DryRun: *dryRun}
