@@ -81,24 +81,12 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
-	// Flags may come before or after the table URI.
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil
-			}
-			return usageError{err}
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
+	uri, err := parseWithURI(fs, args, "inspect")
+	if errors.Is(err, errHelp) {
+		return nil
 	}
-	if len(positional) != 1 {
-		fs.Usage()
-		return usageError{fmt.Errorf("inspect: want exactly one TABLE_URI, got %d", len(positional))}
+	if err != nil {
+		return err
 	}
 	if *asJSON && *asFiles {
 		return usageError{errors.New("inspect: --json and --files exclude each other (--files prints only the data files' locations, one per line)")}
@@ -106,7 +94,6 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *atVersion < -1 {
 		return usageError{fmt.Errorf("inspect: --version %d: want a version >= 0", *atVersion)}
 	}
-	uri := positional[0]
 	store, err := openTableStore(ctx, uri)
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", open.Redact(uri), err)
