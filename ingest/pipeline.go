@@ -322,6 +322,11 @@ func (r *Runner) committer(ctx context.Context, t *table) {
 		t.committing = false
 		r.finishBatch(ctx, t, b, s, err)
 		r.cond.Broadcast()
+		if r.wakePoll != nil {
+			// The poll loop decides what follows a commit (a reseek, the
+			// next cut, stopping when caught up): do not let it sleep.
+			r.wakePoll()
+		}
 		r.updateReady()
 		r.mu.Unlock()
 	}

@@ -129,8 +129,9 @@ type Runner struct {
 	// cond (on mu) is broadcast when a batch is cut or committed, a table
 	// is reset, or the committers are told to stop.
 	cond     *sync.Cond
-	stopping bool           // committers stop
-	workers  sync.WaitGroup // a committer per table, and watchKafka
+	stopping bool               // committers stop
+	wakePoll context.CancelFunc // ends the running poll early (a commit finished), nil between polls
+	workers  sync.WaitGroup     // a committer per table, and watchKafka
 
 	kafka       kafkaHealth
 	fetchLogged map[tp]string // the last fetch error logged per partition
@@ -637,7 +638,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	caughtUp := false
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithDeadline(ctx, r.nextDeadline())
+		r.mu.Lock()
+		r.wakePoll = cancel
+		r.mu.Unlock()
 		fetches := cl.PollRecords(pctx, 10_000)
+		r.mu.Lock()
+		r.wakePoll = nil
+		r.mu.Unlock()
 		cancel()
 		if fetches.IsClientClosed() {
 			break
