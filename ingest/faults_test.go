@@ -266,8 +266,14 @@ func TestBackpressure(t *testing.T) {
 		}
 		return 0
 	}
-	for paused() != 1 && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
+	// Files being uploaded also pause fetching for a moment (more than half
+	// the limit in flight); wait for the pause that lasts.
+	for since := time.Now(); ctx.Err() == nil; time.Sleep(20 * time.Millisecond) {
+		if paused() != 1 {
+			since = time.Now()
+		} else if time.Since(since) > 300*time.Millisecond {
+			break
+		}
 	}
 	consumed := r.Stats()[0].RecordsConsumed
 	// Not a synchronisation: fetching must stay stopped for a while.
