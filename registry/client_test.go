@@ -3,8 +3,12 @@ package registry
 import (
 	"context"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -345,5 +349,27 @@ message Pay { string id = 1; shop.common.Money amount = 2; google.protobuf.Times
 	}
 	if _, ok := serializedDescriptor(orderProto); ok {
 		t.Fatal(".proto text taken for a serialized descriptor")
+	}
+}
+
+// TestTLS reaches a registry over https with the CA from tls.ca_file, and
+// refuses one whose certificate it cannot verify.
+func TestTLS(t *testing.T) {
+	reg := srfake.NewRegistry()
+	srv := httptest.NewTLSServer(reg.Handler())
+	defer srv.Close()
+	id, _, err := reg.RegisterSchema("m-value", sr.Schema{Schema: moneyProto, Type: sr.TypeProtobuf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newClient(t, Config{URL: srv.URL, TLS: TLSConfig{CAFile: ca}}).Schema(context.Background(), id); err != nil {
+		t.Fatalf("with the CA: %v", err)
+	}
+	if _, err := newClient(t, Config{URL: srv.URL}).Schema(context.Background(), id); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("without the CA: %v, want ErrUnavailable", err)
 	}
 }
