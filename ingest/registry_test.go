@@ -70,13 +70,21 @@ type srShop struct {
 	*srfake.Registry
 	t    *testing.T
 	down atomic.Bool // answer 503 to everything
+	hang atomic.Bool // with down: do not answer at all (a stopped process)
 }
 
 func newSRShop(t *testing.T) *srShop {
 	t.Helper()
 	s := &srShop{Registry: srfake.New(), t: t}
 	t.Cleanup(s.Close)
-	s.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
+	s.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		for s.down.Load() && s.hang.Load() {
+			select {
+			case <-r.Context().Done():
+				return true
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
 		if s.down.Load() {
 			http.Error(w, `{"error_code":50003,"message":"backend down"}`, http.StatusServiceUnavailable)
 			return true
@@ -157,7 +165,7 @@ func runStreaming(t *testing.T, cfg ingest.Config, opts ingest.Options) *streami
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
 	}
-	opts.KafkaOpts = append(opts.KafkaOpts, fastGroup()...)
+	opts.KafkaOpts = append(fastGroup(), opts.KafkaOpts...) // the caller's win
 	ctx, cancel := context.WithCancel(context.Background())
 	r, err := ingest.NewRunner(ctx, cfg, opts)
 	if err != nil {
@@ -383,18 +391,35 @@ func TestRegistryEvolutionMidStream(t *testing.T) {
 // once. PROTOLAKE_TEST_REGISTRY_OUTAGE sets the outage (default 2s; the
 // issue's scenario is 30s).
 func TestRegistryOutage(t *testing.T) {
+	for _, hang := range []bool{false, true} {
+		t.Run(map[bool]string{false: "503", true: "hanging"}[hang], func(t *testing.T) {
+			c := startKafka(t, 2, "payments")
+			testRegistryOutage(t, hang, c.ListenAddrs(), "payments", nil)
+		})
+	}
+}
+
+// testRegistryOutage is TestRegistryOutage against the brokers, on topic.
+func testRegistryOutage(t *testing.T, hang bool, brokers []string, topic string, kopts []kgo.Opt) {
 	outage := 2 * time.Second
 	if v, err := time.ParseDuration(os.Getenv("PROTOLAKE_TEST_REGISTRY_OUTAGE")); err == nil {
 		outage = v
 	}
 	const n = 40
 	reg := newSRShop(t)
-	id1, s1 := reg.register("payments-value", srPaymentV1)
-	c := startKafka(t, 2, "payments")
-	p := producer(t, c)
+	reg.hang.Store(hang)
+	id1, s1 := reg.register(topic+"-value", srPaymentV1)
+	p, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
 	dir := tempDir(t)
 	metrics := prometheus.NewRegistry()
-	run := runStreaming(t, registryConfig(t, c.ListenAddrs(), dir, reg.URL()), ingest.Options{Registerer: metrics})
+	cfg := registryConfig(t, brokers, dir, reg.URL())
+	cfg.Tables[0].Topics = []string{topic}
+	cfg.Tables[0].SchemaRegistry.Timeout = 300 * time.Millisecond
+	run := runStreaming(t, cfg, ingest.Options{Registerer: metrics, KafkaOpts: kopts})
 	st := func() ingest.TableStats { return run.r.Stats()[0] }
 	unavailable := func() string {
 		mfs, _ := metrics.Gather()
@@ -409,16 +434,16 @@ func TestRegistryOutage(t *testing.T) {
 	for i := range n {
 		vals = append(vals, payment(t, id1, s1, i))
 	}
-	produceValues(t, p, "payments", vals...)
+	produceValues(t, p, topic, vals...)
 	waitFor(t, "the v1 rows", func() bool { return st().RowsCommitted == n && run.r.Ready() })
 
-	id2, s2 := reg.register("payments-value", srPaymentV2)
+	id2, s2 := reg.register(topic+"-value", srPaymentV2)
 	reg.down.Store(true)
 	vals = nil
 	for i := n; i < 3*n; i++ {
 		vals = append(vals, payment(t, id2, s2, i))
 	}
-	produceValues(t, p, "payments", vals...)
+	produceValues(t, p, topic, vals...)
 	waitFor(t, "not ready", func() bool { return !run.r.Ready() })
 	time.Sleep(outage)
 	if s := st(); s.RowsCommitted != n || s.DeadLetters != 0 {
