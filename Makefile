@@ -28,10 +28,10 @@ test: kcat
 ## interop: the interop tier: real Kafka (KRaft), HDFS (MiniDFSCluster) and
 ## MinIO on 127.0.0.1, read back by Spark + delta-spark, delta-rs and DuckDB,
 ## and the MinIO suites of the Go tests. Installs from the package
-## registries into $PROTOLAKE_INTEROP_CACHE (default
+## registries into $PLTEST_INTEROP_CACHE (default
 ## ~/.cache/protolake-interop) once; see interop/run.sh.
 interop: tools
-	PROTOLAKE_MINIO=$(GOBIN)/minio ./interop/run.sh
+	PLTEST_MINIO=$(GOBIN)/minio ./interop/run.sh
 
 ## demo: the whole pipeline in one process (a fresh table each run).
 demo: build
@@ -49,7 +49,7 @@ demo-twice:
 kafka:
 	./interop/install.sh kafka
 	./interop/start.sh kafka
-	@grep KAFKA_BROKERS "$${PROTOLAKE_INTEROP_RUN:-$${TMPDIR:-/tmp}/protolake-interop-run}/env"
+	@grep KAFKA_BROKERS "$${PLTEST_INTEROP_RUN:-$${TMPDIR:-/tmp}/protolake-interop-run}/env"
 
 kafka-stop:
 	./interop/stop.sh kafka

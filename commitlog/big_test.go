@@ -57,20 +57,20 @@ func envInt(t *testing.T, name string, def int) int {
 // TestMillionFiles writes a table of 1,000,000 active files (100 commits of
 // 10,000), checkpoints it, cleans the log up to the checkpoint and reopens
 // it in a fresh process, reporting the time and peak RSS of the reopen; with
-// PROTOLAKE_BIG_DELTARS=<python with deltalake> delta-rs loads the same
-// table in another process for comparison. It runs with PROTOLAKE_BIG=1
-// (minutes, gigabytes). PROTOLAKE_BIG_FILES changes the file count,
-// PROTOLAKE_BIG_STATS_COLUMNS the stats width (default 32 columns, about
-// 3 KB per file), PROTOLAKE_BIG_DIR keeps the table in that directory (the
+// PLTEST_BIG_DELTARS=<python with deltalake> delta-rs loads the same
+// table in another process for comparison. It runs with PLTEST_BIG=1
+// (minutes, gigabytes). PLTEST_BIG_FILES changes the file count,
+// PLTEST_BIG_STATS_COLUMNS the stats width (default 32 columns, about
+// 3 KB per file), PLTEST_BIG_DIR keeps the table in that directory (the
 // interop tier reads it with delta-rs).
 func TestMillionFiles(t *testing.T) {
-	if os.Getenv("PROTOLAKE_BIG") == "" {
-		t.Skip("set PROTOLAKE_BIG=1 to write, checkpoint, clean and reopen a 1,000,000-file table (minutes, gigabytes)")
+	if os.Getenv("PLTEST_BIG") == "" {
+		t.Skip("set PLTEST_BIG=1 to write, checkpoint, clean and reopen a 1,000,000-file table (minutes, gigabytes)")
 	}
 	ctx := context.Background()
-	n := envInt(t, "PROTOLAKE_BIG_FILES", 1_000_000)
-	cols := envInt(t, "PROTOLAKE_BIG_STATS_COLUMNS", 32)
-	dir := os.Getenv("PROTOLAKE_BIG_DIR")
+	n := envInt(t, "PLTEST_BIG_FILES", 1_000_000)
+	cols := envInt(t, "PLTEST_BIG_STATS_COLUMNS", 32)
+	dir := os.Getenv("PLTEST_BIG_DIR")
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -136,7 +136,7 @@ func TestMillionFiles(t *testing.T) {
 	t.Logf("cleanup (load + verify + delete %d commits): %v", len(deleted), time.Since(start).Round(time.Millisecond))
 
 	load := exec.Command(os.Args[0], "-test.run=^TestMillionFilesLoad$", "-test.v")
-	load.Env = append(os.Environ(), "PROTOLAKE_BIG_LOAD="+dir)
+	load.Env = append(os.Environ(), "PLTEST_BIG_LOAD="+dir)
 	out, err := load.CombinedOutput()
 	if err != nil {
 		t.Fatalf("reopen: %v\n%s", err, out)
@@ -146,7 +146,7 @@ func TestMillionFiles(t *testing.T) {
 	if !strings.Contains(got, fmt.Sprintf("files=%d ", n)) {
 		t.Errorf("reopened table: %s, want files=%d", got, n)
 	}
-	if py := os.Getenv("PROTOLAKE_BIG_DELTARS"); py != "" {
+	if py := os.Getenv("PLTEST_BIG_DELTARS"); py != "" {
 		cmd := exec.Command(py, "-c", deltarsLoad, dir)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -208,7 +208,7 @@ func reportLine(t *testing.T, out string) string {
 // TestMillionFilesLoad is the reopen of TestMillionFiles, run in a process
 // of its own so that its peak RSS is the load's.
 func TestMillionFilesLoad(t *testing.T) {
-	dir := os.Getenv("PROTOLAKE_BIG_LOAD")
+	dir := os.Getenv("PLTEST_BIG_LOAD")
 	if dir == "" {
 		t.Skip("run by TestMillionFiles")
 	}

@@ -26,16 +26,16 @@ import (
 // Commit returns, the whole cost): ns/op, storage calls and LISTs per commit, and the
 // ratio of each to the 100-version figure (x100-time, x100-calls); for the
 // checkpoint commit also its ratio to a normal commit at that size
-// (x-commit). PROTOLAKE_BENCH_VERSIONS overrides the sizes (comma-separated).
-// MinIO runs when PROTOLAKE_MINIO names its binary (make bench sets it).
+// (x-commit). PLTEST_BENCH_VERSIONS overrides the sizes (comma-separated).
+// MinIO runs when PLTEST_MINIO names its binary (make bench sets it).
 func BenchmarkCommitScale(b *testing.B) {
 	sizes := []int{100, 1000, 10000, 20000}
-	if s := os.Getenv("PROTOLAKE_BENCH_VERSIONS"); s != "" {
+	if s := os.Getenv("PLTEST_BENCH_VERSIONS"); s != "" {
 		sizes = nil
 		for _, f := range strings.Split(s, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || n < 2 {
-				b.Fatalf("PROTOLAKE_BENCH_VERSIONS: %q is not a version count >= 2", f)
+				b.Fatalf("PLTEST_BENCH_VERSIONS: %q is not a version count >= 2", f)
 			}
 			sizes = append(sizes, n)
 		}

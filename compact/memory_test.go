@@ -20,18 +20,18 @@ import (
 )
 
 // TestCompactMemory measures the peak RSS of compacting one partition of
-// PROTOLAKE_BIG_COMPACT_FILES (default 20) input files of
-// PROTOLAKE_BIG_COMPACT_ROWS adtrack rows each (default 1,000,000: about
+// PLTEST_BIG_COMPACT_FILES (default 20) input files of
+// PLTEST_BIG_COMPACT_ROWS adtrack rows each (default 1,000,000: about
 // 100 MB) with a 1 GiB target size, in a process of its own, and reports it
 // beside the README's bound (target size + 64 MiB). The inputs are copies
-// of one written file. It runs with PROTOLAKE_BIG_COMPACT=1 (minutes,
+// of one written file. It runs with PLTEST_BIG_COMPACT=1 (minutes,
 // gigabytes of disk).
 func TestCompactMemory(t *testing.T) {
-	if os.Getenv("PROTOLAKE_BIG_COMPACT") == "" {
-		t.Skip("set PROTOLAKE_BIG_COMPACT=1 to measure the peak RSS of compacting 20 x 100 MB files into 1 GiB")
+	if os.Getenv("PLTEST_BIG_COMPACT") == "" {
+		t.Skip("set PLTEST_BIG_COMPACT=1 to measure the peak RSS of compacting 20 x 100 MB files into 1 GiB")
 	}
-	files := envInt(t, "PROTOLAKE_BIG_COMPACT_FILES", 20)
-	rows := envInt(t, "PROTOLAKE_BIG_COMPACT_ROWS", 1_000_000)
+	files := envInt(t, "PLTEST_BIG_COMPACT_FILES", 20)
+	rows := envInt(t, "PLTEST_BIG_COMPACT_ROWS", 1_000_000)
 	ctx := context.Background()
 	tt := newTestTable(t)
 	start := time.Now()
@@ -58,7 +58,7 @@ func TestCompactMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	child := exec.Command(os.Args[0], "-test.run=^TestCompactMemoryChild$", "-test.v")
-	child.Env = append(os.Environ(), "PROTOLAKE_COMPACT_DIR="+tt.dir)
+	child.Env = append(os.Environ(), "PLTEST_COMPACT_DIR="+tt.dir)
 	out, err := child.CombinedOutput()
 	if err != nil {
 		t.Fatalf("compaction: %v\n%s", err, out)
@@ -86,7 +86,7 @@ func TestCompactMemory(t *testing.T) {
 // TestCompactMemoryChild is the compaction of TestCompactMemory, in a
 // process of its own so that its peak RSS is the compaction's.
 func TestCompactMemoryChild(t *testing.T) {
-	dir := os.Getenv("PROTOLAKE_COMPACT_DIR")
+	dir := os.Getenv("PLTEST_COMPACT_DIR")
 	if dir == "" {
 		t.Skip("run by TestCompactMemory")
 	}

@@ -258,10 +258,10 @@ func checkExactlyOnce(t testing.TB, rows []row, src *produced, bad func(i int) b
 }
 
 // testLogger logs to the test output at debug level with
-// PROTOLAKE_TEST_LOG=debug, else warnings only.
+// PLTEST_LOG=debug, else warnings only.
 func testLogger(t testing.TB) *slog.Logger {
 	level := slog.LevelWarn
-	if os.Getenv("PROTOLAKE_TEST_LOG") == "debug" {
+	if os.Getenv("PLTEST_LOG") == "debug" {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))

@@ -25,12 +25,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Child processes: the test binary re-executed with PROTOLAKE_TEST_CHILD
-// set runs one Runner on the config in PROTOLAKE_TEST_CHILD_CONFIG until
+// Child processes: the test binary re-executed with PLTEST_CHILD
+// set runs one Runner on the config in PLTEST_CHILD_CONFIG until
 // SIGTERM (exit 0 after a clean shutdown) or SIGKILL.
 const (
-	envChild       = "PROTOLAKE_TEST_CHILD"
-	envChildConfig = "PROTOLAKE_TEST_CHILD_CONFIG"
+	envChild       = "PLTEST_CHILD"
+	envChildConfig = "PLTEST_CHILD_CONFIG"
 )
 
 func TestMain(m *testing.M) {
@@ -49,7 +49,7 @@ func childMain() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	level := slog.LevelWarn
-	if os.Getenv("PROTOLAKE_TEST_LOG") == "debug" {
+	if os.Getenv("PLTEST_LOG") == "debug" {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
@@ -197,14 +197,14 @@ func crashConfig(t *testing.T, brokers []string, dir string) ingest.Config {
 // TestCrashRecovery SIGKILLs a protolake process at random moments while
 // messages (2% of them corrupt) are produced, restarting it each time; at
 // the end the table holds every good message exactly once and the
-// dead-letter table every bad one exactly once. PROTOLAKE_TEST_CRASH_ITERATIONS
-// sets the number of kills (default 8), PROTOLAKE_TEST_SEED the seed of the
+// dead-letter table every bad one exactly once. PLTEST_CRASH_ITERATIONS
+// sets the number of kills (default 8), PLTEST_SEED the seed of the
 // kill times (random by default, printed when the test fails).
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	iters := envInt("PROTOLAKE_TEST_CRASH_ITERATIONS", 8)
+	iters := envInt("PLTEST_CRASH_ITERATIONS", 8)
 	isBad := func(i int) bool { return i%50 == 7 }
 	n := 400 * (iters + 2)
 	c := startKafka(t, 6, topic)
@@ -219,15 +219,15 @@ func TestCrashRecovery(t *testing.T) {
 		return marshal(i)
 	})
 	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("PROTOLAKE_TEST_SEED"); v != "" {
+	if v := os.Getenv("PLTEST_SEED"); v != "" {
 		var err error
 		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
-			t.Fatalf("PROTOLAKE_TEST_SEED=%q: %v", v, err)
+			t.Fatalf("PLTEST_SEED=%q: %v", v, err)
 		}
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("kill times drawn from seed %d: replay with PROTOLAKE_TEST_SEED=%d", seed, seed)
+			t.Logf("kill times drawn from seed %d: replay with PLTEST_SEED=%d", seed, seed)
 		}
 	})
 	rng := rand.New(rand.NewPCG(seed, 5))
@@ -455,7 +455,7 @@ func TestFailover(t *testing.T) {
 	if recovered > session+5*time.Second {
 		t.Errorf("failover took %v, want at most session_timeout + 5s = %v", recovered, session+5*time.Second)
 	}
-	if os.Getenv("PROTOLAKE_TEST_LOG") == "debug" {
+	if os.Getenv("PLTEST_LOG") == "debug" {
 		t.Logf("killed at %s; survivor:\n%s", killed.UTC().Format("15:04:05.000"), kids[1].stderr)
 	}
 	src := bg.wait(t)

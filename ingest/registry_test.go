@@ -388,7 +388,7 @@ func TestRegistryEvolutionMidStream(t *testing.T) {
 // the Runner has not seen arrive: the table's fetches pause, Ready reports
 // false, nothing is dead-lettered and nothing past the first undecoded
 // record is committed; once the registry answers every record lands exactly
-// once. PROTOLAKE_TEST_REGISTRY_OUTAGE sets the outage (default 2s; the
+// once. PLTEST_REGISTRY_OUTAGE sets the outage (default 2s; the
 // issue's scenario is 30s).
 func TestRegistryOutage(t *testing.T) {
 	for _, hang := range []bool{false, true} {
@@ -402,7 +402,7 @@ func TestRegistryOutage(t *testing.T) {
 // testRegistryOutage is TestRegistryOutage against the brokers, on topic.
 func testRegistryOutage(t *testing.T, hang bool, brokers []string, topic string, kopts []kgo.Opt) {
 	outage := 2 * time.Second
-	if v, err := time.ParseDuration(os.Getenv("PROTOLAKE_TEST_REGISTRY_OUTAGE")); err == nil {
+	if v, err := time.ParseDuration(os.Getenv("PLTEST_REGISTRY_OUTAGE")); err == nil {
 		outage = v
 	}
 	const n = 40
@@ -487,12 +487,12 @@ func testRegistryOutage(t *testing.T, hang bool, brokers []string, topic string,
 // of an incompatible version 3 (dead letters): at the end the table holds
 // every good record exactly once, with the values its producer wrote, and
 // the dead-letter table every incompatible one exactly once.
-// PROTOLAKE_TEST_CRASH_ITERATIONS sets the number of kills (default 6).
+// PLTEST_CRASH_ITERATIONS sets the number of kills (default 6).
 func TestRegistryCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	iters := envInt("PROTOLAKE_TEST_CRASH_ITERATIONS", 6)
+	iters := envInt("PLTEST_CRASH_ITERATIONS", 6)
 	n := 300 * (iters + 2)
 	reg := newSRShop(t)
 	subject := topic + "-value"

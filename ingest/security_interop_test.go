@@ -25,12 +25,12 @@ func TestInteropKafkaSecurity(t *testing.T) {
 	envOf := func(name string) string {
 		v := os.Getenv(name)
 		if v == "" {
-			t.Fatalf("%s is not set: run through `make interop` (or source $PROTOLAKE_INTEROP_RUN/env)", name)
+			t.Fatalf("%s is not set: run through `make interop` (or source $PLTEST_INTEROP_RUN/env)", name)
 		}
 		return v
 	}
-	plain, saslAddr, tlsAddr, ca := envOf("PROTOLAKE_INTEROP_KAFKA_BROKERS"), envOf("PROTOLAKE_INTEROP_KAFKA_SASL_BROKERS"),
-		envOf("PROTOLAKE_INTEROP_KAFKA_TLS_BROKERS"), envOf("PROTOLAKE_INTEROP_KAFKA_CA_FILE")
+	plain, saslAddr, tlsAddr, ca := envOf("PLTEST_INTEROP_KAFKA_BROKERS"), envOf("PLTEST_INTEROP_KAFKA_SASL_BROKERS"),
+		envOf("PLTEST_INTEROP_KAFKA_TLS_BROKERS"), envOf("PLTEST_INTEROP_KAFKA_CA_FILE")
 	const password = "protolake-secret"
 	const saslWarn = "SASL PLAIN over a plaintext connection"
 	const skipWarn = "kafka.tls.insecure_skip_verify is on"

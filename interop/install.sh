@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the interop tier's components from the package registries into
-# $PROTOLAKE_INTEROP_CACHE, each once: a component whose inputs (versions,
+# $PLTEST_INTEROP_CACHE, each once: a component whose inputs (versions,
 # pom, requirements) have not changed since its last install is skipped.
 #
 #   kcat          Debian package (apt-get), the second Kafka client
@@ -10,7 +10,7 @@
 #   python        virtualenv with pyspark, delta-spark, deltalake, duckdb,
 #                 pyarrow, pytest (PyPI)
 #   spark-jars    the delta-spark and hadoop-aws jars, resolved by Spark's Ivy from Maven
-#                 Central into $PROTOLAKE_INTEROP_CACHE/ivy
+#                 Central into $PLTEST_INTEROP_CACHE/ivy
 #   minio         `make tools` (Go module proxy; built from source, ~10 min)
 #
 # Prerequisites: Java 17+ and Maven (kafka, hdfs, spark-jars), Python 3
@@ -21,7 +21,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-mkdir -p "$PROTOLAKE_INTEROP_CACHE"
+mkdir -p "$PLTEST_INTEROP_CACHE"
 MVN=(mvn -B -Dmaven.repo.local="$M2_REPO" -Dstyle.color=never)
 
 sha() { cat "$@" | sha256sum | cut -c1-16; }
@@ -68,7 +68,7 @@ install_kafka() {
   rm -rf "$KAFKA_HOME"
   (cd "$INTEROP_DIR/kafka" && "${MVN[@]}" -Dkafka.version="$KAFKA_VERSION" \
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs") \
-    >"$PROTOLAKE_INTEROP_CACHE/mvn-kafka.log" 2>&1 || { cat "$PROTOLAKE_INTEROP_CACHE/mvn-kafka.log" >&2; die "kafka: mvn failed"; }
+    >"$PLTEST_INTEROP_CACHE/mvn-kafka.log" 2>&1 || { cat "$PLTEST_INTEROP_CACHE/mvn-kafka.log" >&2; die "kafka: mvn failed"; }
   stamp_set kafka "$in"
 }
 
@@ -80,7 +80,7 @@ install_hdfs() {
   (cd "$INTEROP_DIR/hdfs" && "${MVN[@]}" -Dhadoop.version="$HADOOP_VERSION" \
     -Dminihdfs.buildDir="$HADOOP_HOME_DIR/build" \
     package dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$HADOOP_HOME_DIR/libs") \
-    >"$PROTOLAKE_INTEROP_CACHE/mvn-hdfs.log" 2>&1 || { cat "$PROTOLAKE_INTEROP_CACHE/mvn-hdfs.log" >&2; die "hdfs: mvn failed"; }
+    >"$PLTEST_INTEROP_CACHE/mvn-hdfs.log" 2>&1 || { cat "$PLTEST_INTEROP_CACHE/mvn-hdfs.log" >&2; die "hdfs: mvn failed"; }
   stamp_set hdfs "$in"
 }
 
@@ -91,7 +91,7 @@ install_python() {
   log "python: virtualenv with $(grep -v '^#' "$INTEROP_DIR/python/requirements.txt" | xargs)"
   rm -rf "$VENV"
   "$py" -m venv "$VENV"
-  PIP_CACHE_DIR="$PROTOLAKE_INTEROP_CACHE/pip" "$VENV/bin/pip" install -q --disable-pip-version-check --no-input -r "$INTEROP_DIR/python/requirements.txt"
+  PIP_CACHE_DIR="$PLTEST_INTEROP_CACHE/pip" "$VENV/bin/pip" install -q --disable-pip-version-check --no-input -r "$INTEROP_DIR/python/requirements.txt"
   stamp_set python "$in"
 }
 
@@ -99,8 +99,8 @@ install_spark_jars() {
   local in="req=$(sha "$INTEROP_DIR/python/requirements.txt" "$INTEROP_DIR/python/protolake_interop.py")"
   stamp_ok spark-jars "$in" && [[ -d "$IVY_DIR/jars" ]] && return
   log "spark-jars: Spark's Ivy resolves delta-spark jars from Maven Central"
-  "$VENV/bin/python" "$INTEROP_DIR/python/protolake_interop.py" warmup >"$PROTOLAKE_INTEROP_CACHE/spark-warmup.log" 2>&1 ||
-    { cat "$PROTOLAKE_INTEROP_CACHE/spark-warmup.log" >&2; die "spark-jars: Spark could not start with delta-spark"; }
+  "$VENV/bin/python" "$INTEROP_DIR/python/protolake_interop.py" warmup >"$PLTEST_INTEROP_CACHE/spark-warmup.log" 2>&1 ||
+    { cat "$PLTEST_INTEROP_CACHE/spark-warmup.log" >&2; die "spark-jars: Spark could not start with delta-spark"; }
   stamp_set spark-jars "$in"
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one of Kafka's command-line tools from the interop tier's jars, e.g.
-#   interop/kafka-tool.sh topics --bootstrap-server "$PROTOLAKE_INTEROP_KAFKA_BROKERS" \
+#   interop/kafka-tool.sh topics --bootstrap-server "$PLTEST_INTEROP_KAFKA_BROKERS" \
 #     --create --topic clicks --partitions 6
 #   interop/kafka-tool.sh consumer-groups --bootstrap-server ... --describe --group g
 # TOOL is topics, consumer-groups, get-offsets, or a main class name.

@@ -2,38 +2,38 @@
 # Shared settings of the interop scripts; sourced, never run.
 #
 # Two directories, both overridable:
-#   PROTOLAKE_INTEROP_CACHE  downloads and builds, kept between runs
+#   PLTEST_INTEROP_CACHE  downloads and builds, kept between runs
 #                            (Maven repo, Kafka and Hadoop jars, the Python
 #                            virtualenv, Spark's Ivy cache).
-#   PROTOLAKE_INTEROP_RUN    one run's servers: data dirs, logs, *.pid and the
+#   PLTEST_INTEROP_RUN    one run's servers: data dirs, logs, *.pid and the
 #                            `env` file that tells tests where the servers are.
 
 INTEROP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$INTEROP_DIR/.." && pwd)"
 
-export PROTOLAKE_INTEROP_CACHE="${PROTOLAKE_INTEROP_CACHE:-${HOME:-/root}/.cache/protolake-interop}"
-export PROTOLAKE_INTEROP_RUN="${PROTOLAKE_INTEROP_RUN:-${TMPDIR:-/tmp}/protolake-interop-run}"
+export PLTEST_INTEROP_CACHE="${PLTEST_INTEROP_CACHE:-${HOME:-/root}/.cache/protolake-interop}"
+export PLTEST_INTEROP_RUN="${PLTEST_INTEROP_RUN:-${TMPDIR:-/tmp}/protolake-interop-run}"
 
 # Component versions (Maven Central / PyPI). Python pins: python/requirements.txt.
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 HADOOP_VERSION="${HADOOP_VERSION:-3.4.1}"
 
-KAFKA_HOME="$PROTOLAKE_INTEROP_CACHE/kafka-$KAFKA_VERSION"
-HADOOP_HOME_DIR="$PROTOLAKE_INTEROP_CACHE/hadoop-$HADOOP_VERSION"
-VENV="$PROTOLAKE_INTEROP_CACHE/venv"
-M2_REPO="$PROTOLAKE_INTEROP_CACHE/m2"
-IVY_DIR="$PROTOLAKE_INTEROP_CACHE/ivy"
+KAFKA_HOME="$PLTEST_INTEROP_CACHE/kafka-$KAFKA_VERSION"
+HADOOP_HOME_DIR="$PLTEST_INTEROP_CACHE/hadoop-$HADOOP_VERSION"
+VENV="$PLTEST_INTEROP_CACHE/venv"
+M2_REPO="$PLTEST_INTEROP_CACHE/m2"
+IVY_DIR="$PLTEST_INTEROP_CACHE/ivy"
 GOBIN_DIR="$(go env GOPATH 2>/dev/null || echo "${HOME:-/root}/go")/bin"
-MINIO_BIN="${PROTOLAKE_MINIO:-$GOBIN_DIR/minio}"
+MINIO_BIN="${PLTEST_MINIO:-$GOBIN_DIR/minio}"
 
 # Fixed loopback ports (the issue asks for fixed ones); override when busy.
-KAFKA_PORT="${PROTOLAKE_INTEROP_KAFKA_PORT:-19092}"
-KAFKA_CONTROLLER_PORT="${PROTOLAKE_INTEROP_KAFKA_CONTROLLER_PORT:-19093}"
-KAFKA_SASL_PORT="${PROTOLAKE_INTEROP_KAFKA_SASL_PORT:-19094}" # SASL_PLAINTEXT, PLAIN
-KAFKA_TLS_PORT="${PROTOLAKE_INTEROP_KAFKA_TLS_PORT:-19095}"   # SSL, a test CA
-HDFS_RPC_PORT="${PROTOLAKE_INTEROP_HDFS_PORT:-19820}"
-HDFS_HTTP_PORT="${PROTOLAKE_INTEROP_WEBHDFS_PORT:-19870}"
-MINIO_PORT="${PROTOLAKE_INTEROP_MINIO_PORT:-19000}"
+KAFKA_PORT="${PLTEST_INTEROP_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${PLTEST_INTEROP_KAFKA_CONTROLLER_PORT:-19093}"
+KAFKA_SASL_PORT="${PLTEST_INTEROP_KAFKA_SASL_PORT:-19094}" # SASL_PLAINTEXT, PLAIN
+KAFKA_TLS_PORT="${PLTEST_INTEROP_KAFKA_TLS_PORT:-19095}"   # SSL, a test CA
+HDFS_RPC_PORT="${PLTEST_INTEROP_HDFS_PORT:-19820}"
+HDFS_HTTP_PORT="${PLTEST_INTEROP_WEBHDFS_PORT:-19870}"
+MINIO_PORT="${PLTEST_INTEROP_MINIO_PORT:-19000}"
 
 # Hadoop on Java 17: Jersey (WebHDFS) and others reflect into java.base.
 JAVA_OPENS=(
@@ -70,5 +70,5 @@ wait_for() {
 
 # stamp_ok NAME INPUTS: true when component NAME was installed from the same
 # inputs (a string: versions and file hashes) before.
-stamp_ok() { [[ -f "$PROTOLAKE_INTEROP_CACHE/.stamp-$1" && "$(cat "$PROTOLAKE_INTEROP_CACHE/.stamp-$1")" == "$2" ]]; }
-stamp_set() { printf '%s' "$2" >"$PROTOLAKE_INTEROP_CACHE/.stamp-$1"; }
+stamp_ok() { [[ -f "$PLTEST_INTEROP_CACHE/.stamp-$1" && "$(cat "$PLTEST_INTEROP_CACHE/.stamp-$1")" == "$2" ]]; }
+stamp_set() { printf '%s' "$2" >"$PLTEST_INTEROP_CACHE/.stamp-$1"; }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts the interop servers on 127.0.0.1, each in the background with a
-# fresh data directory under $PROTOLAKE_INTEROP_RUN, and waits until each
-# answers. For every server it writes $PROTOLAKE_INTEROP_RUN/NAME.pid and
-# NAME.log, and appends its addresses to $PROTOLAKE_INTEROP_RUN/env
+# fresh data directory under $PLTEST_INTEROP_RUN, and waits until each
+# answers. For every server it writes $PLTEST_INTEROP_RUN/NAME.pid and
+# NAME.log, and appends its addresses to $PLTEST_INTEROP_RUN/env
 # (KEY=VALUE lines, for `set -a; . env; set +a`). interop/stop.sh stops them.
 #
 # Usage: interop/start.sh [kafka] [hdfs] [minio]   (default: all three)
@@ -11,7 +11,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-RUN=$PROTOLAKE_INTEROP_RUN
+RUN=$PLTEST_INTEROP_RUN
 mkdir -p "$RUN"
 ENV_FILE="$RUN/env"
 started=()
@@ -27,7 +27,7 @@ fail() {
 check_free() {
   local name=$1; shift
   for p in "$@"; do
-    port_in_use "$p" && die "$name: 127.0.0.1:$p is in use (a server left running? interop/stop.sh; or set PROTOLAKE_INTEROP_*_PORT)"
+    port_in_use "$p" && die "$name: 127.0.0.1:$p is in use (a server left running? interop/stop.sh; or set PLTEST_INTEROP_*_PORT)"
   done
   return 0
 }
@@ -119,11 +119,11 @@ LOG
   wait_for kafka 90 "$(cat "$RUN/kafka.pid")" grep -q "Kafka Server started" "$RUN/kafka.log" || fail kafka
   # Ready for clients: metadata answers through the advertised listener.
   wait_for kafka 30 "$(cat "$RUN/kafka.pid")" kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 5 || fail kafka
-  put_env PROTOLAKE_INTEROP_KAFKA_BROKERS "127.0.0.1:$KAFKA_PORT"
+  put_env PLTEST_INTEROP_KAFKA_BROKERS "127.0.0.1:$KAFKA_PORT"
   # SASL PLAIN (user protolake, password protolake-secret) and TLS listeners.
-  put_env PROTOLAKE_INTEROP_KAFKA_SASL_BROKERS "127.0.0.1:$KAFKA_SASL_PORT"
-  put_env PROTOLAKE_INTEROP_KAFKA_TLS_BROKERS "127.0.0.1:$KAFKA_TLS_PORT"
-  put_env PROTOLAKE_INTEROP_KAFKA_CA_FILE "$dir/tls/ca.pem"
+  put_env PLTEST_INTEROP_KAFKA_SASL_BROKERS "127.0.0.1:$KAFKA_SASL_PORT"
+  put_env PLTEST_INTEROP_KAFKA_TLS_BROKERS "127.0.0.1:$KAFKA_TLS_PORT"
+  put_env PLTEST_INTEROP_KAFKA_CA_FILE "$dir/tls/ca.pem"
 }
 
 start_hdfs() {
@@ -142,9 +142,9 @@ start_hdfs() {
   http=$(sed -n 's/^http=//p' "$dir/ports")
   # Out of safe mode and WebHDFS answering.
   wait_for hdfs 60 "$(cat "$RUN/hdfs.pid")" curl -sf "http://127.0.0.1:$http/webhdfs/v1/?op=GETFILESTATUS&user.name=protolake" || fail hdfs
-  put_env PROTOLAKE_INTEROP_HDFS_NAMENODE "127.0.0.1:$rpc"
-  put_env PROTOLAKE_INTEROP_HDFS_URL "hdfs://127.0.0.1:$rpc"
-  put_env PROTOLAKE_INTEROP_WEBHDFS_URL "http://127.0.0.1:$http"
+  put_env PLTEST_INTEROP_HDFS_NAMENODE "127.0.0.1:$rpc"
+  put_env PLTEST_INTEROP_HDFS_URL "hdfs://127.0.0.1:$rpc"
+  put_env PLTEST_INTEROP_WEBHDFS_URL "http://127.0.0.1:$http"
 }
 
 start_minio() {
@@ -158,10 +158,10 @@ start_minio() {
     MINIO_UPDATE=off MINIO_CI_CD=1 \
     launch minio "$MINIO_BIN" server --quiet --address "127.0.0.1:$MINIO_PORT" "$dir/data"
   wait_for minio 60 "$(cat "$RUN/minio.pid")" curl -sf "http://127.0.0.1:$MINIO_PORT/minio/health/ready" || fail minio
-  put_env PROTOLAKE_INTEROP_S3_ENDPOINT "http://127.0.0.1:$MINIO_PORT"
-  put_env PROTOLAKE_INTEROP_S3_ACCESS_KEY protolake
-  put_env PROTOLAKE_INTEROP_S3_SECRET_KEY protolake-secret
-  put_env PROTOLAKE_INTEROP_S3_REGION us-east-1
+  put_env PLTEST_INTEROP_S3_ENDPOINT "http://127.0.0.1:$MINIO_PORT"
+  put_env PLTEST_INTEROP_S3_ACCESS_KEY protolake
+  put_env PLTEST_INTEROP_S3_SECRET_KEY protolake-secret
+  put_env PLTEST_INTEROP_S3_REGION us-east-1
 }
 
 servers=("$@")
@@ -174,7 +174,7 @@ for s in "${servers[@]}"; do
     *) die "unknown server $s" ;;
   esac
 done
-put_env PROTOLAKE_INTEROP_RUN "$RUN"
-put_env PROTOLAKE_INTEROP_CACHE "$PROTOLAKE_INTEROP_CACHE"
-put_env PROTOLAKE_INTEROP_SHARED "${PROTOLAKE_INTEROP_SHARED:-$(cd "$REPO_ROOT/.." && pwd)/shared}"
+put_env PLTEST_INTEROP_RUN "$RUN"
+put_env PLTEST_INTEROP_CACHE "$PLTEST_INTEROP_CACHE"
+put_env PLTEST_INTEROP_SHARED "${PLTEST_INTEROP_SHARED:-$(cd "$REPO_ROOT/.." && pwd)/shared}"
 log "servers up; addresses in $ENV_FILE"

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Stops interop servers started by interop/start.sh: TERM to each server's
-# process group (from $PROTOLAKE_INTEROP_RUN/NAME.pid), KILL after 20s, and
+# process group (from $PLTEST_INTEROP_RUN/NAME.pid), KILL after 20s, and
 # removes the pid file and the server's lines from the env file.
 #
 # Usage: interop/stop.sh [NAME...]   (default: every NAME.pid in the run dir)
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
-RUN=$PROTOLAKE_INTEROP_RUN
+RUN=$PLTEST_INTEROP_RUN
 names=("$@")
 if ((${#names[@]} == 0)); then
   for f in "$RUN"/*.pid; do [[ -e "$f" ]] && names+=("$(basename "$f" .pid)"); done

@@ -290,7 +290,7 @@ func TestConfigValidate(t *testing.T) {
 		{Config{URL: "r:8081"}, false},
 		{Config{URL: "http://r", Username: "a", BearerTokenEnv: "X"}, false},
 		{Config{URL: "http://r", PasswordEnv: "HOME"}, false},
-		{Config{URL: "http://r", BearerTokenEnv: "PROTOLAKE_TEST_UNSET_VAR"}, false},
+		{Config{URL: "http://r", BearerTokenEnv: "PLTEST_UNSET_VAR"}, false},
 		{Config{URL: "http://r", TLS: TLSConfig{CertFile: "x"}}, false},
 	} {
 		err := tc.cfg.Validate()

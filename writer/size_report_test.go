@@ -76,7 +76,7 @@ func columnSizes(t testing.TB, b []byte) (map[string]int64, map[string]string, i
 
 // TestSizeReport prints bytes per row of each column of the corpus written
 // with the default Config (go test -run SizeReport -v). With
-// PROTOLAKE_SIZE_REPORT_DIR set it also writes the file there, for the
+// PLTEST_SIZE_REPORT_DIR set it also writes the file there, for the
 // Spark comparison in docs/operations.md.
 func TestSizeReport(t *testing.T) {
 	if testing.Short() {
@@ -93,7 +93,7 @@ func TestSizeReport(t *testing.T) {
 		t.Logf("%-45s %7.2f B/row  %s", n, float64(sizes[n])/float64(rows), desc[n])
 	}
 	t.Logf("file: %d bytes, %d rows, %.1f B/row", len(b), rows, float64(len(b))/float64(rows))
-	if dir := os.Getenv("PROTOLAKE_SIZE_REPORT_DIR"); dir != "" {
+	if dir := os.Getenv("PLTEST_SIZE_REPORT_DIR"); dir != "" {
 		if err := os.WriteFile(filepath.Join(dir, "protolake.parquet"), b, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -94,13 +94,9 @@ func loadRunConfig(args []string, environ []string) (cfg ingest.Config, untilCau
 			}
 		}
 	}
-	var env []string
-	for _, kv := range environ {
-		if strings.HasPrefix(kv, "PROTOLAKE_") && !isHarnessVar(kv) {
-			env = append(env, kv)
-		}
-	}
-	if err := confpath.FromEnv(&cfg, env, "PROTOLAKE_"); err != nil {
+	// Every PROTOLAKE_* variable must name a setting, so a typo is an error;
+	// the test harnesses' own variables are PLTEST_*.
+	if err := confpath.FromEnv(&cfg, environ, "PROTOLAKE_"); err != nil {
 		problems = append(problems, fmt.Errorf("environment: %w", err))
 	}
 	for _, o := range overrides {
@@ -189,18 +185,4 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("run: %w", err)
 	}
 	return nil
-}
-
-// harnessVars are PROTOLAKE_* environment variables that configure the test
-// harnesses (make test, make interop), not `protolake run`; every other
-// PROTOLAKE_* variable must name a setting, so a typo is an error.
-var harnessVars = []string{"PROTOLAKE_MINIO=", "PROTOLAKE_TEST_", "PROTOLAKE_INTEROP_", "PROTOLAKE_HDFS_URL=", "PROTOLAKE_WEBHDFS_URL="}
-
-func isHarnessVar(kv string) bool {
-	for _, p := range harnessVars {
-		if strings.HasPrefix(kv, p) {
-			return true
-		}
-	}
-	return false
 }

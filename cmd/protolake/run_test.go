@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ log:
 
 // TestRunUntilCaughtUp runs `protolake run --until-caught-up` from a config
 // file, with a flag and an environment override, into a local table and into
-// S3 (gofakes3 always; MinIO with PROTOLAKE_MINIO).
+// S3 (gofakes3 always; MinIO with PLTEST_MINIO).
 func TestRunUntilCaughtUp(t *testing.T) {
 	const n = 500
 	type target struct {
@@ -273,13 +274,14 @@ func TestRunPartitioningIsConfiguration(t *testing.T) {
 }
 
 // TestRunConfigEnvironment: PROTOLAKE_* variables set settings, the test
-// harnesses' own variables are ignored, and a misspelt setting is an error.
+// harnesses' own variables (PLTEST_*) are not read, and a misspelt setting
+// is an error.
 func TestRunConfigEnvironment(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "protolake.yaml")
 	if err := os.WriteFile(conf, []byte("kafka:\n  brokers: [127.0.0.1:9092]\ntables:\n  - uri: /tmp/x\n    topics: [t]\n    message: m\n    descriptor_set: x.binpb\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	harness := []string{"PROTOLAKE_MINIO=/bin/minio", "PROTOLAKE_TEST_CRASH=1", "PROTOLAKE_INTEROP_KAFKA_BROKERS=x", "PROTOLAKE_HDFS_URL=hdfs://h:1/p", "PROTOLAKE_WEBHDFS_URL=http://h:2"}
+	harness := []string{"PLTEST_MINIO=/bin/minio", "PLTEST_CRASH=1", "PLTEST_INTEROP_KAFKA_BROKERS=x", "PLTEST_HDFS_URL=hdfs://h:1/p", "PLTEST_WEBHDFS_URL=http://h:2"}
 	cfg, _, err := loadRunConfig([]string{"--config", conf}, append(harness, "PROTOLAKE_KAFKA_GROUP_ID=g7", "HOME=/root"))
 	if err != nil {
 		t.Fatalf("harness variables were not ignored: %v", err)
@@ -290,5 +292,43 @@ func TestRunConfigEnvironment(t *testing.T) {
 	_, _, err = loadRunConfig([]string{"--config", conf}, []string{"PROTOLAKE_KAFKA_GROUPID=g7"})
 	if err == nil || !strings.Contains(err.Error(), "PROTOLAKE_KAFKA_GROUPID") {
 		t.Errorf("a misspelt variable: err = %v, want an error naming it", err)
+	}
+}
+
+// TestNoHarnessVariableUnderRunsPrefix: the harnesses' variables are
+// PLTEST_*, never PROTOLAKE_*, which `run` reads as settings (and refuses
+// when they name none). A harness variable under the old prefix anywhere in
+// the repository fails here rather than breaking a child `run`.
+func TestNoHarnessVariableUnderRunsPrefix(t *testing.T) {
+	old := regexp.MustCompile("PROTOLAKE" + `_(TEST|INTEROP|MINIO|HDFS_URL|WEBHDFS_URL|BIG|BENCH|SIZE_REPORT|COMPACT_DIR)\w*`)
+	root := "../.."
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); p != root && (strings.HasPrefix(name, ".") || name == "bin" || name == "lake" || name == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(p) {
+		case ".go", ".sh", ".py", ".md", ".yaml", ".yml", ".cfg", ".ini", ".toml":
+		default:
+			if d.Name() != "Makefile" && d.Name() != "run" {
+				return nil
+			}
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for _, m := range old.FindAll(data, -1) {
+			t.Errorf("%s: %s: harness variables are PLTEST_* (run reads PROTOLAKE_* as settings)", p, m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

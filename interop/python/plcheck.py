@@ -40,7 +40,7 @@ EDGE_DESC = REPO / "testdata/proto/edge/edge.binpb"
 # Running our binaries ---------------------------------------------------------
 
 def build_plgen():
-    run = Path(os.environ.get("PROTOLAKE_INTEROP_RUN", "/tmp/protolake-interop-run"))
+    run = Path(os.environ.get("PLTEST_INTEROP_RUN", "/tmp/protolake-interop-run"))
     out = run / "bin" / "plgen"
     subprocess.run(["go", "build", "-tags", "interop", "-o", str(out), "./interop/plgen"], cwd=REPO, check=True)
     return out
@@ -56,9 +56,9 @@ def sh(args, timeout=300, **kw):
 
 def s3_env():
     return {
-        "AWS_ACCESS_KEY_ID": protolake_interop.env("PROTOLAKE_INTEROP_S3_ACCESS_KEY"),
-        "AWS_SECRET_ACCESS_KEY": protolake_interop.env("PROTOLAKE_INTEROP_S3_SECRET_KEY"),
-        "AWS_REGION": protolake_interop.env("PROTOLAKE_INTEROP_S3_REGION"),
+        "AWS_ACCESS_KEY_ID": protolake_interop.env("PLTEST_INTEROP_S3_ACCESS_KEY"),
+        "AWS_SECRET_ACCESS_KEY": protolake_interop.env("PLTEST_INTEROP_S3_SECRET_KEY"),
+        "AWS_REGION": protolake_interop.env("PLTEST_INTEROP_S3_REGION"),
     }
 
 
@@ -364,15 +364,15 @@ def fetch_files(uris, dest):
         if u.scheme in ("s3", "s3a"):
             if s3fs is None:
                 from pyarrow import fs
-                s3fs = fs.S3FileSystem(access_key=protolake_interop.env("PROTOLAKE_INTEROP_S3_ACCESS_KEY"),
-                                       secret_key=protolake_interop.env("PROTOLAKE_INTEROP_S3_SECRET_KEY"),
-                                       region=protolake_interop.env("PROTOLAKE_INTEROP_S3_REGION"),
-                                       endpoint_override=protolake_interop.env("PROTOLAKE_INTEROP_S3_ENDPOINT"),
+                s3fs = fs.S3FileSystem(access_key=protolake_interop.env("PLTEST_INTEROP_S3_ACCESS_KEY"),
+                                       secret_key=protolake_interop.env("PLTEST_INTEROP_S3_SECRET_KEY"),
+                                       region=protolake_interop.env("PLTEST_INTEROP_S3_REGION"),
+                                       endpoint_override=protolake_interop.env("PLTEST_INTEROP_S3_ENDPOINT"),
                                        scheme="http")
             with s3fs.open_input_stream(u.netloc + urllib.parse.unquote(u.path)) as f:
                 local.write_bytes(f.read())
         elif u.scheme == "hdfs":
-            web = protolake_interop.env("PROTOLAKE_INTEROP_WEBHDFS_URL")
+            web = protolake_interop.env("PLTEST_INTEROP_WEBHDFS_URL")
             url = f"{web}/webhdfs/v1{urllib.parse.quote(urllib.parse.unquote(u.path))}?op=OPEN&user.name=root"
             with urllib.request.urlopen(url, timeout=60) as r:
                 local.write_bytes(r.read())

@@ -2,17 +2,17 @@
 Spark session with Delta Lake configured the same way everywhere.
 
 The servers are started by interop/start.sh, which writes their addresses to
-$PROTOLAKE_INTEROP_RUN/env; `make interop` exports that file's variables
+$PLTEST_INTEROP_RUN/env; `make interop` exports that file's variables
 before it runs pytest. Names (all on 127.0.0.1):
 
-  PROTOLAKE_INTEROP_KAFKA_BROKERS    host:port of the Kafka broker (PLAINTEXT)
-  PROTOLAKE_INTEROP_HDFS_URL         hdfs://127.0.0.1:PORT (namenode RPC)
-  PROTOLAKE_INTEROP_HDFS_NAMENODE    127.0.0.1:PORT (the same, no scheme)
-  PROTOLAKE_INTEROP_WEBHDFS_URL      http://127.0.0.1:PORT (namenode HTTP)
-  PROTOLAKE_INTEROP_S3_ENDPOINT      http://127.0.0.1:PORT (MinIO)
-  PROTOLAKE_INTEROP_S3_ACCESS_KEY / PROTOLAKE_INTEROP_S3_SECRET_KEY
-  PROTOLAKE_INTEROP_S3_REGION
-  PROTOLAKE_INTEROP_SHARED           the shared/ directory beside the repo
+  PLTEST_INTEROP_KAFKA_BROKERS    host:port of the Kafka broker (PLAINTEXT)
+  PLTEST_INTEROP_HDFS_URL         hdfs://127.0.0.1:PORT (namenode RPC)
+  PLTEST_INTEROP_HDFS_NAMENODE    127.0.0.1:PORT (the same, no scheme)
+  PLTEST_INTEROP_WEBHDFS_URL      http://127.0.0.1:PORT (namenode HTTP)
+  PLTEST_INTEROP_S3_ENDPOINT      http://127.0.0.1:PORT (MinIO)
+  PLTEST_INTEROP_S3_ACCESS_KEY / PLTEST_INTEROP_S3_SECRET_KEY
+  PLTEST_INTEROP_S3_REGION
+  PLTEST_INTEROP_SHARED           the shared/ directory beside the repo
 
 Run `python protolake_interop.py warmup` once to have Spark's Ivy fetch the
 delta-spark jars (interop/install.sh does).
@@ -24,7 +24,7 @@ from pathlib import Path
 
 INTEROP_DIR = Path(__file__).resolve().parent.parent
 REPO_ROOT = INTEROP_DIR.parent
-CACHE = Path(os.environ.get("PROTOLAKE_INTEROP_CACHE", Path.home() / ".cache" / "protolake-interop"))
+CACHE = Path(os.environ.get("PLTEST_INTEROP_CACHE", Path.home() / ".cache" / "protolake-interop"))
 
 
 def env(name):
@@ -32,20 +32,20 @@ def env(name):
     value = os.environ.get(name)
     if not value:
         raise RuntimeError(f"{name} is not set: run through `make interop` "
-                           f"or `set -a; . $PROTOLAKE_INTEROP_RUN/env; set +a`")
+                           f"or `set -a; . $PLTEST_INTEROP_RUN/env; set +a`")
     return value
 
 
 def shared_dir():
     """The shared/ directory beside the repository (delta-tables, …)."""
-    return Path(os.environ.get("PROTOLAKE_INTEROP_SHARED", REPO_ROOT.parent / "shared"))
+    return Path(os.environ.get("PLTEST_INTEROP_SHARED", REPO_ROOT.parent / "shared"))
 
 
 # Variables that configure the harness, not protolake. `protolake run` reads
 # every other PROTOLAKE_* variable as a config path and rejects unknown ones,
 # so child processes get an environment without these (see protolake_env).
-HARNESS_PREFIXES = ("PROTOLAKE_INTEROP_", "PROTOLAKE_HDFS_URL=", "PROTOLAKE_WEBHDFS_URL=",
-                    "PROTOLAKE_MINIO=", "PROTOLAKE_TEST_")
+HARNESS_PREFIXES = ("PLTEST_INTEROP_", "PLTEST_HDFS_URL=", "PLTEST_WEBHDFS_URL=",
+                    "PLTEST_MINIO=", "PLTEST_")
 
 
 def protolake_env(**extra):
@@ -58,10 +58,10 @@ def protolake_env(**extra):
 
 
 def build_protolake():
-    """Builds ./cmd/protolake into $PROTOLAKE_INTEROP_RUN/bin and returns the path."""
+    """Builds ./cmd/protolake into $PLTEST_INTEROP_RUN/bin and returns the path."""
     import subprocess
 
-    run = Path(os.environ.get("PROTOLAKE_INTEROP_RUN", "/tmp/protolake-interop-run"))
+    run = Path(os.environ.get("PLTEST_INTEROP_RUN", "/tmp/protolake-interop-run"))
     out = run / "bin" / "protolake"
     subprocess.run(["go", "build", "-o", str(out), "./cmd/protolake"], cwd=REPO_ROOT, check=True)
     return out
@@ -75,10 +75,10 @@ HADOOP_AWS = "org.apache.hadoop:hadoop-aws:3.3.4"
 def s3_storage_options():
     """deltalake (delta-rs) storage_options for MinIO."""
     return {
-        "AWS_ENDPOINT_URL": env("PROTOLAKE_INTEROP_S3_ENDPOINT"),
-        "AWS_ACCESS_KEY_ID": env("PROTOLAKE_INTEROP_S3_ACCESS_KEY"),
-        "AWS_SECRET_ACCESS_KEY": env("PROTOLAKE_INTEROP_S3_SECRET_KEY"),
-        "AWS_REGION": env("PROTOLAKE_INTEROP_S3_REGION"),
+        "AWS_ENDPOINT_URL": env("PLTEST_INTEROP_S3_ENDPOINT"),
+        "AWS_ACCESS_KEY_ID": env("PLTEST_INTEROP_S3_ACCESS_KEY"),
+        "AWS_SECRET_ACCESS_KEY": env("PLTEST_INTEROP_S3_SECRET_KEY"),
+        "AWS_REGION": env("PLTEST_INTEROP_S3_REGION"),
         "AWS_ALLOW_HTTP": "true",
         "AWS_S3_ALLOW_UNSAFE_RENAME": "true",
     }
@@ -89,10 +89,10 @@ def spark_session(app="protolake-interop"):
 
     The delta-spark jars and hadoop-aws (S3A, the same Hadoop version as
     pyspark's own client jars) come from Maven Central through Spark's Ivy,
-    cached under $PROTOLAKE_INTEROP_CACHE/ivy. Everything binds to 127.0.0.1;
+    cached under $PLTEST_INTEROP_CACHE/ivy. Everything binds to 127.0.0.1;
     the UI is off. Tables are addressed by full URI: file:///abs/path,
     hdfs://127.0.0.1:PORT/path (the MiniDFSCluster) or s3a://bucket/path
-    (MinIO, when PROTOLAKE_INTEROP_S3_ENDPOINT is set).
+    (MinIO, when PLTEST_INTEROP_S3_ENDPOINT is set).
     """
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -120,7 +120,7 @@ def spark_session(app="protolake-interop"):
         # Catalog tables (CREATE TABLE … LOCATION) without a spark-warehouse
         # directory in the work tree.
         .config("spark.sql.warehouse.dir",
-                str(Path(os.environ.get("PROTOLAKE_INTEROP_RUN", "/tmp/protolake-interop-run")) / "spark-warehouse"))
+                str(Path(os.environ.get("PLTEST_INTEROP_RUN", "/tmp/protolake-interop-run")) / "spark-warehouse"))
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         # Delta's retention check would refuse VACUUM RETAIN 0 HOURS in tests.
@@ -128,13 +128,13 @@ def spark_session(app="protolake-interop"):
         .config("spark.hadoop.dfs.client.use.datanode.hostname", "true")
         .config("spark.hadoop.dfs.replication", "1")
     )
-    endpoint = os.environ.get("PROTOLAKE_INTEROP_S3_ENDPOINT")
+    endpoint = os.environ.get("PLTEST_INTEROP_S3_ENDPOINT")
     if endpoint:
         builder = (
             builder.config("spark.hadoop.fs.s3a.endpoint", endpoint)
-            .config("spark.hadoop.fs.s3a.access.key", os.environ["PROTOLAKE_INTEROP_S3_ACCESS_KEY"])
-            .config("spark.hadoop.fs.s3a.secret.key", os.environ["PROTOLAKE_INTEROP_S3_SECRET_KEY"])
-            .config("spark.hadoop.fs.s3a.endpoint.region", os.environ.get("PROTOLAKE_INTEROP_S3_REGION", "us-east-1"))
+            .config("spark.hadoop.fs.s3a.access.key", os.environ["PLTEST_INTEROP_S3_ACCESS_KEY"])
+            .config("spark.hadoop.fs.s3a.secret.key", os.environ["PLTEST_INTEROP_S3_SECRET_KEY"])
+            .config("spark.hadoop.fs.s3a.endpoint.region", os.environ.get("PLTEST_INTEROP_S3_REGION", "us-east-1"))
             .config("spark.hadoop.fs.s3a.path.style.access", "true")
             .config("spark.hadoop.fs.s3a.connection.ssl.enabled", "false")
             .config("spark.hadoop.fs.s3a.aws.credentials.provider",

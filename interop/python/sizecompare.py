@@ -1,6 +1,6 @@
 """Compares protolake's Parquet output with Spark's for the same rows.
 
-    go test ./writer -run TestSizeReport -v   # with PROTOLAKE_SIZE_REPORT_DIR=DIR
+    go test ./writer -run TestSizeReport -v   # with PLTEST_SIZE_REPORT_DIR=DIR
     ~/.cache/protolake-interop/venv/bin/python interop/python/sizecompare.py DIR
 
 TestSizeReport writes the benchmark corpus (100,000 AdImpressions from

@@ -28,7 +28,7 @@ func env(t *testing.T, name string) string {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
-		t.Fatalf("%s is not set: run through `make interop` (or source $PROTOLAKE_INTEROP_RUN/env)", name)
+		t.Fatalf("%s is not set: run through `make interop` (or source $PLTEST_INTEROP_RUN/env)", name)
 	}
 	return v
 }
@@ -36,7 +36,7 @@ func env(t *testing.T, name string) string {
 func hdfsClient(t *testing.T) *hdfs.Client {
 	t.Helper()
 	c, err := hdfs.NewClient(hdfs.ClientOptions{
-		Addresses: []string{env(t, "PROTOLAKE_INTEROP_HDFS_NAMENODE")},
+		Addresses: []string{env(t, "PLTEST_INTEROP_HDFS_NAMENODE")},
 		User:      "protolake",
 	})
 	if err != nil {
@@ -174,7 +174,7 @@ func (w webhdfs) rename(src, dst string) bool {
 func TestWebHDFSRenameDoesNotOverwrite(t *testing.T) {
 	c := hdfsClient(t)
 	dir := testDir(t, c)
-	w := webhdfs{t, env(t, "PROTOLAKE_INTEROP_WEBHDFS_URL")}
+	w := webhdfs{t, env(t, "PLTEST_INTEROP_WEBHDFS_URL")}
 
 	writeFile(t, c, dir+"/tmp1", []byte("first"))
 	writeFile(t, c, dir+"/tmp2", []byte("second"))
@@ -234,7 +234,7 @@ func TestWebHDFSRenameDoesNotOverwrite(t *testing.T) {
 func TestKafkaProduceConsume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	brokers := strings.Split(env(t, "PROTOLAKE_INTEROP_KAFKA_BROKERS"), ",")
+	brokers := strings.Split(env(t, "PLTEST_INTEROP_KAFKA_BROKERS"), ",")
 	topic := fmt.Sprintf("smoke-go-%d", time.Now().UnixNano())
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())

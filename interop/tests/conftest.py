@@ -27,7 +27,7 @@ def spark():
 def protolake_bin():
     """The protolake binary, built once per run from this work tree. Run it
     with env=protolake_interop.protolake_env(...): `protolake run` rejects
-    the harness's PROTOLAKE_INTEROP_* variables as unknown settings."""
+    the harness's PLTEST_INTEROP_* variables as unknown settings."""
     return protolake_interop.build_protolake()
 
 
@@ -50,17 +50,17 @@ def expected(shared_tables):
 
 @pytest.fixture(scope="session")
 def kafka_brokers():
-    return protolake_interop.env("PROTOLAKE_INTEROP_KAFKA_BROKERS")
+    return protolake_interop.env("PLTEST_INTEROP_KAFKA_BROKERS")
 
 
 @pytest.fixture(scope="session")
 def hdfs_url():
-    return protolake_interop.env("PROTOLAKE_INTEROP_HDFS_URL")
+    return protolake_interop.env("PLTEST_INTEROP_HDFS_URL")
 
 
 @pytest.fixture(scope="session")
 def webhdfs_url():
-    return protolake_interop.env("PROTOLAKE_INTEROP_WEBHDFS_URL")
+    return protolake_interop.env("PLTEST_INTEROP_WEBHDFS_URL")
 
 
 @pytest.fixture(scope="session")
@@ -68,8 +68,8 @@ def s3():
     """MinIO's endpoint and credentials as a dict."""
     e = protolake_interop.env
     return {
-        "endpoint": e("PROTOLAKE_INTEROP_S3_ENDPOINT"),
-        "access_key": e("PROTOLAKE_INTEROP_S3_ACCESS_KEY"),
-        "secret_key": e("PROTOLAKE_INTEROP_S3_SECRET_KEY"),
-        "region": e("PROTOLAKE_INTEROP_S3_REGION"),
+        "endpoint": e("PLTEST_INTEROP_S3_ENDPOINT"),
+        "access_key": e("PLTEST_INTEROP_S3_ACCESS_KEY"),
+        "secret_key": e("PLTEST_INTEROP_S3_SECRET_KEY"),
+        "region": e("PLTEST_INTEROP_S3_REGION"),
     }

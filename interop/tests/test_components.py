@@ -203,4 +203,4 @@ def test_protolake_binary_with_harness_env(protolake_bin):
     # The harness's variables must not reach `protolake run`'s config parser.
     out = subprocess.run([str(protolake_bin), "run", "--config", "/dev/null"],
                          env=protolake_interop.protolake_env(), capture_output=True, text=True, timeout=60)
-    assert "PROTOLAKE_INTEROP" not in out.stderr, out.stderr
+    assert "PLTEST_INTEROP" not in out.stderr, out.stderr

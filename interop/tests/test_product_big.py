@@ -3,8 +3,8 @@ files that protolake wrote, checkpointed (bounded row groups), cleaned up
 behind the checkpoint and reopened (commitlog's TestMillionFiles), and reads
 the same file list protolake does.
 
-Minutes and gigabytes: runs only with PROTOLAKE_INTEROP_BIG=1
-(PROTOLAKE_INTEROP_BIG_FILES changes the file count). Both loads report
+Minutes and gigabytes: runs only with PLTEST_INTEROP_BIG=1
+(PLTEST_INTEROP_BIG_FILES changes the file count). Both loads report
 their time and peak RSS in the output (pytest -s).
 """
 
@@ -17,16 +17,16 @@ import pytest
 
 from protolake_interop import REPO_ROOT
 
-BIG = os.environ.get("PROTOLAKE_INTEROP_BIG") == "1"
-FILES = int(os.environ.get("PROTOLAKE_INTEROP_BIG_FILES", "1000000"))
+BIG = os.environ.get("PLTEST_INTEROP_BIG") == "1"
+FILES = int(os.environ.get("PLTEST_INTEROP_BIG_FILES", "1000000"))
 
 
-@pytest.mark.skipif(not BIG, reason="set PROTOLAKE_INTEROP_BIG=1 (a 1,000,000-file table: minutes, gigabytes)")
+@pytest.mark.skipif(not BIG, reason="set PLTEST_INTEROP_BIG=1 (a 1,000,000-file table: minutes, gigabytes)")
 def test_deltars_loads_million_file_table(tmp_path):
     from deltalake import DeltaTable
 
     table = tmp_path / "big"
-    env = dict(os.environ, PROTOLAKE_BIG="1", PROTOLAKE_BIG_DIR=str(table), PROTOLAKE_BIG_FILES=str(FILES))
+    env = dict(os.environ, PLTEST_BIG="1", PLTEST_BIG_DIR=str(table), PLTEST_BIG_FILES=str(FILES))
     out = subprocess.run(["go", "test", "-count=1", "-timeout", "60m", "-run", "^TestMillionFiles$", "-v", "./commitlog"],
                          cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     print(out.stdout[-3000:])

@@ -253,7 +253,7 @@ def test_streaming_while_spark_appends(spark, mixed):
     from pyspark.sql import functions as F
 
     m, pl = mixed, mixed["pl"]
-    if m["store"] == "s3" and not os.environ.get("PROTOLAKE_INTEROP_S3_CONCURRENT"):
+    if m["store"] == "s3" and not os.environ.get("PLTEST_INTEROP_S3_CONCURRENT"):
         # Seen once in 8 runs: 60 records (one produce batch) missing while
         # our later txns covered them. In that table's log, versions 16 and
         # 17 were both Spark WRITEs and our watermarks jumped ~20 offsets per
@@ -262,7 +262,7 @@ def test_streaming_while_spark_appends(spark, mixed):
         # through S3SingleDriverLogStore, which checks for N.json and then
         # writes it without a conditional put: safe against writers in the
         # same JVM only. (Not confirmed: protolake's run log was not kept.)
-        # PROTOLAKE_INTEROP_S3_CONCURRENT=1 runs it anyway, keeping the log.
+        # PLTEST_INTEROP_S3_CONCURRENT=1 runs it anyway, keeping the log.
         pytest.skip("delta-spark's S3 log store does not support concurrent writers in other processes "
                     "(S3SingleDriverLogStore; needs S3DynamoDBLogStore): see the comment")
     if not m["expected"]():  # run alone (-k streaming): the table first

@@ -29,7 +29,7 @@ N1, N2, N3, N4 = 120, 80, 5, 40  # v1, v2, v3 (incompatible), v2 again
 
 @pytest.fixture(scope="module")
 def registry_url():
-    binary = Path(os.environ.get("PROTOLAKE_INTEROP_RUN", "/tmp/protolake-interop-run")) / "bin" / "registry"
+    binary = Path(os.environ.get("PLTEST_INTEROP_RUN", "/tmp/protolake-interop-run")) / "bin" / "registry"
     subprocess.run(["go", "build", "-o", str(binary), "./interop/registry"], cwd=protolake_interop.REPO_ROOT, check=True)
     proc = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline().strip()

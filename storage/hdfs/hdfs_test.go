@@ -19,11 +19,11 @@ import (
 )
 
 // EnvHDFS names the variable that points the tests at a running HDFS.
-const EnvHDFS = "PROTOLAKE_HDFS_URL"
+const EnvHDFS = "PLTEST_HDFS_URL"
 
 var storeCounter atomic.Int64
 
-// hdfsURL returns PROTOLAKE_HDFS_URL or skips the test.
+// hdfsURL returns PLTEST_HDFS_URL or skips the test.
 func hdfsURL(t *testing.T) string {
 	t.Helper()
 	raw := os.Getenv(EnvHDFS)
@@ -33,7 +33,7 @@ func hdfsURL(t *testing.T) string {
 	return raw
 }
 
-// newStore returns a store in a fresh directory below PROTOLAKE_HDFS_URL, or
+// newStore returns a store in a fresh directory below PLTEST_HDFS_URL, or
 // skips the test.
 func newStore(t *testing.T) *hdfs.Store {
 	t.Helper()

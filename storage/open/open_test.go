@@ -123,9 +123,9 @@ func TestS3(t *testing.T) {
 }
 
 func TestHDFS(t *testing.T) {
-	raw := os.Getenv("PROTOLAKE_HDFS_URL")
+	raw := os.Getenv("PLTEST_HDFS_URL")
 	if raw == "" {
-		t.Skip("needs a running HDFS: set PROTOLAKE_HDFS_URL=hdfs://127.0.0.1:PORT/path (make interop starts one)")
+		t.Skip("needs a running HDFS: set PLTEST_HDFS_URL=hdfs://127.0.0.1:PORT/path (make interop starts one)")
 	}
 	s, err := open.Open(t.Context(), strings.TrimSuffix(raw, "/")+"/open-test")
 	if err != nil {

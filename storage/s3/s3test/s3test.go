@@ -1,11 +1,11 @@
 // Package s3test starts S3 servers for tests on 127.0.0.1: gofakes3
 // in-process (always available) and a real MinIO server from the binary named
-// by the PROTOLAKE_MINIO environment variable (set by `make interop`). Every
+// by the PLTEST_MINIO environment variable (set by `make interop`). Every
 // server is stopped when the test that started it ends, also on failure.
 //
 // Typical use, one server per test:
 //
-//	cfg := s3test.StartMinIO(t)          // skips without PROTOLAKE_MINIO
+//	cfg := s3test.StartMinIO(t)          // skips without PLTEST_MINIO
 //	store, err := s3.New(ctx, cfg)
 //
 // or one MinIO per test binary, with a fresh bucket per test:
@@ -54,7 +54,7 @@ import (
 
 // EnvMinIO names the environment variable that holds the path of the MinIO
 // server binary.
-const EnvMinIO = "PROTOLAKE_MINIO"
+const EnvMinIO = "PLTEST_MINIO"
 
 // Credentials every test server accepts.
 const (
@@ -110,7 +110,7 @@ type MinIO struct {
 }
 
 // StartMinIO starts a MinIO server for t, creates a bucket, and returns a
-// Config for it. It skips t when PROTOLAKE_MINIO is unset and fails t when
+// Config for it. It skips t when PLTEST_MINIO is unset and fails t when
 // the binary is missing or the server does not start. The server is killed
 // when t ends.
 func StartMinIO(t testing.TB) s3.Config {
