@@ -206,7 +206,11 @@ func (s *sink) metadataUpdate(ctx context.Context, md commitlog.Metadata, v sink
 			// Our version may be the older one: then the table's is a
 			// compatible evolution of what we write, and our files are
 			// valid under it as they are.
-			if s.newerThanOurs(ctx, old, v) {
+			newer, nerr := s.newerThanOurs(ctx, old, v)
+			if nerr != nil {
+				return nil, fmt.Errorf("table %s was changed by another writer (schema no longer %s's): %w", s.uri, v.msg.FullName(), nerr)
+			}
+			if newer {
 				return nil, nil
 			}
 			return nil, fmt.Errorf("table %s was changed by another writer and cannot take %s any more: %w", s.uri, v.msg.FullName(), err)
@@ -247,22 +251,30 @@ func (s *sink) metadataUpdate(ctx context.Context, md commitlog.Metadata, v sink
 
 // newerThanOurs reports whether the table's current proto version (read from
 // the descriptor archive) is a compatible evolution of the schema this sink
-// writes.
-func (s *sink) newerThanOurs(ctx context.Context, pin commitlog.ProtoPin, v sinkVersion) bool {
+// writes. No pin or no archived descriptors is "no"; failing to read or
+// parse the archive is an error, not a "no": the caller would otherwise
+// report a transient read failure as an incompatible table.
+func (s *sink) newerThanOurs(ctx context.Context, pin commitlog.ProtoPin, v sinkVersion) (bool, error) {
+	if pin.Fingerprint == "" {
+		return false, nil // not pinned by protolake: no archive to judge by
+	}
 	set, err := s.log.Descriptors(ctx, pin.Fingerprint)
+	if errors.Is(err, storage.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
-		return false
+		return false, fmt.Errorf("read the descriptors of its proto version %s: %w", pin.Fingerprint, err)
 	}
 	files, err := schema.ParseDescriptorSet(set, commitlog.DescriptorKey(pin.Fingerprint))
 	if err != nil {
-		return false
+		return false, fmt.Errorf("its proto version %s: %w", pin.Fingerprint, err)
 	}
 	theirs, err := schema.FindMessage(files, pin.Message, "archived descriptors")
 	if err != nil {
-		return false
+		return false, fmt.Errorf("its proto version %s: %w", pin.Fingerprint, err)
 	}
 	_, err = schema.DiffSchema(v.st.Schema, theirs, s.opts)
-	return err == nil
+	return err == nil, nil // an incompatible diff is the answer "no"
 }
 
 // resetWriter drops every buffered row and every uncommitted file (files
