@@ -33,11 +33,13 @@ def test_deltars_loads_million_file_table(tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "--- PASS: TestMillionFiles" in out.stdout
 
-    # The log is the checkpoint and the commits after it: everything below
-    # was cleaned up, so delta-rs must read protolake's checkpoint.
+    # The log is the checkpoint and its own commit: everything below was
+    # cleaned up, so delta-rs must read protolake's checkpoint.
     log = sorted(p.name for p in (table / "_delta_log").iterdir())
-    assert not any(n.endswith(".json") for n in log), log
-    assert any(n.endswith(".checkpoint.parquet") for n in log), log
+    checkpoints = [n for n in log if n.endswith(".checkpoint.parquet")]
+    assert len(checkpoints) == 1, log
+    version = int(checkpoints[0][:20])
+    assert [n for n in log if n.endswith(".json")] == [f"{version:020d}.json"], log
 
     start = time.time()
     dt = DeltaTable(str(table))
