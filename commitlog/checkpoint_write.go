@@ -329,12 +329,31 @@ func (t *Table) Checkpoint(ctx context.Context, v int64) (CheckpointInfo, error)
 
 func (t *Table) writeCheckpoint(ctx context.Context, s *Snapshot) (CheckpointInfo, error) {
 	retention := durationProp(s.Metadata().Configuration, PropDeletedFileRetentionDuration, DefaultDeletedFileRetention)
-	data, info, err := EncodeCheckpoint(s, t.cfg.Now().Add(-retention))
-	if err != nil {
-		return info, fmt.Errorf("checkpoint version %d: %w", s.Version(), err)
-	}
+	// The checkpoint is encoded straight into the store's write (a pipe):
+	// memory holds one row group, not the file (S3's conditional put still
+	// buffers the object; local and HDFS write a temporary file).
 	key := CheckpointKey(s.Version())
-	err = t.store.PutIfAbsent(ctx, key, bytes.NewReader(data))
+	pr, pw := io.Pipe()
+	type encoded struct {
+		info CheckpointInfo
+		err  error
+	}
+	enc := make(chan encoded, 1)
+	go func() {
+		info, err := WriteCheckpoint(pw, s, t.cfg.Now().Add(-retention))
+		pw.CloseWithError(err) // an encoding error fails the write: nothing is stored
+		enc <- encoded{info, err}
+	}()
+	err := t.store.PutIfAbsent(ctx, key, pr)
+	pr.CloseWithError(errWriteEnded) // unblocks the encoder if the write stopped reading
+	e := <-enc
+	info := e.info
+	if e.err != nil && !errors.Is(e.err, errWriteEnded) {
+		return info, fmt.Errorf("checkpoint version %d: %w", s.Version(), e.err)
+	}
+	if e.err != nil && err == nil {
+		return info, fmt.Errorf("checkpoint version %d: the store took the checkpoint before it was complete", s.Version())
+	}
 	if err != nil && !errors.Is(err, storage.ErrExist) && !errors.Is(err, storage.ErrAmbiguous) {
 		return info, fmt.Errorf("checkpoint: write %s: %w", key, err)
 	}
@@ -354,6 +373,9 @@ func (t *Table) writeCheckpoint(ctx context.Context, s *Snapshot) (CheckpointInf
 	t.cfg.Logger.Info("wrote checkpoint", "version", info.Version, "actions", info.Size, "files", info.NumOfAddFiles)
 	return info, nil
 }
+
+// errWriteEnded tells the checkpoint encoder that the store stopped reading.
+var errWriteEnded = errors.New("checkpoint write ended")
 
 // checkpointAndClean runs after a commit at a checkpoint interval; base is
 // a snapshot at or below v to advance from.
