@@ -2,32 +2,25 @@ package commitlog
 
 import (
 	"encoding/json"
-	"fmt"
 	"sort"
-	"strings"
+
+	"github.com/protolake/protolake/schema"
 )
 
 // SchemaFieldNames returns the top-level field names of a Delta schemaString
 // in order. An empty schemaString (a metaData without one, which Spark
-// reads as an empty schema) has none.
+// reads as an empty schema) has none. Parsing is schema.ParseSchemaString's,
+// the one parser of schemaString.
 func SchemaFieldNames(schemaString string) ([]string, error) {
 	if schemaString == "" {
 		return nil, nil
 	}
-	var s struct {
-		Type   string `json:"type"`
-		Fields []struct {
-			Name string `json:"name"`
-		} `json:"fields"`
+	st, err := schema.ParseSchemaString(schemaString)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal([]byte(schemaString), &s); err != nil {
-		return nil, fmt.Errorf("parse schemaString: %w", err)
-	}
-	if s.Type != "struct" {
-		return nil, fmt.Errorf("parse schemaString: top-level type is %q, want struct", s.Type)
-	}
-	names := make([]string, len(s.Fields))
-	for i, f := range s.Fields {
+	names := make([]string, len(st.Fields))
+	for i, f := range st.Fields {
 		names[i] = f.Name
 	}
 	return names, nil
@@ -59,88 +52,19 @@ type Column struct {
 }
 
 // SchemaColumns returns the top-level columns of a Delta schemaString; an
-// empty schemaString has none.
+// empty schemaString has none. Types nested deeper than schema.MaxTypeDepth
+// are an error, as for schema.ParseSchemaString, which parses it.
 func SchemaColumns(schemaString string) ([]Column, error) {
 	if schemaString == "" {
 		return nil, nil
 	}
-	var s struct {
-		Type   string `json:"type"`
-		Fields []struct {
-			Name     string          `json:"name"`
-			Type     json.RawMessage `json:"type"`
-			Nullable bool            `json:"nullable"`
-		} `json:"fields"`
+	st, err := schema.ParseSchemaString(schemaString)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal([]byte(schemaString), &s); err != nil {
-		return nil, fmt.Errorf("parse schemaString: %w", err)
-	}
-	if s.Type != "struct" {
-		return nil, fmt.Errorf("parse schemaString: top-level type is %q, want struct", s.Type)
-	}
-	out := make([]Column, len(s.Fields))
-	for i, f := range s.Fields {
-		t, err := simpleType(f.Type, 0)
-		if err != nil {
-			return nil, fmt.Errorf("parse schemaString: column %q: %w", f.Name, err)
-		}
-		out[i] = Column{Name: f.Name, Type: t, Nullable: f.Nullable}
+	out := make([]Column, len(st.Fields))
+	for i, f := range st.Fields {
+		out[i] = Column{Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable}
 	}
 	return out, nil
-}
-
-// maxTypeDepth is schema.MaxTypeDepth (commitlog does not import schema):
-// protolake derives no table it cannot read back here. A test in
-// cmd/protolake keeps the two equal.
-const maxTypeDepth = 64
-
-func simpleType(raw json.RawMessage, depth int) (string, error) {
-	if depth > maxTypeDepth {
-		return "", fmt.Errorf("type nested deeper than %d levels", maxTypeDepth)
-	}
-	var name string
-	if json.Unmarshal(raw, &name) == nil {
-		return name, nil
-	}
-	var t struct {
-		Type        string          `json:"type"`
-		ElementType json.RawMessage `json:"elementType"`
-		KeyType     json.RawMessage `json:"keyType"`
-		ValueType   json.RawMessage `json:"valueType"`
-		Fields      []struct {
-			Name string          `json:"name"`
-			Type json.RawMessage `json:"type"`
-		} `json:"fields"`
-	}
-	if err := json.Unmarshal(raw, &t); err != nil {
-		return "", fmt.Errorf("invalid type %s", raw)
-	}
-	switch t.Type {
-	case "array":
-		e, err := simpleType(t.ElementType, depth+1)
-		return "array<" + e + ">", err
-	case "map":
-		k, err := simpleType(t.KeyType, depth+1)
-		if err != nil {
-			return "", err
-		}
-		v, err := simpleType(t.ValueType, depth+1)
-		return "map<" + k + "," + v + ">", err
-	case "struct":
-		var b strings.Builder
-		b.WriteString("struct<")
-		for i, f := range t.Fields {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			ft, err := simpleType(f.Type, depth+1)
-			if err != nil {
-				return "", err
-			}
-			b.WriteString(f.Name + ":" + ft)
-		}
-		b.WriteByte('>')
-		return b.String(), nil
-	}
-	return "", fmt.Errorf("unknown type %q", t.Type)
 }

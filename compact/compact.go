@@ -34,8 +34,12 @@ func checkSortBy(md commitlog.Metadata, sortBy string) error {
 	for _, c := range md.PartitionColumns {
 		partition[strings.ToLower(c)] = true
 	}
+	leaves, err := leafTypes(md.SchemaString)
+	if err != nil {
+		return err
+	}
 	var sortable []string
-	for name := range leafTypes(md.SchemaString) {
+	for name := range leaves {
 		if !strings.Contains(name, ".") && !partition[strings.ToLower(name)] {
 			sortable = append(sortable, name)
 		}
@@ -52,7 +56,7 @@ func checkSortBy(md commitlog.Metadata, sortBy string) error {
 			why = "a partition column (one value per partition, nothing to sort)"
 		}
 	}
-	for name := range leafTypes(md.SchemaString) {
+	for name := range leaves {
 		if first, _, nested := strings.Cut(name, "."); nested && strings.EqualFold(first, sortBy) {
 			why = "a struct (sort by a top-level primitive column)"
 		}
@@ -154,7 +158,10 @@ func Run(ctx context.Context, tbl *commitlog.Table, cfg Config) (*Result, error)
 	if cfg.DryRun || len(plan.Partitions) == 0 {
 		return res, nil
 	}
-	types := leafTypes(snap.Metadata().SchemaString)
+	types, err := leafTypes(snap.Metadata().SchemaString)
+	if err != nil {
+		return nil, fmt.Errorf("compact: %w", err)
+	}
 	pr := &progress{cfg: cfg, start: cfg.Now(), p: Progress{FilesTotal: plan.NumFiles(), BytesTotal: plan.Bytes(), PartitionsTotal: len(plan.Partitions)}}
 	res.Partitions = make([]PartitionResult, len(plan.Partitions))
 	// Partitions report through res.Partitions, never through the group:

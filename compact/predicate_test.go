@@ -120,3 +120,24 @@ func TestBinPack(t *testing.T) {
 }
 
 type commitlogAdd = commitlog.Add
+
+// TestLeafTypes: the primitive leaves of a schemaString by dotted path; an
+// unparsable schemaString is an error (it used to be an empty map, so
+// --sort-by reported "no such column" and merged stats lost their types).
+func TestLeafTypes(t *testing.T) {
+	got, err := leafTypes(`{"type":"struct","fields":[{"name":"a","type":"long","nullable":true,"metadata":{}},` +
+		`{"name":"s","type":{"type":"struct","fields":[{"name":"b","type":"string","nullable":true,"metadata":{}}]},"nullable":true,"metadata":{}},` +
+		`{"name":"l","type":{"type":"array","elementType":"long","containsNull":false},"nullable":true,"metadata":{}}]}`)
+	if err != nil || len(got) != 2 || got["a"] != "long" || got["s.b"] != "string" {
+		t.Errorf("leafTypes = %v, %v; want a:long, s.b:string", got, err)
+	}
+	if got, err := leafTypes(""); err != nil || len(got) != 0 {
+		t.Errorf("empty schemaString: %v, %v", got, err)
+	}
+	if _, err := leafTypes(`{"type":"struct","fields":[{"name":"a"`); err == nil {
+		t.Error("truncated schemaString accepted")
+	}
+	if err := checkSortBy(commitlog.Metadata{SchemaString: `{"fields":7}`}, "a"); err == nil || errors.Is(err, ErrSortBy) {
+		t.Errorf("--sort-by on an unparsable schema: %v, want the schema's error", err)
+	}
+}

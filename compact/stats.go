@@ -3,12 +3,14 @@ package compact
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/schema"
 )
 
 // fileStats is an add's stats string decoded with numbers kept exact.
@@ -36,41 +38,30 @@ func parseStats(s string) (*fileStats, bool) {
 }
 
 // leafTypes maps a dotted column path to its Delta type name for the
-// primitive leaves of a schemaString (struct fields nested as "a.b").
-func leafTypes(schemaString string) map[string]string {
-	var st struct {
-		Fields []json.RawMessage `json:"fields"`
-	}
+// primitive leaves of a schemaString (struct fields nested as "a.b"). An
+// empty schemaString has none; one that does not parse is an error.
+func leafTypes(schemaString string) (map[string]string, error) {
 	out := map[string]string{}
-	if json.Unmarshal([]byte(schemaString), &st) != nil {
-		return out
+	if schemaString == "" {
+		return out, nil
 	}
-	var walk func(prefix string, fields []json.RawMessage)
-	walk = func(prefix string, fields []json.RawMessage) {
-		for _, raw := range fields {
-			var f struct {
-				Name string          `json:"name"`
-				Type json.RawMessage `json:"type"`
-			}
-			if json.Unmarshal(raw, &f) != nil {
-				continue
-			}
-			var simple string
-			if json.Unmarshal(f.Type, &simple) == nil {
-				out[prefix+f.Name] = simple
-				continue
-			}
-			var nested struct {
-				Type   string            `json:"type"`
-				Fields []json.RawMessage `json:"fields"`
-			}
-			if json.Unmarshal(f.Type, &nested) == nil && nested.Type == "struct" {
-				walk(prefix+f.Name+".", nested.Fields)
+	st, err := schema.ParseSchemaString(schemaString)
+	if err != nil {
+		return nil, fmt.Errorf("table schema: %w", err)
+	}
+	var walk func(prefix string, t *schema.StructType)
+	walk = func(prefix string, t *schema.StructType) {
+		for _, f := range t.Fields {
+			switch ft := f.Type.(type) {
+			case schema.PrimitiveType:
+				out[prefix+f.Name] = string(ft)
+			case *schema.StructType:
+				walk(prefix+f.Name+".", ft)
 			}
 		}
 	}
-	walk("", st.Fields)
-	return out
+	walk("", st)
+	return out, nil
 }
 
 // mergeStats merges the statistics of the inputs of one new file. rows is
