@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/protolake/protolake/commitlog"
-	"github.com/protolake/protolake/writer"
+	"github.com/protolake/protolake/internal/partpath"
 )
 
 // Plan is what a compaction will do, computed from one snapshot.
@@ -112,11 +112,7 @@ func partitionPath(cols []string, values map[string]*string) string {
 	parts := make([]string, 0, len(cols))
 	for _, c := range cols {
 		v, _ := lookupFold(values, c)
-		if v == nil {
-			parts = append(parts, writer.HiveEscape(c)+"="+writer.HiveNull)
-		} else {
-			parts = append(parts, writer.HiveEscape(c)+"="+writer.HiveEscape(*v))
-		}
+		parts = append(parts, partpath.Segment(c, v))
 	}
 	return strings.Join(parts, "/")
 }

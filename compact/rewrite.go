@@ -15,7 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/protolake/protolake/commitlog"
-	"github.com/protolake/protolake/writer"
+	"github.com/protolake/protolake/internal/partpath"
 )
 
 // output is one new file and the inputs whose rows it holds.
@@ -145,7 +145,7 @@ func (rw *rewriter) newBuilder(ctx context.Context, s *parquet.Schema) (*fileBui
 	name := "part-" + uuid.NewString() + ".c000.zstd.parquet"
 	key := name
 	if rw.partPath != "" {
-		key = writer.PartitionDir(rw.partPath) + "/" + name
+		key = partpath.Dir(rw.partPath) + "/" + name
 	}
 	pr, pw := io.Pipe()
 	fb := &fileBuilder{schema: s, key: key, out: pw, putDone: make(chan error, 1), rgBytes: rw.cfg.RowGroupBytes}

@@ -175,34 +175,3 @@ func TestStringStatsBoundDuckDB(t *testing.T) {
 		}
 	}
 }
-
-// TestPartitionDir: long segments are cut to MaxPartitionSegment bytes at a
-// character and escape boundary, deterministically, and different values
-// keep different directories.
-func TestPartitionDir(t *testing.T) {
-	seen := map[string]string{}
-	for _, v := range []string{"short", strings.Repeat("x", 200), strings.Repeat("x", 200) + "y", strings.Repeat("é", 100), strings.Repeat("a/", 100), strings.Repeat("a/", 100) + "b"} {
-		path := "d=1/c=" + HiveEscape(v)
-		dir := PartitionDir(path)
-		if dir != PartitionDir(path) {
-			t.Fatalf("not deterministic: %s", path)
-		}
-		segs := strings.Split(dir, "/")
-		if len(segs) != 2 || segs[0] != "d=1" {
-			t.Fatalf("%s → %s", path, dir)
-		}
-		if len(segs[1]) > MaxPartitionSegment || !utf8.ValidString(segs[1]) {
-			t.Errorf("%s → %q (%d bytes)", path, segs[1], len(segs[1]))
-		}
-		if i := strings.LastIndexByte(segs[1], '%'); i >= 0 && i > len(segs[1])-3 {
-			t.Errorf("escape split: %q", segs[1])
-		}
-		if len(path) <= MaxPartitionSegment && dir != path {
-			t.Errorf("short path changed: %s → %s", path, dir)
-		}
-		if prev, ok := seen[dir]; ok {
-			t.Errorf("%q and %q share directory %s", prev, v, dir)
-		}
-		seen[dir] = v
-	}
-}

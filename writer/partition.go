@@ -1,11 +1,8 @@
 package writer
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -13,11 +10,9 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/protolake/protolake/internal/partpath"
 	"github.com/protolake/protolake/schema"
 )
-
-// HiveNull is the path segment value of a null partition value.
-const HiveNull = "__HIVE_DEFAULT_PARTITION__"
 
 // route returns the open file of the row's partition, creating it. The
 // partition key is built in reused buffers: routing allocates only when a
@@ -48,12 +43,12 @@ func (w *Writer) route(frame int, k Kafka) (*openFile, error) {
 		if i > 0 {
 			key = append(key, '/')
 		}
-		key = appendHiveEscaped(key, p.Name)
+		key = partpath.AppendEscaped(key, p.Name)
 		key = append(key, '=')
 		if null {
-			key = append(key, HiveNull...)
+			key = append(key, partpath.Null...)
 		} else {
-			key = appendHiveEscaped(key, unsafeStr(w.pvalBuf[start:]))
+			key = partpath.AppendEscaped(key, unsafeStr(w.pvalBuf[start:]))
 		}
 	}
 	w.keyBuf = key
@@ -262,68 +257,4 @@ func appendTransformTime(dst []byte, t schema.Transform, ts time.Time) []byte {
 		return ts.Truncate(time.Hour).AppendFormat(dst, "2006-01-02 15:04:05")
 	}
 	return ts.AppendFormat(dst, "2006-01-02 15:04:05.999999")
-}
-
-// appendHiveEscaped escapes a partition name or value the way Hive and Spark
-// do in paths (ExternalCatalogUtils.escapePathName).
-func appendHiveEscaped(dst []byte, s string) []byte {
-	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if needsEscape(c) {
-			dst = append(dst, '%', hex[c>>4], hex[c&15])
-			continue
-		}
-		dst = append(dst, c)
-	}
-	return dst
-}
-
-func needsEscape(c byte) bool {
-	if c < 0x20 || c == 0x7f {
-		return true
-	}
-	switch c {
-	case '"', '#', '%', '\'', '*', '/', ':', '=', '?', '\\', '{', '[', ']', '^':
-		return true
-	}
-	return false
-}
-
-// HiveEscape returns s escaped for a partition path segment.
-func HiveEscape(s string) string { return string(appendHiveEscaped(nil, s)) }
-
-// MaxPartitionSegment is the longest partition directory name, in bytes,
-// the writer and compaction create. Local filesystems allow 255 bytes per
-// name and S3 1,024 per key; 128 keeps a table with several partition
-// columns under both.
-const MaxPartitionSegment = 128
-
-// PartitionDir returns the directory of a partition given its Hive-style
-// path ("col=value/…", escaped): each name=value segment longer than
-// MaxPartitionSegment is cut at a character boundary and ends with "~" and
-// 16 hex digits of the SHA-256 of the whole segment, so different values
-// stay in different directories. Readers take partition values from the
-// Delta log, never from the path, so the shortened name loses nothing.
-func PartitionDir(path string) string {
-	if len(path) <= MaxPartitionSegment {
-		return path
-	}
-	segs := strings.Split(path, "/")
-	for i, seg := range segs {
-		if len(seg) <= MaxPartitionSegment {
-			continue
-		}
-		sum := sha256.Sum256([]byte(seg))
-		cut := MaxPartitionSegment - 17
-		for cut > 0 && !utf8.RuneStart(seg[cut]) {
-			cut--
-		}
-		// Do not split a %XX escape.
-		if j := strings.LastIndexByte(seg[:cut], '%'); j >= 0 && j > cut-3 {
-			cut = j
-		}
-		segs[i] = seg[:cut] + "~" + hex.EncodeToString(sum[:8])
-	}
-	return strings.Join(segs, "/")
 }

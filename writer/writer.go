@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/protolake/protolake/internal/partpath"
 	"github.com/protolake/protolake/schema"
 	"github.com/protolake/protolake/storage"
 )
@@ -241,7 +242,7 @@ func (w *Writer) finishFile(ctx context.Context, f *openFile) error {
 	}
 	path := name
 	if f.key != "" {
-		path = PartitionDir(f.key) + "/" + name
+		path = partpath.Dir(f.key) + "/" + name
 	}
 	if err := w.store.Put(ctx, path, segmentsReader(segs)); err != nil {
 		return fmt.Errorf("store data file %s: %w", path, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/protolake/protolake/internal/adtrackpb"
 	"github.com/protolake/protolake/internal/ducktest"
+	"github.com/protolake/protolake/internal/partpath"
 	"github.com/protolake/protolake/schema"
 	"github.com/protolake/protolake/storage/mem"
 )
@@ -339,12 +340,12 @@ func TestPartitions(t *testing.T) {
 		total += f.Rows
 		camp := f.PartitionValues["campaign_id"]
 		day := f.PartitionValues["event_time_day"]
-		wantDir := "campaign_id=" + HiveNull + "/event_time_day="
+		wantDir := "campaign_id=" + partpath.Null + "/event_time_day="
 		if camp != nil {
-			wantDir = "campaign_id=" + HiveEscape(*camp) + "/event_time_day="
+			wantDir = "campaign_id=" + partpath.Escape(*camp) + "/event_time_day="
 		}
 		if day == nil {
-			wantDir += HiveNull
+			wantDir += partpath.Null
 		} else {
 			wantDir += *day
 		}
@@ -375,7 +376,7 @@ func TestPartitions(t *testing.T) {
 	if total != 40 {
 		t.Errorf("%d rows in files, want 40", total)
 	}
-	for _, want := range []string{"campaign_id=a%2Fb/event_time_day=2026-11-02", "campaign_id=c%3Dd/event_time_day=" + HiveNull, "campaign_id=" + HiveNull + "/event_time_day=2026-11-02"} {
+	for _, want := range []string{"campaign_id=a%2Fb/event_time_day=2026-11-02", "campaign_id=c%3Dd/event_time_day=" + partpath.Null, "campaign_id=" + partpath.Null + "/event_time_day=2026-11-02"} {
 		if !seen[want] {
 			t.Errorf("no file in %s; have %v", want, seen)
 		}
@@ -508,7 +509,7 @@ func TestPartitionByKafkaHour(t *testing.T) {
 	got := map[string]int64{}
 	for _, f := range files {
 		got[*f.PartitionValues["kafka_hour"]] += f.Rows
-		if !strings.HasPrefix(f.Path, "kafka_hour="+HiveEscape(*f.PartitionValues["kafka_hour"])+"/part-") {
+		if !strings.HasPrefix(f.Path, "kafka_hour="+partpath.Escape(*f.PartitionValues["kafka_hour"])+"/part-") {
 			t.Errorf("path %s", f.Path)
 		}
 	}
