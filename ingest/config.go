@@ -247,12 +247,9 @@ type DeadLetterConfig struct {
 	Disabled bool `yaml:"disabled"`
 }
 
-// S3Options configure s3:// table URIs.
-type S3Options struct {
-	Region       string `yaml:"region"`
-	Endpoint     string `yaml:"endpoint"`
-	UsePathStyle bool   `yaml:"use_path_style"`
-}
+// S3Options configure s3:// table URIs on top of the URL's query options;
+// storage/open applies them (open.S3Options).
+type S3Options = open.S3Options
 
 // HTTPConfig is the operational HTTP server.
 type HTTPConfig struct {

@@ -21,7 +21,6 @@ import (
 	"github.com/protolake/protolake/storage"
 	"github.com/protolake/protolake/storage/deadline"
 	"github.com/protolake/protolake/storage/open"
-	"github.com/protolake/protolake/storage/s3"
 	"github.com/protolake/protolake/writer"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -318,25 +317,8 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 // Config.Storage's deadline on every request and its health reported to t.
 func (r *Runner) openStore(ctx context.Context, t *table, name, uri string) (storage.Store, error) {
 	tc := t.cfg
-	op := r.opts.Opener
-	if tc.S3 != (S3Options{}) {
-		// The table's s3 options apply on top of the URL's query options.
-		base := op.ConfigureS3
-		op = &open.Opener{ConfigureHDFS: op.ConfigureHDFS, ConfigureS3: func(c *s3.Config) {
-			if tc.S3.Region != "" {
-				c.Region = tc.S3.Region
-			}
-			if tc.S3.Endpoint != "" {
-				c.Endpoint = tc.S3.Endpoint
-			}
-			if tc.S3.UsePathStyle {
-				c.UsePathStyle = true
-			}
-			if base != nil {
-				base(c)
-			}
-		}}
-	}
+	// The table's s3 options apply on top of the URL's query options.
+	op := r.opts.Opener.WithS3(tc.S3)
 	s, err := op.Open(ctx, uri)
 	if err != nil {
 		return nil, err // names the URL, redacted

@@ -246,3 +246,30 @@ func TestCredentialsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestWithS3: a table's s3 options override the URL's, and the opener's
+// own ConfigureS3 still runs after them.
+func TestWithS3(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	var got s3.Config
+	base := &open.Opener{ConfigureS3: func(c *s3.Config) { got = *c }}
+	if base.WithS3(open.S3Options{}) != base {
+		t.Error("zero options: want the same opener")
+	}
+	op := base.WithS3(open.S3Options{Region: "eu-west-3", Endpoint: "http://127.0.0.1:9", UsePathStyle: true})
+	s, err := op.Open(context.Background(), "s3://bucket/lake/t?region=us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open.Close(s)
+	if got.Region != "eu-west-3" || got.Endpoint != "http://127.0.0.1:9" || !got.UsePathStyle || got.Bucket != "bucket" {
+		t.Errorf("config = %+v", got)
+	}
+	if _, err := base.WithS3(open.S3Options{Region: "x"}).Open(context.Background(), "s3://bucket/p"); err != nil {
+		t.Fatal(err)
+	}
+	if got.Region != "x" || got.UsePathStyle {
+		t.Errorf("region only: %+v", got)
+	}
+}
