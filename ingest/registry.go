@@ -90,8 +90,11 @@ type resolver struct {
 	max     int
 	ids     map[int]bool // schema ids of the records buffered since the last main commit
 
-	// Outage state: while waiting, the table's fetches are paused.
+	// Outage state: while waiting, the table's fetches are paused and,
+	// while holding, its records are left unconsumed (they are read again
+	// from the first unconsumed offset when fetching resumes).
 	waiting bool
+	holding bool
 	backoff time.Duration
 	retryAt time.Time
 	since   time.Time
@@ -257,6 +260,9 @@ func (r *Runner) newResolver(ctx context.Context, tc *TableConfig, tbl *commitlo
 // wait reports a registry outage (the record stays unconsumed).
 func (r *Runner) decodeRegistry(ctx context.Context, t *table, rec *kgo.Record) (payload []byte, bad error, wait bool) {
 	rv := t.reg
+	if rv.holding {
+		return nil, nil, true // a record fetched before the pause took effect
+	}
 	id, index, payload, err := unframeConfluent(rec.Value)
 	if err != nil {
 		r.m.registryRejects.WithLabelValues(t.name, "unframed").Inc()
@@ -297,9 +303,10 @@ func (r *Runner) decodeRegistry(ctx context.Context, t *table, rec *kgo.Record) 
 }
 
 // registryWait stops consuming t at the current record while the registry
-// is unavailable: the table's partitions are sought back to their first
-// unconsumed record and their fetches paused until the backoff ends.
-// Nothing after that record is written, so nothing past it is committed.
+// is unavailable: the table's fetches are paused and its records left
+// unconsumed until the backoff ends, when registryRetry seeks the
+// partitions back to their first unconsumed record and resumes. Nothing
+// after that record is written, so nothing past it is committed.
 func (r *Runner) registryWait(t *table, cause error) {
 	rv := t.reg
 	if !rv.waiting {
@@ -311,32 +318,39 @@ func (r *Runner) registryWait(t *table, cause error) {
 	}
 	rv.backoff = min(max(2*rv.backoff, 100*time.Millisecond), rv.cl.MaxBackoff())
 	rv.retryAt = time.Now().Add(rv.backoff)
+	rv.holding = true
 	t.skipBatch = true
 	r.cl.PauseFetchTopics(t.cfg.Topics...)
-	seeks := map[string]map[int32]kgo.EpochOffset{}
-	for _, p := range r.partsOf(t) {
-		if seeks[p.tp.topic] == nil {
-			seeks[p.tp.topic] = map[int32]kgo.EpochOffset{}
-		}
-		seeks[p.tp.topic][p.tp.part] = kgo.EpochOffset{Epoch: -1, Offset: p.last + 1}
-	}
-	r.cl.SetOffsets(seeks)
 }
 
-// registryRetry resumes the fetches of tables whose registry backoff ended
-// (the next record tries the registry again).
+// registryRetry resumes the fetches of tables whose registry backoff ended,
+// from each partition's first unconsumed record (the next record tries the
+// registry again). The seek is made here, after the pause, not when the
+// table stopped: every record polled since is then behind the client's
+// position, so the seek is never a no-op for it.
 func (r *Runner) registryRetry(now time.Time) {
 	for _, t := range r.tables {
 		rv := t.reg
 		if rv == nil || !rv.waiting || now.Before(rv.retryAt) || t.paused {
 			continue
 		}
+		if rv.holding {
+			seeks := map[string]map[int32]kgo.EpochOffset{}
+			for _, p := range r.partsOf(t) {
+				if seeks[p.tp.topic] == nil {
+					seeks[p.tp.topic] = map[int32]kgo.EpochOffset{}
+				}
+				seeks[p.tp.topic][p.tp.part] = kgo.EpochOffset{Epoch: -1, Offset: p.last + 1}
+			}
+			r.cl.SetOffsets(seeks)
+			rv.holding = false
+		}
 		r.cl.ResumeFetchTopics(t.cfg.Topics...)
 		rv.retryAt = now.Add(rv.cl.MaxBackoff()) // until the next record decides
 		if len(r.partsOf(t)) == 0 {
 			// The partitions went to another instance: no record of ours
 			// waits for the registry any more.
-			rv.waiting, rv.backoff = false, 0
+			rv.waiting, rv.holding, rv.backoff = false, false, 0
 			r.m.registryWaiting.WithLabelValues(t.name).Set(0)
 		}
 	}
