@@ -1,8 +1,12 @@
 package commitlog
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/protolake/protolake/schema"
 )
@@ -28,7 +32,50 @@ func SchemaFieldNames(schemaString string) ([]string, error) {
 
 func sortStrings(s []string) { sort.Strings(s) }
 
-// statsNumRecords extracts numRecords from an add's stats string.
+// FileStats is an add action's stats field, the one decoding of it that
+// compaction and the log share. Numbers in the bounds and counts are kept
+// exact as json.Number; nested structs are nested maps.
+type FileStats struct {
+	NumRecords *int64         `json:"numRecords"`
+	MinValues  map[string]any `json:"minValues,omitempty"`
+	MaxValues  map[string]any `json:"maxValues,omitempty"`
+	NullCount  map[string]any `json:"nullCount,omitempty"`
+	// TightBounds is written by Spark with deletion vectors.
+	TightBounds *bool `json:"tightBounds,omitempty"`
+}
+
+// ParseStats decodes an add's stats string; an empty one is ErrNoStats.
+func ParseStats(stats string) (*FileStats, error) {
+	if stats == "" {
+		return nil, ErrNoStats
+	}
+	d := json.NewDecoder(strings.NewReader(stats))
+	d.UseNumber()
+	var fs FileStats
+	if err := d.Decode(&fs); err != nil {
+		return nil, fmt.Errorf("parse stats: %w", err)
+	}
+	return &fs, nil
+}
+
+// ErrNoStats is returned by ParseStats for an add without statistics.
+var ErrNoStats = errors.New("no stats")
+
+// JSON encodes the statistics as an add's stats string (no HTML escaping,
+// as Spark writes them).
+func (s *FileStats) JSON() (string, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+// statsNumRecords extracts numRecords from an add's stats string. Snapshot
+// loads call it for every add, so it decodes that one field, not the
+// bounds ParseStats decodes.
 func statsNumRecords(stats string) (int64, bool) {
 	if stats == "" {
 		return 0, false

@@ -1,7 +1,6 @@
 package compact
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -12,30 +11,6 @@ import (
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/schema"
 )
-
-// fileStats is an add's stats string decoded with numbers kept exact.
-type fileStats struct {
-	NumRecords *int64         `json:"numRecords"`
-	MinValues  map[string]any `json:"minValues,omitempty"`
-	MaxValues  map[string]any `json:"maxValues,omitempty"`
-	NullCount  map[string]any `json:"nullCount,omitempty"`
-	// TightBounds is written by Spark with deletion vectors; kept only
-	// when every input agrees.
-	TightBounds *bool `json:"tightBounds,omitempty"`
-}
-
-func parseStats(s string) (*fileStats, bool) {
-	if s == "" {
-		return nil, false
-	}
-	d := json.NewDecoder(strings.NewReader(s))
-	d.UseNumber()
-	var fs fileStats
-	if err := d.Decode(&fs); err != nil {
-		return nil, false
-	}
-	return &fs, true
-}
 
 // leafTypes maps a dotted column path to its Delta type name for the
 // primitive leaves of a schemaString (struct fields nested as "a.b"). An
@@ -68,17 +43,18 @@ func leafTypes(schemaString string) (map[string]string, error) {
 // the new file's row count (from the Parquet footers). It returns "" only
 // when encoding fails.
 func mergeStats(inputs []commitlog.Add, rows int64, types map[string]string) string {
-	parsed := make([]*fileStats, 0, len(inputs))
+	parsed := make([]*commitlog.FileStats, 0, len(inputs))
 	all := true
 	for _, in := range inputs {
-		fs, ok := parseStats(in.Stats)
+		fs, err := commitlog.ParseStats(in.Stats)
+		ok := err == nil
 		if !ok {
 			all = false
 			break
 		}
 		parsed = append(parsed, fs)
 	}
-	out := fileStats{NumRecords: &rows}
+	out := commitlog.FileStats{NumRecords: &rows}
 	if all && len(parsed) > 0 {
 		mins := make([]boundsInput, len(parsed))
 		maxs := make([]boundsInput, len(parsed))
@@ -105,21 +81,11 @@ func mergeStats(inputs []commitlog.Add, rows int64, types map[string]string) str
 			out.TightBounds = &tight
 		}
 	}
-	b, err := encodeJSON(out)
+	b, err := out.JSON()
 	if err != nil {
 		return ""
 	}
 	return b
-}
-
-func encodeJSON(v any) (string, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return "", err
-	}
-	return strings.TrimSuffix(buf.String(), "\n"), nil
 }
 
 // boundsInput is one input's bounds with what is needed to tell "no bound
