@@ -15,6 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/protolake/protolake/commitlog"
+	"github.com/protolake/protolake/internal/parquetmeta"
 	"github.com/protolake/protolake/internal/partpath"
 )
 
@@ -162,6 +163,7 @@ func (rw *rewriter) newBuilder(ctx context.Context, s *parquet.Schema) (*fileBui
 	}), out,
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.CreatedBy("protolake", "compact", ""),
+		parquet.KeyValueMetadata(parquetmeta.SparkVersionKey, parquetmeta.SparkVersion),
 	)
 	if rw.cfg.SortBy != "" {
 		col, ok := findLeaf(s, rw.cfg.SortBy)

@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/protolake/protolake/internal/parquetmeta"
 )
 
 // openFile is the buffer of one table partition: a Parquet file being
@@ -206,6 +208,9 @@ func (f *openFile) finish(w *Writer) ([][]byte, int64, error) {
 		RowGroups:    []format.RowGroup{rg},
 		CreatedBy:    createdBy,
 		ColumnOrders: orders,
+		KeyValueMetadata: []format.KeyValue{
+			{Key: parquetmeta.SparkVersionKey, Value: parquetmeta.SparkVersion},
+		},
 	}
 	footer, err := w.enc.marshal(&fmd)
 	if err != nil {

@@ -1,6 +1,7 @@
 package writer
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/parquet-go/parquet-go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/dynamicpb"
 
@@ -173,5 +175,50 @@ func TestStringStatsBoundDuckDB(t *testing.T) {
 				t.Errorf("value %+q outside the file's bounds [%+q, %+q]", v, mn, mx)
 			}
 		}
+	}
+}
+
+// TestSparkCalendarFooter: every data file says in its footer that it was
+// written with the proleptic Gregorian calendar (a Spark 3 version, no
+// legacyDateTime key), so Spark's default configuration reads timestamps
+// before 1900. The interop tier proves it with Spark itself
+// (interop/tests/test_product_timestamps.py).
+func TestSparkCalendarFooter(t *testing.T) {
+	md := loadMessage(t, "edge/edge.binpb", "edge.WellKnown")
+	tab, err := schema.Derive(md, schema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := mem.New()
+	w, err := NewTable(Config{}, tab, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// 0001-01-01T00:00:00Z, Go's zero time.
+	zero := int64(minTimestampSeconds)
+	if err := w.Write(ctx, tagB(nil, 1, tagV(nil, 1, uint64(zero))), Kafka{Topic: "t", Timestamp: time.UnixMilli(0)}); err != nil {
+		t.Fatal(err)
+	}
+	files, err := w.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := readStored(t, st, files[0].Path)
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := pf.Lookup("org.apache.spark.version"); !ok || v < "3.0.0" {
+		t.Errorf("org.apache.spark.version = %q (%v), want a Spark 3 version", v, ok)
+	}
+	for _, k := range []string{"org.apache.spark.legacyDateTime", "org.apache.spark.legacyINT96"} {
+		if _, ok := pf.Lookup(k); ok {
+			t.Errorf("footer has %s: Spark would rebase the values", k)
+		}
+	}
+	rows := readRows(t, export(t, st, files))
+	if got := rows[0]["ts"].(time.Time); !got.Equal(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("DuckDB reads ts = %v", got)
 	}
 }
