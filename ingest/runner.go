@@ -287,7 +287,12 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 		}
 		version = reg.label()
 	}
-	if t.main, err = openRegistrySink(ctx, tc.Name, open.Redact(tc.URI), store, msg, tc.Schema, version, reg, tc.WriterConfig(), clcfg(tc.Name), r.log); err != nil {
+	wcfg := tc.WriterConfig()
+	// One record may take a quarter of the memory limit to decode; a larger
+	// one is dead-lettered (writer.ErrRecordTooLarge) instead of growing
+	// the buffers without bound.
+	wcfg.MaxRecordBytes = int64(r.cfg.MemoryLimit) / 4
+	if t.main, err = openRegistrySink(ctx, tc.Name, open.Redact(tc.URI), store, msg, tc.Schema, version, reg, wcfg, clcfg(tc.Name), r.log); err != nil {
 		_ = open.Close(store)
 		return nil, err
 	}
@@ -800,6 +805,12 @@ func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) {
 		if bad != nil && !r.deadLetter(ctx, ps, rec, bad) {
 			return
 		}
+		// A large record can take the buffers over the limit before the
+		// next maintain: check now (summing the buffers is too costly per
+		// small record).
+		if int64(len(rec.Value)) >= int64(r.cfg.MemoryLimit)/64 {
+			r.flushOverLimit(ctx, r.heldBytes())
+		}
 	}
 	if ps.first < 0 {
 		ps.first = rec.Offset
@@ -859,22 +870,7 @@ func (r *Runner) maintain(ctx context.Context) {
 	// Files waiting for their upload count against the limit too.
 	uploading := r.inflight.Load()
 	total += uploading
-	if limit := int64(r.cfg.MemoryLimit); total > limit {
-		// Flush the largest healthy buffers to files; they are committed
-		// right below.
-		for _, t := range r.tables {
-			if t.failing || total <= limit*3/4 {
-				continue
-			}
-			b := t.buffered()
-			target := max(0, b-(total-limit*3/4))
-			if err := t.main.w.FlushLargest(ctx, target); err != nil {
-				r.reset(ctx, t, fmt.Errorf("flush %s: %w", t.main.uri, err))
-			}
-			total -= b - t.buffered()
-			t.main.files = append(t.main.files, t.main.w.TakeFinished()...)
-		}
-	}
+	total = r.flushOverLimit(ctx, total)
 	for _, t := range r.tables {
 		// A finished file is cut at once only when the committer is free:
 		// while it commits, files gather and go in the next commit.
@@ -904,6 +900,43 @@ func (r *Runner) maintain(ctx context.Context) {
 			r.m.paused.WithLabelValues(t.name).Set(0)
 		}
 	}
+}
+
+// flushOverLimit flushes the largest healthy buffers, main and dead-letter
+// alike, to files (committed by the next cut) while total, the bytes held
+// against the memory limit, is over it, down to three quarters of it. It
+// returns the new total.
+func (r *Runner) flushOverLimit(ctx context.Context, total int64) int64 {
+	limit := int64(r.cfg.MemoryLimit)
+	if total <= limit {
+		return total
+	}
+	for _, t := range r.tables {
+		for _, s := range t.sinks() {
+			if t.failing || total <= limit*3/4 {
+				continue
+			}
+			b := s.w.BufferedBytes()
+			target := max(0, b-(total-limit*3/4))
+			if err := s.w.FlushLargest(ctx, target); err != nil {
+				r.reset(ctx, t, fmt.Errorf("flush %s: %w", s.uri, err))
+				break
+			}
+			total -= b - s.w.BufferedBytes()
+			s.files = append(s.files, s.w.TakeFinished()...)
+		}
+	}
+	return total
+}
+
+// heldBytes is what counts against the memory limit: every table's buffers
+// and the files waiting for their upload.
+func (r *Runner) heldBytes() int64 {
+	total := r.inflight.Load()
+	for _, t := range r.tables {
+		total += t.buffered()
+	}
+	return total
 }
 
 func (t *table) sinks() []*sink {

@@ -24,8 +24,13 @@ type column struct {
 	reps, defs []uint8
 	vals       []byte  // PLAIN values (byte arrays: 4-byte length + bytes)
 	idx        []int32 // dictionary indexes in dictionary mode
-	bools      []byte  // one byte per boolean value
-	nvals      int     // non-null values in the page
+	// firstPlain is the PLAIN size of the first page's dictionary-encoded
+	// values: flushPage expands them to it when the dictionary does not
+	// pay, so bufferedBytes counts it (many copies of one large value
+	// are one small dictionary entry until then).
+	firstPlain int
+	bools      []byte // one byte per boolean value
+	nvals      int    // non-null values in the page
 
 	pageFirstRow int64 // file row index of the page's first row
 
@@ -152,6 +157,9 @@ func (c *column) byteArray(rep, def uint8, b []byte) {
 	c.nvals++
 	if c.dictMode {
 		c.idx = append(c.idx, c.dictIndex(b))
+		if c.dictPages == 0 {
+			c.firstPlain += 4 + len(b)
+		}
 		return
 	}
 	c.vals = binary.LittleEndian.AppendUint32(c.vals, uint32(len(b)))
@@ -242,7 +250,11 @@ func (c *column) pageSize() int {
 
 // bufferedBytes is the memory this column holds for its file.
 func (c *column) bufferedBytes() int {
-	return len(c.chunk) + c.pageSize() + len(c.dictData) + 24*len(c.dictOffs)
+	n := len(c.chunk) + c.pageSize() + len(c.dictData) + 24*len(c.dictOffs)
+	if c.dictMode && c.dictPages == 0 {
+		n += c.firstPlain
+	}
+	return n
 }
 
 // dictValue returns entry i of the dictionary without its length prefix.

@@ -72,6 +72,15 @@ type Config struct {
 	// of the first page, or a dictionary over 1 MiB).
 	NoDictionary bool `yaml:"no_dictionary"`
 
+	// MaxRecordBytes bounds the buffer memory decoding one record may take:
+	// its column cells (values and levels, counted at RecordCellBytes
+	// each) and the decoder's per-occurrence bookkeeping. Decoding
+	// amplifies: a 20 MB record of 10 million one-byte packed elements
+	// would take ~30× its size. A record over the bound is rejected with
+	// ErrRecordTooLarge (a *DecodeError: nothing of it stays buffered), so
+	// its caller can dead-letter it with the reason. 0 (default): no bound.
+	MaxRecordBytes int64 `yaml:"-"`
+
 	// StatsLeafLimit is how many leaf columns (Delta's
 	// dataSkippingNumIndexedCols) get statistics. Default 32; -1 means
 	// none.

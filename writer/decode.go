@@ -51,7 +51,26 @@ var (
 	ErrTooDeep         = fmt.Errorf("message nesting deeper than %d", MaxDepth)
 	ErrRequiredMissing = errors.New("required field is missing")
 	ErrInvalidValue    = errors.New("invalid value")
+	// ErrRecordTooLarge: decoding the record would take more buffer memory
+	// than Config.MaxRecordBytes allows.
+	ErrRecordTooLarge = errors.New("record too large to buffer")
 )
+
+// RecordCellBytes is what one column cell (a value with its levels) of a
+// record counts against Config.MaxRecordBytes; occBytes is one repeated
+// occurrence the decoder keeps while scanning.
+const (
+	RecordCellBytes = 10
+	occBytes        = 16
+)
+
+// overBudget reports whether the record decoded so far is over
+// Config.MaxRecordBytes.
+func (d *decoder) overBudget() bool { return d.maxCost > 0 && d.cost > d.maxCost }
+
+func (d *decoder) tooLarge(path string, off int) error {
+	return d.fail(path, off, fmt.Errorf("%w: decoding it takes more than %d bytes of buffers, the per-record bound (a quarter of memory_limit in protolake run); it is not written", ErrRecordTooLarge, d.maxCost))
+}
 
 // slot is one field's state in a message frame: a singular scalar's last
 // value, or a list of occurrences (elements, message payloads to merge).
@@ -81,6 +100,8 @@ type decoder struct {
 	mapStack []mapEnt
 	partCols []*column // scratch column for partition values of well-known types
 	slowJSON bool      // tests: always take the protojson path
+	cost     int64     // buffer bytes the current record takes so far
+	maxCost  int64     // Config.MaxRecordBytes
 }
 
 func rng(start, end int) uint64 { return uint64(start)<<32 | uint64(uint32(end)) }
@@ -243,6 +264,9 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool, depth int) err
 			s.n, s.v = 1, v
 		} else {
 			d.addOcc(s, v, packed)
+			if d.cost += occBytes; d.overBudget() {
+				return d.tooLarge(f.path, tagStart)
+			}
 		}
 	}
 	return nil
@@ -361,6 +385,7 @@ func (d *decoder) list(f *fprog, s slot, r uint8, depth int) error {
 		return nil
 	}
 	rep := r
+	cells := int64(f.end-f.first) * RecordCellBytes
 	for o := s.head; o >= 0; o = d.occs[o].next {
 		oc := d.occs[o]
 		switch {
@@ -391,6 +416,9 @@ func (d *decoder) list(f *fprog, s slot, r uint8, depth int) error {
 				default:
 					return d.fail(f.path, i, ErrTruncated)
 				}
+				if d.cost += cells; d.overBudget() {
+					return d.tooLarge(f.path, i)
+				}
 				if err := d.leaf(f, rep, f.elemDef, v); err != nil {
 					return err
 				}
@@ -398,14 +426,23 @@ func (d *decoder) list(f *fprog, s slot, r uint8, depth int) error {
 			}
 			continue
 		case f.child != nil:
+			if d.cost += cells; d.overBudget() {
+				return d.tooLarge(f.path, 0)
+			}
 			if err := d.message(f, o, false, rep, f.elemDef, depth); err != nil {
 				return err
 			}
 		case f.msgLeaf:
+			if d.cost += cells; d.overBudget() {
+				return d.tooLarge(f.path, 0)
+			}
 			if err := d.msgLeafOne(f, o, rep, f.elemDef, depth); err != nil {
 				return err
 			}
 		default:
+			if d.cost += cells; d.overBudget() {
+				return d.tooLarge(f.path, 0)
+			}
 			if err := d.leaf(f, rep, f.elemDef, oc.v); err != nil {
 				return err
 			}
@@ -486,6 +523,9 @@ func (d *decoder) mapEntries(f *fprog, s slot, r uint8, depth int) error {
 				return err
 			}
 			continue
+		}
+		if d.cost += int64(f.end-f.first) * RecordCellBytes; d.overBudget() {
+			return d.tooLarge(f.path, 0)
 		}
 		if err := d.emit(e, base+2*k, rep, depth+1); err != nil {
 			return err

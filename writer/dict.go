@@ -40,6 +40,9 @@ func (c *column) dictString(rep, def uint8, b []byte) bool {
 	c.levels(rep, def)
 	c.nvals++
 	c.idx = append(c.idx, i)
+	if c.dictPages == 0 {
+		c.firstPlain += 4 + len(b)
+	}
 	return true
 }
 

@@ -3,7 +3,9 @@ package writer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +222,69 @@ func TestSparkCalendarFooter(t *testing.T) {
 	rows := readRows(t, export(t, st, files))
 	if got := rows[0]["ts"].(time.Time); !got.Equal(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("DuckDB reads ts = %v", got)
+	}
+}
+
+// TestMaxRecordBytes: a valid 20 MB record of 10 million packed elements
+// (and one of 5 million unpacked ones) is rejected with ErrRecordTooLarge
+// before its buffers grow past the bound, leaving nothing behind; the
+// records around it are written.
+func TestMaxRecordBytes(t *testing.T) {
+	const limit = 16 << 20
+	packed := tagB(nil, 1, bytes.Repeat([]byte{0x81, 0x01}, 10_000_000)) // 10 M × 129
+	var unpacked []byte
+	for range 5_000_000 {
+		unpacked = append(unpacked, 0x88, 0x01, 0x01) // field 17 (unpacked int32) = 1
+	}
+	md := loadMessage(t, "edge/edge.binpb", "edge.RepeatedScalars")
+	tab, err := schema.Derive(md, schema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := mem.New()
+	w, err := NewTable(Config{MaxRecordBytes: limit}, tab, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	good := tagB(nil, 1, packedV(1, 2, 3))
+	off := int64(0)
+	write := func(b []byte) error {
+		off++
+		return w.Write(ctx, b, Kafka{Topic: "t", Offset: off, Timestamp: time.UnixMilli(0)})
+	}
+	if err := write(good); err != nil {
+		t.Fatal(err)
+	}
+	for name, big := range map[string][]byte{"packed": packed, "unpacked": unpacked} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		err := write(big)
+		runtime.ReadMemStats(&after)
+		var de *DecodeError
+		if !errors.As(err, &de) || !errors.Is(err, ErrRecordTooLarge) {
+			t.Fatalf("%s: err = %v, want ErrRecordTooLarge", name, err)
+		}
+		// Large slices grow by ~1.25×, so the allocations summed over the
+		// growth are ~5× the final size: bounded by the limit, not by the
+		// record (10 M elements unbounded take ~640 MB).
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > 6*limit {
+			t.Errorf("%s: decoding allocated %d MiB for a %d MiB bound", name, grew>>20, limit>>20)
+		}
+		t.Logf("%s (%d MB): rejected after allocating %.1f MiB: %v", name, len(big)/1_000_000, float64(after.TotalAlloc-before.TotalAlloc)/(1<<20), err)
+	}
+	if w.BufferedRows() != 1 {
+		t.Fatalf("%d rows buffered, want 1", w.BufferedRows())
+	}
+	if err := write(good); err != nil {
+		t.Fatal(err)
+	}
+	files, err := w.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := readRows(t, export(t, st, files)); len(rows) != 2 {
+		t.Fatalf("DuckDB read %d rows, want 2", len(rows))
 	}
 }

@@ -155,6 +155,7 @@ func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
 	d.occs = d.occs[:0]
 	d.unknown = d.unknown[:0]
 	d.mapStack = d.mapStack[:0]
+	d.cost, d.maxCost = 0, w.cfg.MaxRecordBytes
 	root := w.prog
 	fr := d.pushFrame(root)
 	if err := d.scan(root, fr, 0, len(msg), true, 1); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -307,5 +308,52 @@ func TestLongPartitionValue(t *testing.T) {
 	}
 	if rows := duckRows(t, dir, snap); len(rows) != len(ids) {
 		t.Errorf("DuckDB read %d rows, want %d", len(rows), len(ids))
+	}
+}
+
+// TestRecordTooLargeDeadLettered: a valid 20 MB record of 10 million packed
+// elements decodes to far more than memory_limit allows; it goes to the
+// dead-letter table with the reason, and the records around it commit.
+func TestRecordTooLargeDeadLettered(t *testing.T) {
+	ts := timestamppb.New(time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC))
+	ad := func(id string) []byte {
+		b, _ := proto.Marshal(&adtrackpb.AdImpression{ImpressionId: id, EventTime: ts})
+		return b
+	}
+	big := append(ad("big"), protowire.AppendBytes(protowire.AppendTag(nil, 27, protowire.BytesType), bytes.Repeat([]byte{0x81, 0x01}, 10_000_000))...)
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "ads"), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "67108864"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerBatchMaxBytes(32<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range [][]byte{ad("before"), big, ad("after")} {
+		if err := p.ProduceSync(context.Background(), &kgo.Record{Topic: "ads", Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	dir := filepath.Join(t.TempDir(), "ads")
+	conf := filepath.Join(t.TempDir(), "protolake.yaml")
+	yaml := fmt.Sprintf("memory_limit: 64MiB\nkafka: {brokers: [%q], group_id: g}\nhttp: {listen: \"off\"}\ntables:\n  - uri: %s\n    topics: [ads]\n    message: adtrack.v1.AdImpression\n    descriptor_set: ../../testdata/proto/adtrack/v1/adtrack.binpb\n", c.ListenAddrs()[0], dir)
+	if err := os.WriteFile(conf, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := run(ctx, []string{"run", "--config", conf, "--until-caught-up"}, &bytes.Buffer{}, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	if n, _ := latestSnapshot(t, dir).NumRecords(); n != 2 {
+		t.Errorf("table has %d records, want 2", n)
+	}
+	dlq := dir + "_dlq"
+	rows := duckRows(t, dlq, latestSnapshot(t, dlq))
+	if len(rows) != 1 || !strings.Contains(rows[0], "record too large to buffer") {
+		t.Errorf("dead-letter rows: %.300q, want one naming the reason", rows)
 	}
 }

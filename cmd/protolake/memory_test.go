@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/protolake/protolake/internal/adtrackpb"
+)
+
+// BenchmarkPeakRSS runs the protolake binary (`run --until-caught-up`, a
+// separate process so its peak RSS is its own) with memory_limit 64MiB
+// against kfake and reports the process's peak RSS and its ratio to the
+// limit, for the records of issue 10: ten 10 MB dead letters, one valid
+// 20 MB record of 10 million repeated elements (decoding it unbounded took
+// ~640 MB), and steady streaming of 300,000 ordinary records. Run it with
+// -benchtime 1x: one run is one measurement.
+func BenchmarkPeakRSS(b *testing.B) {
+	const limit = 64 << 20
+	bin := filepath.Join(b.TempDir(), "protolake")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	ts := timestamppb.New(time.Date(2026, 11, 23, 1, 0, 0, 0, time.UTC))
+	ad := func(id string) []byte {
+		v, _ := proto.Marshal(&adtrackpb.AdImpression{ImpressionId: id, EventTime: ts})
+		return v
+	}
+	scenarios := []struct {
+		name   string
+		values func() [][]byte
+	}{
+		{"10x10MB-dead-letters", func() [][]byte {
+			var vs [][]byte
+			for i := range 10 {
+				// impression_id (field 1) of 10 MB that is not UTF-8.
+				bad := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), bytes.Repeat([]byte{0xff}, 10<<20))
+				vs = append(vs, ad(fmt.Sprint("good-", i)), bad)
+			}
+			return vs
+		}},
+		{"20MB-record-10M-elements", func() [][]byte {
+			// A valid AdImpression whose repeated int32 frequency_caps
+			// (field 27) holds 10 M packed elements of 2 bytes.
+			big := protowire.AppendBytes(protowire.AppendTag(nil, 27, protowire.BytesType), bytes.Repeat([]byte{0x81, 0x01}, 10_000_000))
+			return [][]byte{ad("before"), append(ad("big"), big...), ad("after")}
+		}},
+		{"steady-300k-records", func() [][]byte {
+			vs := make([][]byte, 300_000)
+			for i := range vs {
+				vs[i] = ad(fmt.Sprintf("imp-%08d", i))
+			}
+			return vs
+		}},
+	}
+	for _, sc := range scenarios {
+		b.Run(sc.name, func(b *testing.B) {
+			values := sc.values()
+			var in int64
+			for _, v := range values {
+				in += int64(len(v))
+			}
+			for range b.N {
+				rss := peakRSS(b, bin, values, limit)
+				b.ReportMetric(float64(rss)/(1<<20), "peak_rss_MiB")
+				b.ReportMetric(float64(rss)/limit, "rss/limit")
+				b.ReportMetric(float64(in)/(1<<20), "input_MiB")
+			}
+		})
+	}
+}
+
+// peakRSS produces values to a fresh kfake topic, runs the binary until it
+// caught up and returns its peak RSS in bytes.
+func peakRSS(b *testing.B, bin string, values [][]byte, limit int64) int64 {
+	b.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "ads"), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "67108864"}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	// A batch holds at most one large record, as with a producer's usual
+	// batch.size (Kafka returns whole batches, whatever fetch.max.bytes).
+	p, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ProducerBatchMaxBytes(21<<20), kgo.MaxBufferedBytes(256<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < len(values); i += 1000 {
+		var recs []*kgo.Record
+		for _, v := range values[i:min(i+1000, len(values))] {
+			recs = append(recs, &kgo.Record{Topic: "ads", Value: v})
+		}
+		if err := p.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p.Close()
+	dir := b.TempDir()
+	conf := filepath.Join(dir, "protolake.yaml")
+	yaml := fmt.Sprintf("memory_limit: %d\nkafka: {brokers: [%q], group_id: g}\nhttp: {listen: \"off\"}\nlog: {level: warn}\ntables:\n  - uri: %s\n    topics: [ads]\n    message: adtrack.v1.AdImpression\n    descriptor_set: %s\n",
+		limit, c.ListenAddrs()[0], filepath.Join(dir, "ads"), mustAbs(b, "../../testdata/proto/adtrack/v1/adtrack.binpb"))
+	if err := os.WriteFile(conf, []byte(yaml), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	// The peak RSS comes from /usr/bin/time: a child's ru_maxrss counts the
+	// pages of the process it was forked from, and this test process
+	// holds the whole topic (kfake) in memory.
+	timeBin, err := exec.LookPath("time")
+	if err != nil {
+		timeBin = "/usr/bin/time"
+	}
+	if _, err := os.Stat(timeBin); err != nil {
+		b.Skipf("GNU time is needed to measure the peak RSS: %v", err)
+	}
+	rssFile := filepath.Join(dir, "rss")
+	cmd := exec.Command(timeBin, "-f", "%M", "-o", rssFile, bin, "run", "--config", conf, "--until-caught-up")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	// Debugging a figure: RSSBENCH_GODEBUG=gctrace=1 RSSBENCH_STDERR=file.
+	if v := os.Getenv("RSSBENCH_GODEBUG"); v != "" {
+		cmd.Env = append(os.Environ(), "GODEBUG="+v)
+	}
+	b.ResetTimer()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	b.StopTimer()
+	if f := os.Getenv("RSSBENCH_STDERR"); f != "" {
+		_ = os.WriteFile(f, stderr.Bytes(), 0o644)
+	}
+	out, err := os.ReadFile(rssFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var kib int64
+	if _, err := fmt.Sscan(string(out), &kib); err != nil {
+		b.Fatalf("GNU time output %q: %v", out, err)
+	}
+	return kib * 1024
+}
+
+func mustAbs(b *testing.B, p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return a
+}
