@@ -316,6 +316,19 @@ func WriteCheckpoint(w io.Writer, s *Snapshot, tombstoneCutoff time.Time) (Check
 	return info, nil
 }
 
+// HasCheckpoint reports whether a classic checkpoint of version v exists.
+func (t *Table) HasCheckpoint(ctx context.Context, v int64) (bool, error) {
+	rc, err := t.store.Get(ctx, CheckpointKey(v))
+	if errors.Is(err, storage.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look for %s: %w", CheckpointKey(v), err)
+	}
+	rc.Close()
+	return true, nil
+}
+
 // Checkpoint writes a classic checkpoint for version v (Latest for the
 // newest) and updates _last_checkpoint. An existing checkpoint for v is left
 // alone (it holds the same state).

@@ -292,3 +292,17 @@ func TestVacuumClock(t *testing.T) {
 		t.Errorf("log deleted: %v", err)
 	}
 }
+
+func TestHasCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	tbl, _ := newTestTable(t, Config{DisableCheckpoints: true})
+	if ok, err := tbl.HasCheckpoint(ctx, 0); ok || err != nil {
+		t.Fatalf("before: %v, %v", ok, err)
+	}
+	if _, err := tbl.Checkpoint(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := tbl.HasCheckpoint(ctx, 0); !ok || err != nil {
+		t.Fatalf("after: %v, %v", ok, err)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/protolake/protolake/commitlog"
-	"github.com/protolake/protolake/storage"
 	"github.com/protolake/protolake/storage/open"
 )
 
@@ -38,13 +37,11 @@ func runCheckpoint(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return noTable("checkpoint", open.Redact(uri), err)
 	}
-	key := commitlog.CheckpointKey(snap.Version())
-	if rc, err := tbl.Store().Get(ctx, key); err == nil {
-		rc.Close()
-		fmt.Fprintf(stdout, "version %d is already checkpointed (%s); nothing written\n", snap.Version(), key)
+	if done, err := tbl.HasCheckpoint(ctx, snap.Version()); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", open.Redact(uri), err)
+	} else if done {
+		fmt.Fprintf(stdout, "version %d is already checkpointed (%s); nothing written\n", snap.Version(), commitlog.CheckpointKey(snap.Version()))
 		return nil
-	} else if !errors.Is(err, storage.ErrNotExist) {
-		return fmt.Errorf("checkpoint %s: look for %s: %w", open.Redact(uri), key, err)
 	}
 	info, err := tbl.Checkpoint(ctx, snap.Version())
 	if err != nil {
