@@ -322,10 +322,12 @@ func (r *Runner) committer(ctx context.Context, t *table) {
 		t.committing = false
 		r.finishBatch(ctx, t, b, s, err)
 		r.cond.Broadcast()
+		// The poll loop decides what follows a commit (a reseek, the next
+		// cut, stopping when caught up): do not let it sleep.
 		if r.wakePoll != nil {
-			// The poll loop decides what follows a commit (a reseek, the
-			// next cut, stopping when caught up): do not let it sleep.
 			r.wakePoll()
+		} else {
+			r.woken = true
 		}
 		r.updateReady()
 		r.mu.Unlock()

@@ -143,6 +143,11 @@ type background struct {
 }
 
 func produceInBackground(t *testing.T, p *kgo.Client, n int, batch int, every time.Duration, value func(int) []byte) *background {
+	return produceInBackgroundTo(t, p, topic, n, batch, every, value)
+}
+
+// produceInBackgroundTo is produceInBackground to another topic.
+func produceInBackgroundTo(t *testing.T, p *kgo.Client, topic string, n int, batch int, every time.Duration, value func(int) []byte) *background {
 	b := &background{done: make(chan error, 1), src: produced{byCoord: map[[2]int64]int{}}}
 	go func() {
 		for from := 0; from < n; from += batch {
@@ -382,17 +387,24 @@ func TestFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
+	c := startKafka(t, 6, topic)
 	// Produced for about 10s, so that every partition has new records
 	// throughout the failover.
-	const n = 16000
-	const session = 2 * time.Second
-	c := startKafka(t, 6, topic)
+	testFailover(t, c.ListenAddrs(), topic, producer(t, c), 16000, 2*time.Second)
+}
+
+// testFailover is TestFailover against brokers, whose topic has 6
+// partitions; p produces to them.
+func testFailover(t *testing.T, brokers []string, topic string, p *kgo.Client, n int, session time.Duration) {
 	dir := tempDir(t)
-	cfg := crashConfig(t, c.ListenAddrs(), dir)
+	cfg := crashConfig(t, brokers, dir)
+	group := "lake-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	cfg.Kafka.GroupID = group
+	cfg.Tables[0].Topics = []string{topic}
 	cfg.Kafka.SessionTimeout = session
-	cfg.Kafka.HeartbeatInterval = 200 * time.Millisecond
-	cfg.Kafka.RebalanceTimeout = 4 * time.Second
-	bg := produceInBackground(t, producer(t, c), n, 20, 10*time.Millisecond, marshal)
+	cfg.Kafka.HeartbeatInterval = session / 10
+	cfg.Kafka.RebalanceTimeout = 2 * session
+	bg := produceInBackgroundTo(t, p, topic, n, 20, 10*time.Millisecond, marshal)
 	var kids []*child
 	for i := range 2 {
 		k := cfg
@@ -410,18 +422,18 @@ func TestFailover(t *testing.T) {
 		}
 		out := map[int32]int64{}
 		for p := range int32(6) {
-			if v, ok := snap.TxnVersion(commitlog.KafkaAppID("lake", topic, p)); ok {
+			if v, ok := snap.TxnVersion(commitlog.KafkaAppID(group, topic, p)); ok {
 				out[p] = v
 			}
 		}
 		return out
 	}
 	// Both members hold partitions, and every partition has been committed.
-	adm := kadm.NewClient(producer(t, c))
-	deadline := time.Now().Add(20 * time.Second)
+	adm := kadm.NewClient(p)
+	deadline := time.Now().Add(20*time.Second + 2*session)
 	for {
-		gs, err := adm.DescribeGroups(context.Background(), "lake")
-		if err == nil && len(gs["lake"].Members) == 2 && len(watermarks()) == 6 {
+		gs, err := adm.DescribeGroups(context.Background(), group)
+		if err == nil && len(gs[group].Members) == 2 && len(watermarks()) == 6 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -460,7 +472,15 @@ func TestFailover(t *testing.T) {
 	}
 	src := bg.wait(t)
 	kids[1].stop(t)
-	r := runUntilCaughtUp(t, cfg, ingest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: testLogger(t), UntilCaughtUp: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Run(ctx); err != nil {
+		t.Fatalf("final run: %v", err)
+	}
 	t.Logf("final run: %+v", r.Stats()[0])
 	checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), src, nil)
 }

@@ -130,6 +130,7 @@ type Runner struct {
 	cond     *sync.Cond
 	stopping bool               // committers stop
 	wakePoll context.CancelFunc // ends the running poll early (a commit finished), nil between polls
+	woken    bool               // a commit finished between polls: do not block in the next one
 	workers  sync.WaitGroup     // a committer per table, and watchKafka
 
 	kafka       kafkaHealth
@@ -627,6 +628,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		pctx, cancel := context.WithDeadline(ctx, r.nextDeadline())
 		r.mu.Lock()
 		r.wakePoll = cancel
+		if r.woken { // a commit finished since the last poll
+			r.woken = false
+			cancel()
+		}
 		r.mu.Unlock()
 		fetches := cl.PollRecords(pctx, 10_000)
 		r.mu.Lock()
