@@ -76,7 +76,11 @@ func (m *cowMap[V]) delete(key string) {
 // clone copies the shard it touches first. A snapshot freezes its maps
 // before it is published, so concurrent readers of a published snapshot
 // never see a write.
-func (m *cowMap[V]) freeze() { m.owned = nil }
+func (m *cowMap[V]) freeze() {
+	if m.owned != nil { // published maps are frozen already: no write, no race
+		m.owned = nil
+	}
+}
 
 // clone returns a map sharing every shard with m (freezing m first).
 func (m *cowMap[V]) clone() cowMap[V] {

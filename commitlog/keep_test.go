@@ -170,3 +170,30 @@ func (r noCheckpointHint) Get(ctx context.Context, key string) (io.ReadCloser, e
 	}
 	return r.Reader.Get(ctx, key)
 }
+
+// TestConcurrentCommitsFromOneSnapshot: many goroutines commit from the
+// same published snapshot at once (compaction's partitions do); run with
+// -race, building each commit's snapshot must not write the shared one.
+func TestConcurrentCommitsFromOneSnapshot(t *testing.T) {
+	ctx := context.Background()
+	tbl, _ := newTestTable(t, Config{DisableCheckpoints: true})
+	commitAdds(t, tbl, "a", "b")
+	snap := mustSnapshot(t, tbl)
+	done := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			tx := tbl.NewTransaction(snap)
+			tx.Add(testAdd(fmt.Sprint("c", i)))
+			_, err := tx.Commit(ctx)
+			done <- err
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := mustSnapshot(t, tbl).NumFiles(); n != 10 {
+		t.Errorf("%d files, want 10", n)
+	}
+}
