@@ -83,6 +83,16 @@ listener.name.ssl.ssl.keystore.location=$dir/tls/broker.p12
 listener.name.ssl.ssl.keystore.password=protolake
 listener.name.ssl.ssl.key.password=protolake
 log.dirs=$dir/data
+# No time retention: interop/plgen gives its records fixed Kafka timestamps
+# (2026-11-20), so the default 7 days made the broker delete a whole topic
+# at its next retention check, and a test that read the topic minutes after
+# it was produced found it empty (and protolake, starting at the earliest
+# offset left, rightly committed nothing). The check runs every second from
+# the first second on (not after 30 s and then every 5 min), so
+# TestKafkaKeepsOldRecords (interop/smoke) would see a deleting broker.
+log.retention.ms=-1
+log.retention.check.interval.ms=1000
+log.initial.task.delay.ms=1000
 num.partitions=3
 auto.create.topics.enable=true
 offsets.topic.replication.factor=1

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -269,5 +270,77 @@ func TestKafkaProduceConsume(t *testing.T) {
 		if v := fmt.Sprintf("v%03d", i); !seen[v] {
 			t.Errorf("record %s not consumed", v)
 		}
+	}
+}
+
+// TestKafkaKeepsOldRecords checks that the broker never deletes records for
+// their age. interop/plgen gives its records fixed Kafka timestamps
+// (2026-11-20); with Kafka's default retention (7 days) the broker deleted
+// such a topic at its next retention check, every 5 minutes, and a test that
+// read it later found it empty (protolake rightly committed nothing then).
+// start.sh turns time retention off and checks every second, so a broker
+// that would delete them does so while this test waits.
+func TestKafkaKeepsOldRecords(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	brokers := strings.Split(env(t, "PLTEST_INTEROP_KAFKA_BROKERS"), ",")
+	topic := fmt.Sprintf("smoke-old-%d", time.Now().UnixNano())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		t.Fatalf("describe %s: %v", topic, err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		t.Fatalf("describe %s: %v", topic, err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "retention.ms" && c.MaybeValue() != "-1" {
+			t.Errorf("retention.ms of a new topic = %s (%s), want -1: records with old timestamps would be deleted", c.MaybeValue(), c.Source)
+		}
+	}
+
+	const n = 10
+	old := time.Now().AddDate(0, 0, -30)
+	for i := range n {
+		cl.Produce(ctx, &kgo.Record{Value: fmt.Appendf(nil, "old-%d", i), Timestamp: old.Add(time.Duration(i) * time.Millisecond)}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second) // log.retention.check.interval.ms=1000: several checks
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		t.Fatalf("list start offsets of %s: %v", topic, err)
+	}
+	if o, _ := starts.Lookup(topic, 0); o.Offset != 0 {
+		t.Fatalf("start offset of %s = %d after the retention checks, want 0: the broker deleted records for their age", topic, o.Offset)
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	got := 0
+	for got < n {
+		fs := cons.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatalf("poll after %d records: %v", got, err)
+		}
+		got += fs.NumRecords()
 	}
 }
