@@ -1304,6 +1304,7 @@ func (r *Runner) adjustOffsets(ctx context.Context, offsets map[string]map[int32
 			}
 		}
 	}
+	r.warnExpired(ctx, states)
 	out := make(map[string]map[int32]kgo.Offset, len(offsets))
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -1317,6 +1318,41 @@ func (r *Runner) adjustOffsets(ctx context.Context, offsets map[string]map[int32
 		r.log.Info("assigned", "table", p.t.name, "topic", p.tp.topic, "partition", p.tp.part, "offset", p.seek(), "watermark", p.mainWM, "dlq_watermark", p.dlqWM)
 	}
 	return out, nil
+}
+
+// warnExpired logs a WARN for each newly assigned partition whose table
+// watermark is below the partition's log start: Kafka deleted the offsets in
+// between (retention) before they were committed, so they are lost and the
+// partition resumes at the log start (franz-go itself logs this only at
+// INFO). A failed listing only skips the check.
+func (r *Runner) warnExpired(ctx context.Context, states []*partState) {
+	var topics []string
+	for _, p := range states {
+		if p.mainWM >= 0 && !slices.Contains(topics, p.tp.topic) {
+			topics = append(topics, p.tp.topic)
+		}
+	}
+	if len(topics) == 0 {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second) // never holds up the rebalance for long
+	defer cancel()
+	listed, err := r.adm.ListStartOffsets(lctx, topics...)
+	if err != nil {
+		r.log.Debug("list log start offsets (retention check)", "topics", topics, "err", err)
+		return
+	}
+	for _, p := range states {
+		o, ok := listed.Lookup(p.tp.topic, p.tp.part)
+		if p.mainWM < 0 || !ok || o.Err != nil || o.Offset <= p.mainWM+1 {
+			continue
+		}
+		lost := o.Offset - p.mainWM - 1
+		r.m.expired.WithLabelValues(p.t.name).Add(float64(lost))
+		r.log.Warn("Kafka deleted records before they were committed (retention): they are lost; resuming at the log start",
+			"table", p.t.name, "topic", p.tp.topic, "partition", p.tp.part, "watermark", p.mainWM,
+			"log_start", o.Offset, "first_lost", p.mainWM+1, "last_lost", o.Offset-1, "lost_offsets", lost)
+	}
 }
 
 // startOffsets resolves kafka.start_offset for the topics' partitions.
