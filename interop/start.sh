@@ -37,10 +37,20 @@ already_running() {
 }
 
 # launch NAME COMMAND...: starts COMMAND in its own process group (setsid),
-# so stop.sh can end the server and any children it has.
+# so stop.sh can end the server and any children it has. The server gets no
+# descriptor of ours but stdin/stdout/stderr: under `flock LOCK ...` it
+# would otherwise inherit the lock's, and a server left running by a killed
+# run would hold the interop lock for everyone (the next run's stop.sh
+# stops such leftovers).
 launch() {
   local name=$1; shift
-  setsid "$@" >"$RUN/$name.log" 2>&1 </dev/null &
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      ((fd > 2)) && eval "exec $fd>&-"
+    done 2>/dev/null
+    exec setsid "$@" >"$RUN/$name.log" 2>&1 </dev/null
+  ) &
   echo $! >"$RUN/$name.pid"
   started+=("$name")
 }
