@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 15m
 # Flags for `make demo`, e.g. DEMO_ARGS='--duration 5s --lake /tmp/lake'.
 DEMO_ARGS ?=
 
-.PHONY: all build test demo demo-twice kafka kafka-stop bench proto lint tidy-check tools kcat clean interop
+.PHONY: all build test demo demo-twice kafka kafka-stop bench fuzz proto lint tidy-check tools kcat clean interop
 
 all: build
 
@@ -72,6 +72,18 @@ bench:
 	$(GO) test -run '^$$' -bench 'EndToEnd$$|ScaleOut' -benchmem -cpu 1 -benchtime 200000x ./ingest/
 	$(GO) test -run '^$$' -bench 'Distinct$$' -benchmem -cpu $(BENCH_CPUS) -benchtime 200000x -count 2 ./ingest/ > .bench-ingest.out; st=$$?; awk -f ingest/testdata/benchratio.awk .bench-ingest.out; rm -f .bench-ingest.out; exit $$st
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -benchtime 200000x -count $(BENCH_COUNT) ./writer/ > .bench-writer.out; st=$$?; awk -f writer/testdata/benchratio.awk .bench-writer.out; rm -f .bench-writer.out; exit $$st
+
+## fuzz: every fuzz target of the repository, FUZZTIME each (go test -fuzz
+## takes one target per run). New findings land in the package's
+## testdata/fuzz/<target>/: commit them, they run in `make test`.
+FUZZTIME ?= 60s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 ## proto: regenerate Go code and descriptor sets from testdata/proto.
 proto:

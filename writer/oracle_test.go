@@ -32,7 +32,8 @@ type gen struct {
 	maxDepth int
 }
 
-var sampleStrings = []string{"", "a", "héllo", "日本語テキスト", "emoji 😀", "quote\"back\\slash", "tab\tnl\n", "a/b=c", strings.Repeat("long-string-", 5) + "ü"}
+var sampleStrings = []string{"", "a", "héllo", "日本語テキスト", "emoji 😀", "quote\"back\\slash", "tab\tnl\n", "a/b=c", strings.Repeat("long-string-", 5) + "ü",
+	strings.Repeat("p", StringPrefix-1) + "\U0010FFFF\U0010FFFFx"} // the statistics' cut point
 
 func (g *gen) str() string {
 	if g.r.IntN(3) == 0 {
