@@ -308,7 +308,10 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 			_ = open.Close(store)
 			return nil, err
 		}
-		dcfg := writer.Config{MaxBytes: 64 << 20, MaxAge: tc.Flush.MaxAge, Compression: writer.Compression(tc.Compression), ZstdLevel: tc.CompressionLevel}
+		// Dead letters are rare and may be large (whole records): their
+		// files are cut at memory_limit/8 (at most 64 MiB), so writing one
+		// out never holds much of the limit twice.
+		dcfg := writer.Config{MaxBytes: min(64<<20, int64(r.cfg.MemoryLimit)/8), MaxAge: tc.Flush.MaxAge, Compression: writer.Compression(tc.Compression), ZstdLevel: tc.CompressionLevel}
 		if t.dlq, err = openSink(ctx, tc.Name+"_dlq", open.Redact(tc.DeadLetter.URI), dstore, dmsg, schema.Options{NoUnknown: true}, "", dcfg, clcfg(tc.Name+"_dlq"), r.log); err != nil {
 			_ = open.Close(store)
 			_ = open.Close(dstore)
