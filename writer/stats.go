@@ -8,33 +8,27 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/protolake/protolake/commitlog"
 )
 
-// Stats are a data file's Delta statistics: nested like the table's struct
-// shape, for the first StatsLeafLimit leaf columns (arrays and maps count as
-// one leaf and get a null count only; booleans and binaries get a null count
-// only). Strings are cut to 32 characters (the max then ends with U+10FFFF
-// so it stays an upper bound), timestamps are truncated to milliseconds
-// like Spark does, and float columns holding a NaN get no min/max.
-type Stats struct {
-	NumRecords int64          `json:"numRecords"`
-	MinValues  map[string]any `json:"minValues"`
-	MaxValues  map[string]any `json:"maxValues"`
-	NullCount  map[string]any `json:"nullCount"`
-}
-
-// JSON returns the statistics as the JSON string of an add action's
-// `stats` field.
-func (s *Stats) JSON() (string, error) {
-	b, err := json.Marshal(s)
-	return string(b), err
-}
+// Stats are a data file's Delta statistics, as commitlog.FileStats (the one
+// type of an add's stats, which compaction merges and the log decodes):
+// nested like the table's struct shape, for the first StatsLeafLimit leaf
+// columns (arrays and maps count as one leaf and get a null count only;
+// booleans and binaries get a null count only). Strings are cut to 32
+// characters (the max then ends with U+10FFFF so it stays an upper bound),
+// timestamps are truncated to milliseconds like Spark does, and float
+// columns holding a NaN get no min/max. Its JSON method is the add's
+// stats string.
+type Stats = commitlog.FileStats
 
 // StringPrefix is the number of characters of string statistics.
 const StringPrefix = 32
 
 func (w *Writer) fileStats(f *openFile) *Stats {
-	s := &Stats{NumRecords: f.rows, MinValues: map[string]any{}, MaxValues: map[string]any{}, NullCount: map[string]any{}}
+	rows := f.rows
+	s := &Stats{NumRecords: &rows, MinValues: map[string]any{}, MaxValues: map[string]any{}, NullCount: map[string]any{}}
 	for _, sf := range w.layout.stats {
 		w.fillStats(f, sf, s.MinValues, s.MaxValues, s.NullCount)
 	}

@@ -96,8 +96,8 @@ func TestStatsMatchDuckDB(t *testing.T) {
 	paths := export(t, st, files)
 	db := ducktest.Open(t)
 	from := ducktest.ReadParquet(paths...)
-	if got := ducktest.Rows(t, db, "SELECT count(*) FROM "+from)[0][0]; got != fmt.Sprint(f.Stats.NumRecords) {
-		t.Errorf("numRecords = %d, DuckDB count = %s", f.Stats.NumRecords, got)
+	if got := ducktest.Rows(t, db, "SELECT count(*) FROM "+from)[0][0]; got != fmt.Sprint(*f.Stats.NumRecords) {
+		t.Errorf("numRecords = %d, DuckDB count = %s", *f.Stats.NumRecords, got)
 	}
 	checked := 0
 	var walk func(prefix string, nulls, mins, maxs map[string]any)
@@ -191,8 +191,8 @@ func TestRollback(t *testing.T) {
 	if len(ra) != len(good) || fmt.Sprint(ra) != fmt.Sprint(rb) {
 		t.Fatalf("rows with bad messages interleaved differ from the good rows (%d vs %d rows)", len(ra), len(rb))
 	}
-	if fa[0].Stats.NumRecords != int64(len(good)) {
-		t.Errorf("numRecords %d", fa[0].Stats.NumRecords)
+	if *fa[0].Stats.NumRecords != int64(len(good)) {
+		t.Errorf("numRecords %d", *fa[0].Stats.NumRecords)
 	}
 	sa, _ := fa[0].Stats.JSON()
 	sb, _ := fb[0].Stats.JSON()
