@@ -87,9 +87,10 @@ func packedWT(fd protoreflect.FieldDescriptor) protowire.Type {
 
 // mutate rewrites a valid encoding of md by ops: records duplicated,
 // reordered, packed fields sent unpacked and back, empty packed chunks,
-// raw fuzz bytes appended. Every op keeps the result a message protobuf
+// raw fuzz bytes appended, and the same inside nested messages and map
+// entries (up to 3 levels down). Every op keeps the result a message protobuf
 // may accept or reject; the oracle decides.
-func mutate(md protoreflect.MessageDescriptor, wire, ops []byte) []byte {
+func mutate(md protoreflect.MessageDescriptor, wire, ops []byte, depth int) []byte {
 	recs := splitWire(wire)
 	if len(recs) == 0 { // an empty message: give the ops a record to work on
 		recs = append(recs, wireRec{})
@@ -99,7 +100,7 @@ func mutate(md protoreflect.MessageDescriptor, wire, ops []byte) []byte {
 		r := recs[k]
 		fd := md.Fields().ByNumber(r.num)
 		wt := packedWT(fd)
-		switch ops[i] % 8 {
+		switch ops[i] % 9 {
 		case 0: // duplicate
 			recs = append(recs[:k+1], recs[k:]...)
 		case 1: // swap with the next
@@ -126,6 +127,9 @@ func mutate(md protoreflect.MessageDescriptor, wire, ops []byte) []byte {
 			}
 		case 4: // an empty packed chunk of any packable field, present or not
 			fs := md.Fields()
+			if fs.Len() == 0 {
+				break
+			}
 			if pf := fs.Get(int(ops[i+1]) % fs.Len()); packedWT(pf) >= 0 {
 				empty := wireRec{num: pf.Number(), typ: protowire.BytesType, raw: protowire.AppendBytes(protowire.AppendTag(nil, pf.Number(), protowire.BytesType), nil)}
 				recs = append(recs[:k], append([]wireRec{empty}, recs[k:]...)...)
@@ -135,6 +139,11 @@ func mutate(md protoreflect.MessageDescriptor, wire, ops []byte) []byte {
 		case 6: // a nested message's payload merged with a copy of itself
 			if r.typ == protowire.BytesType && fd != nil && fd.Kind() == protoreflect.MessageKind {
 				v := append(append([]byte{}, r.val...), r.val...)
+				recs[k].raw = protowire.AppendBytes(protowire.AppendTag(nil, r.num, protowire.BytesType), v)
+			}
+		case 8: // the same rewrites inside a nested message or map entry
+			if r.typ == protowire.BytesType && fd != nil && fd.Kind() == protoreflect.MessageKind && depth < 3 {
+				v := mutate(fd.Message(), r.val, ops[i+2:min(len(ops), i+10)], depth+1)
 				recs[k].raw = protowire.AppendBytes(protowire.AppendTag(nil, r.num, protowire.BytesType), v)
 			}
 		case 7: // raw bytes from the fuzzer
@@ -162,6 +171,7 @@ func FuzzDifferential(f *testing.F) {
 	for i := range tables {
 		f.Add(uint16(i), uint64(i), []byte{})
 		f.Add(uint16(i), uint64(i)+100, []byte{0, 0, 2, 1, 4, 0, 6, 2})
+		f.Add(uint16(i), uint64(i)+200, []byte{8, 0, 4, 1, 2, 0, 0, 0, 8, 1, 4, 2})
 	}
 	f.Fuzz(func(t *testing.T, sel uint16, seed uint64, ops []byte) {
 		tab := tables[int(sel)%len(tables)]
@@ -172,7 +182,7 @@ func FuzzDifferential(f *testing.F) {
 			t.Skip()
 		}
 		plain, _ := proto.MarshalOptions{Deterministic: true}.Marshal(g.message(md, 0))
-		wire := mutate(md, base, ops)
+		wire := mutate(md, base, ops, 0)
 
 		dm := dynamicpb.NewMessage(md)
 		var errDyn error
