@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -43,16 +42,7 @@ func writeCorpusFile(t testing.TB, cfg Config) []byte {
 	if len(files) != 1 {
 		t.Fatalf("%d files, want 1", len(files))
 	}
-	r, err := st.Get(ctx, files[0].Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return readStored(t, st, files[0].Path)
 }
 
 // columnSizes returns each leaf column's compressed chunk size by dotted
