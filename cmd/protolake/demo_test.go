@@ -17,9 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/internal/ducktest"
-	"github.com/protolake/protolake/storage/local"
 )
 
 // TestDemo runs the whole demo (kfake, gRPC service, load generator,
@@ -42,18 +40,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	dir := filepath.Join(lake, "ad_impressions")
-	store, err := local.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := commitlog.Open(store, commitlog.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := tbl.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap := latestSnapshot(t, dir)
 	if got := snap.Metadata().PartitionColumns; len(got) != 1 || got[0] != "event_time_day" {
 		t.Errorf("partition columns %v, want [event_time_day]", got)
 	}
