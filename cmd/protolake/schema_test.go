@@ -29,6 +29,22 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
+// wantOutput reports every substring of stdout that out lacks and every
+// substring of stderr that errOut lacks.
+func wantOutput(t *testing.T, out, errOut string, stdout, stderr []string) {
+	t.Helper()
+	for _, w := range stdout {
+		if !strings.Contains(out, w) {
+			t.Errorf("stdout lacks %q:\n%s", w, out)
+		}
+	}
+	for _, w := range stderr {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errOut)
+		}
+	}
+}
+
 func TestSchemaShow(t *testing.T) {
 	adSet := testProto + "/adtrack/v1/adtrack.binpb"
 	tests := []struct {
@@ -83,16 +99,7 @@ func TestSchemaShow(t *testing.T) {
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.code, errOut)
 			}
-			for _, w := range tt.stdout {
-				if !strings.Contains(out, w) {
-					t.Errorf("stdout lacks %q:\n%s", w, out)
-				}
-			}
-			for _, w := range tt.stderr {
-				if !strings.Contains(errOut, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, errOut)
-				}
-			}
+			wantOutput(t, out, errOut, tt.stdout, tt.stderr)
 			if tt.validate != nil {
 				tt.validate(t, out)
 			}
@@ -131,16 +138,7 @@ func TestSchemaDiff(t *testing.T) {
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d; stdout:\n%s\nstderr:\n%s", code, tt.code, out, errOut)
 			}
-			for _, w := range tt.stdout {
-				if !strings.Contains(out, w) {
-					t.Errorf("stdout lacks %q:\n%s", w, out)
-				}
-			}
-			for _, w := range tt.stderr {
-				if !strings.Contains(errOut, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, errOut)
-				}
-			}
+			wantOutput(t, out, errOut, tt.stdout, tt.stderr)
 		})
 	}
 	// A breaking diff is an exitError{1} carrying no message of its own.
