@@ -1,7 +1,6 @@
 package commitlog
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/protolake/protolake/internal/bigtest"
 	"github.com/protolake/protolake/storage/local"
 )
 
@@ -42,18 +42,6 @@ func bigStats(i, cols int) string {
 	return b.String()
 }
 
-func envInt(t *testing.T, name string, def int) int {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		t.Fatalf("%s=%q: want a positive number", name, s)
-	}
-	return n
-}
-
 // TestMillionFiles writes a table of 1,000,000 active files (100 commits of
 // 10,000), checkpoints it, cleans the log up to the checkpoint and reopens
 // it in a fresh process, reporting the time and peak RSS of the reopen; with
@@ -68,8 +56,8 @@ func TestMillionFiles(t *testing.T) {
 		t.Skip("set PLTEST_BIG=1 to write, checkpoint, clean and reopen a 1,000,000-file table (minutes, gigabytes)")
 	}
 	ctx := context.Background()
-	n := envInt(t, "PLTEST_BIG_FILES", 1_000_000)
-	cols := envInt(t, "PLTEST_BIG_STATS_COLUMNS", 32)
+	n := bigtest.EnvInt(t, "PLTEST_BIG_FILES", 1_000_000)
+	cols := bigtest.EnvInt(t, "PLTEST_BIG_STATS_COLUMNS", 32)
 	dir := os.Getenv("PLTEST_BIG_DIR")
 	if dir == "" {
 		dir = t.TempDir()
@@ -141,7 +129,7 @@ func TestMillionFiles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reopen: %v\n%s", err, out)
 	}
-	got := reportLine(t, string(out))
+	got := bigtest.ReportLine(t, string(out))
 	t.Logf("protolake reopen: %s", got)
 	if !strings.Contains(got, fmt.Sprintf("files=%d ", n)) {
 		t.Errorf("reopened table: %s, want files=%d", got, n)
@@ -152,7 +140,7 @@ func TestMillionFiles(t *testing.T) {
 		if err != nil {
 			t.Fatalf("delta-rs: %v\n%s", err, out)
 		}
-		got := reportLine(t, string(out))
+		got := bigtest.ReportLine(t, string(out))
 		t.Logf("delta-rs load: %s", got)
 		if !strings.Contains(got, fmt.Sprintf("files=%d ", n)) {
 			t.Errorf("delta-rs: %s, want files=%d", got, n)
@@ -161,7 +149,7 @@ func TestMillionFiles(t *testing.T) {
 }
 
 // deltarsLoad loads a table with delta-rs and prints the same report line
-// (peak RSS from VmHWM, as peakRSSMiB).
+// (peak RSS from VmHWM, as bigtest.PeakRSSMiB).
 const deltarsLoad = `
 import re, sys, time
 from deltalake import DeltaTable
@@ -171,39 +159,6 @@ n = len(dt.file_uris())
 hwm = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
 print("report: files=%d version=%d seconds=%.2f maxrss_mb=%d" % (n, dt.version(), time.time() - t, hwm // 1024))
 `
-
-// peakRSSMiB is the process's peak resident set size (VmHWM). Not
-// getrusage's maxrss: Linux carries that across fork and exec, so a child
-// of a big parent reports the parent's size.
-func peakRSSMiB(t *testing.T) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb / 1024
-		}
-	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
-}
-
-func reportLine(t *testing.T, out string) string {
-	t.Helper()
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		if _, rest, ok := strings.Cut(sc.Text(), "report: "); ok {
-			return rest
-		}
-	}
-	t.Fatalf("no report line in:\n%s", out)
-	return ""
-}
 
 // TestMillionFilesLoad is the reopen of TestMillionFiles, run in a process
 // of its own so that its peak RSS is the load's.
@@ -222,5 +177,5 @@ func TestMillionFilesLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := time.Since(start)
-	fmt.Printf("report: files=%d version=%d checkpoint=%d seconds=%.2f maxrss_mb=%d\n", s.NumFiles(), s.Version(), s.CheckpointVersion(), d.Seconds(), peakRSSMiB(t))
+	fmt.Printf("report: files=%d version=%d checkpoint=%d seconds=%.2f maxrss_mb=%d\n", s.NumFiles(), s.Version(), s.CheckpointVersion(), d.Seconds(), bigtest.PeakRSSMiB(t))
 }

@@ -1,7 +1,6 @@
 package compact_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -9,13 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/compact"
+	"github.com/protolake/protolake/internal/bigtest"
 	"github.com/protolake/protolake/storage/local"
 )
 
@@ -30,8 +28,8 @@ func TestCompactMemory(t *testing.T) {
 	if os.Getenv("PLTEST_BIG_COMPACT") == "" {
 		t.Skip("set PLTEST_BIG_COMPACT=1 to measure the peak RSS of compacting 20 x 100 MB files into 1 GiB")
 	}
-	files := envInt(t, "PLTEST_BIG_COMPACT_FILES", 20)
-	rows := envInt(t, "PLTEST_BIG_COMPACT_ROWS", 1_000_000)
+	files := bigtest.EnvInt(t, "PLTEST_BIG_COMPACT_FILES", 20)
+	rows := bigtest.EnvInt(t, "PLTEST_BIG_COMPACT_ROWS", 1_000_000)
 	ctx := context.Background()
 	tt := newTestTable(t)
 	start := time.Now()
@@ -63,16 +61,7 @@ func TestCompactMemory(t *testing.T) {
 	if err != nil {
 		t.Fatalf("compaction: %v\n%s", err, out)
 	}
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	var report string
-	for sc.Scan() {
-		if _, rest, ok := strings.Cut(sc.Text(), "report: "); ok {
-			report = rest
-		}
-	}
-	if report == "" {
-		t.Fatalf("no report:\n%s", out)
-	}
+	report := bigtest.ReportLine(t, string(out))
 	t.Logf("compaction of %d x %d bytes, target 1 GiB: %s (README bound: target + 64 MiB = %d MiB)", files, first.Size, report, 1024+64)
 	after, err := tt.tbl.Snapshot(ctx)
 	if err != nil {
@@ -104,19 +93,7 @@ func TestCompactMemoryChild(t *testing.T) {
 		t.Fatalf("compact: %v %v %+v", err, res.Err(), res)
 	}
 	p := res.Partitions[0]
-	fmt.Printf("report: inputs=%d outputs=%d out_bytes=%d seconds=%.1f maxrss_mb=%d\n", p.RemovedFiles, p.AddedFiles, p.AddedBytes, time.Since(start).Seconds(), peakRSSMiB(t))
-}
-
-func envInt(t *testing.T, name string, def int) int {
-	s := os.Getenv(name)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n <= 0 {
-		t.Fatalf("%s=%q: want a positive number", name, s)
-	}
-	return n
+	fmt.Printf("report: inputs=%d outputs=%d out_bytes=%d seconds=%.1f maxrss_mb=%d\n", p.RemovedFiles, p.AddedFiles, p.AddedBytes, time.Since(start).Seconds(), bigtest.PeakRSSMiB(t))
 }
 
 func copyFile(from, to string) error {
@@ -134,25 +111,4 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return out.Close()
-}
-
-// peakRSSMiB is the process's peak resident set size (VmHWM). Not
-// getrusage's maxrss: Linux carries that across fork and exec, so a child
-// of a big parent reports the parent's size.
-func peakRSSMiB(t *testing.T) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb / 1024
-		}
-	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
 }
