@@ -22,14 +22,7 @@ func TestCheckpointRowGroups(t *testing.T) {
 	defer func(n int) { checkpointRowGroupRows = n }(checkpointRowGroupRows)
 	checkpointRowGroupRows = 100
 	s := bigSnapshot(1050)
-	data, info, err := EncodeCheckpoint(s, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pf, data, info := encodeCheckpointFile(t, s)
 	// 1050 adds + protocol + metaData = 1052 rows.
 	if got, want := len(pf.RowGroups()), 11; got != want || info.Size != 1052 {
 		t.Fatalf("%d row groups for %d rows, want %d for 1052", got, info.Size, want)
@@ -62,14 +55,7 @@ func TestCheckpointDefaultRowGroupSize(t *testing.T) {
 	if testing.Short() {
 		t.Skip("encodes 50,000 files")
 	}
-	data, _, err := EncodeCheckpoint(bigSnapshot(CheckpointRowGroupRows), time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pf, data, _ := encodeCheckpointFile(t, bigSnapshot(CheckpointRowGroupRows))
 	if n := len(pf.RowGroups()); n != 2 {
 		t.Errorf("%d row groups for %d rows, want 2", n, CheckpointRowGroupRows+2)
 	}

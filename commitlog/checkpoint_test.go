@@ -41,14 +41,7 @@ func TestCheckpointSchemaMatchesSpark(t *testing.T) {
 	tbl, _ := newTestTable(t, Config{DisableCheckpoints: true})
 	commitAdds(t, tbl, "a", "b")
 	s := mustSnapshot(t, tbl)
-	out, _, err := EncodeCheckpoint(s, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	of, err := parquet.OpenFile(bytes.NewReader(out), int64(len(out)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	of, _, _ := encodeCheckpointFile(t, s)
 	if of.Schema().String() != want {
 		t.Errorf("written checkpoint schema differs from Spark's\n got: %s\nwant: %s", of.Schema(), want)
 	}
@@ -243,4 +236,18 @@ func TestCheckpointRoundTripSharedTables(t *testing.T) {
 			})
 		}
 	}
+}
+
+// encodeCheckpointFile encodes s as a checkpoint and opens it as Parquet.
+func encodeCheckpointFile(t *testing.T, s *Snapshot) (*parquet.File, []byte, CheckpointInfo) {
+	t.Helper()
+	data, info, err := EncodeCheckpoint(s, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pf, data, info
 }
