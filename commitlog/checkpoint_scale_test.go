@@ -32,14 +32,7 @@ func TestCheckpointRowGroups(t *testing.T) {
 			t.Errorf("row group %d has %d rows, want <= 100", i, rg.NumRows())
 		}
 	}
-	actions, err := ParseCheckpoint(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back := newSnapshot()
-	for _, a := range actions {
-		back.apply(a)
-	}
+	back := checkpointSnapshot(t, data)
 	want := s.Files()
 	for i := range want {
 		want[i].DataChange = false // checkpoints write dataChange false

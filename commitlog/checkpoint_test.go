@@ -220,14 +220,7 @@ func TestCheckpointRoundTripSharedTables(t *testing.T) {
 				if info.NumOfAddFiles != int64(s.NumFiles()) {
 					t.Errorf("numOfAddFiles = %d, want %d", info.NumOfAddFiles, s.NumFiles())
 				}
-				actions, err := ParseCheckpoint(data)
-				if err != nil {
-					t.Fatal(err)
-				}
-				back := newSnapshot()
-				for _, a := range actions {
-					back.apply(a)
-				}
+				back := checkpointSnapshot(t, data)
 				back.version = s.version
 				back.checkpointVersion = s.checkpointVersion
 				if got, want := snapshotFacts(t, back), snapshotFacts(t, s); got != want {
@@ -250,4 +243,19 @@ func encodeCheckpointFile(t *testing.T, s *Snapshot) (*parquet.File, []byte, Che
 		t.Fatal(err)
 	}
 	return pf, data, info
+}
+
+// checkpointSnapshot parses a checkpoint and applies its actions to an empty
+// snapshot.
+func checkpointSnapshot(t *testing.T, data []byte) *Snapshot {
+	t.Helper()
+	actions, err := ParseCheckpoint(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSnapshot()
+	for _, a := range actions {
+		s.apply(a)
+	}
+	return s
 }
