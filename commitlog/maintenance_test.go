@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/protolake/protolake/storage/faulty"
 	"github.com/protolake/protolake/storage/local"
 )
 
@@ -304,5 +305,31 @@ func TestHasCheckpoint(t *testing.T) {
 	}
 	if ok, err := tbl.HasCheckpoint(ctx, 0); !ok || err != nil {
 		t.Fatalf("after: %v, %v", ok, err)
+	}
+}
+
+// TestVacuumLoadsTheLogOnce: Vacuum lists the log for its snapshot and the
+// table for its candidates, and records VACUUM START and END without loading
+// the log again.
+func TestVacuumLoadsTheLogOnce(t *testing.T) {
+	ctx := context.Background()
+	tbl, fs, _ := matrixTable(t)
+	if _, err := tbl.Create(ctx, testSpec()); err != nil {
+		t.Fatal(err)
+	}
+	commitAdds(t, tbl, "a")
+	before := fs.Calls(faulty.OpList)
+	if _, err := tbl.Vacuum(ctx, VacuumOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fs.Calls(faulty.OpList) - before; got != 2 {
+		t.Errorf("Vacuum listed %d times, want 2 (the log once, the table once)", got)
+	}
+	hist, err := tbl.History(ctx, Latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hist[len(hist)-1].CommitInfo.Operation; got != OpVacuumEnd {
+		t.Errorf("latest commit %q, want %q", got, OpVacuumEnd)
 	}
 }

@@ -177,7 +177,7 @@ func (t *Table) Vacuum(ctx context.Context, opts VacuumOptions) (*VacuumResult, 
 	if opts.DryRun {
 		return res, nil
 	}
-	err = t.commitInfoOnly(ctx, OpVacuumStart, map[string]any{
+	s, err = t.commitInfoOnly(ctx, s, OpVacuumStart, map[string]any{
 		"retentionCheckEnabled":    strconv.FormatBool(!opts.AllowShortRetention),
 		"specifiedRetentionMillis": strconv.FormatInt(retention.Milliseconds(), 10),
 		"defaultRetentionMillis":   strconv.FormatInt(DefaultDeletedFileRetention.Milliseconds(), 10),
@@ -194,7 +194,7 @@ func (t *Table) Vacuum(ctx context.Context, opts VacuumOptions) (*VacuumResult, 
 	if delErr != nil {
 		status = "FAILED"
 	}
-	endErr := t.commitInfoOnly(context.WithoutCancel(ctx), OpVacuumEnd, map[string]any{"status": status}, map[string]string{
+	_, endErr := t.commitInfoOnly(context.WithoutCancel(ctx), s, OpVacuumEnd, map[string]any{"status": status}, map[string]string{
 		"numDeletedFiles":        strconv.Itoa(n),
 		"numVacuumedDirectories": "0",
 	})
@@ -207,15 +207,23 @@ func (t *Table) Vacuum(ctx context.Context, opts VacuumOptions) (*VacuumResult, 
 	return res, nil
 }
 
-// commitInfoOnly commits a version holding only commitInfo.
-func (t *Table) commitInfoOnly(ctx context.Context, op string, params map[string]any, metrics map[string]string) error {
-	s, err := t.Snapshot(ctx)
+// commitInfoOnly commits a version holding only commitInfo on top of base,
+// brought up to date with Update (the commits after base, not the whole
+// log), and returns the snapshot after it.
+func (t *Table) commitInfoOnly(ctx context.Context, base *Snapshot, op string, params map[string]any, metrics map[string]string) (*Snapshot, error) {
+	s, err := t.Update(ctx, base)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tx := t.NewTransaction(s)
 	tx.SetOperation(op, params)
 	tx.SetMetrics(metrics)
-	_, err = tx.Commit(ctx)
-	return err
+	res, err := tx.Commit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if res.Snapshot != nil {
+		return res.Snapshot, nil
+	}
+	return s, nil
 }
