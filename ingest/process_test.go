@@ -236,17 +236,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 	})
 	rng := rand.New(rand.NewPCG(seed, 5))
-	version := func() int64 {
-		store, err := local.New(filepath.Join(dir, "ad_impressions"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap, err := commitlog.LoadSnapshot(context.Background(), store, commitlog.Latest, commitlog.LoadOptions{})
-		if err != nil {
-			return -1
-		}
-		return snap.Version()
-	}
+	version := func() int64 { return tableVersion(t, filepath.Join(dir, "ad_impressions")) }
 	for i := range iters {
 		before := version()
 		start := time.Now()
@@ -483,4 +473,19 @@ func testFailover(t *testing.T, brokers []string, topic string, p *kgo.Client, n
 	}
 	t.Logf("final run: %+v", r.Stats()[0])
 	checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), src, nil)
+}
+
+// tableVersion is the latest committed version of the local table at dir,
+// or -1 while it has none.
+func tableVersion(t *testing.T, dir string) int64 {
+	t.Helper()
+	store, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := commitlog.LoadSnapshot(context.Background(), store, commitlog.Latest, commitlog.LoadOptions{})
+	if err != nil {
+		return -1
+	}
+	return snap.Version()
 }

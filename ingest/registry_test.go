@@ -521,17 +521,7 @@ func TestRegistryCrashRecovery(t *testing.T) {
 		return payment(t, id2, s2, i)
 	})
 	tdir := filepath.Join(dir, "payments")
-	version := func() int64 {
-		store, err := local.New(tdir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap, err := commitlog.LoadSnapshot(context.Background(), store, commitlog.Latest, commitlog.LoadOptions{})
-		if err != nil {
-			return -1
-		}
-		return snap.Version()
-	}
+	version := func() int64 { return tableVersion(t, tdir) }
 	for i := range iters {
 		before := version()
 		start := time.Now()
