@@ -37,6 +37,18 @@ func orderDescriptor(t *testing.T, v string) (protoreflect.MessageDescriptor, st
 
 // order builds a shop.Order of the given descriptor: field 1 order_id,
 // field 3 customer_id (buyer_id in v2) and, in v2, shipping.carrier.
+// sendOrders produces n orders of md to "orders", numbered from from.
+func sendOrders(t *testing.T, p *kgo.Client, md protoreflect.MessageDescriptor, from, n int) {
+	t.Helper()
+	var recs []*kgo.Record
+	for i := from; i < from+n; i++ {
+		recs = append(recs, &kgo.Record{Topic: "orders", Value: order(t, md, i)})
+	}
+	if err := p.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func order(t *testing.T, md protoreflect.MessageDescriptor, i int) []byte {
 	m := dynamicpb.NewMessage(md)
 	f := md.Fields()
@@ -64,15 +76,7 @@ func TestEvolution(t *testing.T) {
 	p := producer(t, c)
 	v1, v1path := orderDescriptor(t, "v1")
 	v2, v2path := orderDescriptor(t, "v2")
-	send := func(md protoreflect.MessageDescriptor, from int) {
-		var recs []*kgo.Record
-		for i := from; i < from+n; i++ {
-			recs = append(recs, &kgo.Record{Topic: "orders", Value: order(t, md, i)})
-		}
-		if err := p.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	send := func(md protoreflect.MessageDescriptor, from int) { sendOrders(t, p, md, from, n) }
 	dir := tempDir(t)
 	cfg := baseConfig(t, c.ListenAddrs(), dir)
 	cfg.Tables[0] = ingest.TableConfig{Name: "orders", URI: filepath.Join(dir, "orders"), Topics: []string{"orders"}, Message: "shop.Order",
@@ -174,15 +178,7 @@ func TestOlderVersionStarts(t *testing.T) {
 	p := producer(t, c)
 	v1, v1path := orderDescriptor(t, "v1")
 	v2, v2path := orderDescriptor(t, "v2")
-	send := func(md protoreflect.MessageDescriptor, from int) {
-		var recs []*kgo.Record
-		for i := from; i < from+n; i++ {
-			recs = append(recs, &kgo.Record{Topic: "orders", Value: order(t, md, i)})
-		}
-		if err := p.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	send := func(md protoreflect.MessageDescriptor, from int) { sendOrders(t, p, md, from, n) }
 	dir := tempDir(t)
 	uri := filepath.Join(dir, "orders")
 	cfg := baseConfig(t, c.ListenAddrs(), dir)
