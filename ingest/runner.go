@@ -122,8 +122,11 @@ type Runner struct {
 	// this Runner does not hold, re-read at most every wmCheckedAt + 1s.
 	wmCache     map[tp]int64
 	wmCheckedAt time.Time
-	fatal       error
-	dlqBuf      []byte
+	// wmSnaps are the snapshots those watermarks were read from, brought
+	// up to date with Table.Update (new commits only) at each re-read.
+	wmSnaps map[*table]*commitlog.Snapshot
+	fatal   error
+	dlqBuf  []byte
 
 	// cond (on mu) is broadcast when a batch is cut or committed, a table
 	// is reset, or the committers are told to stop.
@@ -1224,11 +1227,15 @@ func (r *Runner) caughtUp(ctx context.Context) bool {
 		snap, ok := snaps[t]
 		if !ok {
 			var err error
-			if snap, err = t.main.log.Snapshot(ctx); err != nil {
+			if snap, err = t.main.log.Update(ctx, r.wmSnaps[t]); err != nil {
 				r.log.Warn("read watermarks", "table", t.name, "err", err)
 				return false
 			}
 			snaps[t] = snap
+			if r.wmSnaps == nil {
+				r.wmSnaps = map[*table]*commitlog.Snapshot{}
+			}
+			r.wmSnaps[t] = snap
 		}
 		if v, ok := snap.TxnVersion(commitlog.KafkaAppID(r.cfg.Kafka.GroupID, k.topic, k.part)); ok {
 			r.wmCache[k] = v
