@@ -1,0 +1,113 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// maintain flushes expired buffers, enforces the memory limit and cuts the
+// tables that are due for their committers.
+func (r *Runner) maintain(ctx context.Context) {
+	now := time.Now()
+	r.registryRetry(now)
+	var total int64
+	for _, t := range r.tables {
+		for _, s := range t.sinks() {
+			if err := s.w.FlushExpired(ctx); err != nil {
+				r.reset(ctx, t, fmt.Errorf("flush %s: %w", s.uri, err))
+				break
+			}
+			s.files = append(s.files, s.w.TakeFinished()...)
+		}
+		b := t.buffered()
+		total += b
+		r.m.buffered.WithLabelValues(t.name).Set(float64(b))
+		r.m.uploading.WithLabelValues(t.name).Set(float64(t.uploading.Load()))
+	}
+	// Files waiting for their upload count against the limit too.
+	uploading := r.inflight.Load()
+	total += uploading
+	total = r.flushOverLimit(ctx, total)
+	for _, t := range r.tables {
+		// A finished file is cut at once only when the committer is free:
+		// while it commits, files gather and go in the next commit.
+		files := len(t.main.files) > 0 || (t.dlq != nil && len(t.dlq.files) > 0)
+		if now.After(t.nextCommit) || (files && t.idle() && !t.failing) {
+			_ = r.cut(ctx, t)
+		}
+	}
+	// Backpressure: a table that cannot commit stops fetching once the
+	// memory limit is reached, and resumes after a successful commit; every
+	// table stops while the files waiting for upload hold more than half
+	// of the limit (the store is slower than Kafka).
+	limit := int64(r.cfg.MemoryLimit)
+	over := total > limit
+	clogged := uploading > limit/2
+	for _, t := range r.tables {
+		stop := (t.failing && over) || clogged
+		switch {
+		case stop && !t.paused:
+			r.log.Warn("pausing fetches", "table", t.name, "buffered", t.buffered(), "uploading", uploading, "commit_failing", t.failing, "memory_limit", r.cfg.MemoryLimit)
+			r.cl.PauseFetchTopics(t.cfg.Topics...)
+			t.paused = true
+			r.m.paused.WithLabelValues(t.name).Set(1)
+		case t.paused && !stop:
+			r.cl.ResumeFetchTopics(t.cfg.Topics...)
+			t.paused = false
+			r.m.paused.WithLabelValues(t.name).Set(0)
+		}
+	}
+}
+
+// flushOverLimit flushes the largest healthy buffers, main and dead-letter
+// alike, to files (committed by the next cut) while total, the bytes held
+// against the memory limit, is over it, down to three quarters of it. It
+// returns the new total.
+func (r *Runner) flushOverLimit(ctx context.Context, total int64) int64 {
+	limit := int64(r.cfg.MemoryLimit)
+	if total <= limit {
+		return total
+	}
+	for _, t := range r.tables {
+		for _, s := range t.sinks() {
+			if t.failing || total <= limit*3/4 {
+				continue
+			}
+			b := s.w.BufferedBytes()
+			target := max(0, b-(total-limit*3/4))
+			if err := s.w.FlushLargest(ctx, target); err != nil {
+				r.reset(ctx, t, fmt.Errorf("flush %s: %w", s.uri, err))
+				break
+			}
+			total -= b - s.w.BufferedBytes()
+			s.files = append(s.files, s.w.TakeFinished()...)
+		}
+	}
+	return total
+}
+
+// heldBytes is what counts against the memory limit: every table's buffers
+// and the files waiting for their upload.
+func (r *Runner) heldBytes() int64 {
+	total := r.inflight.Load()
+	for _, t := range r.tables {
+		total += t.buffered()
+	}
+	return total
+}
+
+func (t *table) sinks() []*sink {
+	if t.dlq == nil {
+		return []*sink{t.main}
+	}
+	return []*sink{t.main, t.dlq}
+}
+
+func (t *table) buffered() int64 {
+	var b int64
+	for _, s := range t.sinks() {
+		b += s.w.BufferedBytes()
+	}
+	return b
+}

@@ -1,0 +1,177 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Run consumes until ctx is cancelled (or, with UntilCaughtUp, until caught
+// up), then stops fetching, flushes and commits everything buffered within
+// Config.ShutdownTimeout, leaves the group and returns nil. It returns an
+// error when it cannot go on (a record it may not dead-letter, a table it may
+// not write) or when the final commit failed (nothing is lost: the
+// uncommitted records are read again by the next run).
+func (r *Runner) Run(ctx context.Context) error {
+	if r.ran.Swap(true) {
+		return errors.New("ingest: Runner.Run called twice")
+	}
+	defer r.closeStores()
+	cl, err := kgo.NewClient(r.kopts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	r.mu.Lock()
+	r.cl, r.adm = cl, kadm.NewClient(cl)
+	now := time.Now()
+	for _, t := range r.tables {
+		t.nextCommit = now.Add(t.cfg.Flush.CommitInterval)
+	}
+	r.mu.Unlock()
+	// The group is joined in the background as soon as the client exists;
+	// its callbacks use r.cl and r.adm, so they wait for this.
+	close(r.started)
+	bgctx, bgcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer bgcancel()
+	for _, t := range r.tables {
+		r.workers.Add(1)
+		go r.committer(bgctx, t)
+	}
+	r.workers.Add(1)
+	go r.watchKafka(bgctx)
+
+	if r.opts.UntilCaughtUp {
+		lctx, lcancel := context.WithTimeout(ctx, time.Minute)
+		ends, err := r.adm.ListCommittedOffsets(lctx, r.topics...)
+		lcancel()
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			r.mu.Lock()
+			r.stopping = true
+			r.cond.Broadcast()
+			r.mu.Unlock()
+			bgcancel()
+			r.workers.Wait()
+			cl.Close()
+			return fmt.Errorf("list end offsets of %v: %w", r.topics, err)
+		}
+		r.targets = map[tp]int64{}
+		ends.Each(func(o kadm.ListedOffset) { r.targets[tp{o.Topic, o.Partition}] = o.Offset })
+		r.log.Info("consuming until caught up", "partitions", len(r.targets), "end_offsets", endOffsets(r.targets))
+	}
+	r.log.Info("started", "group", r.cfg.Kafka.GroupID, "topics", r.topics)
+
+	caughtUp := false
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithDeadline(ctx, r.nextDeadline())
+		r.mu.Lock()
+		r.wakePoll = cancel
+		if r.woken { // a commit finished since the last poll
+			r.woken = false
+			cancel()
+		}
+		r.mu.Unlock()
+		fetches := cl.PollRecords(pctx, 10_000)
+		r.mu.Lock()
+		r.wakePoll = nil
+		r.mu.Unlock()
+		cancel()
+		if fetches.IsClientClosed() {
+			break
+		}
+		r.mu.Lock()
+		r.process(ctx, fetches)
+		if r.fatal == nil {
+			r.fatal = r.kafkaFatal()
+		}
+		if r.fatal == nil {
+			r.maintain(ctx)
+		}
+		if r.fatal == nil && r.caughtUp(ctx) {
+			// Cut now and go on polling: a failed commit is retried by the
+			// committer and dropped buffers are read again before Run may
+			// stop.
+			r.cutAll(ctx)
+			caughtUp = r.fatal == nil && r.caughtUp(ctx) && r.allCommitted()
+		}
+		fatal := r.fatal
+		r.updateReady()
+		r.mu.Unlock()
+		cl.AllowRebalance()
+		if fatal != nil || caughtUp {
+			break
+		}
+	}
+	return r.shutdown(ctx, caughtUp, bgcancel)
+}
+
+// shutdown commits everything buffered, stops the committers and leaves the
+// group.
+func (r *Runner) shutdown(ctx context.Context, caughtUp bool, stopCommitters context.CancelFunc) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
+	defer cancel()
+	r.mu.Lock()
+	err := r.fatal
+	if err == nil {
+		r.cl.PauseFetchTopics(r.topics...)
+		err = r.commitAll(sctx)
+	}
+	r.stopping = true
+	r.cond.Broadcast()
+	r.mu.Unlock()
+	stopCommitters()
+	r.workers.Wait()
+	r.mu.Lock()
+	for _, t := range r.tables {
+		t.upCancel()
+	}
+	r.commitGroupOffsets(sctx)
+	for _, t := range r.tables {
+		for _, s := range t.sinks() {
+			s.log.WaitCheckpoints() // background checkpoints of the last commits
+		}
+	}
+	r.closing = true
+	r.updateReady()
+	r.mu.Unlock()
+	done := make(chan struct{})
+	go func() { r.cl.CloseAllowingRebalance(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(max(time.Until(deadlineOf(sctx)), 5*time.Second)):
+		r.log.Warn("leaving the group took longer than the shutdown timeout")
+	}
+	if err != nil {
+		return err
+	}
+	r.log.Info("stopped", "caught_up", caughtUp)
+	return nil
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+// nextDeadline is when the poll loop must wake up to commit.
+func (r *Runner) nextDeadline() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := time.Now().Add(time.Second)
+	for _, t := range r.tables {
+		at := t.nextCommit
+		if t.reg != nil && t.reg.waiting && t.reg.retryAt.Before(at) {
+			at = t.reg.retryAt
+		}
+		if at.Before(d) {
+			d = at
+		}
+	}
+	return d
+}

@@ -1,0 +1,132 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/protolake/protolake/writer"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// process hands every polled record to its table.
+func (r *Runner) process(ctx context.Context, fetches kgo.Fetches) {
+	for _, t := range r.tables {
+		t.skipBatch = false
+		if t.reseek && !t.committing && r.fatal == nil {
+			r.reseek(ctx, t) // dropped by its committer; skips this poll's records
+		}
+	}
+	fetches.EachError(func(topic string, p int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		r.noteFetchError(topic, err)
+		// One WARN per partition and error; repeats log at DEBUG.
+		if r.fetchLogged == nil {
+			r.fetchLogged = map[tp]string{}
+		}
+		if k := (tp{topic, p}); r.fetchLogged[k] != err.Error() {
+			r.fetchLogged[k] = err.Error()
+			r.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+		} else {
+			r.log.Debug("fetch error", "topic", topic, "partition", p, "err", err)
+		}
+	})
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		ps := r.parts[tp{fp.Topic, fp.Partition}]
+		if ps == nil || r.fatal != nil {
+			return
+		}
+		for _, rec := range fp.Records {
+			if ps.t.skipBatch || ps.t.reseek || r.fatal != nil {
+				return
+			}
+			r.handle(ctx, ps, rec)
+		}
+		if fp.HighWatermark >= 0 {
+			r.m.lag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).Set(float64(max(0, fp.HighWatermark-ps.last-1)))
+		}
+	})
+}
+
+// handle writes one record to its table or dead-letter table.
+func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) {
+	t := ps.t
+	if rec.Offset <= ps.last || rec.Offset <= ps.mainWM {
+		return // already consumed or committed (a stale fetch)
+	}
+	t.consumed.Add(1)
+	r.m.consumed.WithLabelValues(t.name).Inc()
+	if !rec.Attrs.IsControl() {
+		var bad error
+		var payload []byte
+		var err error
+		if t.reg != nil {
+			var wait bool
+			if payload, bad, wait = r.decodeRegistry(ctx, t, rec); wait {
+				return // not consumed: read again once the registry answers
+			}
+		} else {
+			payload, err = unframe(t.cfg.Framing, rec.Value)
+		}
+		if err != nil {
+			bad = err
+		} else if bad == nil {
+			err := t.main.w.Write(ctx, payload, writer.Kafka{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp})
+			var de *writer.DecodeError
+			switch {
+			case err == nil:
+			case errors.As(err, &de):
+				bad = err
+			default:
+				r.reset(ctx, t, fmt.Errorf("write to %s: %w", t.main.uri, err))
+				return
+			}
+		}
+		if bad != nil && !r.deadLetter(ctx, ps, rec, bad) {
+			return
+		}
+		// A large record can take the buffers over the limit before the
+		// next maintain: check now (summing the buffers is too costly per
+		// small record).
+		if int64(len(rec.Value)) >= int64(r.cfg.MemoryLimit)/64 {
+			r.flushOverLimit(ctx, r.heldBytes())
+		}
+	}
+	if ps.first < 0 {
+		ps.first = rec.Offset
+	}
+	if ps.dFirst < 0 && rec.Offset > ps.dlqWM {
+		ps.dFirst = rec.Offset
+	}
+	ps.last = rec.Offset
+}
+
+// deadLetter writes a rejected record to the dead-letter table (unless it is
+// already there); false means the record could not be handled.
+func (r *Runner) deadLetter(ctx context.Context, ps *partState, rec *kgo.Record, bad error) bool {
+	t := ps.t
+	if t.dlq == nil {
+		r.fatal = fmt.Errorf("table %s: record %s/%d@%d cannot be decoded and dead_letter is disabled: %w", t.name, rec.Topic, rec.Partition, rec.Offset, bad)
+		return false
+	}
+	if rec.Offset <= ps.dlqWM {
+		return true // committed to the dead-letter table before a crash
+	}
+	d := deadLetter{value: rec.Value, key: rec.Key, err: bad.Error(), byteOffset: -1, message: t.main.pin.Message, fingerprint: t.main.pin.Fingerprint, table: t.name}
+	var de *writer.DecodeError
+	if errors.As(bad, &de) {
+		d.fieldPath, d.byteOffset = de.Path, int64(de.Offset)
+	}
+	r.dlqBuf = appendDeadLetter(r.dlqBuf[:0], &d)
+	if err := t.dlq.w.Write(ctx, r.dlqBuf, writer.Kafka{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}); err != nil {
+		r.reset(ctx, t, fmt.Errorf("write to %s: %w", t.dlq.uri, err))
+		return false
+	}
+	ps.dead = true
+	r.m.deadLetters.WithLabelValues(t.name).Inc()
+	r.log.Debug("dead letter", "table", t.name, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", bad)
+	return true
+}
