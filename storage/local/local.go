@@ -17,9 +17,14 @@
 //     crash of the machine.
 //   - List walks the tree below the root and returns regular files only,
 //     sorted by key; directories that exist only as parents are not objects.
-//   - Nothing outside the root is read: keys cannot contain "." or ".."
-//     segments, List does not follow symlinks, and Get follows a symlink only
-//     while it resolves below the root.
+//   - Nothing outside the root is read, listed, written or deleted: keys
+//     cannot contain "." or ".." segments, List does not follow symlinks
+//     below its start and refuses a start that resolves outside the root,
+//     and Get, Put, PutIfAbsent and Delete resolve every name through an
+//     os.Root, so a symlink (a symlinked partition directory, say) is
+//     followed only while it stays below the root; one that leaves it is
+//     an error ("path escapes from parent"), never a file created,
+//     replaced or removed outside the table.
 //
 // Temporary files are named ".protolake-tmp-*" and live next to their target.
 // Empty directories left behind by Delete are not removed. The filesystem must
@@ -34,9 +39,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -133,23 +140,30 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, exclusive bool
 	if err := check(ctx, key); err != nil {
 		return err
 	}
-	target := s.path(key)
-	dir := filepath.Dir(target)
-	if err := s.mkdirAll(dir); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, tempPrefix+"*")
+	root, err := s.openRoot(true)
 	if err != nil {
 		return err
 	}
-	tmpName := tmp.Name()
+	defer root.Close()
+	// Every name below is resolved through root: a symlinked directory on
+	// the way is followed only while it stays below the root, so nothing
+	// is created, linked or renamed outside the table.
+	target := filepath.FromSlash(key)
+	dir := filepath.Dir(target)
+	if err := mkdirAll(root, dir); err != nil {
+		return err
+	}
+	tmp, tmpName, err := createTemp(root, dir)
+	if err != nil {
+		return err
+	}
 	defer func() {
 		if tmp != nil {
 			tmp.Close()
 		}
 		// After a link the temporary name is a second name of the object;
 		// after a rename it no longer exists. Either way remove it.
-		if rmErr := os.Remove(tmpName); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) && err == nil {
+		if rmErr := root.Remove(tmpName); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) && err == nil {
 			err = rmErr
 		}
 	}()
@@ -168,49 +182,81 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, exclusive bool
 	}
 	tmp = nil
 	if exclusive {
-		if err := os.Link(tmpName, target); err != nil {
+		if err := root.Link(tmpName, target); err != nil {
 			if errors.Is(err, fs.ErrExist) {
-				if fi, serr := os.Lstat(target); serr == nil && fi.IsDir() {
-					return fmt.Errorf("%s is a directory", target)
+				if fi, serr := root.Lstat(target); serr == nil && fi.IsDir() {
+					return fmt.Errorf("%s is a directory", s.path(key))
 				}
 				return storage.ErrExist
 			}
 			return err
 		}
-	} else if err := os.Rename(tmpName, target); err != nil {
+	} else if err := root.Rename(tmpName, target); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return syncDir(root, dir)
 }
 
-// mkdirAll creates dir and its missing parents below the root, fsyncing the
+// openRoot opens the store's root directory; with create it first creates
+// a missing root (and fsyncs its parent).
+func (s *Store) openRoot(create bool) (*os.Root, error) {
+	if create {
+		if _, err := os.Stat(s.root); notExist(err) {
+			if err := os.MkdirAll(s.root, 0o755); err != nil {
+				return nil, err
+			}
+			d, err := os.Open(filepath.Dir(s.root))
+			if err != nil {
+				return nil, err
+			}
+			err = d.Sync()
+			if cerr := d.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return os.OpenRoot(s.root)
+}
+
+// createTemp creates a new temporary file in dir below root, as
+// os.CreateTemp does (mode 0600, a random name that did not exist).
+func createTemp(root *os.Root, dir string) (*os.File, string, error) {
+	for range 10000 {
+		name := filepath.Join(dir, tempPrefix+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return f, name, err
+	}
+	return nil, "", fmt.Errorf("create a temporary file in %s: too many names taken", dir)
+}
+
+// mkdirAll creates dir and its missing parents below root, fsyncing the
 // parent of every directory it creates so the new names are durable.
-func (s *Store) mkdirAll(dir string) error {
-	if fi, err := os.Stat(dir); err == nil {
+func mkdirAll(root *os.Root, dir string) error {
+	if fi, err := root.Stat(dir); err == nil {
 		if !fi.IsDir() {
-			return fmt.Errorf("%s is not a directory", dir)
+			return fmt.Errorf("%s is not a directory", filepath.Join(root.Name(), dir))
 		}
 		return nil
 	}
-	if _, err := os.Stat(s.root); notExist(err) {
-		if err := os.MkdirAll(s.root, 0o755); err != nil {
-			return err
-		}
-		if err := syncDir(filepath.Dir(s.root)); err != nil {
-			return err
-		}
+	if dir == "." {
+		return nil
 	}
-	rel, err := filepath.Rel(s.root, dir)
-	if err != nil {
-		return err
-	}
-	cur := s.root
-	for _, seg := range strings.Split(rel, string(filepath.Separator)) {
+	cur := ""
+	for _, seg := range strings.Split(dir, string(filepath.Separator)) {
 		parent := cur
 		cur = filepath.Join(cur, seg)
-		err := os.Mkdir(cur, 0o755)
+		err := root.Mkdir(cur, 0o755)
 		if err == nil {
-			if err := syncDir(parent); err != nil {
+			if parent == "" {
+				parent = "."
+			}
+			if err := syncDir(root, parent); err != nil {
 				return err
 			}
 			continue
@@ -236,6 +282,14 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.Object, erro
 	start := s.root
 	if base != "" {
 		start = filepath.Join(s.root, filepath.FromSlash(base))
+		// The walk below follows no symlink, but the start's own parents
+		// are resolved by the kernel: refuse a start that resolves
+		// outside the root (a symlinked directory leaving it).
+		if err := s.checkInRoot(filepath.FromSlash(base)); notExist(err) {
+			return nil, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("list %q: %w", prefix, err)
+		}
 	}
 	var out []storage.Object
 	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
@@ -286,16 +340,37 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.Object, erro
 	return out, nil
 }
 
+// checkInRoot reports an error when name does not resolve below the root.
+func (s *Store) checkInRoot(name string) error {
+	root, err := s.openRoot(false)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	_, err = root.Stat(name)
+	return err
+}
+
 // Delete removes the file for key; a missing key is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := check(ctx, key); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
-	p := s.path(key)
-	if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+	root, err := s.openRoot(false)
+	if notExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	defer root.Close()
+	// Through root: a key below a symlinked directory that leaves the
+	// root is an error, not a file removed outside the table.
+	p := filepath.FromSlash(key)
+	if fi, err := root.Lstat(p); err == nil && fi.IsDir() {
 		return nil // a directory is not an object
 	}
-	if err := os.Remove(p); err != nil && !notExist(err) {
+	if err := root.Remove(p); err != nil && !notExist(err) {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	return nil
@@ -314,8 +389,8 @@ func notExist(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+func syncDir(root *os.Root, dir string) error {
+	d, err := root.Open(dir)
 	if err != nil {
 		return err
 	}

@@ -145,3 +145,68 @@ func TestPutIfAbsentAcrossStores(t *testing.T) {
 		t.Fatalf("second store's PutIfAbsent = %v, want ErrExist", err)
 	}
 }
+
+// TestSymlinkedDirectoryLeavingRoot: a partition directory that is a
+// symlink out of the table (as an operator's mistake or an attacker with
+// write access to the table could leave) is not followed by any write:
+// Put, PutIfAbsent and Delete fail naming the escape, nothing is created
+// or removed outside, and List does not return the outside files. A
+// symlink that stays below the root is followed as before.
+func TestSymlinkedDirectoryLeavingRoot(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "victim"), []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "inside/x", strings.NewReader("in")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(s.Root(), "day=2026-12-01")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("inside", filepath.Join(s.Root(), "alias")); err != nil {
+		t.Fatal(err)
+	}
+	for name, op := range map[string]func() error{
+		"Put":             func() error { return s.Put(ctx, "day=2026-12-01/part-1.parquet", strings.NewReader("data")) },
+		"Put over":        func() error { return s.Put(ctx, "day=2026-12-01/victim", strings.NewReader("data")) },
+		"PutIfAbsent":     func() error { return s.PutIfAbsent(ctx, "day=2026-12-01/part-2.parquet", strings.NewReader("data")) },
+		"Put in a subdir": func() error { return s.Put(ctx, "day=2026-12-01/sub/part-3.parquet", strings.NewReader("data")) },
+		"Delete":          func() error { return s.Delete(ctx, "day=2026-12-01/victim") },
+		"List": func() error {
+			objs, err := s.List(ctx, "day=2026-12-01/")
+			if err == nil && len(objs) > 0 {
+				t.Errorf("List returned files outside the root: %v", objs)
+			}
+			return err
+		},
+	} {
+		if err := op(); err == nil {
+			t.Errorf("%s through a symlink leaving the root succeeded", name)
+		}
+	}
+	ents, err := os.ReadDir(outside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "victim" {
+		t.Errorf("outside directory now holds %v, want only victim", ents)
+	}
+	if b, err := os.ReadFile(filepath.Join(outside, "victim")); err != nil || string(b) != "keep" {
+		t.Errorf("outside file = %q, %v; want it untouched", b, err)
+	}
+	// A symlink that stays below the root is followed.
+	if err := s.PutIfAbsent(ctx, "alias/y", strings.NewReader("y")); err != nil {
+		t.Fatalf("PutIfAbsent through a symlink inside the root: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.Root(), "inside", "y")); err != nil || string(b) != "y" {
+		t.Fatalf("inside/y = %q, %v", b, err)
+	}
+	if err := s.Delete(ctx, "alias/y"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Root(), "inside", "y")); !os.IsNotExist(err) {
+		t.Fatalf("Delete through an inside symlink left inside/y: %v", err)
+	}
+}
