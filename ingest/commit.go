@@ -158,10 +158,7 @@ func (r *Runner) drop(t *table, why error) {
 	t.upCtx, t.upCancel = context.WithCancel(context.Background())
 	for _, s := range t.sinks() {
 		s.up.drop()
-		if err := s.resetWriter(); err != nil {
-			r.fatal = err
-			return
-		}
+		s.resetWriter()
 	}
 	for _, p := range r.partsOf(t) {
 		p.first, p.dFirst, p.dead = -1, -1, false

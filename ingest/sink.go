@@ -279,10 +279,9 @@ func (s *sink) newerThanOurs(ctx context.Context, pin commitlog.ProtoPin, v sink
 
 // resetWriter drops every buffered row and every uncommitted file (files
 // already written stay in the store unreferenced, for vacuum).
-func (s *sink) resetWriter() error {
+func (s *sink) resetWriter() {
 	s.w.Discard()
 	s.files, s.fileFP = nil, nil
-	return nil
 }
 
 // commitResult is what a successful sink commit did.
@@ -292,9 +291,7 @@ type commitResult struct {
 	files         int
 	evolved       bool
 	alreadyThere  bool
-	readVersion   int64
 	checkpointErr error
-	checkpointed  bool
 }
 
 // sinkVersion is the proto version a sink writes (switchTo changes it in
@@ -358,7 +355,6 @@ func (s *sink) commit(ctx context.Context, group string, files []writer.File, fp
 	if err := commitlog.CheckWritable(snap.Protocol(), snap.Metadata()); err != nil {
 		return res, fmt.Errorf("table %s: %w", s.uri, err)
 	}
-	res.readVersion = snap.Version()
 	tx := s.log.NewTransaction(snap)
 	nm, err := s.metadataUpdate(ctx, snap.Metadata(), v)
 	if err != nil {
@@ -400,7 +396,7 @@ func (s *sink) commit(ctx context.Context, group string, files []writer.File, fp
 		s.baseSchema, s.basePin = nm.SchemaString, v.pin.Fingerprint
 	}
 	res.version, res.alreadyThere = cr.Version, cr.AlreadyCommitted
-	res.checkpointed, res.checkpointErr = cr.Checkpointed, cr.CheckpointErr
+	res.checkpointErr = cr.CheckpointErr
 	return res, nil
 }
 
