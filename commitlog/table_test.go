@@ -154,7 +154,11 @@ func TestConflictRules(t *testing.T) {
 			tx.Remove(Remove{Path: "day=2026-01-01/" + n, DataChange: dataChange})
 		}
 	}
-	txn := func(app string, v int64) stage { return func(tx *Transaction) { tx.SetAppTxn(app, v) } }
+	txn := func(part int32, first, last int64) stage {
+		return func(tx *Transaction) {
+			tx.AddKafkaOffsets("g", OffsetRange{Topic: "t", Partition: part, First: first, Last: last})
+		}
+	}
 	meta := func(key string) stage {
 		return func(tx *Transaction) {
 			md := tx.read.Metadata()
@@ -167,7 +171,6 @@ func TestConflictRules(t *testing.T) {
 			tx.UpdateMetadata(md)
 		}
 	}
-	accept := func(tx *Transaction) { tx.OnMetadataChange(func(Metadata) error { return nil }) }
 	tests := []struct {
 		name    string
 		winner  []stage
@@ -181,11 +184,11 @@ func TestConflictRules(t *testing.T) {
 		{"compaction vs compaction of other files", []stage{remove("x", false), add("x2")}, []stage{remove("y", false), add("y2")}, nil, 3},
 		{"compaction vs compaction of same file", []stage{remove("x", false), add("x2")}, []stage{remove("x", false), remove("y", false), add("xy")}, ErrConflict, 0},
 		{"compaction vs delete", []stage{remove("y", true)}, []stage{remove("y", false), add("y2")}, ErrConflict, 0},
-		{"same appId", []stage{add("w"), txn("app", 10)}, []stage{add("l"), txn("app", 20)}, ErrFenced, 0},
-		{"different appIds", []stage{add("w"), txn("app1", 10)}, []stage{add("l"), txn("app2", 20)}, nil, 3},
+		{"same appId", []stage{add("w"), txn(0, 0, 10)}, []stage{add("l"), txn(0, 5, 20)}, ErrFenced, 0},
+		{"same appId, later offsets", []stage{add("w"), txn(0, 0, 10)}, []stage{add("l"), txn(0, 11, 20)}, nil, 3},
+		{"different appIds", []stage{add("w"), txn(1, 0, 10)}, []stage{add("l"), txn(2, 0, 20)}, nil, 3},
 		{"metadata change vs blind append", []stage{meta("k")}, []stage{add("l")}, ErrConflict, 0},
-		{"metadata change accepted by callback", []stage{meta("k")}, []stage{add("l"), accept}, nil, 3},
-		{"metadata vs metadata", []stage{meta("k")}, []stage{meta("j"), accept}, ErrConflict, 0},
+		{"metadata vs metadata", []stage{meta("k")}, []stage{meta("j")}, ErrConflict, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -270,7 +273,7 @@ func TestUpdateMatchesFullLoad(t *testing.T) {
 	commitAdds(t, tbl, "a", "b")
 	tx := tbl.NewTransaction(mustSnapshot(t, tbl))
 	tx.Remove(Remove{Path: "day=2026-01-01/a", DataChange: true})
-	tx.SetAppTxn("app", 7)
+	tx.AddKafkaOffsets("g", OffsetRange{Topic: "t", Partition: 0, First: 0, Last: 7})
 	if _, err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -43,10 +43,9 @@ type Transaction struct {
 	adds     []Add
 	removes  []Remove
 	txns     map[string]int64 // appId → version
-	firsts   map[string]int64 // appId → first offset (fencing), when known
+	firsts   map[string]int64 // appId → first offset (fencing)
 	offsets  []OffsetRange
 	metadata *Metadata
-	onMeta   func(winner Metadata) error
 	done     bool
 }
 
@@ -86,11 +85,6 @@ func (tx *Transaction) Add(files ...Add) { tx.adds = append(tx.adds, files...) }
 // A nil DeletionTimestamp is set to now.
 func (tx *Transaction) Remove(files ...Remove) { tx.removes = append(tx.removes, files...) }
 
-// SetAppTxn stages a txn action: appID has committed up to version.
-// Committing fails with ErrFenced if the table already holds a version >=
-// this one for appID, or a concurrent commit writes one.
-func (tx *Transaction) SetAppTxn(appID string, version int64) { tx.txns[appID] = version }
-
 // AddKafkaOffsets records that this commit holds offsets r.First..r.Last of
 // one Kafka partition consumed by group: it stages the txn for
 // KafkaAppID(group, r.Topic, r.Partition) at r.Last and lists the range in
@@ -107,12 +101,6 @@ func (tx *Transaction) AddKafkaOffsets(group string, r OffsetRange) {
 // UpdateMetadata stages a new metaData action (schema evolution, a new proto
 // pin, new properties). Its ID must stay the table's ID.
 func (tx *Transaction) UpdateMetadata(md Metadata) { tx.metadata = &md }
-
-// OnMetadataChange sets the callback consulted when a concurrent commit
-// changed the table's metaData: returning nil keeps the commit (the staged
-// files are still valid under the new metadata), an error aborts it. Without
-// a callback such a change is an ErrConflict.
-func (tx *Transaction) OnMetadataChange(f func(winner Metadata) error) { tx.onMeta = f }
 
 // CommitResult describes a successful commit.
 type CommitResult struct {
@@ -222,8 +210,7 @@ func (tx *Transaction) validate() error {
 	}
 	for id, v := range tx.txns {
 		if cur, ok := s.TxnVersion(id); ok {
-			first, hasFirst := tx.firsts[id]
-			if cur >= v || (hasFirst && cur >= first) {
+			if cur >= v || cur >= tx.firsts[id] {
 				return &FencedError{AppID: id, Committed: cur, AtVersion: -1}
 			}
 		}
@@ -348,12 +335,11 @@ func defaultMetrics(adds []Add, removes []Remove) map[string]string {
 //
 //   - a concurrent commit carrying this TxnID means it already landed
 //     (success, AlreadyCommitted);
-//   - a concurrent txn for one of this commit's appIds is ErrFenced (for
-//     offsets staged with AddKafkaOffsets: only a txn at or above the
-//     first offset, i.e. one that committed some of the same offsets);
+//   - a concurrent txn for one of this commit's appIds at or above the
+//     first offset staged with AddKafkaOffsets (one that committed some of
+//     the same offsets) is ErrFenced;
 //   - a concurrent protocol change is re-checked (ErrUnsupportedProtocol),
-//     a concurrent metaData change goes to OnMetadataChange (default
-//     ErrConflict);
+//     a concurrent metaData change is ErrConflict;
 //   - a concurrent remove of a file this commit removes is ErrConflict;
 //   - anything else (appends, compactions of other files) is retried at the
 //     next version after a jittered backoff, at most Config.MaxAttempts times.
@@ -503,13 +489,11 @@ func (tx *Transaction) checkWinners(ctx context.Context, from int64, removing ma
 				if _, mine := tx.txns[a.Txn.AppID]; !mine {
 					break
 				}
-				// With the first offset known (AddKafkaOffsets), only a
-				// winner that committed some of this commit's offsets
-				// fences it; an earlier, non-overlapping commit (this
-				// writer's own previous one, read through a stale
-				// snapshot) does not. Without it, any txn for the appId
-				// fences.
-				if first, ok := tx.firsts[a.Txn.AppID]; !ok || a.Txn.Version >= first {
+				// Only a winner that committed some of this commit's
+				// offsets fences it; an earlier, non-overlapping commit
+				// (this writer's own previous one, read through a stale
+				// snapshot) does not.
+				if a.Txn.Version >= tx.firsts[a.Txn.AppID] {
 					return 0, -1, &FencedError{AppID: a.Txn.AppID, Committed: a.Txn.Version, AtVersion: v}
 				}
 			case a.Protocol != nil:
@@ -521,16 +505,7 @@ func (tx *Transaction) checkWinners(ctx context.Context, from int64, removing ma
 				if tx.metadata != nil {
 					return 0, -1, fmt.Errorf("version %d changed the metadata this commit also changes: %w", v, ErrConflict)
 				}
-				if tx.onMeta == nil {
-					return 0, -1, fmt.Errorf("version %d changed the table metadata: %w", v, ErrConflict)
-				}
-				if err := tx.onMeta(*a.Metadata); err != nil {
-					return 0, -1, fmt.Errorf("version %d changed the table metadata: %w", v, err)
-				}
-				*md = *a.Metadata
-				if err := CheckWritable(*proto, *md); err != nil {
-					return 0, -1, err
-				}
+				return 0, -1, fmt.Errorf("version %d changed the table metadata: %w", v, ErrConflict)
 			case a.Remove != nil:
 				if removing[decodePath(a.Remove.Path)] {
 					return 0, -1, fmt.Errorf("version %d removed %s, which this commit removes: %w", v, a.Remove.Path, ErrConflict)
