@@ -17,8 +17,7 @@ type openFile struct {
 	values  []*string // partition values, Delta serialization; nil = null
 	cols    []*column
 	rows    int64
-	created int64 // unix nanoseconds of the first row
-	kafka   []OffsetRange
+	created int64   // unix nanoseconds of the first row
 	arrNull []int64 // per column: rows whose array/map value is null
 }
 

@@ -26,14 +26,6 @@ type Kafka struct {
 	Timestamp time.Time
 }
 
-// OffsetRange is the Kafka offsets of one topic partition held by a file.
-type OffsetRange struct {
-	Topic     string
-	Partition int32
-	// First and Last are the smallest and largest offsets written.
-	First, Last int64
-}
-
 // File describes a finished data file, stored with Put.
 type File struct {
 	// Path is the key in the store, relative to the table root:
@@ -52,8 +44,6 @@ type File struct {
 	Stats *Stats
 	// Rows is the number of rows (= Stats.NumRecords).
 	Rows int64
-	// Kafka lists the offsets the file holds, per topic partition.
-	Kafka []OffsetRange
 	// ModificationTime is when the file was written.
 	ModificationTime time.Time
 }
@@ -89,7 +79,7 @@ func (w *Writer) recycle(f *openFile) {
 	for _, c := range f.cols {
 		c.reset()
 	}
-	*f = openFile{cols: f.cols, arrNull: f.arrNull, kafka: f.kafka[:0]}
+	*f = openFile{cols: f.cols, arrNull: f.arrNull}
 	clear(f.arrNull)
 	w.spare = f
 }
@@ -189,7 +179,6 @@ func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
 	if err := f.commitRow(w, len(msg)); err != nil {
 		return w.abandon(f, err)
 	}
-	f.noteKafka(k)
 	// The size is summed over the columns every pageCheckRows rows, like
 	// the page sizes; a file overshoots MaxBytes by a few rows at most.
 	if (w.cfg.MaxRows > 0 && f.rows >= w.cfg.MaxRows) ||
@@ -198,17 +187,6 @@ func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
 		return w.finishFile(ctx, f)
 	}
 	return nil
-}
-
-func (f *openFile) noteKafka(k Kafka) {
-	for i := range f.kafka {
-		r := &f.kafka[i]
-		if r.Partition == k.Partition && r.Topic == k.Topic {
-			r.First, r.Last = min(r.First, k.Offset), max(r.Last, k.Offset)
-			return
-		}
-	}
-	f.kafka = append(f.kafka, OffsetRange{Topic: k.Topic, Partition: k.Partition, First: k.Offset, Last: k.Offset})
 }
 
 func (w *Writer) abandon(f *openFile, err error) error {
@@ -255,7 +233,7 @@ func (w *Writer) finishFile(ctx context.Context, f *openFile) error {
 	}
 	w.finished = append(w.finished, File{
 		Path: path, Size: size, PartitionValues: pv, Stats: w.fileStats(f), Rows: f.rows,
-		Kafka: slices.Clone(f.kafka), ModificationTime: w.now(),
+		ModificationTime: w.now(),
 	})
 	return nil
 }

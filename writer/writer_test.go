@@ -2,6 +2,7 @@ package writer
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -388,7 +389,8 @@ func TestFlushPolicy(t *testing.T) {
 	msgs, _ := benchCorpus()
 	ctx := context.Background()
 	t.Run("max rows", func(t *testing.T) {
-		w, _ := NewTable(Config{MaxRows: 100}, tab, mem.New())
+		st := mem.New()
+		w, _ := NewTable(Config{MaxRows: 100}, tab, st)
 		for i, m := range msgs[:250] {
 			if err := w.Write(ctx, m, Kafka{Offset: int64(i)}); err != nil {
 				t.Fatal(err)
@@ -398,8 +400,8 @@ func TestFlushPolicy(t *testing.T) {
 		if len(fin) != 2 || fin[0].Rows != 100 || fin[1].Rows != 100 || w.BufferedRows() != 50 {
 			t.Fatalf("finished %d files, %d rows buffered", len(fin), w.BufferedRows())
 		}
-		if fin[1].Kafka[0].First != 100 || fin[1].Kafka[0].Last != 199 {
-			t.Errorf("kafka range %+v", fin[1].Kafka)
+		if lo, hi := kafkaOffsets(t, st, fin[1]); lo != 100 || hi != 199 {
+			t.Errorf("second file holds offsets %d..%d, want 100..199", lo, hi)
 		}
 	})
 	t.Run("max bytes", func(t *testing.T) {
@@ -521,7 +523,8 @@ func TestPartitionByKafkaHour(t *testing.T) {
 
 func TestDiscard(t *testing.T) {
 	msgs, _ := benchCorpus()
-	w, _ := NewTable(Config{MaxRows: 10}, adTable(t, schema.Options{}), mem.New())
+	st := mem.New()
+	w, _ := NewTable(Config{MaxRows: 10}, adTable(t, schema.Options{}), st)
 	ctx := context.Background()
 	for i, m := range msgs[:25] {
 		if err := w.Write(ctx, m, Kafka{Offset: int64(i)}); err != nil {
@@ -536,9 +539,23 @@ func TestDiscard(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, err := w.Flush(ctx)
-	if err != nil || len(files) != 1 || files[0].Rows != 1 || files[0].Kafka[0].First != 100 {
+	if err != nil || len(files) != 1 || files[0].Rows != 1 {
 		t.Fatalf("after Discard: %v %+v", err, files)
 	}
+	if lo, _ := kafkaOffsets(t, st, files[0]); lo != 100 {
+		t.Errorf("after Discard the file starts at offset %d, want 100", lo)
+	}
+}
+
+// kafkaOffsets returns the smallest and largest _kafka.offset in file f of
+// st, from its Parquet column statistics.
+func kafkaOffsets(t *testing.T, st *mem.Store, f File) (lo, hi int64) {
+	t.Helper()
+	s := chunkMeta(t, readStored(t, st, f.Path), "_kafka", "offset").Statistics
+	if len(s.MinValue) != 8 || len(s.MaxValue) != 8 {
+		t.Fatalf("%s: no _kafka.offset min/max statistics", f.Path)
+	}
+	return int64(binary.LittleEndian.Uint64(s.MinValue)), int64(binary.LittleEndian.Uint64(s.MaxValue))
 }
 
 // TestSteadyStateAllocations: once a partition is open, writing a row
