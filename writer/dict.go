@@ -3,14 +3,18 @@ package writer
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math/bits"
 	"unicode/utf8"
 )
 
 // dictTable is an open-addressing hash index over a column's dictionary
 // entries: cheaper than map[string]int32 (no string keys to allocate, one
-// hash per lookup, entries compared in place). A slot holds the entry's
-// hash, index and offset, so a probe touches the slot and the entry's bytes
-// only (two cache lines at most).
+// hash per lookup, entries compared in place). A slot holds the value's
+// first 8 bytes, its length and hash bits, so a value of at most 8 bytes —
+// most dictionary values: country codes, enum names, short ids — is found
+// or ruled out from the slot alone, hashed with one multiplication, without
+// a call or a load of the dictionary's bytes. Longer values are hashed with
+// maphash and compared with the entry's bytes after a prefix match.
 type dictTable struct {
 	slots []dictSlot
 	n     int
@@ -18,12 +22,40 @@ type dictTable struct {
 }
 
 type dictSlot struct {
-	hash uint32
-	idx  int32 // entry index + 1; 0 = empty
-	off  uint32
+	key uint64 // the value's first 8 bytes, little-endian, zero-padded
+	tag uint32 // low 24 bits of the hash | min(len, 255)<<24
+	idx int32  // entry index + 1; 0 = empty
 }
 
-var dictSeed = maphash.MakeSeed()
+var (
+	dictSeed = maphash.MakeSeed()
+	// dictK0 and dictK1 key the short-value hash (a wyhash-style folded
+	// multiply) per process, like maphash's seed, so that crafted values
+	// cannot be chosen to collide. dictK1 has its top bit set so that
+	// dictK1^len is never zero.
+	dictK0, dictK1 = maphash.Bytes(dictSeed, []byte("k0")), maphash.Bytes(dictSeed, []byte("k1")) | 1<<63
+)
+
+// dictKey returns the key word and the hash of b.
+func dictKey(b []byte) (key, h uint64) {
+	n := len(b)
+	switch {
+	case n >= 8:
+		key = binary.LittleEndian.Uint64(b)
+		if n > 8 {
+			return key, maphash.Bytes(dictSeed, b)
+		}
+	case n >= 4:
+		// Two overlapping 4-byte loads: the shared bytes are the same.
+		key = uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint32(b[n-4:]))<<(8*(n-4))
+	case n > 0:
+		key = uint64(b[0]) | uint64(b[n/2])<<(8*(n/2)) | uint64(b[n-1])<<(8*(n-1))
+	}
+	hi, lo := bits.Mul64(key^dictK0, dictK1^uint64(n))
+	return key, hi ^ lo
+}
+
+func dictTag(h uint64, n int) uint32 { return uint32(h)&0xffffff | uint32(min(n, 255))<<24 }
 
 func (t *dictTable) reset() {
 	clear(t.slots)
@@ -53,12 +85,12 @@ func (c *column) dictIndex(b []byte) int32 { return c.dictIndexCheck(b, false) }
 // UTF-8, else it returns -1 and adds nothing.
 func (c *column) dictIndexCheck(b []byte, utf8Check bool) int32 {
 	t := &c.dict
-	if t.n*2 >= len(t.slots) {
-		t.grow()
+	if 4*t.n >= 3*len(t.slots) {
+		c.growDict()
 	}
-	h := maphash.Bytes(dictSeed, b)
-	h32 := uint32(h >> 32)
-	for i := uint64(h32) & t.mask; ; i = (i + 1) & t.mask {
+	key, h := dictKey(b)
+	tag := dictTag(h, len(b))
+	for i := (h >> 32) & t.mask; ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
 		if s.idx == 0 {
 			if utf8Check && !utf8.Valid(b) {
@@ -69,33 +101,34 @@ func (c *column) dictIndexCheck(b []byte, utf8Check bool) int32 {
 			c.dictOffs = append(c.dictOffs, off)
 			c.dictData = binary.LittleEndian.AppendUint32(c.dictData, uint32(len(b)))
 			c.dictData = append(c.dictData, b...)
-			*s = dictSlot{hash: h32, idx: n + 1, off: off}
+			*s = dictSlot{key: key, tag: tag, idx: n + 1}
 			t.n++
 			return n
 		}
-		if s.hash == h32 {
-			d := c.dictData[s.off:]
-			if l := binary.LittleEndian.Uint32(d); int(l) == len(b) && string(d[4:4+l]) == string(b) {
-				return s.idx - 1
-			}
+		if s.tag == tag && s.key == key && (len(b) <= 8 || string(c.dictValue(s.idx-1)) == string(b)) {
+			return s.idx - 1
 		}
 	}
 }
 
-func (t *dictTable) grow() {
-	old := t.slots
-	n := max(64, 2*len(old))
-	t.slots = make([]dictSlot, n)
+// growDict doubles the table (64 slots at first) and re-inserts every
+// entry, hashing it again from the dictionary's bytes.
+func (c *column) growDict() {
+	t := &c.dict
+	n := max(64, 2*len(t.slots))
+	if cap(t.slots) >= n {
+		t.slots = t.slots[:n]
+		clear(t.slots)
+	} else {
+		t.slots = make([]dictSlot, n)
+	}
 	t.mask = uint64(n - 1)
-	for _, s := range old {
-		if s.idx == 0 {
-			continue
-		}
-		// Re-probe from the stored hash bits: the low bits of the full hash
-		// are not kept, so rehash position from the 32 kept bits.
-		for i := uint64(s.hash) & t.mask; ; i = (i + 1) & t.mask {
+	for e := range int32(len(c.dictOffs)) {
+		b := c.dictValue(e)
+		key, h := dictKey(b)
+		for i := (h >> 32) & t.mask; ; i = (i + 1) & t.mask {
 			if t.slots[i].idx == 0 {
-				t.slots[i] = s
+				t.slots[i] = dictSlot{key: key, tag: dictTag(h, len(b)), idx: e + 1}
 				break
 			}
 		}
