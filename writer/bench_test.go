@@ -40,9 +40,11 @@ func cpuTime() time.Duration {
 }
 
 // reportCommon reports throughput from CPU time: cpu-ns/op, msgs/s per
-// core and input MB/s per core; start is cpuTime() at ResetTimer.
+// core and input MB/s per core, and the corpus's average message size
+// (msg-B); start is cpuTime() at ResetTimer.
 func reportCommon(b *testing.B, total int64, n int, start time.Duration) {
 	b.SetBytes(total / int64(n))
+	b.ReportMetric(float64(total)/float64(n), "msg-B")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	cpu := (cpuTime() - start).Seconds()
 	b.ReportMetric(cpu*1e9/float64(b.N), "cpu-ns/op")
@@ -60,11 +62,22 @@ func (discardStore) Put(_ context.Context, _ string, r io.Reader) error {
 }
 
 // BenchmarkWriter: wire bytes → finished zstd Parquet files in a mem store.
-func BenchmarkWriter(b *testing.B) { benchWriter(b, Config{}, true) }
+func BenchmarkWriter(b *testing.B) { benchWriter(b, Config{}, true, benchCorpus) }
+
+// BenchmarkWriter545 is BenchmarkWriter on messages of 545 bytes on
+// average (benchCorpus545), the message size of issue 16's writer-only
+// target; it reports the average as msg-B.
+func BenchmarkWriter545(b *testing.B) {
+	msgs, total := benchCorpus545()
+	if avg := float64(total) / float64(len(msgs)); avg < corpus545Mean || avg >= corpus545Mean+1 {
+		b.Fatalf("corpus545 averages %.1f bytes, want %d", avg, corpus545Mean)
+	}
+	benchWriter(b, Config{}, true, benchCorpus545)
+}
 
 // BenchmarkWriterDiscardStore is BenchmarkWriter with a store that keeps
 // nothing, to show the writer's own allocations.
-func BenchmarkWriterDiscardStore(b *testing.B) { benchWriter(b, Config{}, false) }
+func BenchmarkWriterDiscardStore(b *testing.B) { benchWriter(b, Config{}, false, benchCorpus) }
 
 // BenchmarkWriterCompression is BenchmarkWriter at each compression
 // setting, reporting the output's bytes per row (file-B/row) beside the CPU
@@ -82,12 +95,12 @@ func BenchmarkWriterCompression(b *testing.B) {
 		if c.ZstdLevel != 0 {
 			name = fmt.Sprintf("zstd-%d", c.ZstdLevel)
 		}
-		b.Run(name, func(b *testing.B) { benchWriter(b, c, false) })
+		b.Run(name, func(b *testing.B) { benchWriter(b, c, false, benchCorpus) })
 	}
 }
 
-func benchWriter(b *testing.B, cfg Config, memStore bool) {
-	msgs, total := benchCorpus()
+func benchWriter(b *testing.B, cfg Config, memStore bool, corpus func() ([][]byte, int64)) {
+	msgs, total := corpus()
 	tab := deriveTable(b, "adtrack/v1/adtrack.binpb", "adtrack.v1.AdImpression", schema.Options{})
 	var st storage.Store = discardStore{}
 	if memStore {

@@ -13,6 +13,7 @@
 		if ($(i+1) == "buf-B/row") bufrow[name] = $i + 0
 		if ($(i+1) == "fixed-MiB/file") fixed[name] = $i + 0
 		if ($(i+1) == "file-B/row") filerow[name] = $i + 0
+		if ($(i+1) == "msg-B") msgb[name] = $i + 0
 	}
 }
 END {
@@ -21,7 +22,8 @@ END {
 	printf "\nwriter ratios (best CPU time per message, -cpu 1):\n"
 	if (g > 0) printf "  vs generated baseline: %.2fx  (target >= 1.6x)  %s\n", g / w, (g / w >= 1.6 ? "ok" : "MISSED")
 	if (d > 0) printf "  vs dynamic baseline:   %.2fx  (target >= 4x)    %s\n", d / w, (d / w >= 4 ? "ok" : "MISSED")
-	printf "  throughput:            %.0f msgs/s per core (target >= 250000)  %s; issue 16's target >= 500000  %s\n", 1e9 / w, (1e9 / w >= 250000 ? "ok" : "MISSED"), (1e9 / w >= 500000 ? "ok" : "MISSED")
+	printf "  throughput:            %.0f msgs/s per core on the %.0f-B corpus (target >= 250000)  %s\n", 1e9 / w, msgb["BenchmarkWriter"], (1e9 / w >= 250000 ? "ok" : "MISSED")
+	if ((w5 = cpu["BenchmarkWriter545"]) > 0) printf "                         %.0f msgs/s per core on the %.0f-B corpus (issue 16's target >= 500000)  %s\n", 1e9 / w5, msgb["BenchmarkWriter545"], (1e9 / w5 >= 500000 ? "ok" : "MISSED")
 	if (filerow["BenchmarkWriter"] > 0) printf "  output:                %.1f bytes per row at the default compression (Spark 3.5 zstd on the same rows: 128.8, docs/operations.md)  %s\n", filerow["BenchmarkWriter"], (filerow["BenchmarkWriter"] <= 128.8 ? "ok" : "MISSED")
 	if ("BenchmarkWriterDiscardStore" in alloc)
 		printf "  allocated:             %d B/msg by the writer (target < 100)  %s; %d B/msg including the mem store's copy\n", alloc["BenchmarkWriterDiscardStore"], (alloc["BenchmarkWriterDiscardStore"] < 100 ? "ok" : "MISSED"), alloc["BenchmarkWriter"]
