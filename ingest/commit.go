@@ -94,14 +94,15 @@ func (r *Runner) committed(t *table, s *sink, dead bool, res commitResult, range
 
 // commitFailed handles a failed commit of sink s of table t: fenced (another
 // instance committed one of its partitions) or a table whose rows cannot be
-// kept → drop the buffers and re-read; anything else → keep the batch (true)
-// and retry with backoff. Called by the committer, with r.mu held.
-func (r *Runner) commitFailed(ctx context.Context, t *table, s *sink, err error) bool {
+// kept → drop the buffers and re-read; a table this version may not write
+// → the error Run stops on; anything else → keep the batch (true) and retry
+// with backoff. Called by the committer, with r.mu held.
+func (r *Runner) commitFailed(ctx context.Context, t *table, s *sink, err error) (keep bool, stop error) {
 	switch {
 	case errors.Is(err, commitlog.ErrFenced):
 		r.m.conflicts.WithLabelValues(s.name).Inc()
 		r.drop(t, err)
-		return false
+		return false, nil
 	case errors.Is(err, commitlog.ErrAmbiguousCommit):
 		// It may have landed: retrying could commit the rows twice, and
 		// keeping the buffers past it could drop later ones. Re-read from
@@ -109,10 +110,9 @@ func (r *Runner) commitFailed(ctx context.Context, t *table, s *sink, err error)
 		// leads to a fence and another reset, never to a duplicate).
 		r.m.retries.WithLabelValues(s.name).Inc()
 		r.drop(t, err)
-		return false
+		return false, nil
 	case errors.Is(err, commitlog.ErrUnsupportedProtocol), errors.As(err, new(*schema.IncompatibleError)):
-		r.fatal = err
-		return false
+		return false, err
 	}
 	r.m.retries.WithLabelValues(s.name).Inc()
 	if !t.failing {
@@ -125,7 +125,18 @@ func (r *Runner) commitFailed(ctx context.Context, t *table, s *sink, err error)
 	t.failing = true
 	t.backoff = min(max(2*t.backoff, 200*time.Millisecond), 30*time.Second)
 	t.retryAt = time.Now().Add(t.backoff)
-	return true
+	return true, nil
+}
+
+// stop records err, unless it is nil or an error is recorded already, as
+// the error Run stops on: the committers take no more batches, the poll
+// loop ends, and NotReady reports it. The poll loop calls it with what
+// process and kafkaFatal return, a committer with what finishBatch returns.
+// r.mu is held.
+func (r *Runner) stop(err error) {
+	if err != nil && r.fatal == nil {
+		r.fatal = err
+	}
 }
 
 // reset drops every buffered row and uncommitted file of t and seeks its

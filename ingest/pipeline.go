@@ -320,7 +320,7 @@ func (r *Runner) committer(ctx context.Context, t *table) {
 
 		r.mu.Lock()
 		t.committing = false
-		r.finishBatch(ctx, t, b, s, err)
+		r.stop(r.finishBatch(ctx, t, b, s, err))
 		r.cond.Broadcast()
 		// The poll loop decides what follows a commit (a reseek, the next
 		// cut, stopping when caught up): do not let it sleep.
@@ -418,30 +418,32 @@ func (r *Runner) applyCommit(ctx context.Context, t *table, s *sink, gen int64, 
 	}
 }
 
-// finishBatch handles the outcome of a batch commit. r.mu is held.
-func (r *Runner) finishBatch(ctx context.Context, t *table, b *batch, s *sink, err error) {
+// finishBatch handles the outcome of a batch commit. It returns the error
+// Run must stop on. r.mu is held.
+func (r *Runner) finishBatch(ctx context.Context, t *table, b *batch, s *sink, err error) error {
 	if b.gen != t.gen {
 		// Reset while committing: the poll loop re-reads the watermarks
 		// now that the commit has landed or failed (t.reseek).
-		return
+		return nil
 	}
 	if err == nil {
 		if t.failing {
 			r.log.Info("commits succeed again", "table", t.name, "after", time.Since(t.failingSince).Round(time.Millisecond))
 		}
 		t.failing, t.backoff = false, 0
-		return
+		return nil
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return // stopping: what is not committed is read again next time
+		return nil // stopping: what is not committed is read again next time
 	}
 	if errors.Is(err, errReset) {
 		// The batch cannot be committed: its offsets must be read again,
 		// or the next commit's watermark would skip them.
 		r.drop(t, err)
-		return
+		return nil
 	}
-	if r.commitFailed(ctx, t, s, err) {
+	keep, stop := r.commitFailed(ctx, t, s, err)
+	if keep {
 		// Kept: retried first, before what was cut meanwhile.
 		if t.pending != nil {
 			b.dlq.merge(t.pending.dlq)
@@ -451,4 +453,5 @@ func (r *Runner) finishBatch(ctx context.Context, t *table, b *batch, s *sink, e
 			t.pending = b
 		}
 	}
+	return stop
 }

@@ -86,20 +86,24 @@ func (r *Runner) Run(ctx context.Context) error {
 			break
 		}
 		r.mu.Lock()
-		r.process(ctx, fetches)
-		if r.fatal == nil {
-			r.fatal = r.kafkaFatal()
+		err := r.fatal // a committer's
+		if err == nil {
+			err = r.process(ctx, fetches)
 		}
-		if r.fatal == nil {
+		if err == nil {
+			err = r.kafkaFatal()
+		}
+		if err == nil {
 			r.maintain(ctx)
 		}
-		if r.fatal == nil && r.caughtUp(ctx) {
+		if err == nil && r.caughtUp(ctx) {
 			// Cut now and go on polling: a failed commit is retried by the
 			// committer and dropped buffers are read again before Run may
 			// stop.
 			r.cutAll(ctx)
-			caughtUp = r.fatal == nil && r.caughtUp(ctx) && r.allCommitted()
+			caughtUp = r.caughtUp(ctx) && r.allCommitted()
 		}
+		r.stop(err)
 		fatal := r.fatal
 		r.updateReady()
 		r.mu.Unlock()

@@ -10,8 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// process hands every polled record to its table.
-func (r *Runner) process(ctx context.Context, fetches kgo.Fetches) {
+// process hands every polled record to its table. It returns the error Run
+// must stop on (the records after it are left unconsumed).
+func (r *Runner) process(ctx context.Context, fetches kgo.Fetches) error {
 	for _, t := range r.tables {
 		t.skipBatch = false
 		if t.reseek && !t.committing && r.fatal == nil {
@@ -34,28 +35,35 @@ func (r *Runner) process(ctx context.Context, fetches kgo.Fetches) {
 			r.log.Debug("fetch error", "topic", topic, "partition", p, "err", err)
 		}
 	})
+	var stop error
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		ps := r.parts[tp{fp.Topic, fp.Partition}]
-		if ps == nil || r.fatal != nil {
+		if ps == nil || stop != nil {
 			return
 		}
 		for _, rec := range fp.Records {
-			if ps.t.skipBatch || ps.t.reseek || r.fatal != nil {
+			if ps.t.skipBatch || ps.t.reseek {
 				return
 			}
-			r.handle(ctx, ps, rec)
+			if stop = r.handle(ctx, ps, rec); stop != nil {
+				return
+			}
 		}
 		if fp.HighWatermark >= 0 {
 			r.m.lag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).Set(float64(max(0, fp.HighWatermark-ps.last-1)))
 		}
 	})
+	return stop
 }
 
-// handle writes one record to its table or dead-letter table.
-func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) {
+// handle writes one record to its table or dead-letter table. It returns
+// the error Run must stop on; a record that reset its table (a failed
+// write, re-read from the watermarks) or waits for the schema registry is
+// not consumed, and is no error.
+func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) error {
 	t := ps.t
 	if rec.Offset <= ps.last || rec.Offset <= ps.mainWM {
-		return // already consumed or committed (a stale fetch)
+		return nil // already consumed or committed (a stale fetch)
 	}
 	t.consumed.Add(1)
 	r.m.consumed.WithLabelValues(t.name).Inc()
@@ -66,7 +74,7 @@ func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) {
 		if t.reg != nil {
 			var wait bool
 			if payload, bad, wait = r.decodeRegistry(ctx, t, rec); wait {
-				return // not consumed: read again once the registry answers
+				return nil // not consumed: read again once the registry answers
 			}
 		} else {
 			payload, err = unframe(t.cfg.Framing, rec.Value)
@@ -82,11 +90,15 @@ func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) {
 				bad = err
 			default:
 				r.reset(ctx, t, fmt.Errorf("write to %s: %w", t.main.uri, err))
-				return
+				return nil
 			}
 		}
-		if bad != nil && !r.deadLetter(ctx, ps, rec, bad) {
-			return
+		if bad != nil {
+			if err := r.deadLetter(ctx, ps, rec, bad); errors.Is(err, errReset) {
+				return nil
+			} else if err != nil {
+				return err
+			}
 		}
 		// A large record can take the buffers over the limit before the
 		// next maintain: check now (summing the buffers is too costly per
@@ -102,18 +114,20 @@ func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) {
 		ps.dFirst = rec.Offset
 	}
 	ps.last = rec.Offset
+	return nil
 }
 
 // deadLetter writes a rejected record to the dead-letter table (unless it is
-// already there); false means the record could not be handled.
-func (r *Runner) deadLetter(ctx context.Context, ps *partState, rec *kgo.Record, bad error) bool {
+// already there). It returns errReset when the write failed and reset the
+// table (the record is read again), and the error Run must stop on when the
+// table has no dead-letter table.
+func (r *Runner) deadLetter(ctx context.Context, ps *partState, rec *kgo.Record, bad error) error {
 	t := ps.t
 	if t.dlq == nil {
-		r.fatal = fmt.Errorf("table %s: record %s/%d@%d cannot be decoded and dead_letter is disabled: %w", t.name, rec.Topic, rec.Partition, rec.Offset, bad)
-		return false
+		return fmt.Errorf("table %s: record %s/%d@%d cannot be decoded and dead_letter is disabled: %w", t.name, rec.Topic, rec.Partition, rec.Offset, bad)
 	}
 	if rec.Offset <= ps.dlqWM {
-		return true // committed to the dead-letter table before a crash
+		return nil // committed to the dead-letter table before a crash
 	}
 	d := deadLetter{value: rec.Value, key: rec.Key, err: bad.Error(), byteOffset: -1, message: t.main.pin.Message, fingerprint: t.main.pin.Fingerprint, table: t.name}
 	var de *writer.DecodeError
@@ -123,10 +137,10 @@ func (r *Runner) deadLetter(ctx context.Context, ps *partState, rec *kgo.Record,
 	r.dlqBuf = appendDeadLetter(r.dlqBuf[:0], &d)
 	if err := t.dlq.w.Write(ctx, r.dlqBuf, writer.Kafka{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}); err != nil {
 		r.reset(ctx, t, fmt.Errorf("write to %s: %w", t.dlq.uri, err))
-		return false
+		return errReset
 	}
 	ps.dead = true
 	r.m.deadLetters.WithLabelValues(t.name).Inc()
 	r.log.Debug("dead letter", "table", t.name, "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", bad)
-	return true
+	return nil
 }
