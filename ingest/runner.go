@@ -98,7 +98,24 @@ type Runner struct {
 	topics  []string
 	kopts   []kgo.Opt // built (and their files read) by NewRunner, before any write
 
-	mu      sync.Mutex // guards everything below and the tables' sinks
+	// mu guards the fields from cl to woken (cl and adm are set once, in
+	// Run, before started is closed), the table fields from nextCommit to
+	// upCancel, every partState, and the sinks except what their commit
+	// uses (see sink). The fields above mu are set by NewRunner and only
+	// read afterwards; the rest are atomic, channels, or have their own
+	// lock (kafka, table.health, the uploaders).
+	//
+	// Three kinds of goroutine take it: the poll loop, each table's
+	// committer (which commits without it: sink.commit), and franz-go's
+	// rebalance callbacks. The poll loop processes a poll's records with
+	// it held, then calls AllowRebalance. It relies on franz-go's
+	// BlockRebalanceOnPoll rule: no OnPartitions{Assigned,Revoked,Lost}
+	// callback runs between a poll's return and AllowRebalance, and no poll
+	// starts while a callback runs. So the partitions do not change while a
+	// poll's records are processed, and SetOffsets (reset, reseek) is never
+	// called during a poll. adjustOffsets, which is not gated, reads the
+	// tables without mu and takes it only to add the new partitions.
+	mu      sync.Mutex
 	cl      *kgo.Client
 	adm     *kadm.Client
 	parts   map[tp]*partState
@@ -112,7 +129,7 @@ type Runner struct {
 	// wmSnaps are the snapshots those watermarks were read from, brought
 	// up to date with Table.Update (new commits only) at each re-read.
 	wmSnaps map[*table]*commitlog.Snapshot
-	fatal   error
+	fatal   error // the error Run stops on; set only by stop
 	dlqBuf  []byte
 
 	// cond (on mu) is broadcast when a batch is cut or committed, a table
@@ -121,10 +138,10 @@ type Runner struct {
 	stopping bool               // committers stop
 	wakePoll context.CancelFunc // ends the running poll early (a commit finished), nil between polls
 	woken    bool               // a commit finished between polls: do not block in the next one
-	workers  sync.WaitGroup     // a committer per table, and watchKafka
+	workers  sync.WaitGroup     // a committer per table, and watchKafka; not guarded by mu
 
 	kafka       kafkaHealth
-	fetchLogged map[tp]string // the last fetch error logged per partition
+	fetchLogged map[tp]string // the last fetch error logged per partition; poll loop only
 
 	uploadSlots chan struct{} // Storage.MaxUploads
 	inflight    atomic.Int64  // bytes of data files not uploaded yet
@@ -149,6 +166,7 @@ type table struct {
 
 	health storeHealth
 
+	// Guarded by Runner.mu from here to upCancel.
 	nextCommit   time.Time
 	failing      bool // the last commit failed; retried with backoff
 	failingSince time.Time
@@ -157,7 +175,7 @@ type table struct {
 	paused       bool
 	skipBatch    bool // buffers dropped while processing this poll: skip its remaining records
 
-	// The pipeline (pipeline.go), guarded by Runner.mu.
+	// The pipeline (pipeline.go).
 	pending    *batch // cut, not taken by the committer yet
 	committing bool   // the committer is committing a batch
 	gen        int64  // bumped by reset: batches of an older generation are void
