@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/protolake/protolake/storage/internal/keys"
@@ -42,6 +43,43 @@ type Store interface {
 	List(ctx context.Context, prefix string) ([]Object, error)
 	// Delete removes the object at key; deleting an absent key succeeds.
 	Delete(ctx context.Context, key string) error
+}
+
+// PageLister is implemented by stores that can list one directory a page
+// at a time, in key order, starting after a given key, so that a caller that
+// needs only the first keys of a large directory (log cleanup reads only the
+// expired head of _delta_log) does not read all of it: storage/s3
+// (ListObjectsV2 with StartAfter), storage/hdfs (the namenode's getListing
+// with startAfter) and storage/mem. A local directory cannot be read in key
+// order, so storage/local does not implement it. Wrappers (storage/faulty,
+// storage/deadline) pass the call on and return an error wrapping
+// errors.ErrUnsupported when the store they wrap does not implement it.
+type PageLister interface {
+	// ListPage returns, sorted by key, at most limit (>= 1) objects whose
+	// keys start with prefix, sort after startAfter ("" for no lower bound)
+	// and lie directly in the prefix's directory (no "/" after the last "/"
+	// of prefix; keys below a subdirectory are not returned). Fewer than
+	// limit objects means there are no more. Order and startAfter are byte
+	// order for ASCII names (all of a Delta log's are); names with bytes
+	// >= 0x80 may come in the store's own order (the HDFS namenode
+	// compares names as signed Java bytes, so "é" sorts before "A").
+	ListPage(ctx context.Context, prefix, startAfter string, limit int) ([]Object, error)
+}
+
+// Statter is implemented by stores that can describe one object by its key
+// without listing or reading it (storage/local, storage/mem; wrappers pass
+// the call on, or return an error wrapping errors.ErrUnsupported).
+type Statter interface {
+	// Stat returns the object at key with its Size and ModTime, or
+	// ErrNotExist (wrapped) when there is none.
+	Stat(ctx context.Context, key string) (Object, error)
+}
+
+// InDir reports whether key is one ListPage(prefix, ...) can return: it
+// starts with prefix and has no "/" after the last "/" of prefix.
+func InDir(key, prefix string) bool {
+	rest, ok := strings.CutPrefix(key, prefix)
+	return ok && !strings.Contains(rest, "/")
 }
 
 // CheckKey reports whether key is a key every backend accepts: non-empty,

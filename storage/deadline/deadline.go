@@ -11,7 +11,11 @@ import (
 	"github.com/protolake/protolake/storage"
 )
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store      = (*Store)(nil)
+	_ storage.PageLister = (*Store)(nil)
+	_ storage.Statter    = (*Store)(nil)
+)
 
 // ErrTimeout is wrapped by the error of a call that ran out of time.
 var ErrTimeout = errors.New("storage request timed out")
@@ -264,20 +268,54 @@ func (f *fencedReader) fence() {
 
 // List implements storage.Store.
 func (s *Store) List(ctx context.Context, prefix string) ([]storage.Object, error) {
+	return runValue(s, ctx, OpList, prefix, func(ctx context.Context) ([]storage.Object, error) {
+		return s.inner.List(ctx, prefix)
+	})
+}
+
+// ListPage implements storage.PageLister when the wrapped store does (else
+// its error wraps errors.ErrUnsupported). It is observed as OpList.
+func (s *Store) ListPage(ctx context.Context, prefix, startAfter string, limit int) ([]storage.Object, error) {
+	pl, ok := s.inner.(storage.PageLister)
+	if !ok {
+		return nil, fmt.Errorf("list page %q: %w", prefix, errors.ErrUnsupported)
+	}
+	return runValue(s, ctx, OpList, prefix, func(ctx context.Context) ([]storage.Object, error) {
+		return pl.ListPage(ctx, prefix, startAfter, limit)
+	})
+}
+
+// Stat implements storage.Statter when the wrapped store does (else its
+// error wraps errors.ErrUnsupported). It is observed as OpGet.
+func (s *Store) Stat(ctx context.Context, key string) (storage.Object, error) {
+	st, ok := s.inner.(storage.Statter)
+	if !ok {
+		return storage.Object{}, fmt.Errorf("stat %s: %w", key, errors.ErrUnsupported)
+	}
+	return runValue(s, ctx, OpGet, key, func(ctx context.Context) (storage.Object, error) {
+		return st.Stat(ctx, key)
+	})
+}
+
+// runValue is run for a call that returns a value: the value is handed
+// over only if fn finished in time (fn may still be running after a
+// timeout).
+func runValue[T any](s *Store, ctx context.Context, op Op, key string, fn func(ctx context.Context) (T, error)) (T, error) {
 	c, end := s.begin()
 	defer end()
-	var out []storage.Object
+	var out T
 	var mu sync.Mutex
-	err := s.run(ctx, OpList, prefix, func(ctx context.Context) error {
-		objs, err := s.inner.List(ctx, prefix)
+	err := s.run(ctx, op, key, func(ctx context.Context) error {
+		v, err := fn(ctx)
 		mu.Lock()
-		out = objs
+		out = v
 		mu.Unlock()
 		return err
 	})
-	s.done(ctx, OpList, prefix, c, err)
+	s.done(ctx, op, key, c, err)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -35,7 +35,11 @@ import (
 	"github.com/protolake/protolake/storage"
 )
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store      = (*Store)(nil)
+	_ storage.PageLister = (*Store)(nil)
+	_ storage.Statter    = (*Store)(nil)
+)
 
 // ErrInjected is wrapped by every error the wrapper makes up.
 var ErrInjected = errors.New("injected fault")
@@ -49,6 +53,8 @@ const (
 	OpPut         Op = "put"
 	OpPutIfAbsent Op = "put-if-absent"
 	OpList        Op = "list"
+	OpListPage    Op = "list-page"
+	OpStat        Op = "stat"
 	OpDelete      Op = "delete"
 )
 
@@ -58,7 +64,7 @@ func (o Op) writes() bool { return o == OpPut || o == OpPutIfAbsent || o == OpDe
 type Call struct {
 	// Op is the method.
 	Op Op
-	// Key is the key, or the prefix for List.
+	// Key is the key, or the prefix for List and ListPage.
 	Key string
 	// Seq numbers the calls through this Store, from 1.
 	Seq int
@@ -276,6 +282,43 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.Object, erro
 		return nil, err
 	}
 	return objs, nil
+}
+
+// ListPage calls the wrapped store's ListPage unless a fault says otherwise;
+// a wrapped store without one gives an error wrapping errors.ErrUnsupported
+// (counted as a call all the same).
+func (s *Store) ListPage(ctx context.Context, prefix, startAfter string, limit int) ([]storage.Object, error) {
+	var objs []storage.Object
+	err := s.do(ctx, OpListPage, prefix, func() (err error) {
+		pl, ok := s.inner.(storage.PageLister)
+		if !ok {
+			return fmt.Errorf("list page %q: %w", prefix, errors.ErrUnsupported)
+		}
+		objs, err = pl.ListPage(ctx, prefix, startAfter, limit)
+		return err
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
+// Stat calls the wrapped store's Stat unless a fault says otherwise; a
+// wrapped store without one gives an error wrapping errors.ErrUnsupported.
+func (s *Store) Stat(ctx context.Context, key string) (storage.Object, error) {
+	var o storage.Object
+	err := s.do(ctx, OpStat, key, func() (err error) {
+		st, ok := s.inner.(storage.Statter)
+		if !ok {
+			return fmt.Errorf("stat %s: %w", key, errors.ErrUnsupported)
+		}
+		o, err = st.Stat(ctx, key)
+		return err
+	}, nil)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	return o, nil
 }
 
 // Delete calls the wrapped store's Delete unless a fault says otherwise.

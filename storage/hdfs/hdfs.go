@@ -23,9 +23,14 @@ import (
 	"github.com/protolake/protolake/storage"
 	"github.com/protolake/protolake/storage/internal/ctxio"
 	"github.com/protolake/protolake/storage/internal/keys"
+	"github.com/protolake/protolake/storage/internal/statobj"
 )
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store      = (*Store)(nil)
+	_ storage.PageLister = (*Store)(nil)
+	_ storage.Statter    = (*Store)(nil)
+)
 
 // DefaultPort is the namenode RPC port used when a URL names none.
 const DefaultPort = 8020
@@ -406,6 +411,84 @@ func (s *Store) walk(ctx context.Context, dirKey, prefix string, out *[]storage.
 		*out = append(*out, storage.Object{Key: key, Size: e.Size(), ModTime: e.ModTime()})
 	}
 	return nil
+}
+
+// ListPage reads the prefix's directory with the namenode's getListing,
+// starting after startAfter (or just before the names with the prefix), one
+// batch after another until it has limit objects or passes the prefix. The
+// namenode keeps a directory's names in byte order, so the pages come sorted.
+func (s *Store) ListPage(ctx context.Context, prefix, startAfter string, limit int) ([]storage.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list page %q: %w", prefix, err)
+	}
+	if limit < 1 {
+		return nil, fmt.Errorf("list page %q: limit %d, want >= 1", prefix, limit)
+	}
+	dirKey, namePrefix := "", prefix
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		dirKey, namePrefix = prefix[:i], prefix[i+1:]
+	}
+	dir := s.root
+	dirPrefix := ""
+	if dirKey != "" {
+		dir, dirPrefix = s.path(dirKey), dirKey+"/"
+	}
+	start := startName(namePrefix)
+	if startAfter != "" {
+		switch rest, ok := strings.CutPrefix(startAfter, dirPrefix); {
+		case ok:
+			start = max(start, rest)
+		case startAfter > dirPrefix:
+			return []storage.Object{}, nil // every key of the directory sorts before startAfter
+		}
+	}
+	out := []storage.Object{}
+	for len(out) < limit {
+		entries, remaining, err := s.rpc.getListing(ctx, dir, start)
+		if err != nil {
+			return nil, fmt.Errorf("list page %q: %w", prefix, err)
+		}
+		for _, e := range entries {
+			start = e.name
+			if !strings.HasPrefix(e.name, namePrefix) {
+				if e.name > namePrefix {
+					return out, nil // past the prefix
+				}
+				continue
+			}
+			if !e.isFile || strings.HasPrefix(e.name, tempPrefix) {
+				continue
+			}
+			out = append(out, storage.Object{Key: dirPrefix + e.name, Size: e.size, ModTime: time.UnixMilli(e.modTime)})
+			if len(out) == limit {
+				return out, nil
+			}
+		}
+		if remaining == 0 || len(entries) == 0 {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Stat describes the regular file for key with one namenode getFileInfo.
+func (s *Store) Stat(ctx context.Context, key string) (storage.Object, error) {
+	if err := check(ctx, key); err != nil {
+		return storage.Object{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	fi, err := s.client.Stat(s.path(key))
+	return statobj.Object(key, fi, err, notExist)
+}
+
+// startName is a getListing startAfter that every name with the prefix
+// sorts after and (almost) every name before the prefix does not: the
+// prefix with its last byte lowered by one and 0xff appended (a byte valid
+// UTF-8 names never contain). "" for an empty prefix.
+func startName(prefix string) string {
+	if prefix == "" || prefix[len(prefix)-1] == 0 {
+		return ""
+	}
+	return prefix[:len(prefix)-1] + string([]byte{prefix[len(prefix)-1] - 1, 0xff})
 }
 
 // Delete removes the file for key; a missing key or a directory is not an

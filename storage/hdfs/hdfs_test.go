@@ -282,3 +282,61 @@ func FuzzReadResponse(f *testing.F) {
 		_, _ = hdfs.ReadResponse(b)
 	})
 }
+
+// TestListPageBatches: ListPage sends the namenode's getListing with
+// startAfter, so a page costs one call (one connection of the store's own
+// RPC client) of at most the namenode's batch (dfs.ls.limit, 1,000), from
+// anywhere in the directory; a page longer than a batch continues after it.
+func TestListPageBatches(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	var keys []string
+	for i := range 1050 {
+		keys = append(keys, fmt.Sprintf("_delta_log/%020d.json", i))
+	}
+	sem := make(chan struct{}, 8)
+	errs := make(chan error, len(keys))
+	for _, k := range keys {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- s.Put(ctx, k, strings.NewReader("x"))
+		}()
+	}
+	for range keys {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var dials atomic.Int64
+	var d net.Dialer
+	hdfs.SetRPCDial(s, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	})
+	for _, tt := range []struct {
+		after     string
+		limit     int
+		want      []string
+		wantCalls int64
+	}{
+		{"", 10, keys[:10], 1},
+		{keys[499], 20, keys[500:520], 1},
+		{keys[1039], 100, keys[1040:], 1},
+		{"", 1050, keys, 2},
+		{"_delta_log/", 3, keys[:3], 1},
+	} {
+		dials.Store(0)
+		objs, err := s.ListPage(ctx, "_delta_log/0", tt.after, tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, o := range objs {
+			got = append(got, o.Key)
+		}
+		if !slices.Equal(got, tt.want) || dials.Load() != tt.wantCalls {
+			t.Errorf("ListPage(after %q, %d): %d keys (%q...) in %d getListing calls, want %d keys in %d", tt.after, tt.limit, len(got), got[:min(len(got), 2)], dials.Load(), len(tt.want), tt.wantCalls)
+		}
+	}
+}

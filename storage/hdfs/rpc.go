@@ -25,6 +25,9 @@ import (
 //     Rename always passes overwriteDest=true.)
 //   - delete, whose boolean result says whether the path existed. (The
 //     library's Remove discards it.)
+//   - getListing from a given startAfter name, so that a page of a large
+//     directory can be read without reading the names before it. (The
+//     library's Readdir always starts at the beginning.)
 //
 // Each call uses its own connection: commits are rare, and a fresh connection
 // keeps the failure handling simple. Messages are encoded by hand with
@@ -91,15 +94,20 @@ func newNamenodeRPC(addresses []string, user string, dial func(ctx context.Conte
 // rename2 renames src to dst, failing with a remoteError carrying
 // FileAlreadyExistsException if dst exists.
 func (n *namenodeRPC) rename2(ctx context.Context, src, dst string) error {
+	_, err := n.call(ctx, "rename2", twoStringsAndFalse(src, dst)) // overwriteDest = false
+	return err
+}
+
+// twoStringsAndFalse encodes the request message shape of rename2 and
+// getListing: string fields 1 and 2, and bool field 3 false.
+func twoStringsAndFalse(a, b string) []byte {
 	var req []byte
 	req = protowire.AppendTag(req, 1, protowire.BytesType)
-	req = protowire.AppendString(req, src)
+	req = protowire.AppendString(req, a)
 	req = protowire.AppendTag(req, 2, protowire.BytesType)
-	req = protowire.AppendString(req, dst)
+	req = protowire.AppendString(req, b)
 	req = protowire.AppendTag(req, 3, protowire.VarintType)
-	req = protowire.AppendVarint(req, 0) // overwriteDest = false
-	_, err := n.call(ctx, "rename2", req)
-	return err
+	return protowire.AppendVarint(req, 0)
 }
 
 // delete removes the file at path (not recursively) and reports whether it
@@ -119,6 +127,123 @@ func (n *namenodeRPC) delete(ctx context.Context, path string) (bool, error) {
 		return false, fmt.Errorf("namenode delete: response without a result")
 	}
 	return result, nil
+}
+
+// listEntry is one entry of a getListing answer.
+type listEntry struct {
+	name    string
+	isFile  bool
+	size    int64
+	modTime int64 // milliseconds since the epoch
+}
+
+// getListing returns the entries of directory dir whose names sort after
+// startAfter (byte order, as the namenode keeps them), one batch as the
+// namenode answers it (at most dfs.ls.limit, default 1000), and how many
+// entries remain after the batch. A missing directory has no entries.
+func (n *namenodeRPC) getListing(ctx context.Context, dir, startAfter string) ([]listEntry, int, error) {
+	resp, err := n.call(ctx, "getListing", twoStringsAndFalse(dir, startAfter)) // needLocation = false
+	var re *remoteError
+	if errors.As(err, &re) && re.exception == exceptionFileNotFound {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	dirList, ok := bytesField(resp, 1)
+	if !ok {
+		return nil, 0, nil // no such directory
+	}
+	var entries []listEntry
+	remaining := 0
+	err = eachField(dirList, func(num protowire.Number, v uint64, b []byte) error {
+		switch num {
+		case 1:
+			e, err := parseFileStatus(b)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, e)
+		case 2:
+			remaining = int(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("namenode getListing %s: %w", dir, err)
+	}
+	return entries, remaining, nil
+}
+
+// parseFileStatus decodes the fields of an HdfsFileStatusProto that List
+// uses: fileType (1), path (2, the local name), length (3) and
+// modification_time (7).
+func parseFileStatus(msg []byte) (listEntry, error) {
+	var e listEntry
+	err := eachField(msg, func(num protowire.Number, v uint64, b []byte) error {
+		switch num {
+		case 1:
+			e.isFile = v == 2 // IS_FILE
+		case 2:
+			e.name = string(b)
+		case 3:
+			e.size = int64(v)
+		case 7:
+			e.modTime = int64(v)
+		}
+		return nil
+	})
+	return e, err
+}
+
+// eachField calls fn for every varint and length-delimited field of an
+// encoded message (v for varints, b for bytes), skipping other wire types.
+func eachField(msg []byte, fn func(num protowire.Number, v uint64, b []byte) error) error {
+	for len(msg) > 0 {
+		num, typ, m := protowire.ConsumeTag(msg)
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		msg = msg[m:]
+		switch typ {
+		case protowire.VarintType:
+			v, m := protowire.ConsumeVarint(msg)
+			if m < 0 {
+				return protowire.ParseError(m)
+			}
+			msg = msg[m:]
+			if err := fn(num, v, nil); err != nil {
+				return err
+			}
+		case protowire.BytesType:
+			b, m := protowire.ConsumeBytes(msg)
+			if m < 0 {
+				return protowire.ParseError(m)
+			}
+			msg = msg[m:]
+			if err := fn(num, 0, b); err != nil {
+				return err
+			}
+		default:
+			m := protowire.ConsumeFieldValue(num, typ, msg)
+			if m < 0 {
+				return protowire.ParseError(m)
+			}
+			msg = msg[m:]
+		}
+	}
+	return nil
+}
+
+// bytesField returns the last length-delimited field num of msg.
+func bytesField(msg []byte, num protowire.Number) (b []byte, ok bool) {
+	_ = eachField(msg, func(n protowire.Number, _ uint64, v []byte) error {
+		if n == num && v != nil {
+			b, ok = v, true
+		}
+		return nil
+	})
+	return b, ok
 }
 
 // call sends one request to the first namenode that is not a standby and

@@ -17,6 +17,10 @@
 //     crash of the machine.
 //   - List walks the tree below the root and returns regular files only,
 //     sorted by key; directories that exist only as parents are not objects.
+//     A directory has no order to read it in, so the store does not offer
+//     storage.PageLister; it offers storage.Statter (one lstat per key,
+//     through the root like Get), so a caller that knows the names it wants
+//     (log cleanup) need not read a large directory.
 //   - Nothing outside the root is read, listed, written or deleted: keys
 //     cannot contain "." or ".." segments, List does not follow symlinks
 //     below its start and refuses a start that resolves outside the root,
@@ -50,9 +54,13 @@ import (
 	"github.com/protolake/protolake/storage"
 	"github.com/protolake/protolake/storage/internal/ctxio"
 	"github.com/protolake/protolake/storage/internal/keys"
+	"github.com/protolake/protolake/storage/internal/statobj"
 )
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store   = (*Store)(nil)
+	_ storage.Statter = (*Store)(nil)
+)
 
 // tempPrefix marks temporary files, which List skips.
 const tempPrefix = ".protolake-tmp-"
@@ -349,6 +357,23 @@ func (s *Store) checkInRoot(name string) error {
 	defer root.Close()
 	_, err = root.Stat(name)
 	return err
+}
+
+// Stat describes the regular file for key with one lstat(2) through the
+// root, without reading its directory. A symlink on the way is followed
+// only while it stays below the root; the key itself is not followed: a
+// key that names a symlink, a directory or nothing is storage.ErrNotExist.
+func (s *Store) Stat(ctx context.Context, key string) (storage.Object, error) {
+	if err := check(ctx, key); err != nil {
+		return storage.Object{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	root, err := s.openRoot(false)
+	if err != nil {
+		return statobj.Object(key, nil, err, notExist)
+	}
+	defer root.Close()
+	fi, err := root.Lstat(filepath.FromSlash(key))
+	return statobj.Object(key, fi, err, notExist)
 }
 
 // Delete removes the file for key; a missing key is not an error.

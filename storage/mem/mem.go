@@ -23,7 +23,11 @@ import (
 	"github.com/protolake/protolake/storage/internal/keys"
 )
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store      = (*Store)(nil)
+	_ storage.PageLister = (*Store)(nil)
+	_ storage.Statter    = (*Store)(nil)
+)
 
 type object struct {
 	data    []byte // never modified after it is stored
@@ -100,6 +104,41 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.Object, erro
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// ListPage returns up to limit objects of the prefix's directory after
+// startAfter, sorted by key (see storage.PageLister).
+func (s *Store) ListPage(ctx context.Context, prefix, startAfter string, limit int) ([]storage.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list page %q: %w", prefix, err)
+	}
+	if limit < 1 {
+		return nil, fmt.Errorf("list page %q: limit %d, want >= 1", prefix, limit)
+	}
+	s.mu.Lock()
+	var out []storage.Object
+	for k, o := range s.objects {
+		if k > startAfter && storage.InDir(k, prefix) {
+			out = append(out, storage.Object{Key: k, Size: int64(len(o.data)), ModTime: o.modTime})
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out[:min(len(out), limit)], nil
+}
+
+// Stat describes the object at key.
+func (s *Store) Stat(ctx context.Context, key string) (storage.Object, error) {
+	if err := check(ctx, key); err != nil {
+		return storage.Object{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	s.mu.Lock()
+	o, ok := s.objects[key]
+	s.mu.Unlock()
+	if !ok {
+		return storage.Object{}, fmt.Errorf("stat %s: %w", key, storage.ErrNotExist)
+	}
+	return storage.Object{Key: key, Size: int64(len(o.data)), ModTime: o.modTime}, nil
 }
 
 // Delete removes the object at key; an absent key is not an error.

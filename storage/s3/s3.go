@@ -26,7 +26,10 @@ import (
 	"github.com/protolake/protolake/storage/internal/keys"
 )
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store      = (*Store)(nil)
+	_ storage.PageLister = (*Store)(nil)
+)
 
 // abortTimeout bounds the cleanup of a failed multipart upload, which runs
 // even when the caller's context is already cancelled.
@@ -308,20 +311,61 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.Object, erro
 		if err != nil {
 			return nil, fmt.Errorf("list %q: %w", prefix, err)
 		}
-		for _, o := range page.Contents {
-			k, ok := strings.CutPrefix(aws.ToString(o.Key), s.prefix)
-			if !ok || keys.Check(k) != nil {
-				// Not a key this store could have written (for
-				// example "a//b" or a "folder/" marker made by a
-				// console): skip it rather than return a key that
-				// Get would refuse.
-				continue
-			}
-			out = append(out, storage.Object{Key: k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)})
-		}
+		out = s.appendObjects(out, page.Contents)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// ListPage lists the prefix's directory from startAfter on with
+// ListObjectsV2 (StartAfter, Delimiter "/", MaxKeys limit), requesting more
+// pages only while it has fewer than limit objects and the service has more.
+func (s *Store) ListPage(ctx context.Context, prefix, startAfter string, limit int) ([]storage.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list page %q: %w", prefix, err)
+	}
+	if limit < 1 {
+		return nil, fmt.Errorf("list page %q: limit %d, want >= 1", prefix, limit)
+	}
+	in := &awss3.ListObjectsV2Input{
+		Bucket:    aws.String(s.bucket),
+		Prefix:    aws.String(s.prefix + prefix),
+		Delimiter: aws.String("/"),
+		MaxKeys:   aws.Int32(int32(min(limit, 1000))),
+	}
+	if startAfter != "" {
+		in.StartAfter = aws.String(s.prefix + startAfter)
+	}
+	if s.listPageSize > 0 {
+		in.MaxKeys = aws.Int32(min(*in.MaxKeys, s.listPageSize))
+	}
+	var out []storage.Object
+	p := awss3.NewListObjectsV2Paginator(s.client, in)
+	for len(out) < limit && p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list page %q: %w", prefix, err)
+		}
+		out = s.appendObjects(out, page.Contents)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out[:min(len(out), limit)], nil
+}
+
+// appendObjects appends the listed objects that are keys this store could
+// have written.
+func (s *Store) appendObjects(out []storage.Object, contents []types.Object) []storage.Object {
+	for _, o := range contents {
+		k, ok := strings.CutPrefix(aws.ToString(o.Key), s.prefix)
+		if !ok || keys.Check(k) != nil {
+			// Not a key this store could have written (for example
+			// "a//b" or a "folder/" marker made by a console): skip it
+			// rather than return a key that Get would refuse.
+			continue
+		}
+		out = append(out, storage.Object{Key: k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)})
+	}
+	return out
 }
 
 // Delete removes the object at key. S3 reports success for absent keys; a

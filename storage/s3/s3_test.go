@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +27,12 @@ import (
 )
 
 var prefixCounter atomic.Int64
+
+// servers are the S3 implementations the tests that run on both start.
+var servers = []struct {
+	name  string
+	start func(testing.TB) s3.Config
+}{{"gofakes3", s3test.StartGoFakeS3}, {"minio", s3test.StartMinIO}}
 
 // acceptance runs the suite against one server, each subtest under its own
 // prefix with the smallest part size, so the suite's large objects take the
@@ -130,10 +138,7 @@ func TestPrefixIsolation(t *testing.T) {
 }
 
 func TestListPagination(t *testing.T) {
-	for _, server := range []struct {
-		name  string
-		start func(testing.TB) s3.Config
-	}{{"gofakes3", s3test.StartGoFakeS3}, {"minio", s3test.StartMinIO}} {
+	for _, server := range servers {
 		t.Run(server.name, func(t *testing.T) {
 			cfg := server.start(t)
 			cfg.Prefix = "p"
@@ -295,10 +300,7 @@ func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 // of 16 conditional PUTs racing on one key the server must answer one 200 and
 // fifteen 412 Precondition Failed (no 409, which would be ErrAmbiguous).
 func TestConditionalRaceOnTheWire(t *testing.T) {
-	for _, server := range []struct {
-		name  string
-		start func(testing.TB) s3.Config
-	}{{"gofakes3", s3test.StartGoFakeS3}, {"minio", s3test.StartMinIO}} {
+	for _, server := range servers {
 		t.Run(server.name, func(t *testing.T) {
 			cfg := server.start(t)
 			rec := &statusRecorder{}
@@ -359,5 +361,85 @@ func TestConditionalPutDeadline(t *testing.T) {
 	err = s.PutIfAbsent(ctx, "k", strings.NewReader("x")) // ctx is done now
 	if errors.Is(err, storage.ErrAmbiguous) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("PutIfAbsent with an expired context = %v, want a definite DeadlineExceeded", err)
+	}
+}
+
+// TestListPageReadsOnlyTheHead: ListPage asks the service only for the
+// pages it returns (StartAfter, MaxKeys), not for the rest of the prefix,
+// and pages through a directory in order; counted on the wire, in front of
+// gofakes3 and MinIO.
+func TestListPageReadsOnlyTheHead(t *testing.T) {
+	for _, server := range servers {
+		t.Run(server.name, func(t *testing.T) {
+			cfg := server.start(t)
+			target, err := url.Parse(cfg.Endpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lists atomic.Int64
+			proxy := httputil.NewSingleHostReverseProxy(target)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2" {
+					lists.Add(1)
+				}
+				proxy.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			cfg.Endpoint = srv.URL
+			cfg.Prefix = "p"
+			s, err := s3.New(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s3.SetListPageSize(s, 10)
+			ctx := t.Context()
+			var keys []string
+			var g sync.WaitGroup
+			for i := range 100 {
+				k := fmt.Sprintf("_delta_log/%020d.json", i)
+				keys = append(keys, k)
+				g.Go(func() {
+					if err := s.Put(ctx, k, strings.NewReader("x")); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			g.Wait()
+			if err := s.Put(ctx, "_delta_log/_sidecars/x.parquet", strings.NewReader("x")); err != nil {
+				t.Fatal(err)
+			}
+			page := func(after string, limit int) []string {
+				t.Helper()
+				objs, err := s.ListPage(ctx, "_delta_log/0", after, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, o := range objs {
+					got = append(got, o.Key)
+				}
+				return got
+			}
+			for _, tt := range []struct {
+				after     string
+				limit     int
+				want      []string
+				wantLists int64
+			}{
+				{"", 15, keys[:15], 2},
+				{keys[49], 5, keys[50:55], 1},
+				{keys[95], 10, keys[96:], 1},
+				{keys[99], 10, nil, 1},
+			} {
+				lists.Store(0)
+				if got := page(tt.after, tt.limit); !slices.Equal(got, tt.want) || lists.Load() != tt.wantLists {
+					t.Errorf("ListPage(after %q, %d) = %q in %d LISTs, want %q in %d", tt.after, tt.limit, got, lists.Load(), tt.want, tt.wantLists)
+				}
+			}
+			lists.Store(0)
+			if _, err := s.List(ctx, "_delta_log/0"); err != nil || lists.Load() < 10 {
+				t.Errorf("List of the whole prefix: %d LISTs (%v), want all 10 pages of 10", lists.Load(), err)
+			}
+		})
 	}
 }

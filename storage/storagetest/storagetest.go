@@ -11,7 +11,10 @@
 // existing key and keeping the original content, lexicographic listing with
 // prefixes that do not end on a slash, ErrNotExist, deleting absent keys,
 // context cancellation, failed writes leaving nothing behind, and a race of 16
-// goroutines on one PutIfAbsent key of which exactly one may win.
+// goroutines on one PutIfAbsent key of which exactly one may win. Stores that
+// implement storage.PageLister or storage.Statter have those checked too
+// (pages in key order after startAfter, only the prefix's directory, paging
+// through a directory page by page; Stat's size, time and ErrNotExist).
 package storagetest
 
 import (
@@ -51,6 +54,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ListOrder", testListOrder},
 		{"ListPrefix", testListPrefix},
 		{"ListEmpty", testListEmpty},
+		{"ListPage", testListPage},
+		{"Stat", testStat},
 		{"InvalidKeys", testInvalidKeys},
 		{"ContextCancelled", testContextCancelled},
 		{"CancelDuringWrite", testCancelDuringWrite},
@@ -390,6 +395,123 @@ func testListEmpty(t *testing.T, s storage.Store) {
 		if got := listKeys(t, ctx, s, prefix); len(got) != 0 {
 			t.Errorf("List(%q) on an empty store = %q, want nothing", prefix, got)
 		}
+	}
+}
+
+// pageLister returns s as a storage.PageLister, or skips the test when s
+// does not implement one (or wraps a store that does not).
+func pageLister(t *testing.T, ctx context.Context, s storage.Store) storage.PageLister {
+	t.Helper()
+	pl, ok := s.(storage.PageLister)
+	if !ok {
+		t.Skip("the store does not implement storage.PageLister")
+	}
+	if _, err := pl.ListPage(ctx, "", "", 1); errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("the wrapped store does not implement storage.PageLister: %v", err)
+	}
+	return pl
+}
+
+func testListPage(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	pl := pageLister(t, ctx, s)
+	// ASCII keys only: the order of other names is the store's (see
+	// storage.PageLister).
+	var ascii []string
+	for _, k := range trickyKeys {
+		if k != "é" {
+			ascii = append(ascii, k)
+			mustPut(t, ctx, s, k, []byte("content of "+k))
+		}
+	}
+	for _, prefix := range []string{"", "a", "a/", "a/b", "a/b.", "a/c/", "b/x/y/", "nope", "nope/"} {
+		for _, after := range []string{"", "A", "a/b", "a/b-", "a/b-c", "a/b0", "a/b0/x", "a/bz", "b", "zz"} {
+			var want []string
+			for _, k := range ascii {
+				if k > after && storage.InDir(k, prefix) {
+					want = append(want, k)
+				}
+			}
+			for _, limit := range []int{1, 2, 1000} {
+				objs, err := pl.ListPage(ctx, prefix, after, limit)
+				if err != nil {
+					t.Fatalf("ListPage(%q, %q, %d): %v", prefix, after, limit, err)
+				}
+				var got []string
+				for _, o := range objs {
+					got = append(got, o.Key)
+					if w := int64(len("content of " + o.Key)); o.Size != w {
+						t.Errorf("ListPage: %q has Size %d, want %d", o.Key, o.Size, w)
+					}
+				}
+				if w := want[:min(len(want), limit)]; !slices.Equal(got, w) {
+					t.Errorf("ListPage(%q, %q, %d) = %q, want %q", prefix, after, limit, got, w)
+				}
+			}
+		}
+	}
+	// Paging through a directory one page after another.
+	for i := range 25 {
+		mustPut(t, ctx, s, fmt.Sprintf("dir/%03d", i), []byte("x"))
+	}
+	mustPut(t, ctx, s, "dir/sub/below", []byte("x"))
+	var got []string
+	after, pages := "", 0
+	for {
+		objs, err := pl.ListPage(ctx, "dir/", after, 7)
+		if err != nil {
+			t.Fatalf("ListPage(dir/, %q, 7): %v", after, err)
+		}
+		pages++
+		for _, o := range objs {
+			got = append(got, o.Key)
+		}
+		if len(objs) < 7 {
+			break
+		}
+		after = objs[len(objs)-1].Key
+	}
+	var want []string
+	for i := range 25 {
+		want = append(want, fmt.Sprintf("dir/%03d", i))
+	}
+	if !slices.Equal(got, want) || pages != 4 {
+		t.Errorf("paging dir/ by 7: %d pages, %q; want 4 pages, %q", pages, got, want)
+	}
+	if _, err := pl.ListPage(ctx, "dir/", "", 0); err == nil {
+		t.Errorf("ListPage with limit 0 succeeded, want an error")
+	}
+}
+
+func testStat(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	st, ok := s.(storage.Statter)
+	if !ok {
+		t.Skip("the store does not implement storage.Statter")
+	}
+	if _, err := st.Stat(ctx, "nope"); errors.Is(err, errors.ErrUnsupported) {
+		t.Skipf("the wrapped store does not implement storage.Statter: %v", err)
+	} else if !errors.Is(err, storage.ErrNotExist) {
+		t.Fatalf("Stat of a missing key = %v, want storage.ErrNotExist", err)
+	}
+	before := time.Now()
+	putTricky(t, ctx, s)
+	for _, k := range trickyKeys {
+		o, err := st.Stat(ctx, k)
+		if err != nil {
+			t.Fatalf("Stat(%q): %v", k, err)
+		}
+		if o.Key != k || o.Size != int64(len("content of "+k)) || o.ModTime.Before(before.Add(-time.Hour)) || o.ModTime.After(time.Now().Add(time.Hour)) {
+			t.Errorf("Stat(%q) = %+v, want its key, size %d and a time around %v", k, o, len("content of "+k), before)
+		}
+	}
+	for _, k := range []string{"a/c", "a/c/d/e", "b/x"} { // a directory; below a file
+		if _, err := st.Stat(ctx, k); !errors.Is(err, storage.ErrNotExist) {
+			t.Errorf("Stat(%q) = %v, want storage.ErrNotExist", k, err)
+		}
+	}
+	if _, err := st.Stat(ctx, "a//b"); err == nil || errors.Is(err, storage.ErrNotExist) {
+		t.Errorf("Stat of an invalid key = %v, want an invalid-key error", err)
 	}
 }
 
