@@ -404,7 +404,7 @@ func (t *Table) checkpointAndClean(ctx context.Context, base *Snapshot, v int64)
 		return nil
 	}
 	retention := durationProp(s.Metadata().Configuration, PropLogRetentionDuration, DefaultLogRetention)
-	if _, err := t.cleanupLogBefore(ctx, t.cfg.Now().Add(-retention)); err != nil {
+	if _, err := t.cleanupLogBefore(ctx, t.cfg.Now().Add(-retention), s.Version()); err != nil {
 		return fmt.Errorf("log cleanup: %w", err)
 	}
 	return nil

@@ -36,7 +36,7 @@ type Config struct {
 	// checkpoint (the table's delta.enableExpiredLogCleanup=false does too).
 	DisableLogCleanup bool
 	// LogCleanupInterval is how often, at most, the automatic log cleanup
-	// after a checkpoint runs (it lists the log). Table.CleanupLog always
+	// after a checkpoint runs (it reads the expired head of the log). Table.CleanupLog always
 	// runs. Default 1h.
 	LogCleanupInterval time.Duration
 	// BackgroundCheckpoints writes the automatic checkpoint (and runs the

@@ -64,8 +64,12 @@
 //     At most every Config.LogCleanupInterval (1h), log entries older
 //     than delta.logRetentionDuration (default 30 days) are then deleted, but
 //     only below a checkpoint that stays and that this process has parsed,
-//     so every retained version remains reconstructable. Checkpoint row
-//     groups hold at most CheckpointRowGroupRows actions.
+//     so every retained version remains reconstructable. Cleanup reads
+//     only the expired head of the log: pages of the numbered entries in
+//     key order on a store that offers storage.PageLister (S3, HDFS), names
+//     probed with storage.Statter on one that does not (local disk), the
+//     whole listing only on a store with neither. Checkpoint row groups hold
+//     at most CheckpointRowGroupRows actions.
 //   - Vacuum. VacuumCandidates only lists; it never offers a file the latest
 //     snapshot references, one a tombstone younger than the retention
 //     references, anything under _delta_log or a path whose first component

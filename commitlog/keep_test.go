@@ -132,7 +132,7 @@ func TestBackgroundCheckpointAndHourlyCleanup(t *testing.T) {
 	}
 	var lists []int
 	for i := 1; i <= 15; i++ {
-		before := fs.Calls(faulty.OpList)
+		before := fs.Calls(faulty.OpList) + fs.Calls(faulty.OpListPage)
 		tx := tbl.NewTransaction(kept)
 		tx.Add(testAdd(fmt.Sprint("f", i)))
 		res, err := tx.Commit(ctx)
@@ -144,7 +144,7 @@ func TestBackgroundCheckpointAndHourlyCleanup(t *testing.T) {
 		}
 		tbl.WaitCheckpoints()
 		if i%5 == 0 {
-			lists = append(lists, fs.Calls(faulty.OpList)-before)
+			lists = append(lists, fs.Calls(faulty.OpList)+fs.Calls(faulty.OpListPage)-before)
 			s, err := LoadSnapshot(ctx, noCheckpointHint{inner}, Latest, LoadOptions{})
 			if err != nil || s.CheckpointVersion() != int64(i) {
 				t.Fatalf("after version %d: loaded from checkpoint %d (%v), want %d", i, s.CheckpointVersion(), err, i)

@@ -29,32 +29,45 @@ import (
 // (x-commit). PLTEST_BENCH_VERSIONS overrides the sizes (comma-separated).
 // MinIO runs when PLTEST_MINIO names its binary (make bench sets it).
 func BenchmarkCommitScale(b *testing.B) {
-	sizes := []int{100, 1000, 10000, 20000}
-	if s := os.Getenv("PLTEST_BENCH_VERSIONS"); s != "" {
-		sizes = nil
-		for _, f := range strings.Split(s, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 2 {
-				b.Fatalf("PLTEST_BENCH_VERSIONS: %q is not a version count >= 2", f)
-			}
-			sizes = append(sizes, n)
-		}
+	sizes := benchSizes(b, "PLTEST_BENCH_VERSIONS", []int{100, 1000, 10000, 20000})
+	b.Run("store=local", func(b *testing.B) { commitScale(b, newLocal(b), sizes) })
+	b.Run("store=minio", func(b *testing.B) { commitScale(b, newS3(b, s3test.StartMinIO(b)), sizes) })
+}
+
+// benchSizes returns the version counts named by the environment variable
+// env (comma-separated), or def.
+func benchSizes(b *testing.B, env string, def []int) []int {
+	s := os.Getenv(env)
+	if s == "" {
+		return def
 	}
-	b.Run("store=local", func(b *testing.B) {
-		st, err := local.New(b.TempDir())
-		if err != nil {
-			b.Fatal(err)
+	var sizes []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 2 {
+			b.Fatalf("%s: %q is not a version count >= 2", env, f)
 		}
-		commitScale(b, st, sizes)
-	})
-	b.Run("store=minio", func(b *testing.B) {
-		cfg := s3test.StartMinIO(b)
-		st, err := s3.New(context.Background(), cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		commitScale(b, st, sizes)
-	})
+		sizes = append(sizes, n)
+	}
+	return sizes
+}
+
+// newLocal returns a local store in a fresh temporary directory.
+func newLocal(b *testing.B) *local.Store {
+	st, err := local.New(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+// newS3 returns an S3 store for cfg.
+func newS3(b *testing.B, cfg s3.Config) *s3.Store {
+	st, err := s3.New(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
 }
 
 // scaleStats is the stats string of one benchmark file: 12 columns, about
