@@ -24,7 +24,7 @@
 //   - Nothing outside the root is read, listed, written or deleted: keys
 //     cannot contain "." or ".." segments, List does not follow symlinks
 //     below its start and refuses a start that resolves outside the root,
-//     and Get, Put, PutIfAbsent and Delete resolve every name through an
+//     and Get, Stat, Put, PutIfAbsent and Delete resolve every name through an
 //     os.Root, so a symlink (a symlinked partition directory, say) is
 //     followed only while it stays below the root; one that leaves it is
 //     an error ("path escapes from parent"), never a file created,

@@ -149,7 +149,7 @@ func TestPutIfAbsentAcrossStores(t *testing.T) {
 // TestSymlinkedDirectoryLeavingRoot: a partition directory that is a
 // symlink out of the table (as an operator's mistake or an attacker with
 // write access to the table could leave) is not followed by any write:
-// Put, PutIfAbsent and Delete fail naming the escape, nothing is created
+// Put, PutIfAbsent, Delete and Stat fail naming the escape, nothing is created
 // or removed outside, and List does not return the outside files. A
 // symlink that stays below the root is followed as before.
 func TestSymlinkedDirectoryLeavingRoot(t *testing.T) {
@@ -174,6 +174,13 @@ func TestSymlinkedDirectoryLeavingRoot(t *testing.T) {
 		"PutIfAbsent":     func() error { return s.PutIfAbsent(ctx, "day=2026-12-01/part-2.parquet", strings.NewReader("data")) },
 		"Put in a subdir": func() error { return s.Put(ctx, "day=2026-12-01/sub/part-3.parquet", strings.NewReader("data")) },
 		"Delete":          func() error { return s.Delete(ctx, "day=2026-12-01/victim") },
+		"Stat": func() error {
+			_, err := s.Stat(ctx, "day=2026-12-01/victim")
+			if errors.Is(err, storage.ErrNotExist) {
+				return nil // a plain "absent" would hide the escape
+			}
+			return err
+		},
 		"List": func() error {
 			objs, err := s.List(ctx, "day=2026-12-01/")
 			if err == nil && len(objs) > 0 {
