@@ -191,9 +191,9 @@ func (r *Runner) reseek(ctx context.Context, t *table) {
 	// cannot be read, the known ones stay (a stale one only causes another
 	// fence and reset).
 	var msnap, dsnap *commitlog.Snapshot
-	msnap, _ = t.main.log.Snapshot(ctx)
+	msnap, _ = t.main.latest(ctx)
 	if t.dlq != nil {
-		dsnap, _ = t.dlq.log.Snapshot(ctx)
+		dsnap, _ = t.dlq.latest(ctx)
 	}
 	seeks := map[string]map[int32]kgo.EpochOffset{}
 	for _, p := range parts {

@@ -27,7 +27,7 @@ func (r *Runner) adjustOffsets(ctx context.Context, offsets map[string]map[int32
 		if snap, ok := snaps[s]; ok {
 			return snap, nil
 		}
-		snap, err := s.log.Snapshot(ctx)
+		snap, err := s.latest(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("read watermarks of %s: %w", s.uri, err)
 		}

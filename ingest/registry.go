@@ -187,10 +187,11 @@ func (rv *resolver) decide(ctx context.Context, s *sink, id int, index []int) (*
 	// Judged exactly as a descriptor given at start (CheckTable), against
 	// the table as this sink writes it now: its schema and pin, which an
 	// evolution not yet committed may have moved past the last commit.
-	cur := s.snap.Metadata()
+	snap := s.snap.Load()
+	cur := snap.Metadata()
 	cur.SchemaString = s.st.SchemaString()
 	cur.Configuration = map[string]string{}
-	for k, v := range s.snap.Metadata().Configuration {
+	for k, v := range snap.Metadata().Configuration {
 		cur.Configuration[k] = v
 	}
 	cur.Configuration[commitlog.PropProtoMessage] = s.pin.Message

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/schema"
@@ -25,7 +26,9 @@ const StreamingCheckpointInterval = 100
 // table. It owns the table's writer and the files finished but not yet cut
 // into a batch. Not safe for concurrent use (the Runner's mutex guards it),
 // except commit, which the table's committer calls without the mutex: it
-// only reads fields that do not change after openSink.
+// reads v and the fields that do not change after openSink, and is the only
+// user of snapStale, baseSchema and basePin once the Runner runs; snap,
+// which it writes, is atomic.
 type sink struct {
 	name  string
 	uri   string
@@ -43,8 +46,10 @@ type sink struct {
 	// snap is the table as of this sink's last commit (or open): commits
 	// read it instead of the log, so a commit costs one log write whatever
 	// the table's size. snapStale: a commit failed, so read the commits
-	// after snap (Table.Update) before the next one.
-	snap      *commitlog.Snapshot
+	// after snap (Table.Update) before the next one. The committer writes
+	// snap without the Runner's mutex; the poll loop and the rebalance
+	// callbacks read it (latest, registry decisions).
+	snap      atomic.Pointer[commitlog.Snapshot]
 	snapStale bool
 
 	// reg is the registry registration of the proto version (registry-fed
@@ -142,7 +147,8 @@ func (s *sink) create(ctx context.Context, logger *slog.Logger) error {
 			return fmt.Errorf("create table %s: %w", s.uri, err)
 		default:
 			logger.Info("created table", "table", s.name, "uri", s.uri, "message", s.pin.Message, "fingerprint", s.pin.Fingerprint)
-			s.baseSchema, s.basePin, s.snap = snap.Metadata().SchemaString, s.pin.Fingerprint, snap
+			s.baseSchema, s.basePin = snap.Metadata().SchemaString, s.pin.Fingerprint
+			s.snap.Store(snap)
 		}
 		s.missing = false
 	}
@@ -162,7 +168,8 @@ func (s *sink) opened(ctx context.Context, snap *commitlog.Snapshot, logger *slo
 		return fmt.Errorf("table %s: %w", s.uri, err)
 	}
 	md := snap.Metadata()
-	s.baseSchema, s.basePin, s.snap = md.SchemaString, commitlog.PinOf(md).Fingerprint, snap
+	s.baseSchema, s.basePin = md.SchemaString, commitlog.PinOf(md).Fingerprint
+	s.snap.Store(snap)
 	c, err := CheckTable(ctx, s.log, md, s.msg, s.opts)
 	var pe *schema.PartitioningError
 	if errors.As(err, &pe) {
@@ -386,7 +393,7 @@ func (s *sink) commit(ctx context.Context, group string, files []writer.File, fp
 		return res, fmt.Errorf("commit to %s: %w", s.uri, err)
 	}
 	if cr.Snapshot != nil {
-		s.snap = cr.Snapshot
+		s.snap.Store(cr.Snapshot)
 	} else {
 		s.snapStale = true // a concurrent commit was not read: Update next time
 	}
@@ -442,15 +449,23 @@ func (s *sink) switchTo(ctx context.Context, msg protoreflect.MessageDescriptor,
 // Other writers' commits it has not seen are read by the commit itself when
 // it loses the race to them.
 func (s *sink) snapshot(ctx context.Context) (*commitlog.Snapshot, error) {
-	if s.snap != nil && !s.snapStale {
-		return s.snap, nil
+	if snap := s.snap.Load(); snap != nil && !s.snapStale {
+		return snap, nil
 	}
-	snap, err := s.log.Update(ctx, s.snap)
+	snap, err := s.log.Update(ctx, s.snap.Load())
 	if err != nil {
 		return nil, err
 	}
-	s.snap, s.snapStale = snap, false
+	s.snap.Store(snap)
+	s.snapStale = false
 	return snap, nil
+}
+
+// latest returns the table's latest snapshot: snap brought up to date with
+// Table.Update (the commits after it only, not a full load). It does not
+// change snap, so any goroutine may call it.
+func (s *sink) latest(ctx context.Context) (*commitlog.Snapshot, error) {
+	return s.log.Update(ctx, s.snap.Load())
 }
 
 // toAdd turns a written file into its add action.
