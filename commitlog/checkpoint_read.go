@@ -56,7 +56,7 @@ func parseCheckpointFunc(data []byte, f func(Action)) (err error) {
 		// A row the typed decoder cannot take is found before any action
 		// is handed on (typedCheck), so f never sees an action twice.
 		if err := typedCheck(pf); err == nil {
-			if err := parseTyped(pf, f); err != nil {
+			if err := parseColumns(pf, f); err != nil {
 				return fmt.Errorf("corrupt checkpoint: %w", err)
 			}
 			return nil
@@ -293,34 +293,6 @@ func stringMap(v any) (map[string]string, bool) {
 // errNotTyped means a checkpoint holds something the typed decoder does not
 // model (deletion vectors, row tracking): the generic decoder reads it.
 var errNotTyped = errors.New("checkpoint needs the generic decoder")
-
-// parseTyped decodes a checkpoint whose schema is exactly the one protolake
-// (and Spark) writes straight into the row structs, without a generic
-// value per row: most of the cost of loading a large table.
-func parseTyped(pf *parquet.File, f func(Action)) error {
-	r := parquet.NewGenericReader[cpRow](pf)
-	defer r.Close()
-	rows := make([]cpRow, 1024)
-	for {
-		clear(rows)
-		n, err := r.Read(rows)
-		for i := 0; i < n; i++ {
-			a, ok, cerr := typedAction(&rows[i])
-			if cerr != nil {
-				return cerr
-			}
-			if ok {
-				f(a)
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
 
 // typedCheck returns errNotTyped when some row of pf uses a column the
 // typed decoder does not model (deletion vectors, row tracking), judged

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -124,6 +126,19 @@ func TestTypedCheckpointDecoding(t *testing.T) {
 		s.apply(Action{Remove: &r})
 	}
 	s.apply(Action{Other: &RawAction{Name: "domainMetadata", JSON: json.RawMessage(`{"domain":"d","configuration":"{}","removed":false}`)}})
+	// Maps and strings of every shape the column decoder distinguishes:
+	// no tags, empty maps, a null partition value, several entries, an
+	// empty tag value, no stats, an escaped path.
+	x, y := "x", ""
+	for i, a := range []Add{
+		{Path: "odd/no-tags.parquet", PartitionValues: map[string]*string{"day": nil}},
+		{Path: "odd/empty-maps.parquet", PartitionValues: map[string]*string{}, Tags: map[string]string{}, Stats: `{"numRecords":1}`},
+		{Path: "odd/two.parquet", PartitionValues: map[string]*string{"day": &x, "h": &y}, Tags: map[string]string{"a": "", "b": "c"}, Size: 7},
+		{Path: "odd/sp%20ace.parquet", PartitionValues: map[string]*string{"day": &x}, Tags: map[string]string{TagProtoFingerprint: "abc"}, ModificationTime: 9},
+	} {
+		a.DataChange = i%2 == 0
+		s.apply(Action{Add: &a})
+	}
 	ours, _, err := EncodeCheckpoint(s, time.Time{})
 	if err != nil {
 		t.Fatal(err)
@@ -162,10 +177,31 @@ func TestTypedCheckpointDecoding(t *testing.T) {
 		if g, w := actionsJSON(t, got), actionsJSON(t, want); g != w {
 			t.Errorf("%s: typed and generic decoding differ:\n%s\n%s", name, g[:min(len(g), 2000)], w[:min(len(w), 2000)])
 		}
+		var cols []Action
+		if err := parseColumns(pf, func(a Action) { cols = append(cols, a) }); err != nil {
+			t.Fatalf("%s: columns: %v", name, err)
+		}
+		if g, w := actionsJSON(t, cols), actionsJSON(t, want); g != w {
+			t.Errorf("%s: column and generic decoding differ:\n%s\n%s", name, firstDiff(g, w), firstDiff(w, g))
+		}
+		if len(cols) != len(want) {
+			t.Errorf("%s: column decoder gave %d actions, generic %d", name, len(cols), len(want))
+		}
 	}
 	if typed < 2 {
 		t.Errorf("only %d checkpoints took the typed decoder, want protolake's and Spark's", typed)
 	}
+}
+
+// firstDiff is a from the first line where it differs from b, cut short.
+func firstDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := range al {
+		if i >= len(bl) || al[i] != bl[i] {
+			return strings.Join(al[i:min(len(al), i+3)], "\n")
+		}
+	}
+	return ""
 }
 
 // actionsJSON renders actions in a canonical order.
@@ -180,4 +216,32 @@ func actionsJSON(t *testing.T, actions []Action) string {
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
+}
+
+// parseTyped is the row-struct decoder the column decoder replaced: every
+// column of every row through GenericReader[cpRow]. The tests compare the
+// column decoder with it.
+func parseTyped(pf *parquet.File, f func(Action)) error {
+	r := parquet.NewGenericReader[cpRow](pf)
+	defer r.Close()
+	rows := make([]cpRow, 1024)
+	for {
+		clear(rows)
+		n, err := r.Read(rows)
+		for i := 0; i < n; i++ {
+			a, ok, cerr := typedAction(&rows[i])
+			if cerr != nil {
+				return cerr
+			}
+			if ok {
+				f(a)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
