@@ -25,26 +25,28 @@ var checkpointOnlyFields = map[string]bool{"stats_parsed": true, "partitionValue
 // delta-rs writes: single-file or one part of a multi-part checkpoint) into
 // the actions it holds. Corrupt input is an error, never a panic.
 func ParseCheckpoint(data []byte) (actions []Action, err error) {
-	err = parseCheckpointFunc(data, func(a Action) { actions = append(actions, a) })
+	err = parseCheckpointAt(bytes.NewReader(data), int64(len(data)), func(a Action) { actions = append(actions, a) })
 	if err != nil {
 		return nil, err
 	}
 	return actions, nil
 }
 
-// parseCheckpointFunc is ParseCheckpoint handing each action to f as it is
-// decoded (loading a snapshot never holds all of a checkpoint's actions).
-// After an error f may have seen some of the actions.
-func parseCheckpointFunc(data []byte, f func(Action)) (err error) {
+// parseCheckpointAt is ParseCheckpoint reading the size-byte file through
+// ra (a checkpoint on local disk is not read into memory) and handing each
+// action to f as it is decoded (loading a snapshot never holds all of a
+// checkpoint's actions). After an error f may have seen some of the
+// actions.
+func parseCheckpointAt(ra io.ReaderAt, size int64, f func(Action)) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("corrupt checkpoint: parquet decoder failed: %v", r)
 		}
 	}()
-	if err := checkParquetBounds(data); err != nil {
+	if err := checkParquetBoundsAt(ra, size); err != nil {
 		return fmt.Errorf("corrupt checkpoint: %w", err)
 	}
-	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)),
+	pf, err := parquet.OpenFile(ra, size,
 		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return fmt.Errorf("corrupt checkpoint: %w", err)

@@ -1,9 +1,11 @@
 package commitlog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 )
 
@@ -203,16 +205,50 @@ func (v *tval) int(id int16) (int64, bool) {
 // checkParquetBounds validates the footer and page headers of a Parquet
 // file against the file's size and the limits above.
 func checkParquetBounds(data []byte) error {
-	n := len(data)
-	if n < 12 || string(data[:4]) != "PAR1" || string(data[n-4:]) != "PAR1" {
+	return checkParquetBoundsAt(bytes.NewReader(data), int64(len(data)))
+}
+
+// readFullAt reads len(b) bytes at off; a short read is errBadParquet
+// (the file is shorter than its metadata says).
+func readFullAt(ra io.ReaderAt, b []byte, off int64) error {
+	n, err := ra.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %d bytes at %d: file truncated", errBadParquet, len(b), off)
+	}
+	return err
+}
+
+// checkParquetBoundsAt is checkParquetBounds reading the n-byte file
+// through ra: the footer, then each page header, so that a checkpoint on
+// disk is checked without being read into memory.
+func checkParquetBoundsAt(ra io.ReaderAt, n int64) error {
+	var head [4]byte
+	var tail [8]byte
+	if n < 12 {
 		return fmt.Errorf("%w: no PAR1 magic", errBadParquet)
 	}
-	flen := int64(binary.LittleEndian.Uint32(data[n-8 : n-4]))
-	if flen > int64(n-12) {
+	if err := readFullAt(ra, head[:], 0); err != nil {
+		return err
+	}
+	if err := readFullAt(ra, tail[:], n-8); err != nil {
+		return err
+	}
+	if string(head[:]) != "PAR1" || string(tail[4:]) != "PAR1" {
+		return fmt.Errorf("%w: no PAR1 magic", errBadParquet)
+	}
+	flen := int64(binary.LittleEndian.Uint32(tail[:4]))
+	if flen > n-12 {
 		return fmt.Errorf("%w: footer of %d bytes in a %d-byte file", errBadParquet, flen, n)
 	}
-	footerStart := int64(n-8) - flen
-	d := &tdec{b: data[footerStart : n-8]}
+	footerStart := n - 8 - flen
+	footer := make([]byte, flen)
+	if err := readFullAt(ra, footer, footerStart); err != nil {
+		return err
+	}
+	d := &tdec{b: footer}
 	fmd, err := d.value(12, 0)
 	if err != nil {
 		return fmt.Errorf("footer: %w", err)
@@ -220,8 +256,8 @@ func checkParquetBounds(data []byte) error {
 	// Every checkpoint row costs some bytes (a path, a protocol…), so a
 	// row count far beyond the file size is a lie that would only make the
 	// reader spin.
-	maxRows := int64(n) + 1024
-	maxValues := 8*int64(n) + 1024
+	maxRows := n + 1024
+	maxValues := 8*n + 1024
 	if rows, _ := fmd.int(3); rows < 0 || rows > maxRows {
 		return fmt.Errorf("%w: %d rows in a %d-byte file", errBadParquet, rows, n)
 	}
@@ -229,6 +265,7 @@ func checkParquetBounds(data []byte) error {
 	if rgs == nil {
 		return nil
 	}
+	pc := &pageChecker{ra: ra, bodyLen: footerStart}
 	for _, rg := range rgs.list {
 		if rows, _ := rg.int(3); rows < 0 || rows > maxRows {
 			return fmt.Errorf("%w: row group of %d rows in a %d-byte file", errBadParquet, rows, n)
@@ -242,7 +279,7 @@ func checkParquetBounds(data []byte) error {
 			if md == nil {
 				return fmt.Errorf("%w: column chunk without metadata", errBadParquet)
 			}
-			if err := checkColumnChunk(data[:footerStart], md, maxValues); err != nil {
+			if err := pc.checkColumnChunk(md, maxValues); err != nil {
 				return err
 			}
 		}
@@ -250,7 +287,49 @@ func checkParquetBounds(data []byte) error {
 	return nil
 }
 
-func checkColumnChunk(body []byte, md *tval, maxValues int64) error {
+// pageChecker reads page headers from the body of a file (what precedes
+// the footer) through a window it reuses.
+type pageChecker struct {
+	ra      io.ReaderAt
+	bodyLen int64
+	win     []byte
+}
+
+// Page header windows: a header is read through a window of
+// pageHeaderWindow bytes, grown up to maxPageHeaderBytes when it does not
+// fit (page statistics can hold long min/max values).
+const (
+	pageHeaderWindow   = 64 << 10
+	maxPageHeaderBytes = 16 << 20
+)
+
+// header decodes the page header at pos (the chunk ends at end) and
+// returns it with its encoded length.
+func (c *pageChecker) header(pos, end int64) (*tval, int64, error) {
+	size := min(end-pos, pageHeaderWindow)
+	for {
+		if int64(cap(c.win)) < size {
+			c.win = make([]byte, size)
+		}
+		win := c.win[:size]
+		if err := readFullAt(c.ra, win, pos); err != nil {
+			return nil, 0, err
+		}
+		d := &tdec{b: win}
+		ph, err := d.value(12, 0)
+		if err == nil {
+			return ph, int64(d.pos), nil
+		}
+		if size == end-pos || size >= maxPageHeaderBytes {
+			return nil, 0, err
+		}
+		size = min(end-pos, size*8, maxPageHeaderBytes)
+	}
+}
+
+// checkColumnChunk validates a column chunk's extent and every page
+// header in it.
+func (c *pageChecker) checkColumnChunk(md *tval, maxValues int64) error {
 	dataOff, ok := md.int(9)
 	if !ok {
 		return fmt.Errorf("%w: column chunk without data page offset", errBadParquet)
@@ -263,21 +342,20 @@ func checkColumnChunk(body []byte, md *tval, maxValues int64) error {
 	uncompressed, _ := md.int(6)
 	nvals, _ := md.int(5)
 	end := start + total
-	if start < 4 || total < 0 || end > int64(len(body)) || end < start {
+	if start < 4 || total < 0 || end > c.bodyLen || end < start {
 		return fmt.Errorf("%w: column chunk [%d, %d) outside the file", errBadParquet, start, end)
 	}
 	if uncompressed < 0 || nvals < 0 || nvals > maxValues {
 		return fmt.Errorf("%w: column chunk claims %d bytes, %d values", errBadParquet, uncompressed, nvals)
 	}
 	for pos := start; pos < end; {
-		d := &tdec{b: body[pos:end]}
-		ph, err := d.value(12, 0)
+		ph, hlen, err := c.header(pos, end)
 		if err != nil {
 			return fmt.Errorf("page header at %d: %w", pos, err)
 		}
 		usize, _ := ph.int(2)
 		csize, ok := ph.int(3)
-		if !ok || csize < 0 || usize < 0 || usize > maxPageBytes || int64(d.pos)+csize > end-pos {
+		if !ok || csize < 0 || usize < 0 || usize > maxPageBytes || hlen+csize > end-pos {
 			return fmt.Errorf("%w: page at %d: sizes %d/%d", errBadParquet, pos, csize, usize)
 		}
 		for _, h := range []int16{5, 7, 8} {
@@ -289,7 +367,7 @@ func checkColumnChunk(body []byte, md *tval, maxValues int64) error {
 				}
 			}
 		}
-		pos += int64(d.pos) + csize
+		pos += hlen + csize
 	}
 	return nil
 }

@@ -1,11 +1,13 @@
 package commitlog
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -487,12 +489,8 @@ func firstMissing(l *logListing, from, to int64) int64 {
 
 func loadCheckpoint(ctx context.Context, r Reader, parts []logFile, s *Snapshot) error {
 	for _, p := range parts {
-		data, err := readSized(ctx, r, p.key, p.size)
-		if err != nil {
-			return err
-		}
 		var pathErr error
-		err = parseCheckpointFunc(data, func(a Action) {
+		err := readCheckpointPart(ctx, r, p, func(a Action) {
 			if err := checkActionPath(a); err != nil && pathErr == nil {
 				pathErr = err
 			}
@@ -506,6 +504,34 @@ func loadCheckpoint(ctx context.Context, r Reader, parts []logFile, s *Snapshot)
 		}
 	}
 	return nil
+}
+
+// fileReader is what a store's Get returns for a file on disk (storage/local
+// returns an *os.File): it can be read at offsets, and knows its size.
+type fileReader interface {
+	io.ReaderAt
+	Stat() (fs.FileInfo, error)
+}
+
+// readCheckpointPart parses one checkpoint file. A file the store serves
+// from disk is read in place, page by page (a checkpoint of millions of
+// files is hundreds of megabytes); any other is read into memory first.
+func readCheckpointPart(ctx context.Context, r Reader, p logFile, f func(Action)) error {
+	rc, err := r.Get(ctx, p.key)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", p.key, err)
+	}
+	defer rc.Close()
+	if fr, ok := rc.(fileReader); ok {
+		if fi, err := fr.Stat(); err == nil && fi.Mode().IsRegular() {
+			return parseCheckpointAt(fr, fi.Size(), f)
+		}
+	}
+	data, err := readSizedFrom(rc, p.key, p.size)
+	if err != nil {
+		return err
+	}
+	return parseCheckpointAt(bytes.NewReader(data), int64(len(data)), f)
 }
 
 // replayCommits reads commits [from, to] (in parallel) and applies them in
@@ -568,19 +594,18 @@ func readAll(ctx context.Context, r Reader, key string) ([]byte, error) {
 	return data, nil
 }
 
-// readSized is readAll for an object whose size the listing gave: one
+// readSizedFrom reads an opened object whose size the listing gave: one
 // buffer of that size instead of a doubling one (a checkpoint of millions
 // of files is hundreds of megabytes). A size that turns out wrong only
 // costs the growth.
-func readSized(ctx context.Context, r Reader, key string, size int64) ([]byte, error) {
+func readSizedFrom(rc io.Reader, key string, size int64) ([]byte, error) {
 	if size <= 0 || size > 1<<40 {
-		return readAll(ctx, r, key)
+		data, err := io.ReadAll(rc)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", key, err)
+		}
+		return data, nil
 	}
-	rc, err := r.Get(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	defer rc.Close()
 	buf := make([]byte, size+1) // +1: to see the end
 	n, err := io.ReadFull(rc, buf)
 	switch {
