@@ -50,7 +50,8 @@ type Add struct {
 	// the Delta protocol requires, exactly as written in the log.
 	Path string `json:"path"`
 	// PartitionValues maps each partition column to its value as a string;
-	// nil means the null partition.
+	// nil means the null partition. The files of a loaded snapshot share
+	// equal maps (here and in Tags): treat them as read-only.
 	PartitionValues  map[string]*string `json:"partitionValues"`
 	Size             int64              `json:"size"`
 	ModificationTime int64              `json:"modificationTime"`

@@ -91,7 +91,8 @@ func (s *Snapshot) NumRecords() (int64, bool) {
 }
 
 // Files returns the active files sorted by path (as written in the log).
-// The returned values are copies.
+// The returned values are copies; their maps (PartitionValues, Tags) are
+// shared with the snapshot and other files and must not be modified.
 func (s *Snapshot) Files() []Add {
 	files := s.sortedFiles()
 	out := make([]Add, len(files))
