@@ -106,8 +106,7 @@ func TestHTTP(t *testing.T) {
 	if code, _ := get("/readyz"); code != 503 {
 		t.Errorf("/readyz = %d before Run, want 503", code)
 	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	run := goRun(ctx, t, r)
 	for r.Stats()[0].RowsCommitted < 50 && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -130,8 +129,7 @@ func TestHTTP(t *testing.T) {
 			t.Errorf("/metrics (%d) lacks %q", code, want)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if code, _ := get("/readyz"); code != 503 {
@@ -180,9 +178,9 @@ func BenchmarkScaleOut(b *testing.B) {
 				runners = append(runners, r)
 			}
 			b.ResetTimer()
-			done := make(chan error, k)
+			var bg []*running
 			for _, r := range runners {
-				go func() { done <- r.Run(ctx) }()
+				bg = append(bg, goRun(ctx, b, r))
 			}
 			for ctx.Err() == nil {
 				var rows int64
@@ -213,8 +211,8 @@ func BenchmarkScaleOut(b *testing.B) {
 			b.ReportMetric(commits, "commits")
 			b.ReportMetric(failed, "failed-commits")
 			cancel()
-			for range runners {
-				<-done
+			for _, r := range bg {
+				_ = r.wait()
 			}
 		})
 	}

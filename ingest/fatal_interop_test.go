@@ -61,11 +61,8 @@ func TestInteropPermanentKafkaErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			done := make(chan error, 1)
-			go func() { done <- r.Run(ctx) }()
-			select {
-			case err = <-done:
-			case <-time.After(time.Minute):
+			ended, err := goRun(ctx, t, r).waitWithin(time.Minute)
+			if !ended {
 				t.Fatalf("Run still retrying after %v (fatal_after %v)", time.Since(start), fatalAfter)
 			}
 			t.Logf("Run returned after %v: %v", time.Since(start).Round(time.Millisecond), err)

@@ -39,9 +39,9 @@ func wrapMain(fs **faulty.Store) func(string, storage.Store) storage.Store {
 }
 
 // startFaulty builds a Runner whose main table store is wrapped by a faulty
-// store, runs it until caught up in the background, and returns the store,
-// the Runner and the channel Run's result arrives on.
-func startFaulty(t *testing.T, c []string, dir string, setup func(fs *faulty.Store)) (*faulty.Store, *ingest.Runner, <-chan error) {
+// store, runs it until caught up in the background, and returns the store
+// and the running Runner.
+func startFaulty(t *testing.T, c []string, dir string, setup func(fs *faulty.Store)) (*faulty.Store, *running) {
 	t.Helper()
 	var fs *faulty.Store
 	opts := ingest.Options{
@@ -59,9 +59,7 @@ func startFaulty(t *testing.T, c []string, dir string, setup func(fs *faulty.Sto
 		t.Fatal(err)
 	}
 	setup(fs)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	return fs, r, done
+	return fs, goRun(ctx, t, r)
 }
 
 // TestStorageFailures makes the table's storage fail while records arrive.
@@ -76,7 +74,7 @@ func TestStorageFailures(t *testing.T) {
 		var src produced
 		produce(t, producer(t, c), &src, 0, n, marshal)
 		dir := tempDir(t)
-		fs, r, done := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
+		fs, r := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
 			fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Match: isCommit})
 		})
 		waitFor(t, "not every record consumed", func() bool { return r.Stats()[0].RecordsConsumed >= n })
@@ -98,7 +96,7 @@ func TestStorageFailures(t *testing.T) {
 			}
 		})
 		fs.Reset()
-		if err := <-done; err != nil {
+		if err := r.wait(); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 		st := r.Stats()[0]
@@ -125,11 +123,11 @@ func TestStorageFailures(t *testing.T) {
 		p := producer(t, c)
 		produce(t, p, &src, 0, n, marshal)
 		dir := tempDir(t)
-		_, _, done := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
+		_, r := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
 			fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Match: isCommit, Nth: 1, After: true})
 			fs.Inject(faulty.Fault{Op: faulty.OpGet, Match: isCommit, Nth: 2})
 		})
-		if err := <-done; err != nil {
+		if err := r.wait(); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 		checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), &src, nil)
@@ -145,7 +143,7 @@ func TestStorageFailures(t *testing.T) {
 		produce(t, producer(t, c), &src, 0, n, marshal)
 		dir := tempDir(t)
 		var ambiguous atomic.Bool
-		fs, r, done := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
+		fs, r := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
 			fs.OnAfter(func(_ context.Context, call faulty.Call, _ error) {
 				if call.Op == faulty.OpPutIfAbsent && isCommit(call) {
 					ambiguous.Store(true)
@@ -164,7 +162,7 @@ func TestStorageFailures(t *testing.T) {
 		base := reads()
 		waitFor(t, "fewer than 3 failed log reads after the ambiguous commit", func() bool { return reads() >= base+3 })
 		fs.Reset()
-		if err := <-done; err != nil {
+		if err := r.wait(); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 		checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), &src, nil)
@@ -181,7 +179,7 @@ func TestStorageFailures(t *testing.T) {
 		dir := tempDir(t)
 		var failing atomic.Bool
 		failing.Store(true)
-		fs, r, done := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
+		fs, r := startFaulty(t, c.ListenAddrs(), dir, func(fs *faulty.Store) {
 			fs.Inject(faulty.Fault{Op: faulty.OpPut, Match: func(c faulty.Call) bool { return isDataFile(c) && failing.Load() }})
 		})
 		deadline := time.Now().Add(20 * time.Second)
@@ -195,7 +193,7 @@ func TestStorageFailures(t *testing.T) {
 			t.Errorf("committed %d rows while their files could not be uploaded", st.RowsCommitted)
 		}
 		failing.Store(false)
-		if err := <-done; err != nil {
+		if err := r.wait(); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 		if st := r.Stats()[0]; st.RecordsConsumed != n || st.RowsCommitted != n {
@@ -255,8 +253,7 @@ func TestBackpressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Match: isCommit})
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	run := goRun(ctx, t, r)
 	paused := func() float64 {
 		mfs, _ := reg.Gather()
 		for _, mf := range mfs {
@@ -282,7 +279,7 @@ func TestBackpressure(t *testing.T) {
 		t.Errorf("consumed %d records, then %d while paused: fetching did not stop", consumed, got)
 	}
 	fs.Reset()
-	if err := <-done; err != nil {
+	if err := run.wait(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if paused() != 0 {
@@ -313,12 +310,7 @@ func TestRebalanceWithSlowUploads(t *testing.T) {
 	defer cancel()
 	logsA := newLogLines(testLogger(t).Handler())
 	var fs *faulty.Store
-	a, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: slog.New(logsA), WrapStore: wrapMain(&fs)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	doneA := make(chan error, 1)
-	go func() { doneA <- a.Run(ctx) }()
+	a := startRunner(ctx, t, cfg, ingest.Options{Logger: slog.New(logsA), WrapStore: wrapMain(&fs)})
 	for a.Stats()[0].RowsCommitted < n/2 && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -330,12 +322,7 @@ func TestRebalanceWithSlowUploads(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	joined := time.Now()
-	b, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	doneB := make(chan error, 1)
-	go func() { doneB <- b.Run(ctx) }()
+	b := startRunner(ctx, t, cfg, ingest.Options{Logger: testLogger(t)})
 	adm := kadm.NewClient(p)
 	for {
 		gs, err := adm.DescribeGroups(ctx, "lake")
@@ -361,8 +348,8 @@ func TestRebalanceWithSlowUploads(t *testing.T) {
 	}
 	fs.SetLatency(faulty.OpPut, 0)
 	cancel()
-	for _, done := range []chan error{doneA, doneB} {
-		if err := <-done; err != nil {
+	for _, r := range []*running{a, b} {
+		if err := r.wait(); err != nil {
 			t.Logf("Run: %v (the rest is read again)", err)
 		}
 	}

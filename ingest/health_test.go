@@ -148,8 +148,7 @@ func TestStalledStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	op := newOperator(t, r, reg)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	run := goRun(ctx, t, r)
 	for r.Stats()[0].RowsCommitted < n/2 && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -200,8 +199,7 @@ func TestStalledStore(t *testing.T) {
 	if got := logs.n("storage requests succeed again"); got < 1 {
 		t.Errorf("no INFO 'storage requests succeed again' after the outage")
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), &src, nil)
@@ -224,8 +222,7 @@ func TestBrokerDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	op := newOperator(t, r, reg)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	run := goRun(ctx, t, r)
 	for r.Stats()[0].RowsCommitted < 20 && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -239,8 +236,7 @@ func TestBrokerDown(t *testing.T) {
 		t.Fatalf("/readyz = %d 10s after the broker went down", code)
 	}
 	t.Logf("/readyz 503 %v after the broker went down: %s", time.Since(down).Round(time.Millisecond), strings.TrimSpace(body))
-	cancel()
-	<-done
+	_ = run.stop()
 }
 
 // TestPermanentKafkaErrors: a wrong SASL password, a user without the ACLs
@@ -321,15 +317,13 @@ func TestPermanentKafkaErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			done := make(chan error, 1)
-			go func() { done <- r.Run(ctx) }()
+			run := goRun(ctx, t, r)
 			time.Sleep(fatalAfter / 2)
 			if r.Ready() {
 				t.Errorf("Ready while Kafka refuses us")
 			}
-			select {
-			case err = <-done:
-			case <-time.After(20 * time.Second):
+			ended, err := run.waitWithin(20 * time.Second)
+			if !ended {
 				t.Fatalf("Run still retrying %v after the start (fatal_after %v)", time.Since(start), fatalAfter)
 			}
 			t.Logf("Run returned after %v: %v", time.Since(start).Round(time.Millisecond), err)

@@ -283,3 +283,61 @@ func tempDir(t testing.TB) string {
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
 }
+
+// running is a Runner running in the background: see startRunner.
+type running struct {
+	*ingest.Runner
+	cancel context.CancelFunc
+	done   chan error
+	err    error
+	ended  bool
+}
+
+// startRunner creates a Runner for cfg and opts (failing the test if
+// NewRunner fails) and runs it in the background until ctx ends, stop is
+// called or the test ends.
+func startRunner(ctx context.Context, t testing.TB, cfg ingest.Config, opts ingest.Options) *running {
+	t.Helper()
+	r, err := ingest.NewRunner(ctx, cfg, opts)
+	if err != nil {
+		t.Fatalf("NewRunner: %v", err)
+	}
+	return goRun(ctx, t, r)
+}
+
+// goRun runs r in the background, as startRunner does: for a test that
+// sets something up between NewRunner and Run.
+func goRun(ctx context.Context, t testing.TB, r *ingest.Runner) *running {
+	ctx, cancel := context.WithCancel(ctx)
+	b := &running{Runner: r, cancel: cancel, done: make(chan error, 1)}
+	go func() { b.done <- r.Run(ctx) }()
+	t.Cleanup(func() { _ = b.stop() }) // also when the test fails early: no logging after it ends
+	return b
+}
+
+// wait waits for Run to return and returns its error.
+func (b *running) wait() error {
+	if !b.ended {
+		b.err, b.ended = <-b.done, true
+	}
+	return b.err
+}
+
+// waitWithin is wait for at most d: false when Run has not returned by then.
+func (b *running) waitWithin(d time.Duration) (bool, error) {
+	if !b.ended {
+		select {
+		case b.err = <-b.done:
+			b.ended = true
+		case <-time.After(d):
+			return false, nil
+		}
+	}
+	return true, b.err
+}
+
+// stop cancels Run's context and returns Run's error.
+func (b *running) stop() error {
+	b.cancel()
+	return b.wait()
+}

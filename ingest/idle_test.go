@@ -3,7 +3,6 @@ package ingest_test
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,21 +31,13 @@ func TestUntilCaughtUpIdleInstance(t *testing.T) {
 	defer cancel()
 	// The streaming instance takes the only partition and keeps it.
 	committed := make(chan struct{}, 1)
-	streaming, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: testLogger(t), KafkaOpts: fastGroup(),
+	streaming := startRunner(ctx, t, cfg, ingest.Options{Logger: testLogger(t), KafkaOpts: fastGroup(),
 		OnCommit: func(ingest.CommitEvent) {
 			select {
 			case committed <- struct{}{}:
 			default:
 			}
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	streamDone := make(chan error, 1)
-	go func() { streamDone <- streaming.Run(sctx) }()
-	streamErr := sync.OnceValue(func() error { stop(); return <-streamDone })
-	t.Cleanup(func() { streamErr() }) // also when the test fails early: no logging after it ends
 	select {
 	case <-committed:
 	case <-ctx.Done():
@@ -72,7 +63,7 @@ func TestUntilCaughtUpIdleInstance(t *testing.T) {
 	if v, ok := snap.TxnVersion(commitlog.KafkaAppID("lake", topic, 0)); !ok || v != 499 {
 		t.Fatalf("the idle instance stopped at watermark %d (set %v), want 499", v, ok)
 	}
-	if err := streamErr(); err != nil {
+	if err := streaming.stop(); err != nil {
 		t.Fatalf("streaming instance: %v", err)
 	}
 	checkExactlyOnce(t, readRows(t, ducktest.Open(t), filepath.Join(dir, "ad_impressions")), &src, nil)

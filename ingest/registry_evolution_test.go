@@ -41,8 +41,8 @@ func TestRegistryEvolutionMidStream(t *testing.T) {
 			evolvedLast.Store(e.Version)
 		}
 	}})
-	rowsOf := func() int64 { return run.r.Stats()[0].RowsCommitted }
-	deadOf := func() int64 { return run.r.Stats()[0].DeadLetters }
+	rowsOf := func() int64 { return run.Stats()[0].RowsCommitted }
+	deadOf := func() int64 { return run.Stats()[0].DeadLetters }
 
 	var vals [][]byte
 	for i := range n {

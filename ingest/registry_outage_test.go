@@ -52,7 +52,7 @@ func testRegistryOutage(t *testing.T, hang bool, brokers []string, topic string,
 	cfg.Tables[0].Topics = []string{topic}
 	cfg.Tables[0].SchemaRegistry.Timeout = 300 * time.Millisecond
 	run := runStreaming(t, cfg, ingest.Options{Registerer: metrics, KafkaOpts: kopts})
-	st := func() ingest.TableStats { return run.r.Stats()[0] }
+	st := func() ingest.TableStats { return run.Stats()[0] }
 	unavailable := func() string {
 		mfs, _ := metrics.Gather()
 		for _, mf := range mfs {
@@ -67,7 +67,7 @@ func testRegistryOutage(t *testing.T, hang bool, brokers []string, topic string,
 		vals = append(vals, payment(t, id1, s1, i))
 	}
 	produceValues(t, p, topic, vals...)
-	waitFor(t, "the v1 rows", func() bool { return st().RowsCommitted == n && run.r.Ready() })
+	waitFor(t, "the v1 rows", func() bool { return st().RowsCommitted == n && run.Ready() })
 
 	id2, s2 := reg.register(topic+"-value", srPaymentV2)
 	reg.down.Store(true)
@@ -76,12 +76,12 @@ func testRegistryOutage(t *testing.T, hang bool, brokers []string, topic string,
 		vals = append(vals, payment(t, id2, s2, i))
 	}
 	produceValues(t, p, topic, vals...)
-	waitFor(t, "not ready", func() bool { return !run.r.Ready() })
+	waitFor(t, "not ready", func() bool { return !run.Ready() })
 	time.Sleep(outage)
 	if s := st(); s.RowsCommitted != n || s.DeadLetters != 0 {
 		t.Fatalf("during the outage: %+v, want %d rows and no dead letters", s, n)
 	}
-	if run.r.Ready() {
+	if run.Ready() {
 		t.Fatal("ready during the outage")
 	}
 	if got := unavailable(); got != "1" {
@@ -89,7 +89,7 @@ func testRegistryOutage(t *testing.T, hang bool, brokers []string, topic string,
 	}
 	reg.down.Store(false)
 	waitFor(t, "every row after the outage", func() bool { return st().RowsCommitted == 3*n })
-	waitFor(t, "ready again", run.r.Ready)
+	waitFor(t, "ready again", run.Ready)
 	if got := unavailable(); got != "0" {
 		t.Errorf("protolake_ingest_registry_unavailable = %s after the outage, want 0", got)
 	}

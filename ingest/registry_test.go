@@ -149,37 +149,15 @@ func registryConfig(t *testing.T, brokers []string, dir, url string) ingest.Conf
 	return cfg
 }
 
-// streaming runs a Runner until stop is called.
-type streaming struct {
-	r    *ingest.Runner
-	stop func() error
-}
-
-func runStreaming(t *testing.T, cfg ingest.Config, opts ingest.Options) *streaming {
+// runStreaming runs a Runner with the test logger and fastGroup (under the
+// caller's KafkaOpts) until stop is called.
+func runStreaming(t *testing.T, cfg ingest.Config, opts ingest.Options) *running {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
 	}
 	opts.KafkaOpts = append(fastGroup(), opts.KafkaOpts...) // the caller's win
-	ctx, cancel := context.WithCancel(context.Background())
-	r, err := ingest.NewRunner(ctx, cfg, opts)
-	if err != nil {
-		cancel()
-		t.Fatalf("NewRunner: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	var stopped bool
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		cancel()
-		return <-done
-	}
-	t.Cleanup(func() { _ = stop() })
-	return &streaming{r: r, stop: stop}
+	return startRunner(context.Background(), t, cfg, opts)
 }
 
 // waitFor polls cond for up to 30s.

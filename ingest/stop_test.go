@@ -64,12 +64,7 @@ func TestUnsupportedProtocolStops(t *testing.T) {
 	tdir := filepath.Join(dir, "ad_impressions")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	r, err := ingest.NewRunner(ctx, baseConfig(t, c.ListenAddrs(), dir), ingest.Options{Logger: testLogger(t), KafkaOpts: fastGroup()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	r := startRunner(ctx, t, baseConfig(t, c.ListenAddrs(), dir), ingest.Options{Logger: testLogger(t), KafkaOpts: fastGroup()})
 	for r.Stats()[0].RowsCommitted < n && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -85,9 +80,8 @@ func TestUnsupportedProtocolStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	produce(t, p, &src, n, 2*n, marshal)
-	select {
-	case err = <-done:
-	case <-time.After(30 * time.Second):
+	ended, err := r.waitWithin(30 * time.Second)
+	if !ended {
 		t.Fatal("Run still running 30s after the protocol upgrade")
 	}
 	if !errors.Is(err, commitlog.ErrUnsupportedProtocol) {
