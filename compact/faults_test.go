@@ -18,24 +18,32 @@ import (
 	"github.com/protolake/protolake/storage/local"
 )
 
-// faultyTable returns a 4-partition table and a handle on it through a
-// fault-injecting store.
-func faultyTable(t *testing.T) (*testTable, *faulty.Store, *commitlog.Table) {
+// faultyTable returns a table of batches appended batches (rows rows over
+// parts partitions each) and a second handle on it, opened with cfg,
+// through a fault-injecting store.
+func faultyTable(t *testing.T, batches, rows, parts int, cfg commitlog.Config) (*testTable, *faulty.Store, *commitlog.Table) {
 	t.Helper()
 	tt := newTestTable(t)
-	for b := 0; b < 6; b++ {
-		tt.appendBatch(t, 20, 4)
+	for range batches {
+		tt.appendBatch(t, rows, parts)
 	}
 	inner, err := local.New(tt.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fs := faulty.New(inner)
-	tbl, err := commitlog.Open(fs, commitlog.Config{DisableCheckpoints: true})
+	tbl, err := commitlog.Open(fs, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tt, fs, tbl
+}
+
+// fourPartitions is the table of the fault tests: 6 batches of 20 rows
+// over 4 partitions.
+func fourPartitions(t *testing.T) (*testTable, *faulty.Store, *commitlog.Table) {
+	t.Helper()
+	return faultyTable(t, 6, 20, 4, commitlog.Config{DisableCheckpoints: true})
 }
 
 // TestFaultUploadFails: the upload of one compacted file fails; that
@@ -43,7 +51,7 @@ func faultyTable(t *testing.T) (*testTable, *faulty.Store, *commitlog.Table) {
 // no file is left behind.
 func TestFaultUploadFails(t *testing.T) {
 	ctx := context.Background()
-	tt, fs, tbl := faultyTable(t)
+	tt, fs, tbl := fourPartitions(t)
 	db := ducktest.Open(t)
 	before, _ := tt.tbl.Snapshot(ctx)
 	want := tableRows(t, db, tt.dir, before)
@@ -77,7 +85,7 @@ func TestFaultUploadFails(t *testing.T) {
 // the partition is compacted exactly once and its files are kept.
 func TestFaultAmbiguousCommit(t *testing.T) {
 	ctx := context.Background()
-	tt, fs, tbl := faultyTable(t)
+	tt, fs, tbl := fourPartitions(t)
 	db := ducktest.Open(t)
 	before, _ := tt.tbl.Snapshot(ctx)
 	want := tableRows(t, db, tt.dir, before)
@@ -116,19 +124,7 @@ func TestFaultLandedCommitNeverDeleted(t *testing.T) {
 	ctx := context.Background()
 	db := ducktest.Open(t)
 	for _, script := range scripts {
-		tt := newTestTable(t)
-		for b := 0; b < 2; b++ {
-			tt.appendBatch(t, 10, 2)
-		}
-		inner, err := local.New(tt.dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fs := faulty.New(inner)
-		tbl, err := commitlog.Open(fs, commitlog.Config{DisableCheckpoints: true, MaxAttempts: 3, RetryBackoff: time.Microsecond})
-		if err != nil {
-			t.Fatal(err)
-		}
+		tt, fs, tbl := faultyTable(t, 2, 10, 2, commitlog.Config{DisableCheckpoints: true, MaxAttempts: 3, RetryBackoff: time.Microsecond})
 		before, _ := tt.tbl.Snapshot(ctx)
 		want := tableRows(t, db, tt.dir, before)
 		// Count log calls from the first commit write on (the planning
@@ -179,7 +175,7 @@ func TestFaultLandedCommitNeverDeleted(t *testing.T) {
 // aborted and nothing of it stays in the store, not even a temporary file.
 func TestFaultInputReadFailsMidFile(t *testing.T) {
 	ctx := context.Background()
-	tt, fs, tbl := faultyTable(t)
+	tt, fs, tbl := fourPartitions(t)
 	fs.Inject(faulty.Fault{Op: faulty.OpGet, Nth: 3, Match: func(c faulty.Call) bool { return strings.HasSuffix(c.Key, ".zstd.parquet") }})
 	res, err := compact.Run(ctx, tbl, compact.Config{RowGroupBytes: 1})
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/protolake/protolake/compact"
 	"github.com/protolake/protolake/internal/ducktest"
 	"github.com/protolake/protolake/storage/faulty"
-	"github.com/protolake/protolake/storage/local"
 )
 
 // racedTable returns a table of 4 partitions × 10 small files and a second
@@ -21,15 +20,7 @@ import (
 // commit attempt (after the compaction planned and wrote its files).
 func racedTable(t *testing.T, interfere func()) (*testTable, *commitlog.Table) {
 	t.Helper()
-	tt := newTestTable(t)
-	for b := 0; b < 10; b++ {
-		tt.appendBatch(t, 20, 4)
-	}
-	inner, err := local.New(tt.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := faulty.New(inner)
+	tt, fs, a := faultyTable(t, 10, 20, 4, commitlog.Config{DisableCheckpoints: true})
 	var once sync.Once
 	fs.OnBefore(func(ctx context.Context, c faulty.Call) error {
 		if c.Op == faulty.OpPutIfAbsent && strings.HasPrefix(c.Key, commitlog.LogDir) {
@@ -37,10 +28,6 @@ func racedTable(t *testing.T, interfere func()) (*testTable, *commitlog.Table) {
 		}
 		return nil
 	})
-	a, err := commitlog.Open(fs, commitlog.Config{DisableCheckpoints: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return tt, a
 }
 
