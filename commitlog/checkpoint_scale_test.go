@@ -44,6 +44,29 @@ func TestCheckpointRowGroups(t *testing.T) {
 	}
 }
 
+// TestCheckpointRowGroupBytes: wide statistics cut row groups by size, not
+// only by rows, so the memory of writing a checkpoint does not grow with
+// the statistics' width; every file reads back.
+func TestCheckpointRowGroupBytes(t *testing.T) {
+	defer func(n int) { checkpointRowGroupBytes = n }(checkpointRowGroupBytes)
+	checkpointRowGroupBytes = 1 << 20
+	s := wideSnapshot(2000)
+	pf, data, info := encodeCheckpointFile(t, s)
+	perRow := (&cpRow{Add: &cpAdd{Path: &s.Files()[0].Path, Stats: &s.Files()[0].Stats}}).size()
+	maxRows := int64(checkpointRowGroupBytes/perRow + 2)
+	if len(pf.RowGroups()) < 5 || info.NumOfAddFiles != 2000 {
+		t.Fatalf("%d row groups for %d files of about %d bytes with a %d-byte bound, want at least 5", len(pf.RowGroups()), info.NumOfAddFiles, perRow, checkpointRowGroupBytes)
+	}
+	for i, rg := range pf.RowGroups() {
+		if rg.NumRows() > maxRows {
+			t.Errorf("row group %d has %d rows, want <= %d", i, rg.NumRows(), maxRows)
+		}
+	}
+	if back := checkpointSnapshot(t, data); back.NumFiles() != 2000 || !reflect.DeepEqual(back.Files()[1999].Stats, s.Files()[1999].Stats) {
+		t.Fatalf("read back %d files, want 2000 with their statistics", back.NumFiles())
+	}
+}
+
 // TestCheckpointDefaultRowGroupSize: with the default bound, just over one
 // row group's worth of actions makes two row groups.
 func TestCheckpointDefaultRowGroupSize(t *testing.T) {

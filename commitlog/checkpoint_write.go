@@ -99,6 +99,41 @@ type cpRow struct {
 	DomainMetadata *cpDomainMetadata `parquet:"domainMetadata,optional"`
 }
 
+// size approximates the bytes a row holds: its strings (the statistics,
+// above all) plus a fixed amount for everything else.
+func (r *cpRow) size() int {
+	n := 64
+	str := func(p *string) {
+		if p != nil {
+			n += len(*p)
+		}
+	}
+	strs := func(m map[string]*string) {
+		for k, v := range m {
+			n += len(k)
+			str(v)
+		}
+	}
+	switch {
+	case r.Add != nil:
+		str(r.Add.Path)
+		str(r.Add.Stats)
+		strs(r.Add.PartitionValues)
+		strs(r.Add.Tags)
+	case r.Remove != nil:
+		str(r.Remove.Path)
+		strs(r.Remove.PartitionValues)
+	case r.MetaData != nil:
+		str(r.MetaData.SchemaString)
+		strs(r.MetaData.Configuration)
+	case r.DomainMetadata != nil:
+		str(r.DomainMetadata.Configuration)
+	case r.Txn != nil:
+		str(r.Txn.AppID)
+	}
+	return n
+}
+
 // CheckpointSchema is the Parquet schema of the checkpoints protolake
 // writes (Spark's layout).
 func CheckpointSchema() *parquet.Schema {
@@ -148,6 +183,16 @@ const CheckpointRowGroupRows = 50_000
 // checkpointRowGroupRows is CheckpointRowGroupRows; tests lower it.
 var checkpointRowGroupRows = CheckpointRowGroupRows
 
+// CheckpointRowGroupBytes bounds a checkpoint row group by the size of its
+// actions' strings (paths, statistics, partition values, tags) as well:
+// the Parquet writer holds a row group's values until the group is
+// complete, so this, not the checkpoint's size, bounds the memory of
+// writing one. 50,000 files with 3 KB of statistics each would be 150 MB.
+const CheckpointRowGroupBytes = 32 << 20
+
+// checkpointRowGroupBytes is CheckpointRowGroupBytes; tests lower it.
+var checkpointRowGroupBytes = CheckpointRowGroupBytes
+
 // checkpointBatch is how many rows are handed to the Parquet writer at a
 // time: the rows of a checkpoint are never all materialized at once.
 const checkpointBatch = 1024
@@ -156,7 +201,8 @@ const checkpointBatch = 1024
 // protocol, metaData, txns, live domain metadata, every active file (with
 // dataChange false) and the tombstones deleted after tombstoneCutoff
 // (older ones have expired and are dropped, as Spark does). Row groups hold
-// at most CheckpointRowGroupRows rows.
+// at most CheckpointRowGroupRows rows and about CheckpointRowGroupBytes of
+// strings.
 func EncodeCheckpoint(s *Snapshot, tombstoneCutoff time.Time) ([]byte, CheckpointInfo, error) {
 	var buf bytes.Buffer
 	info, err := WriteCheckpoint(&buf, s, tombstoneCutoff)
@@ -188,28 +234,35 @@ func WriteCheckpoint(w io.Writer, s *Snapshot, tombstoneCutoff time.Time) (Check
 		parquet.CreatedBy("protolake", "", ""),
 		parquet.MaxRowsPerRowGroup(int64(checkpointRowGroupRows)))
 	rows := make([]cpRow, 0, checkpointBatch)
-	inGroup := 0
+	sizes := make([]int, 0, checkpointBatch)
+	inGroup, groupBytes := 0, 0
 	flush := func() error {
 		for done := 0; done < len(rows); {
-			n := min(len(rows)-done, checkpointRowGroupRows-inGroup)
+			// The rows up to the first bound this batch reaches.
+			n := 0
+			for done+n < len(rows) && inGroup+n < checkpointRowGroupRows && groupBytes < checkpointRowGroupBytes {
+				groupBytes += sizes[done+n]
+				n++
+			}
 			if _, err := pw.Write(rows[done : done+n]); err != nil {
 				return err
 			}
 			done += n
 			inGroup += n
-			if inGroup == checkpointRowGroupRows {
+			if inGroup == checkpointRowGroupRows || groupBytes >= checkpointRowGroupBytes {
 				if err := pw.Flush(); err != nil {
 					return err
 				}
-				inGroup = 0
+				inGroup, groupBytes = 0, 0
 			}
 		}
 		clear(rows)
-		rows = rows[:0]
+		rows, sizes = rows[:0], sizes[:0]
 		return nil
 	}
 	emit := func(r cpRow) error {
 		rows = append(rows, r)
+		sizes = append(sizes, r.size())
 		info.Size++
 		if len(rows) == checkpointBatch {
 			return flush()
@@ -330,8 +383,13 @@ func (t *Table) HasCheckpoint(ctx context.Context, v int64) (bool, error) {
 }
 
 // Checkpoint writes a classic checkpoint for version v (Latest for the
-// newest) and updates _last_checkpoint. An existing checkpoint for v is left
-// alone (it holds the same state).
+// newest) and updates _last_checkpoint. The checkpoint is written with a
+// plain Put, streamed as it is encoded (bounded memory on every store, a
+// multipart upload on S3), and replaces a checkpoint of v that is already
+// there with an equivalent one: every complete checkpoint of a version holds
+// the same state, and a Put is all-or-nothing, so readers see one whole
+// checkpoint or the other. Callers that want to skip existing checkpoints
+// check HasCheckpoint first (protolake checkpoint does).
 func (t *Table) Checkpoint(ctx context.Context, v int64) (CheckpointInfo, error) {
 	s, err := t.SnapshotAt(ctx, v)
 	if err != nil {
@@ -341,39 +399,12 @@ func (t *Table) Checkpoint(ctx context.Context, v int64) (CheckpointInfo, error)
 }
 
 func (t *Table) writeCheckpoint(ctx context.Context, s *Snapshot) (CheckpointInfo, error) {
-	retention := durationProp(s.Metadata().Configuration, PropDeletedFileRetentionDuration, DefaultDeletedFileRetention)
-	// The checkpoint is encoded straight into the store's write (a pipe):
-	// memory holds one row group, not the file (S3's conditional put still
-	// buffers the object; local and HDFS write a temporary file).
-	key := CheckpointKey(s.Version())
-	pr, pw := io.Pipe()
-	type encoded struct {
-		info CheckpointInfo
-		err  error
-	}
-	enc := make(chan encoded, 1)
-	go func() {
-		info, err := WriteCheckpoint(pw, s, t.cfg.Now().Add(-retention))
-		pw.CloseWithError(err) // an encoding error fails the write: nothing is stored
-		enc <- encoded{info, err}
-	}()
-	err := t.store.PutIfAbsent(ctx, key, pr)
-	pr.CloseWithError(errWriteEnded) // unblocks the encoder if the write stopped reading
-	e := <-enc
-	info := e.info
-	if e.err != nil && !errors.Is(e.err, errWriteEnded) {
-		return info, fmt.Errorf("checkpoint version %d: %w", s.Version(), e.err)
-	}
-	if e.err != nil && err == nil {
-		return info, fmt.Errorf("checkpoint version %d: the store took the checkpoint before it was complete", s.Version())
-	}
-	if err != nil && !errors.Is(err, storage.ErrExist) && !errors.Is(err, storage.ErrAmbiguous) {
-		return info, fmt.Errorf("checkpoint: write %s: %w", key, err)
-	}
-	if errors.Is(err, storage.ErrAmbiguous) {
-		if _, gerr := readAll(ctx, t.store, key); gerr != nil {
-			return info, fmt.Errorf("checkpoint: write %s: %w", key, err)
-		}
+	// Not PutIfAbsent: S3's conditional put is one PutObject of the whole
+	// object in memory, and a checkpoint needs no exclusivity (see
+	// Checkpoint and docs/log-format.md).
+	info, err := t.streamCheckpoint(ctx, s, t.store.Put)
+	if err != nil {
+		return info, err
 	}
 	// Never move the hint backwards.
 	if lc, err := ReadLastCheckpoint(ctx, t.store); err == nil && lc.Version > info.Version {
@@ -384,6 +415,40 @@ func (t *Table) writeCheckpoint(ctx context.Context, s *Snapshot) (CheckpointInf
 		return info, fmt.Errorf("checkpoint: write %s: %w", lastCheckpointKey, err)
 	}
 	t.cfg.Logger.Info("wrote checkpoint", "version", info.Version, "actions", info.Size, "files", info.NumOfAddFiles)
+	return info, nil
+}
+
+// streamCheckpoint encodes the checkpoint of s straight into write (a
+// pipe), so memory holds one row group and whatever write buffers (on S3,
+// one upload part), not the file. An encoding error fails the write, so
+// nothing is stored.
+func (t *Table) streamCheckpoint(ctx context.Context, s *Snapshot, write func(ctx context.Context, key string, r io.Reader) error) (CheckpointInfo, error) {
+	retention := durationProp(s.Metadata().Configuration, PropDeletedFileRetentionDuration, DefaultDeletedFileRetention)
+	key := CheckpointKey(s.Version())
+	pr, pw := io.Pipe()
+	type encoded struct {
+		info CheckpointInfo
+		err  error
+	}
+	enc := make(chan encoded, 1)
+	go func() {
+		info, err := WriteCheckpoint(pw, s, t.cfg.Now().Add(-retention))
+		pw.CloseWithError(err)
+		enc <- encoded{info, err}
+	}()
+	err := write(ctx, key, pr)
+	pr.CloseWithError(errWriteEnded) // unblocks the encoder if the write stopped reading
+	e := <-enc
+	info := e.info
+	if e.err != nil && !errors.Is(e.err, errWriteEnded) {
+		return info, fmt.Errorf("checkpoint version %d: %w", s.Version(), e.err)
+	}
+	if e.err != nil && err == nil {
+		return info, fmt.Errorf("checkpoint version %d: the store took the checkpoint before it was complete", s.Version())
+	}
+	if err != nil {
+		return info, fmt.Errorf("checkpoint: write %s: %w", key, err)
+	}
 	return info, nil
 }
 

@@ -281,7 +281,7 @@ func TestCheckpointFailureKeepsCommit(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		commitAdds(t, tbl, "f"+strconv.Itoa(i))
 	}
-	fs.Inject(faulty.Fault{Op: faulty.OpPutIfAbsent, Match: func(c faulty.Call) bool { return strings.Contains(c.Key, ".checkpoint.") }})
+	fs.Inject(faulty.Fault{Op: faulty.OpPut, Match: func(c faulty.Call) bool { return strings.Contains(c.Key, ".checkpoint.") }})
 	res := commitAdds(t, tbl, "f4")
 	if res.Version != 5 || res.Checkpointed || res.CheckpointErr == nil {
 		t.Fatalf("result = %+v, want version 5 with a checkpoint error", res)

@@ -61,7 +61,11 @@
 //     Parquet layout and _last_checkpoint are written (best effort: a failure
 //     is reported in CommitResult, the commit stands; with
 //     Config.BackgroundCheckpoints after Commit returns, failures logged).
-//     At most every Config.LogCleanupInterval (1h), log entries older
+//     The checkpoint is streamed into the store's Put as it is encoded
+//     (memory: one row group, CheckpointRowGroupRows actions or
+//     CheckpointRowGroupBytes, plus what the store buffers), not its
+//     PutIfAbsent: checkpoints of a version are equivalent and a Put is
+//     all-or-nothing. At most every Config.LogCleanupInterval (1h), log entries older
 //     than delta.logRetentionDuration (default 30 days) are then deleted, but
 //     only below a checkpoint that stays and that this process has parsed,
 //     so every retained version remains reconstructable. Cleanup reads

@@ -14,9 +14,10 @@
 //     storage.ErrAmbiguous (wrapping the cause). A context that is already
 //     cancelled before the request is sent is a plain, unambiguous error.
 //   - PutIfAbsent reads the whole content into memory first (one PutObject,
-//     at most 5 GiB): log entries and checkpoints are small, and a
-//     conditional multipart completion is not supported by every
-//     S3-compatible store.
+//     at most 5 GiB): log entries are small, and a conditional multipart
+//     completion is not supported by every S3-compatible store. Checkpoints,
+//     which can be large, are written with Put (the commit log needs no
+//     exclusivity for them).
 //   - Put streams: content up to Config.PartSize goes in one PutObject; larger
 //     content is sent as a multipart upload of PartSize parts, read and sent
 //     one part at a time (memory use is one part). S3 makes the object visible
@@ -24,6 +25,8 @@
 //     On any failure the upload is aborted. An abort that itself fails leaves
 //     invisible parts behind; a bucket lifecycle rule
 //     (AbortIncompleteMultipartUpload) cleans those up.
+//   - ListPage (storage.PageLister) is ListObjectsV2 with StartAfter,
+//     Delimiter "/" and MaxKeys: it fetches only the pages it returns.
 //   - List uses ListObjectsV2 and follows every page. S3 returns keys in
 //     UTF-8 byte order, which is Go string order; the result is sorted again
 //     anyway so a store that deviates cannot break the contract.
