@@ -29,6 +29,10 @@ func newCodec(c Compression, zstdLevel int) (codec, error) {
 		enc, err := zstd.NewWriter(nil,
 			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(zstdLevel)),
 			zstd.WithEncoderConcurrency(1),
+			// Pages are compressed one at a time (EncodeAll): a window
+			// beyond a page finds nothing more, and the default 8 MiB
+			// window would make every writer hold 8 MiB of history.
+			zstd.WithWindowSize(1<<20),
 			zstd.WithZeroFrames(true),
 			zstd.WithEncoderCRC(false),
 			zstd.WithAllLitEntropyCompression(true))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
@@ -153,6 +154,9 @@ func (c *column) decimal20(rep, def uint8, v uint64) {
 }
 
 func (c *column) byteArray(rep, def uint8, b []byte) {
+	if c.dictMode && c.dictPages == 0 && len(b) > maxDictBytes {
+		c.dropDictionary()
+	}
 	c.levels(rep, def)
 	c.nvals++
 	if c.dictMode {
@@ -164,6 +168,23 @@ func (c *column) byteArray(rep, def uint8, b []byte) {
 	}
 	c.vals = binary.LittleEndian.AppendUint32(c.vals, uint32(len(b)))
 	c.vals = append(c.vals, b...)
+}
+
+// dropDictionary turns the first page from dictionary indexes into PLAIN
+// values and leaves dictionary mode for the rest of the file. A value larger
+// than maxDictBytes does it before it is added (flushPage would drop that
+// dictionary anyway): the value is then held once, in vals, instead of in
+// the dictionary and again in vals when the page is written.
+func (c *column) dropDictionary() {
+	for _, i := range c.idx {
+		off := c.dictOffs[i]
+		n := binary.LittleEndian.Uint32(c.dictData[off:])
+		c.vals = append(c.vals, c.dictData[off:off+4+n]...)
+	}
+	c.idx = c.idx[:0]
+	c.dictMode = false
+	c.dict.reset()
+	c.dictData, c.dictOffs = c.dictData[:0], c.dictOffs[:0]
 }
 
 // rollback removes the entries of the row being decoded: everything after
@@ -196,6 +217,20 @@ func (c *column) rollback(rows int) {
 		return
 	}
 	c.truncate(keep, entries)
+}
+
+// shrink reallocates the page buffers that a rolled-back record (one too
+// large to buffer, say) grew beyond keep bytes, to what the page holds.
+func (c *column) shrink(keep int) {
+	c.reps, c.defs, c.vals, c.bools = shrunk(c.reps, keep), shrunk(c.defs, keep), shrunk(c.vals, keep), shrunk(c.bools, keep)
+	c.idx = shrunk(c.idx, keep/4)
+}
+
+func shrunk[T any](b []T, keep int) []T {
+	if cap(b) <= keep || len(b) > keep/2 {
+		return b
+	}
+	return slices.Clone(b)
 }
 
 func (c *column) truncate(keep, entries int) {
@@ -275,6 +310,10 @@ type encoder struct {
 	alt     []byte // the page with its values DELTA_BINARY_PACKED
 	compAlt []byte // alt compressed
 	delta   bool   // compressPage chose DELTA_BINARY_PACKED
+	// keep is the capacity (bytes) beyond which a page buffer or scratch
+	// buffer is dropped after use instead of kept for the next page; at
+	// least 1 MiB and 4 pages (Writer.New).
+	keep int
 }
 
 // flushPage encodes, compresses and appends the committed page; the page
@@ -301,15 +340,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		}
 		dictSize := len(c.dictData) + len(c.idx)*bitsFor32(uint32(len(c.dictOffs)))/8
 		if len(c.dictData) > maxDictBytes || 4*dictSize > 3*plain {
-			for _, i := range c.idx {
-				off := c.dictOffs[i]
-				n := binary.LittleEndian.Uint32(c.dictData[off:])
-				c.vals = append(c.vals, c.dictData[off:off+4+n]...)
-			}
-			c.idx = c.idx[:0]
-			c.dictMode = false
-			c.dict.reset()
-			c.dictData, c.dictOffs = c.dictData[:0], c.dictOffs[:0]
+			c.dropDictionary()
 		}
 	}
 
@@ -367,15 +398,28 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 			p = append(p, acc)
 		}
 		c.plainPgs++
+	case c.spec.kind == parquet.ByteArray && len(c.vals) >= e.keep && cap(c.vals)-len(c.vals) >= len(p):
+		// A page of large values (a dead-lettered record of many MB, say):
+		// the levels move in front of the values in their own buffer
+		// rather than the values being copied after the levels.
+		n := len(p)
+		v := c.vals[:len(c.vals)+n]
+		copy(v[n:], v[:len(c.vals)])
+		copy(v, p)
+		p = v
+		c.plainPgs++
 	default:
 		p = append(p, c.vals...)
 		c.plainPgs++
 	}
+	scratch := e.page
 	e.page = p
 	if err := e.compressPage(c, levelsLen); err != nil {
+		e.page = scratch
 		return err
 	}
 	p = e.page
+	e.page = scratch // p may be c.vals' buffer: never the shared scratch
 	if e.delta {
 		enc = format.DeltaBinaryPacked
 		c.plainPgs--
@@ -417,9 +461,30 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		c.dictMode = false
 		c.dict.reset()
 	}
-	c.reps, c.defs, c.vals, c.idx, c.bools, c.nvals = c.reps[:0], c.defs[:0], c.vals[:0], c.idx[:0], c.bools[:0], 0
+	c.reps, c.defs, c.vals, c.idx, c.bools, c.nvals = trim(c.reps, e.keep), trim(c.defs, e.keep), trim(c.vals, e.keep), trim(c.idx, e.keep/4), trim(c.bools, e.keep), 0
+	e.trimScratch()
 	c.pageFirstRow = fileRows
 	return nil
+}
+
+// trim empties b for reuse, or drops it when one large page or value grew
+// it beyond keep elements: buffered bytes count lengths, not capacities,
+// so a buffer kept at the size of a record long gone would hold memory
+// that memory_limit does not see.
+func trim[T any](b []T, keep int) []T {
+	if cap(b) > keep {
+		return nil
+	}
+	return b[:0]
+}
+
+// trimScratch drops the encoder's scratch buffers that a large page grew
+// beyond e.keep bytes.
+func (e *encoder) trimScratch() {
+	e.page, e.levels, e.comp, e.alt, e.compAlt = trim(e.page, e.keep), trim(e.levels, e.keep), trim(e.comp, e.keep), trim(e.alt, e.keep), trim(e.compAlt, e.keep)
+	if e.header.Cap() > e.keep {
+		e.header = bytes.Buffer{}
+	}
 }
 
 func bitsFor32(v uint32) int {
@@ -578,10 +643,22 @@ func pageStats(c *column) chunkStats {
 				off += 4 + n
 			}
 		}
-		s.has, s.min, s.max = true, bytes.Clone(lo), bytes.Clone(hi)
+		s.has, s.min, s.max = true, bytes.Clone(statPrefix(lo)), bytes.Clone(statPrefix(hi))
 	}
 	return s
 }
+
+// statPrefixBytes is how much of a byte-array bound the statistics keep:
+// enough for every bound derived from it (a page header's and the column
+// index's maxStatBytes+1, the Delta string statistics' StringPrefix+1
+// characters of up to 4 bytes), so a 10 MB value is not copied twice
+// (min and max) to compute a 64-byte bound. Cutting is monotone, so the
+// bound of the cut values is the bound of the values.
+const statPrefixBytes = 256
+
+var _ [statPrefixBytes - max(maxStatBytes+1, 4*(StringPrefix+1))]struct{} // statPrefixBytes is large enough
+
+func statPrefix(b []byte) []byte { return b[:min(len(b), statPrefixBytes)] }
 
 // maxStatBytes bounds byte-array bounds in page headers and the column
 // index; longer bounds are truncated (min) or truncated and incremented
@@ -664,13 +741,14 @@ func truncMax(b []byte) ([]byte, bool) {
 	return nil, false
 }
 
-// reset empties the column for a new file, keeping its buffers.
-func (c *column) reset() {
+// reset empties the column for a new file, keeping its buffers that are
+// at most keep bytes.
+func (c *column) reset(keep int) {
 	*c = column{
 		spec: c.spec, dictMode: c.spec.dict, hasRep: c.hasRep, hasDef: c.hasDef,
-		reps: c.reps[:0], defs: c.defs[:0], vals: c.vals[:0], idx: c.idx[:0], bools: c.bools[:0],
-		dict: c.dict, dictData: c.dictData[:0], dictOffs: c.dictOffs[:0], seen: c.seen, epoch: c.epoch,
-		chunk: c.chunk[:0], pages: c.pages[:0],
+		reps: trim(c.reps, keep), defs: trim(c.defs, keep), vals: trim(c.vals, keep), idx: trim(c.idx, keep/4), bools: trim(c.bools, keep),
+		dict: c.dict, dictData: trim(c.dictData, keep), dictOffs: c.dictOffs[:0], seen: c.seen, epoch: c.epoch,
+		chunk: trim(c.chunk, keep), pages: c.pages[:0],
 	}
 	c.dict.reset()
 }

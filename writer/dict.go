@@ -65,6 +65,13 @@ func (t *dictTable) reset() {
 // dictString appends a string value in dictionary mode, checking UTF-8 only
 // for a value new to the dictionary; false (nothing appended) when invalid.
 func (c *column) dictString(rep, def uint8, b []byte) bool {
+	if c.dictPages == 0 && len(b) > maxDictBytes { // see dropDictionary
+		if !utf8.Valid(b) {
+			return false
+		}
+		c.byteArray(rep, def, b)
+		return true
+	}
 	i := c.dictIndexCheck(b, true)
 	if i < 0 {
 		return false

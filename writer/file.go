@@ -50,9 +50,10 @@ func (f *openFile) commitRow(w *Writer, msgLen int) error {
 
 const pageCheckRows = 16
 
-func (f *openFile) rollbackRow() {
+func (f *openFile) rollbackRow(keep int) {
 	for _, c := range f.cols {
 		c.rollback(int(f.rows - c.pageFirstRow))
+		c.shrink(keep)
 	}
 }
 

@@ -35,6 +35,19 @@ func deriveTable(t testing.TB, set, name string, opts schema.Options) *schema.Ta
 	return tab
 }
 
+// newTableWriter derives message name of descriptor set set with default
+// options and returns a Writer for it with cfg, on a memory store.
+func newTableWriter(t testing.TB, set, name string, cfg Config) (*Writer, *mem.Store) {
+	t.Helper()
+	tab := deriveTable(t, set, name, schema.Options{})
+	st := mem.New()
+	w, err := NewTable(cfg, tab, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, st
+}
+
 // export copies the store's files to a temp dir for DuckDB and returns
 // their local paths.
 func export(t testing.TB, st *mem.Store, files []File) []string {

@@ -186,16 +186,7 @@ func TestStringStatsBoundDuckDB(t *testing.T) {
 // before 1900. The interop tier proves it with Spark itself
 // (interop/tests/test_product_timestamps.py).
 func TestSparkCalendarFooter(t *testing.T) {
-	md := loadMessage(t, "edge/edge.binpb", "edge.WellKnown")
-	tab, err := schema.Derive(md, schema.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := mem.New()
-	w, err := NewTable(Config{}, tab, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, st := newTableWriter(t, "edge/edge.binpb", "edge.WellKnown", Config{})
 	ctx := context.Background()
 	// 0001-01-01T00:00:00Z, Go's zero time.
 	zero := int64(minTimestampSeconds)
@@ -286,5 +277,66 @@ func TestMaxRecordBytes(t *testing.T) {
 	}
 	if rows := readRows(t, export(t, st, files)); len(rows) != 2 {
 		t.Fatalf("DuckDB read %d rows, want 2", len(rows))
+	}
+}
+
+// TestLargeValueCopies: a 10 MB bytes value (a dead-lettered record, say)
+// is held once while buffered and written, not copied into a dictionary,
+// a PLAIN page and twice more for its page statistics; and once its file
+// is written, the writer keeps no buffer of its size (buffered bytes count
+// lengths, so a kept capacity would be memory the limit does not see). The
+// value reads back whole with DuckDB.
+func TestLargeValueCopies(t *testing.T) {
+	const size = 10 << 20
+	val := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	w, st := newTableWriter(t, "edge/edge.binpb", "edge.Scalars", Config{})
+	ctx := context.Background()
+	small := tagB(nil, 14, []byte("small"))
+	// A first file warms the writer up (its compressor's history is its
+	// own fixed cost).
+	for off := range int64(2) {
+		if err := w.Write(ctx, small, Kafka{Topic: "t", Offset: off, Timestamp: time.UnixMilli(0)}); err != nil {
+			t.Fatal(err)
+		}
+		if off == 0 {
+			if _, err := w.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	msg := tagB(nil, 15, val)
+	var before, after, kept runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := w.Write(ctx, msg, Kafka{Topic: "t", Offset: 2, Timestamp: time.UnixMilli(0)}); err != nil {
+		t.Fatal(err)
+	}
+	files, err := w.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 2*size {
+		t.Errorf("buffering and writing a %d MiB value allocated %.1f MiB, want at most 2× the value", size>>20, float64(got)/(1<<20))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&kept)
+	runtime.KeepAlive(msg) // in before and in kept alike
+	runtime.KeepAlive(w)
+	if grew := int64(kept.HeapAlloc) - int64(before.HeapAlloc); grew > size/4 {
+		t.Errorf("after the file was written the heap is %.1f MiB larger than before the value: a buffer of its size was kept", float64(grew)/(1<<20))
+	}
+	rows := readRows(t, export(t, st, files))
+	if len(rows) != 2 {
+		t.Fatalf("DuckDB read %d rows, want 2", len(rows))
+	}
+	var got []byte
+	for _, r := range rows {
+		if b, ok := r["f_bytes"].([]byte); ok && len(b) > 0 {
+			got = b
+		}
+	}
+	if !bytes.Equal(got, val) {
+		t.Fatalf("f_bytes read back has %d bytes, want the %d written", len(got), len(val))
 	}
 }

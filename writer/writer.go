@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/parquet-go/parquet-go"
@@ -77,7 +78,7 @@ type Writer struct {
 // retained capacity stays bounded by one file).
 func (w *Writer) recycle(f *openFile) {
 	for _, c := range f.cols {
-		c.reset()
+		c.reset(w.enc.keep)
 	}
 	*f = openFile{cols: f.cols, arrNull: f.arrNull}
 	clear(f.arrNull)
@@ -126,6 +127,7 @@ func New(cfg Config, plan *schema.Plan, root parquet.Node, store storage.Store) 
 		files: map[string]*openFile{}, now: time.Now,
 	}
 	w.enc.codec = cd
+	w.enc.keep = max(1<<20, 4*cfg.PageBytes)
 	w.dec.root = prog
 	return w, nil
 }
@@ -140,6 +142,7 @@ func New(cfg Config, plan *schema.Plan, root parquet.Node, store storage.Store) 
 // the caller must restart from its last commit.
 func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
 	d := &w.dec
+	defer d.release(w.enc.keep)
 	d.buf = msg
 	d.slots = d.slots[:0]
 	d.occs = d.occs[:0]
@@ -157,7 +160,7 @@ func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
 	}
 	d.cols = f.cols
 	if err := d.emit(root, fr, 0, 1); err != nil {
-		f.rollbackRow()
+		f.rollbackRow(w.enc.keep)
 		return err
 	}
 	if kc := w.plan.Kafka; kc != nil {
@@ -187,6 +190,21 @@ func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
 		return w.finishFile(ctx, f)
 	}
 	return nil
+}
+
+// release drops the decoder's hold on the message (msg is not retained)
+// and the scratch buffers a large record grew beyond keep bytes: they are
+// not buffered rows, so memory_limit does not see them.
+func (d *decoder) release(keep int) {
+	d.buf = nil
+	sz := int(unsafe.Sizeof(slot{}))
+	if cap(d.slots)*sz > keep {
+		d.slots = nil
+	}
+	if cap(d.occs)*int(unsafe.Sizeof(occ{})) > keep {
+		d.occs = nil
+	}
+	d.unknown, d.scratch, d.jsonBuf = trim(d.unknown, keep), trim(d.scratch, keep), trim(d.jsonBuf, keep)
 }
 
 func (w *Writer) abandon(f *openFile, err error) error {
