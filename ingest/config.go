@@ -22,9 +22,13 @@ type Config struct {
 	Kafka KafkaConfig `yaml:"kafka"`
 	// Tables are the Delta tables this deployment keeps up to date.
 	Tables []TableConfig `yaml:"tables"`
-	// MemoryLimit bounds the bytes buffered across all tables before the
-	// largest buffers are flushed to files and, if that is not enough,
-	// fetching pauses until the next commit. Default 1GiB.
+	// MemoryLimit bounds the memory the runner takes: buffers of every
+	// table and files waiting for upload may hold half of it (above that
+	// the largest buffers are flushed to files and, if that is not enough,
+	// fetching pauses until the next commit); the other half is for the
+	// Kafka client's fetches, the record being decoded (at most a quarter)
+	// and garbage. protolake run keeps its RSS within its baseline plus
+	// MemoryLimit (docs/operations.md). Default 1GiB.
 	MemoryLimit ByteSize `yaml:"memory_limit"`
 	// Storage bounds every request to the tables' stores.
 	Storage StorageConfig `yaml:"storage"`

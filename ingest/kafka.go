@@ -32,6 +32,10 @@ func (r *Runner) kafkaOpts() ([]kgo.Opt, error) {
 		// memory_limit/32 each, 1 MiB to 50 MiB).
 		kgo.FetchMaxBytes(fetchMaxBytes(r.cfg.MemoryLimit)),
 		kgo.MaxConcurrentFetches(maxConcurrentFetches),
+		// KIP-714 client metrics would compress each push with an 8 MiB
+		// LZ4 buffer, a share of a small memory_limit; the Prometheus
+		// metrics (kprom, below) are the client's metrics.
+		kgo.DisableClientMetrics(),
 		kgo.AdjustFetchOffsetsFn(r.adjustOffsets),
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),

@@ -38,10 +38,10 @@ func (r *Runner) maintain(ctx context.Context) {
 		}
 	}
 	// Backpressure: a table that cannot commit stops fetching once the
-	// memory limit is reached, and resumes after a successful commit; every
+	// buffer limit is reached, and resumes after a successful commit; every
 	// table stops while the files waiting for upload hold more than half
-	// of the limit (the store is slower than Kafka).
-	limit := int64(r.cfg.MemoryLimit)
+	// of it (the store is slower than Kafka).
+	limit := r.bufferLimit()
 	over := total > limit
 	clogged := uploading > limit/2
 	for _, t := range r.tables {
@@ -60,12 +60,21 @@ func (r *Runner) maintain(ctx context.Context) {
 	}
 }
 
+// bufferLimit is the share of memory_limit that buffers and the files
+// waiting for their upload may hold: half. The other half is for what the
+// buffers do not count: the Kafka client's fetches (memory_limit/8 with
+// records smaller than a fetch), the record being decoded (at most
+// memory_limit/4 of buffers), a file being assembled and the garbage the
+// Go runtime has not collected yet (run sets the runtime's soft limit to
+// memory_limit above its idle baseline).
+func (r *Runner) bufferLimit() int64 { return int64(r.cfg.MemoryLimit) / 2 }
+
 // flushOverLimit flushes the largest healthy buffers, main and dead-letter
 // alike, to files (committed by the next cut) while total, the bytes held
-// against the memory limit, is over it, down to three quarters of it. It
+// against the buffer limit, is over it, down to three quarters of it. It
 // returns the new total.
 func (r *Runner) flushOverLimit(ctx context.Context, total int64) int64 {
-	limit := int64(r.cfg.MemoryLimit)
+	limit := r.bufferLimit()
 	if total <= limit {
 		return total
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 
 	"github.com/protolake/protolake/writer"
@@ -88,6 +89,13 @@ func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) err
 			case err == nil:
 			case errors.As(err, &de):
 				bad = err
+				if errors.Is(err, writer.ErrRecordTooLarge) {
+					// Its decoding took up to memory_limit/4 of buffers,
+					// garbage now: collect it before the dead letter
+					// copies the record twice more (rare, so the cost of
+					// a collection does not matter).
+					runtime.GC()
+				}
 			default:
 				r.reset(ctx, t, fmt.Errorf("write to %s: %w", t.main.uri, err))
 				return nil
@@ -105,6 +113,14 @@ func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) err
 		// small record).
 		if int64(len(rec.Value)) >= int64(r.cfg.MemoryLimit)/64 {
 			r.flushOverLimit(ctx, r.heldBytes())
+		}
+		// A very large one leaves copies of itself as garbage (a dead
+		// letter's encoding, the page of a file cut for it): collect them
+		// now rather than let them pile up to the runtime's soft limit
+		// next to the next large record. Rare, so the collection's cost
+		// does not matter.
+		if int64(len(rec.Value)) >= int64(r.cfg.MemoryLimit)/16 {
+			runtime.GC()
 		}
 	}
 	if ps.first < 0 {
@@ -135,7 +151,11 @@ func (r *Runner) deadLetter(ctx context.Context, ps *partState, rec *kgo.Record,
 		d.fieldPath, d.byteOffset = de.Path, int64(de.Offset)
 	}
 	r.dlqBuf = appendDeadLetter(r.dlqBuf[:0], &d)
-	if err := t.dlq.w.Write(ctx, r.dlqBuf, writer.Kafka{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}); err != nil {
+	err := t.dlq.w.Write(ctx, r.dlqBuf, writer.Kafka{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp})
+	if cap(r.dlqBuf) > 1<<20 {
+		r.dlqBuf = nil // not kept at the size of a large record (memory_limit does not see it)
+	}
+	if err != nil {
 		r.reset(ctx, t, fmt.Errorf("write to %s: %w", t.dlq.uri, err))
 		return errReset
 	}

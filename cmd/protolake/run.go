@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"time"
@@ -143,6 +144,14 @@ func checkRunFlag(name string) error {
 	return usageError{fmt.Errorf("%s; run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: %s); see protolake run --help", msg, strings.Join(keys, ", "))}
 }
 
+// goMemory is the memory the Go runtime holds from the OS now (what
+// debug.SetMemoryLimit limits).
+func goMemory() int64 {
+	m := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(m)
+	return int64(m[0].Value.Uint64() - m[1].Value.Uint64())
+}
+
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, until, err := loadRunConfig(args, os.Environ())
 	if errors.Is(err, errHelp) {
@@ -153,12 +162,16 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	logger := cfg.Log.Logger(stderr)
-	// memory_limit bounds the buffered bytes; the Go runtime's default
-	// lets garbage grow the heap to twice the live data on top. Unless
-	// GOMEMLIMIT says otherwise, collect harder once the heap nears twice
-	// the limit (a soft limit: measured in BenchmarkPeakRSS).
+	// memory_limit bounds the memory run takes above its baseline (see
+	// docs/operations.md); the Go runtime's default would let garbage grow
+	// the heap to twice the live data. Unless GOMEMLIMIT says otherwise,
+	// the runtime collects harder once its memory nears what it holds now
+	// (the baseline: the packages' data, no table yet) plus 7/8 of
+	// memory_limit: the last eighth is for what the runtime does not
+	// count (code pages first touched later, threads' C stacks). A soft
+	// limit: measured in BenchmarkPeakRSS.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(2 * int64(cfg.MemoryLimit))
+		debug.SetMemoryLimit(goMemory() + int64(cfg.MemoryLimit)*3/4)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
