@@ -156,7 +156,7 @@ from deltalake import DeltaTable
 t = time.time()
 dt = DeltaTable(sys.argv[1])
 n = len(dt.file_uris())
-hwm = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
+hwm = int(re.search(r"VmHWM:\s+(\d+) kB", open("/proc/self/status").read()).group(1))
 print("report: files=%d version=%d seconds=%.2f maxrss_mb=%d" % (n, dt.version(), time.time() - t, hwm // 1024))
 `
 
