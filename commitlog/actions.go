@@ -258,6 +258,19 @@ func ParseCommit(data []byte) ([]Action, error) {
 
 // parseActionLine decodes one JSON object; every key is one action.
 func parseActionLine(l []byte) ([]Action, error) {
+	if k, raw, ok := singleAction(l); ok {
+		a, err := decodeAction(k, raw)
+		if err != nil {
+			return nil, err
+		}
+		return []Action{a}, nil
+	}
+	return parseActionLineGeneric(l)
+}
+
+// parseActionLineGeneric is parseActionLine for any line: the object
+// decoded into a map of raw values, each key decoded as an action.
+func parseActionLineGeneric(l []byte) ([]Action, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(l, &obj); err != nil {
 		return nil, fmt.Errorf("invalid JSON action: %w", err)
@@ -332,6 +345,52 @@ func decodeAction(kind string, raw json.RawMessage) (Action, error) {
 		return Action{}, fmt.Errorf("%s action: %w", kind, err)
 	}
 	return a, nil
+}
+
+// singleAction recognizes the common line, one object of one action that
+// decodeAction validates whole ({"add":{…}}), and returns its name and
+// value as a slice of l, saving the copy of every line a generic decode
+// into a map of raw values makes. ok is false for anything else (several
+// keys, escapes in the key, an action kept verbatim, a null); the caller
+// then decodes the line generically.
+func singleAction(l []byte) (kind string, raw []byte, ok bool) {
+	i := skipSpace(l, 0)
+	if i >= len(l) || l[i] != '{' {
+		return "", nil, false
+	}
+	i = skipSpace(l, i+1)
+	if i >= len(l) || l[i] != '"' {
+		return "", nil, false
+	}
+	j := i + 1
+	for j < len(l) && l[j] != '"' && l[j] != '\\' {
+		j++
+	}
+	if j >= len(l) || l[j] != '"' {
+		return "", nil, false
+	}
+	switch string(l[i+1 : j]) {
+	case "add", "remove", "txn", "commitInfo", "protocol", "metaData":
+		kind = string(l[i+1 : j])
+	default:
+		return "", nil, false
+	}
+	i = skipSpace(l, j+1)
+	if i >= len(l) || l[i] != ':' {
+		return "", nil, false
+	}
+	start := skipSpace(l, i+1)
+	if start >= len(l) || l[start] != '{' {
+		return "", nil, false
+	}
+	end := skipValue(l, start)
+	if end < 0 {
+		return "", nil, false
+	}
+	if i = skipSpace(l, end); i >= len(l) || l[i] != '}' || skipSpace(l, i+1) != len(l) {
+		return "", nil, false
+	}
+	return kind, l[start:end], true
 }
 
 func isJSONNull(raw json.RawMessage) bool {

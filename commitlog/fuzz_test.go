@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -50,6 +51,56 @@ func FuzzParseCommit(f *testing.F) {
 		s := newSnapshot()
 		for _, a := range actions {
 			s.apply(a)
+		}
+	})
+}
+
+// FuzzSingleActionLine: the fast path of the commit parser (a line of one
+// action decoded in place) accepts and rejects exactly the lines the
+// generic decoder does, with the same actions.
+func FuzzSingleActionLine(f *testing.F) {
+	for _, d := range sharedLogFiles(f, "*.json") {
+		for _, l := range bytes.Split(d, []byte("\n")) {
+			f.Add(l)
+		}
+	}
+	for _, l := range []string{
+		`{"add":{"path":"a","partitionValues":{"x":null},"size":1,"modificationTime":1,"dataChange":true}}`,
+		` { "remove" : {"path":"b\u0041","dataChange":false} } `,
+		`{"add":{"path":"a"},"add":{"path":"b"}}`,
+		`{"add":{"path":"a"}} x`,
+		`{"add":{"path":"a"}`,
+		`{"add":{"path":"a"}}}`,
+		`{"add":null}`,
+		`{"a\"dd":{"path":"a"}}`,
+		`{"txn":{"appId":"a","version":"3"}}`,
+		`{"commitInfo":{"timestamp":1,"operation":"WRITE","x":[1,{"y":"}"}]}}`,
+		`{"metaData":{"id":"i","format":{"provider":"parquet"},"schemaString":"{}","partitionColumns":[]}}`,
+		`{"protocol":{"minReaderVersion":1,"minWriterVersion":2}}`,
+		`{"add":{"path":"a","stats":"{\"numRecords\":1}"}}`,
+	} {
+		f.Add([]byte(l))
+	}
+	f.Fuzz(func(t *testing.T, l []byte) {
+		l = bytes.TrimSpace(l)
+		if len(l) == 0 {
+			return
+		}
+		if _, _, ok := singleAction(l); !ok {
+			return
+		}
+		got, gerr := parseActionLine(l)
+		want, werr := parseActionLineGeneric(l)
+		if (gerr == nil) != (werr == nil) {
+			t.Fatalf("%s: fast path error %v, generic error %v", l, gerr, werr)
+		}
+		if gerr != nil {
+			return
+		}
+		gb, err1 := json.Marshal(got)
+		wb, err2 := json.Marshal(want)
+		if err1 != nil || err2 != nil || !bytes.Equal(gb, wb) {
+			t.Fatalf("%s: fast path %s (%v), generic %s (%v)", l, gb, err1, wb, err2)
 		}
 	})
 }

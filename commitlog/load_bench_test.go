@@ -18,7 +18,8 @@ import (
 // with the 12-column stats of BenchmarkCommitScale. For each size,
 // "columns" is LoadSnapshot (the column decoder) and "rows" the baseline in
 // the same run: the row-struct decoder it replaced, on the checkpoint read
-// into memory as before. Reported: ns/file, allocated B/file, live-B/file
+// into memory as before; "json" is LoadSnapshot of the same files in JSON
+// commits of 1,000 files without a checkpoint (a replay). Reported: ns/file, allocated B/file, live-B/file
 // (heap still held by the loaded snapshot, after a GC), the ratio of
 // ns/file and of live-B/file to the smallest size (x-small-time,
 // x-small-live) and, for columns, its time over the rows baseline's at
@@ -29,11 +30,14 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 	base := map[string][2]float64{}
 	rowsNs := 0.0
 	for _, n := range sizes {
-		st := loadBenchTable(b, n)
-		for _, kind := range []string{"rows", "columns"} {
+		st, jst := loadBenchTable(b, n, true), loadBenchTable(b, n, false)
+		for _, kind := range []string{"rows", "columns", "json"} {
 			load := func() (*Snapshot, error) { return LoadSnapshot(ctx, st, Latest, LoadOptions{}) }
-			if kind == "rows" {
+			switch kind {
+			case "rows":
 				load = func() (*Snapshot, error) { return loadRowsBaseline(ctx, st) }
+			case "json":
+				load = func() (*Snapshot, error) { return LoadSnapshot(ctx, jst, Latest, LoadOptions{}) }
 			}
 			b.Run(fmt.Sprintf("files=%d/%s", n, kind), func(b *testing.B) {
 				b.ReportAllocs()
@@ -58,9 +62,10 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 				}
 				b.ReportMetric(ns/base[kind][0], "x-small-time")
 				b.ReportMetric(live/base[kind][1], "x-small-live")
-				if kind == "rows" {
+				switch kind {
+				case "rows":
 					rowsNs = ns
-				} else {
+				case "columns":
 					b.ReportMetric(ns/rowsNs, "x-rows")
 				}
 			})
@@ -85,9 +90,9 @@ func liveBytes(drop, load func()) float64 {
 	return float64(after.HeapAlloc) - float64(before.HeapAlloc)
 }
 
-// loadBenchTable writes a table of n files in one commit and checkpoints
-// it, on local disk.
-func loadBenchTable(b *testing.B, n int) *local.Store {
+// loadBenchTable writes a table of n files on local disk, in commits of
+// at most 1,000 files, and checkpoints it when checkpoint is set.
+func loadBenchTable(b *testing.B, n int, checkpoint bool) *local.Store {
 	ctx := context.Background()
 	st := newLocal(b)
 	tbl, err := Open(st, Config{DisableCheckpoints: true})
@@ -98,18 +103,23 @@ func loadBenchTable(b *testing.B, n int) *local.Store {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tx := tbl.NewTransaction(kept)
-	for i := 0; i < n; i++ {
-		day := fmt.Sprintf("2026-01-%02d", i%28+1)
-		tx.Add(Add{Path: fmt.Sprintf("day=%s/part-%08d-5f0c1b2a-0000-4000-8000-000000000000.c000.zstd.parquet", day, i),
-			PartitionValues: map[string]*string{"day": &day}, Size: 1 << 20, DataChange: true, Stats: scaleStats})
+	for i := 0; i < n; i += 1000 {
+		tx := tbl.NewTransaction(kept)
+		for j := i; j < min(n, i+1000); j++ {
+			day := fmt.Sprintf("2026-01-%02d", j%28+1)
+			tx.Add(Add{Path: fmt.Sprintf("day=%s/part-%08d-5f0c1b2a-0000-4000-8000-000000000000.c000.zstd.parquet", day, j),
+				PartitionValues: map[string]*string{"day": &day}, Size: 1 << 20, DataChange: true, Stats: scaleStats})
+		}
+		res, err := tx.Commit(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		kept = res.Snapshot
 	}
-	res, err := tx.Commit(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := tbl.writeCheckpoint(ctx, res.Snapshot); err != nil {
-		b.Fatal(err)
+	if checkpoint {
+		if _, err := tbl.writeCheckpoint(ctx, kept); err != nil {
+			b.Fatal(err)
+		}
 	}
 	return st
 }

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 
 	"github.com/protolake/protolake/storage"
@@ -558,15 +560,90 @@ func replayCommits(ctx context.Context, r Reader, from, to int64, s *Snapshot, c
 		})
 	}
 	_ = g.Wait() // the goroutines report through errs
+	var in mapInterner
 	for i := 0; i < n; i++ {
 		if errs[i] != nil {
 			return errs[i]
 		}
 		for _, a := range results[i] {
+			if a.Add != nil {
+				in.add(a.Add)
+			}
 			s.apply(a)
 		}
+		results[i] = nil
 	}
 	return nil
+}
+
+// mapInterner makes the adds of a replay share equal partitionValues and
+// tags maps, as the files decoded from a checkpoint do: a table has few
+// distinct partition values and one fingerprint tag, and a map per file
+// costs hundreds of bytes.
+type mapInterner struct {
+	pv   map[string]map[string]*string
+	tags map[string]map[string]string
+	sig  []byte
+	keys []string
+}
+
+// signature encodes a map's entries, sorted by key, length-prefixed; get
+// returns an entry's value and whether it is null.
+func (m *mapInterner) signature(keys []string, get func(k string) (string, bool)) []byte {
+	slices.Sort(keys)
+	m.sig = m.sig[:0]
+	for _, k := range keys {
+		m.sig = binary.AppendUvarint(m.sig, uint64(len(k)))
+		m.sig = append(m.sig, k...)
+		v, null := get(k)
+		if null {
+			m.sig = append(m.sig, 0)
+			continue
+		}
+		m.sig = binary.AppendUvarint(m.sig, uint64(len(v))+1)
+		m.sig = append(m.sig, v...)
+	}
+	return m.sig
+}
+
+// add replaces a's maps with the shared equal ones (a's own become the
+// shared ones when they are the first of their kind).
+func (m *mapInterner) add(a *Add) {
+	if pv := a.PartitionValues; pv != nil {
+		m.keys = m.keys[:0]
+		for k := range pv {
+			m.keys = append(m.keys, k)
+		}
+		sig := m.signature(m.keys, func(k string) (string, bool) {
+			if v := pv[k]; v != nil {
+				return *v, false
+			}
+			return "", true
+		})
+		if shared, ok := m.pv[string(sig)]; ok {
+			a.PartitionValues = shared
+		} else {
+			if m.pv == nil {
+				m.pv = map[string]map[string]*string{}
+			}
+			m.pv[string(sig)] = pv
+		}
+	}
+	if tags := a.Tags; tags != nil {
+		m.keys = m.keys[:0]
+		for k := range tags {
+			m.keys = append(m.keys, k)
+		}
+		sig := m.signature(m.keys, func(k string) (string, bool) { return tags[k], false })
+		if shared, ok := m.tags[string(sig)]; ok {
+			a.Tags = shared
+		} else {
+			if m.tags == nil {
+				m.tags = map[string]map[string]string{}
+			}
+			m.tags[string(sig)] = tags
+		}
+	}
 }
 
 // readCommit reads and parses the commit file for version v.
