@@ -100,6 +100,7 @@ func BenchmarkEndToEndDistinct(b *testing.B) {
 	dir := tempDir(b)
 	cfg := baseConfig(b, c.ListenAddrs(), dir)
 	cfg.Tables[0].Flush.CommitInterval = 10 * time.Second
+	cfg.DecodeWorkers = 0 // the default: GOMAXPROCS, which -cpu sets
 	runtime.GC()
 	b.ResetTimer()
 	start := processCPU()

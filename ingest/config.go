@@ -30,6 +30,17 @@ type Config struct {
 	// and garbage. protolake run keeps its RSS within its baseline plus
 	// MemoryLimit (docs/operations.md). Default 1GiB.
 	MemoryLimit ByteSize `yaml:"memory_limit"`
+	// DecodeWorkers is how many goroutines decode records into Parquet
+	// buffers at once, and into how many shards each table's buffers are
+	// split: the records of different Kafka partitions decode in parallel,
+	// each partition's on one shard in offset order (docs/operations.md,
+	// "Throughput: cores and instances"). A table uses at most as many
+	// shards as it has assigned partitions; each shard writes its own
+	// files, so a commit adds up to that many files per table partition.
+	// 1 decodes every record on the poll loop, one after the other.
+	// Tables fed through a schema registry always decode sequentially.
+	// Default: GOMAXPROCS (the cores the process may use).
+	DecodeWorkers int `yaml:"decode_workers"`
 	// Storage bounds every request to the tables' stores.
 	Storage StorageConfig `yaml:"storage"`
 	// HTTP serves /healthz, /readyz and /metrics.

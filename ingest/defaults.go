@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"runtime"
 	"strings"
 
 	"github.com/protolake/protolake/schema"
@@ -14,6 +15,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.DecodeWorkers == 0 {
+		c.DecodeWorkers = runtime.GOMAXPROCS(0)
 	}
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultHTTPListen

@@ -123,7 +123,16 @@ func baseConfig(t testing.TB, brokers []string, dir string) ingest.Config {
 		}},
 		HTTP:            ingest.HTTPConfig{Listen: "off"},
 		ShutdownTimeout: 20 * time.Second,
+		DecodeWorkers:   testDecodeWorkers(),
 	}
+}
+
+// testDecodeWorkers is the decode_workers of the tests' configs:
+// PLTEST_DECODE_WORKERS (1: the sequential path), by default 3, so that the
+// tests run the parallel path whatever GOMAXPROCS is, with a shard holding
+// more than one partition of a 6-partition topic.
+func testDecodeWorkers() int {
+	return envInt("PLTEST_DECODE_WORKERS", 3)
 }
 
 // fastGroup are franz-go options for quick rebalances in tests.

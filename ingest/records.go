@@ -42,6 +42,10 @@ func (r *Runner) process(ctx context.Context, fetches kgo.Fetches) error {
 		if ps == nil || stop != nil {
 			return
 		}
+		if ps.t.parallel() {
+			r.prepare(fp, ps)
+			return
+		}
 		for _, rec := range fp.Records {
 			if ps.t.skipBatch || ps.t.reseek {
 				return
@@ -54,7 +58,7 @@ func (r *Runner) process(ctx context.Context, fetches kgo.Fetches) error {
 			r.m.lag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).Set(float64(max(0, fp.HighWatermark-ps.last-1)))
 		}
 	})
-	return stop
+	return r.decodePrepared(ctx, stop)
 }
 
 // handle writes one record to its table or dead-letter table. It returns

@@ -131,6 +131,7 @@ type Runner struct {
 	wmSnaps map[*table]*commitlog.Snapshot
 	fatal   error // the error Run stops on; set only by stop
 	dlqBuf  []byte
+	dec     decodeBatch // the poll's records of the tables decoded in parallel (decode.go)
 
 	// cond (on mu) is broadcast when a batch is cut or committed, a table
 	// is reset, or the committers are told to stop.
@@ -200,6 +201,7 @@ type partState struct {
 	last   int64 // last offset consumed (seek-1 before any)
 	dFirst int64 // first offset consumed above dlqWM since the last DLQ commit
 	dead   bool  // dead letters buffered for this partition
+	shard  int   // the decode shard of its table writing its rows (decode.go)
 }
 
 func (p *partState) seek() int64 {
@@ -306,6 +308,7 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 		return nil, err
 	}
 	t.main.up = newUploader(r, t, store)
+	t.main.shards = decoders(&r.cfg, tc)
 	if !tc.DeadLetter.Disabled {
 		dmsg, err := deadLetterDescriptor()
 		if err != nil {

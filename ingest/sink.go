@@ -30,18 +30,19 @@ const StreamingCheckpointInterval = 100
 // user of snapStale, baseSchema and basePin once the Runner runs; snap,
 // which it writes, is atomic.
 type sink struct {
-	name  string
-	uri   string
-	store storage.Store
-	log   *commitlog.Table
-	msg   protoreflect.MessageDescriptor
-	opts  schema.Options
-	st    *schema.Table // the schema the writer writes: the table's, merged with msg
-	pin   commitlog.ProtoPin
-	wcfg  writer.Config
-	w     *writer.Writer
-	files []writer.File // finished, not yet cut into a batch
-	up    *uploader     // the writer's store: uploads data files in the background
+	name   string
+	uri    string
+	store  storage.Store
+	log    *commitlog.Table
+	msg    protoreflect.MessageDescriptor
+	opts   schema.Options
+	st     *schema.Table // the schema the writer writes: the table's, merged with msg
+	pin    commitlog.ProtoPin
+	wcfg   writer.Config
+	w      *shards       // its writers: one per decode shard (decode.go)
+	shards int           // how many writers create makes (0: one)
+	files  []writer.File // finished, not yet cut into a batch
+	up     *uploader     // the writer's store: uploads data files in the background
 
 	// snap is the table as of this sink's last commit (or open): commits
 	// read it instead of the log, so a commit costs one log write whatever
@@ -155,7 +156,7 @@ func (s *sink) create(ctx context.Context, logger *slog.Logger) error {
 	if err := s.log.ArchiveDescriptors(ctx, s.pin.Fingerprint, set); err != nil {
 		return fmt.Errorf("archive descriptors of table %s: %w", s.uri, err)
 	}
-	if s.w, err = writer.NewTable(s.wcfg, s.st, s.dataStore()); err != nil {
+	if s.w, err = newShards(s.wcfg, s.st, s.dataStore(), s.shards); err != nil {
 		return fmt.Errorf("writer for table %s: %w", s.uri, err)
 	}
 	return nil
@@ -420,7 +421,7 @@ func (s *sink) switchTo(ctx context.Context, msg protoreflect.MessageDescriptor,
 	if err := s.log.ArchiveDescriptors(ctx, pin.Fingerprint, set); err != nil {
 		return fmt.Errorf("archive descriptors: %w", err)
 	}
-	w, err := writer.NewTable(s.wcfg, merged, s.dataStore())
+	w, err := newShards(s.wcfg, merged, s.dataStore(), len(s.w.ws))
 	if err != nil {
 		return fmt.Errorf("writer: %w", err)
 	}

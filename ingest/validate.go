@@ -13,6 +13,10 @@ import (
 	"github.com/protolake/protolake/storage/open"
 )
 
+// maxDecodeWorkers bounds Config.DecodeWorkers: each shard of each table
+// holds its own buffers and writes its own files.
+const maxDecodeWorkers = 256
+
 // Validate reports every invalid field, each named by its YAML path.
 func (c *Config) Validate() error {
 	var errs []error
@@ -82,6 +86,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		bad("shutdown_timeout", "must not be negative")
+	}
+	if c.DecodeWorkers < 0 || c.DecodeWorkers > maxDecodeWorkers {
+		bad("decode_workers", "%d is not between 1 and %d (0: GOMAXPROCS)", c.DecodeWorkers, maxDecodeWorkers)
 	}
 	switch c.Log.Format {
 	case "json", "text":

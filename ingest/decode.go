@@ -1,0 +1,448 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage"
+	"github.com/protolake/protolake/writer"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Parallel decoding (Config.DecodeWorkers > 1):
+//
+//   - A table's main sink has one writer per decode shard. Each assigned
+//     partition belongs to one shard (the least used one of its table when
+//     it is assigned), so the rows of a partition are written by one writer,
+//     in offset order.
+//   - process runs in three phases, all while the poll loop holds r.mu.
+//     Prepare (poll loop): the same checks as the sequential path before a
+//     write (stale offsets, control records, unframing), and a job list per
+//     shard. Decode (a pool of at most DecodeWorkers goroutines, the poll
+//     loop one of them): each shard's writer writes its jobs in order; it
+//     touches nothing but its writer, its sink's uploader (which has its
+//     own mutex) and the atomic memory counters. Apply (poll loop), in the
+//     order the records were polled: dead letters, resets and fatal errors
+//     exactly as the sequential path decides them, and the partitions'
+//     consumed offsets (first, last, dFirst). A record whose turn in the
+//     apply phase never comes (its table was reset, or Run is stopping on
+//     an error) was possibly written by its shard: a reset discarded it
+//     already, and on a fatal error its table is dropped.
+//   - The cut flushes every shard (in parallel, one goroutine per shard
+//     with open files) before it takes the partitions' offset ranges, so a
+//     commit's txns still cover only offsets whose rows are in its files or
+//     earlier ones. A reset (fenced, ambiguous, lost partitions) discards
+//     every shard: it needs r.mu, so it never runs during the decode phase,
+//     and it drops whatever that phase wrote.
+//   - Memory: every shard's buffers count against memory_limit; the
+//     largest shards' buffers are flushed first (shards.FlushLargest). While
+//     decoding, a worker that wrote a large record (memory_limit/64 or more)
+//     checks the limit against every shard's last known size and flushes its
+//     own largest buffers if it is over.
+//
+// Tables fed through a schema registry decode sequentially: resolving a
+// schema id may wait for the registry or evolve the table mid-poll, which
+// the sequential path orders record by record.
+
+// shards is a sink's writers: one when the sink is written sequentially
+// (dead-letter and registry-fed tables, DecodeWorkers = 1), one per decode
+// shard otherwise. Its methods mirror writer.Writer's over all of them. Not
+// safe for concurrent use, except that different goroutines may write
+// different shards (ws[i]) at once.
+type shards struct {
+	ws []*writer.Writer
+}
+
+// newShards builds n writers (at least one) for table st.
+func newShards(cfg writer.Config, st *schema.Table, store storage.Store, n int) (*shards, error) {
+	s := &shards{ws: make([]*writer.Writer, max(1, n))}
+	for i := range s.ws {
+		w, err := writer.NewTable(cfg, st, store)
+		if err != nil {
+			return nil, err
+		}
+		s.ws[i] = w
+	}
+	return s, nil
+}
+
+// Write writes a record to the first shard: the sequential path.
+func (s *shards) Write(ctx context.Context, msg []byte, k writer.Kafka) error {
+	return s.ws[0].Write(ctx, msg, k)
+}
+
+// Flush flushes every shard, those with open buffers in parallel, and
+// returns their finished files, shard by shard.
+func (s *shards) Flush(ctx context.Context) ([]writer.File, error) {
+	files := make([][]writer.File, len(s.ws))
+	err := s.each(func(i int, w *writer.Writer) error {
+		var err error
+		files[i], err = w.Flush(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []writer.File
+	for _, f := range files {
+		out = append(out, f...)
+	}
+	return out, nil
+}
+
+// FlushExpired writes the buffers older than MaxAge of every shard, those
+// with open buffers in parallel.
+func (s *shards) FlushExpired(ctx context.Context) error {
+	return s.each(func(_ int, w *writer.Writer) error { return w.FlushExpired(ctx) })
+}
+
+// each runs f for every shard with open buffers, in parallel when there is
+// more than one, and returns the first error.
+func (s *shards) each(f func(i int, w *writer.Writer) error) error {
+	var open []int
+	for i, w := range s.ws {
+		if w.OpenFiles() > 0 {
+			open = append(open, i)
+		}
+	}
+	switch len(open) {
+	case 0:
+		return nil
+	case 1:
+		return f(open[0], s.ws[open[0]])
+	}
+	errs := make([]error, len(s.ws))
+	var wg sync.WaitGroup
+	for _, i := range open[1:] {
+		wg.Go(func() { errs[i] = f(i, s.ws[i]) })
+	}
+	errs[open[0]] = f(open[0], s.ws[open[0]])
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// TakeFinished returns the files every shard finished since the last call.
+func (s *shards) TakeFinished() []writer.File {
+	var out []writer.File
+	for _, w := range s.ws {
+		out = append(out, w.TakeFinished()...)
+	}
+	return out
+}
+
+// BufferedBytes is the memory held by the buffers of every shard.
+func (s *shards) BufferedBytes() int64 {
+	var n int64
+	for _, w := range s.ws {
+		n += w.BufferedBytes()
+	}
+	return n
+}
+
+// FlushLargest writes buffers as files, the largest shard's largest first,
+// until at most target bytes stay buffered across the shards.
+func (s *shards) FlushLargest(ctx context.Context, target int64) error {
+	for {
+		total := s.BufferedBytes()
+		if total <= target {
+			return nil
+		}
+		var big *writer.Writer
+		var b int64
+		for _, w := range s.ws {
+			if n := w.BufferedBytes(); n > b {
+				big, b = w, n
+			}
+		}
+		if big == nil {
+			return nil
+		}
+		if err := big.FlushLargest(ctx, max(0, b-(total-target))); err != nil {
+			return err
+		}
+	}
+}
+
+// Discard drops the buffers and unreported files of every shard.
+func (s *shards) Discard() {
+	for _, w := range s.ws {
+		w.Discard()
+	}
+}
+
+// parallel reports whether t's records are decoded by the shards' pool.
+func (t *table) parallel() bool { return len(t.main.w.ws) > 1 }
+
+// decoders is the number of decode shards of t's main sink for cfg.
+func decoders(cfg *Config, tc *TableConfig) int {
+	if tc.registryFed() {
+		return 1
+	}
+	return max(1, cfg.DecodeWorkers)
+}
+
+// assignShard gives p, newly assigned, the shard of its table that holds
+// the fewest assigned partitions (the lowest on a tie). r.mu is held.
+func (r *Runner) assignShard(p *partState) {
+	n := len(p.t.main.w.ws)
+	if n == 1 {
+		p.shard = 0
+		return
+	}
+	used := make([]int, n)
+	for _, q := range r.parts {
+		if q != p && q.t == p.t {
+			used[q.shard]++
+		}
+	}
+	p.shard = 0
+	for i, u := range used {
+		if u < used[p.shard] {
+			p.shard = i
+		}
+	}
+}
+
+// decodeJob is one polled record of a table decoded in parallel.
+type decodeJob struct {
+	ps      *partState
+	rec     *kgo.Record
+	payload []byte // the message to write (unframed); nil: nothing to write
+	bad     error  // unframing or decoding failed: a dead letter
+	err     error  // the write failed otherwise: the table is reset
+	written bool   // its shard wrote it (or tried to)
+}
+
+// decodeTask is one shard's share of a poll: its jobs, in poll order.
+type decodeTask struct {
+	t       *table
+	w       *writer.Writer
+	jobs    []int // indices into decodeBatch.jobs
+	failing bool  // t's commits fail: its buffers are not flushed for the limit
+	held    atomic.Int64
+}
+
+// decodeBatch is the records of one poll for the tables decoded in
+// parallel. It belongs to the poll loop and is reused across polls.
+type decodeBatch struct {
+	jobs   []decodeJob
+	tasks  []*decodeTask
+	byW    map[*writer.Writer]*decodeTask
+	last   map[*partState]int64 // the last offset prepared per partition
+	lags   []partLag
+	others int64 // bytes buffered by the writers no task writes
+}
+
+type partLag struct {
+	ps  *partState
+	hwm int64
+}
+
+// prepare adds the records of one polled partition of a table decoded in
+// parallel: the sequential path's checks before a write. r.mu is held.
+func (r *Runner) prepare(fp kgo.FetchTopicPartition, ps *partState) {
+	b := &r.dec
+	if b.last == nil {
+		b.last, b.byW = map[*partState]int64{}, map[*writer.Writer]*decodeTask{}
+	}
+	last, ok := b.last[ps]
+	if !ok {
+		last = ps.last
+	}
+	t := ps.t
+	for _, rec := range fp.Records {
+		if t.skipBatch || t.reseek {
+			break
+		}
+		if rec.Offset <= last || rec.Offset <= ps.mainWM {
+			continue // already consumed or committed (a stale fetch)
+		}
+		last = rec.Offset
+		j := decodeJob{ps: ps, rec: rec}
+		if !rec.Attrs.IsControl() {
+			if payload, err := unframe(t.cfg.Framing, rec.Value); err != nil {
+				j.bad = err
+			} else {
+				j.payload = payload
+				w := t.main.w.ws[ps.shard]
+				tk := b.byW[w]
+				if tk == nil {
+					tk = &decodeTask{t: t, w: w, failing: t.failing}
+					b.byW[w] = tk
+					b.tasks = append(b.tasks, tk)
+				}
+				tk.jobs = append(tk.jobs, len(b.jobs))
+			}
+		}
+		b.jobs = append(b.jobs, j)
+	}
+	b.last[ps] = last
+	if fp.HighWatermark >= 0 {
+		b.lags = append(b.lags, partLag{ps, fp.HighWatermark})
+	}
+}
+
+// decodePrepared decodes the prepared records on the pool and applies the
+// outcomes in poll order. stop is the error the sequential tables' records
+// stopped on (then nothing is decoded); it returns the error Run must stop
+// on. r.mu is held (the workers do not take it).
+func (r *Runner) decodePrepared(ctx context.Context, stop error) error {
+	b := &r.dec
+	defer b.reset()
+	if len(b.jobs) == 0 {
+		return stop
+	}
+	if stop == nil && len(b.tasks) > 0 {
+		b.others = 0
+		for _, t := range r.tables {
+			b.others += t.buffered()
+		}
+		for _, tk := range b.tasks {
+			n := tk.w.BufferedBytes()
+			tk.held.Store(n)
+			b.others -= n
+		}
+		var next atomic.Int64
+		work := func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(b.tasks)) {
+					return
+				}
+				r.decodeTask(ctx, b.tasks[i])
+			}
+		}
+		var wg sync.WaitGroup
+		for range min(len(b.tasks), r.cfg.DecodeWorkers) - 1 {
+			wg.Go(work)
+		}
+		work()
+		wg.Wait()
+	}
+	return r.applyDecoded(ctx, stop)
+}
+
+// decodeTask writes one shard's jobs in order, on a pool goroutine. It
+// stops at the first write that fails for another reason than the record:
+// the apply phase resets the table there.
+func (r *Runner) decodeTask(ctx context.Context, tk *decodeTask) {
+	b := &r.dec
+	large := int64(r.cfg.MemoryLimit) / 64
+	for _, i := range tk.jobs {
+		j := &b.jobs[i]
+		j.written = true
+		err := tk.w.Write(ctx, j.payload, writer.Kafka{Topic: j.rec.Topic, Partition: j.rec.Partition, Offset: j.rec.Offset, Timestamp: j.rec.Timestamp})
+		var de *writer.DecodeError
+		switch {
+		case err == nil:
+		case errors.As(err, &de):
+			j.bad = err
+		default:
+			j.err = err
+			return
+		}
+		if int64(len(j.rec.Value)) >= large && !tk.failing {
+			// A large record can take the buffers over the limit before
+			// the next maintain (as in the sequential path).
+			if err := r.limitShard(ctx, tk); err != nil {
+				j.err = fmt.Errorf("flush: %w", err)
+				return
+			}
+		}
+	}
+}
+
+// limitShard flushes tk's largest buffers while the bytes held against the
+// memory limit — the other writers, every shard as last seen by its worker,
+// the files being uploaded — are over it, down to three quarters of it.
+func (r *Runner) limitShard(ctx context.Context, tk *decodeTask) error {
+	b := &r.dec
+	own := tk.w.BufferedBytes()
+	tk.held.Store(own)
+	total := b.others + r.inflight.Load()
+	for _, o := range b.tasks {
+		total += o.held.Load()
+	}
+	limit := int64(r.cfg.MemoryLimit)
+	if total <= limit {
+		return nil
+	}
+	err := tk.w.FlushLargest(ctx, max(0, own-(total-limit*3/4)))
+	tk.held.Store(tk.w.BufferedBytes())
+	return err
+}
+
+// applyDecoded applies the decoded jobs in poll order, as the sequential
+// path (handle) does record by record, and returns the error Run must stop
+// on (stop, or a dead letter that cannot be written). r.mu is held.
+func (r *Runner) applyDecoded(ctx context.Context, stop error) error {
+	b := &r.dec
+	large := int64(r.cfg.MemoryLimit) / 64
+	var unapplied map[*table]bool
+	for i := range b.jobs {
+		j := &b.jobs[i]
+		ps, rec := j.ps, j.rec
+		t := ps.t
+		if t.skipBatch || t.reseek || stop != nil {
+			if j.written && !t.skipBatch && !t.reseek {
+				// Stopping on an error: its row is buffered past the
+				// partition's consumed offsets.
+				if unapplied == nil {
+					unapplied = map[*table]bool{}
+				}
+				unapplied[t] = true
+			}
+			continue
+		}
+		t.consumed.Add(1)
+		r.m.consumed.WithLabelValues(t.name).Inc()
+		if j.err != nil {
+			r.reset(ctx, t, fmt.Errorf("write to %s: %w", t.main.uri, j.err))
+			continue
+		}
+		if j.bad != nil {
+			if err := r.deadLetter(ctx, ps, rec, j.bad); errors.Is(err, errReset) {
+				continue
+			} else if err != nil {
+				stop = err
+				continue
+			}
+			if int64(len(rec.Value)) >= large {
+				r.flushOverLimit(ctx, r.heldBytes()) // a large dead letter
+			}
+		}
+		if ps.first < 0 {
+			ps.first = rec.Offset
+		}
+		if ps.dFirst < 0 && rec.Offset > ps.dlqWM {
+			ps.dFirst = rec.Offset
+		}
+		ps.last = rec.Offset
+	}
+	for _, t := range r.tables {
+		if unapplied[t] {
+			r.drop(t, fmt.Errorf("stopping: %w", stop))
+		}
+	}
+	for _, l := range b.lags {
+		if r.parts[l.ps.tp] == l.ps {
+			r.m.lag.WithLabelValues(l.ps.tp.topic, strconv.Itoa(int(l.ps.tp.part))).Set(float64(max(0, l.hwm-l.ps.last-1)))
+		}
+	}
+	return stop
+}
+
+// reset empties the batch for the next poll, keeping its capacity.
+func (b *decodeBatch) reset() {
+	clear(b.jobs)
+	b.jobs = b.jobs[:0]
+	b.tasks = b.tasks[:0]
+	clear(b.byW)
+	clear(b.last)
+	b.lags = b.lags[:0]
+}
