@@ -1,16 +1,24 @@
 package ingest_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"io/fs"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/protolake/protolake/ingest"
@@ -49,9 +57,76 @@ func distinctRecords(n int) ([][]byte, int64) {
 	return recs, total
 }
 
-// processCPU is the process's user+system CPU time: with the in-process
-// Kafka it includes the broker's work, which a real deployment does
-// elsewhere, so msgs/cpu-s here is a lower bound.
+// envBroker makes the test binary a Kafka broker (brokerMain).
+const envBroker = "PLTEST_KFAKE_BROKER"
+
+// brokerMain runs kfake with PLTEST_KFAKE_BROKER partitions of topic,
+// prints its address on stdout and serves until stdin is closed.
+func brokerMain() int {
+	parts, err := strconv.Atoi(os.Getenv(envBroker))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, envBroker+":", err)
+		return 2
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(parts), topic), kfake.BrokerConfigs(map[string]string{"group.min.session.timeout.ms": "500"}))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kfake:", err)
+		return 1
+	}
+	defer c.Close()
+	fmt.Println(strings.Join(c.ListenAddrs(), ","))
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// startBroker runs kfake with parts partitions of topic in a child process
+// (the test binary, brokerMain), so that the benchmark's CPU time is the
+// Runner's alone, as in a deployment whose brokers run elsewhere. It
+// returns the broker's addresses and a function reading its CPU time.
+func startBroker(b *testing.B, parts int) ([]string, func() time.Duration) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), envBroker+"="+strconv.Itoa(parts))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("broker process: %v", err)
+	}
+	stat := fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid)
+	cpu := func() time.Duration {
+		data, err := os.ReadFile(stat)
+		if err != nil {
+			return 0
+		}
+		// utime and stime, in clock ticks of 1/100 s, are the 14th and
+		// 15th fields; the 2nd, the command, ends with the last ')'.
+		f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		if len(f) < 13 {
+			return 0
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		return time.Duration(u+s) * 10 * time.Millisecond
+	}
+	return strings.Split(strings.TrimSpace(line), ","), cpu
+}
+
+// processCPU is the process's user+system CPU time.
 func processCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
@@ -73,17 +148,19 @@ func reportRates(b *testing.B, total int64, cpu time.Duration) {
 }
 
 // BenchmarkEndToEndDistinct: b.N distinct generated AdImpressions, produced
-// to 8 partitions of an in-process kfake before the timer starts, consumed
-// by one Runner until caught up into a day-partitioned Delta table on local
-// disk with the default configuration; every row committed. Unlike
+// to 8 partitions of kfake (in a child process: its CPU time is reported
+// apart, as broker-cpu-ns/op) before the timer starts, consumed by one
+// Runner until caught up into a day-partitioned Delta table on local disk
+// with the default configuration (decode_workers = GOMAXPROCS, which -cpu
+// sets); every row committed. Unlike
 // BenchmarkEndToEnd (1,000 messages repeated) no two records are alike, so
 // dictionaries, compression and the page index work as on real data. Run it
 // with -cpu 1,2 beside BenchmarkWriterOnlyDistinct (`make bench` does and
 // prints the ratios with ingest/testdata/benchratio.awk).
 func BenchmarkEndToEndDistinct(b *testing.B) {
 	recs, total := distinctRecords(b.N)
-	c := startKafka(b, distinctPartitions, topic)
-	p, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchMaxBytes(1<<20))
+	brokers, brokerCPU := startBroker(b, distinctPartitions)
+	p, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchMaxBytes(1<<20))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,19 +175,19 @@ func BenchmarkEndToEndDistinct(b *testing.B) {
 		}
 	}
 	dir := tempDir(b)
-	cfg := baseConfig(b, c.ListenAddrs(), dir)
+	cfg := baseConfig(b, brokers, dir)
 	cfg.Tables[0].Flush.CommitInterval = 10 * time.Second
-	cfg.DecodeWorkers = 0 // the default: GOMAXPROCS, which -cpu sets
 	runtime.GC()
 	b.ResetTimer()
-	start := processCPU()
+	start, startBroker := processCPU(), brokerCPU()
 	r := runUntilCaughtUp(b, cfg, ingest.Options{})
-	cpu := processCPU() - start
+	cpu, bcpu := processCPU()-start, brokerCPU()-startBroker
 	b.StopTimer()
 	if got := r.Stats()[0].RowsCommitted; got != int64(b.N) {
 		b.Fatalf("committed %d rows, want %d", got, b.N)
 	}
 	reportRates(b, total, cpu)
+	b.ReportMetric(float64(bcpu.Nanoseconds())/float64(b.N), "broker-cpu-ns/op")
 	var size int64
 	err = filepath.WalkDir(filepath.Join(dir, "ad_impressions"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".parquet") {

@@ -123,15 +123,19 @@ func baseConfig(t testing.TB, brokers []string, dir string) ingest.Config {
 		}},
 		HTTP:            ingest.HTTPConfig{Listen: "off"},
 		ShutdownTimeout: 20 * time.Second,
-		DecodeWorkers:   testDecodeWorkers(),
+		DecodeWorkers:   testDecodeWorkers(t),
 	}
 }
 
 // testDecodeWorkers is the decode_workers of the tests' configs:
 // PLTEST_DECODE_WORKERS (1: the sequential path), by default 3, so that the
 // tests run the parallel path whatever GOMAXPROCS is, with a shard holding
-// more than one partition of a 6-partition topic.
-func testDecodeWorkers() int {
+// more than one partition of a 6-partition topic. Benchmarks take the
+// default (GOMAXPROCS, which -cpu sets).
+func testDecodeWorkers(t testing.TB) int {
+	if _, ok := t.(*testing.B); ok {
+		return 0
+	}
 	return envInt("PLTEST_DECODE_WORKERS", 3)
 }
 

@@ -19,11 +19,13 @@ import (
 
 // The pipeline (see also /docs/operations.md, "Uploads and commits"):
 //
-//   - The poll loop decodes records into the tables' writers. A writer that
-//     finishes a file encodes it and hands it to its sink's uploader, whose
-//     Put copies the bytes and returns at once; the upload runs in its own
-//     goroutine, at most Storage.MaxUploads at a time, retried with backoff
-//     until it succeeds or the table is reset.
+//   - The poll loop decodes records into the tables' writers (with
+//     Config.DecodeWorkers > 1 on a pool of goroutines, one writer per
+//     shard: decode.go). A writer that finishes a file encodes it and hands
+//     it to its sink's uploader, whose Put copies the bytes and returns at
+//     once; the upload runs in its own goroutine, at most
+//     Storage.MaxUploads at a time, retried with backoff until it succeeds
+//     or the table is reset.
 //   - A cut (poll loop or rebalance callback, under r.mu) flushes every
 //     buffer of a table and moves its finished files and, per partition,
 //     the offsets consumed since the last cut into the table's pending

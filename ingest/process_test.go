@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envChild) != "" {
 		os.Exit(childMain())
 	}
+	if os.Getenv(envBroker) != "" {
+		os.Exit(brokerMain())
+	}
 	os.Exit(m.Run())
 }
 

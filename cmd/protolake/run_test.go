@@ -214,8 +214,8 @@ tables:
 			conf + `, line 11: tables.0.flush.max_rows: "many" is not an integer` + "\n" +
 			"kafka.group_id: is required (instances of one deployment share it)"},
 		{[]string{"run", "--config", broken}, broken + `: not valid YAML: line 2 ("  brokers: [127.0.0.1:9092"): did not find expected ',' or ']'`},
-		{[]string{"run", "--config", conf, "--untill-caught-up"}, "unknown flag --untill-caught-up (did you mean --until-caught-up?); run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: http, kafka, log, memory_limit, shutdown_timeout, storage, tables); see protolake run --help"},
-		{[]string{"run", "--confg", conf}, "unknown flag --confg (did you mean --config?); run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: http, kafka, log, memory_limit, shutdown_timeout, storage, tables); see protolake run --help"},
+		{[]string{"run", "--config", conf, "--untill-caught-up"}, "unknown flag --untill-caught-up (did you mean --until-caught-up?); run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: decode_workers, http, kafka, log, memory_limit, shutdown_timeout, storage, tables); see protolake run --help"},
+		{[]string{"run", "--confg", conf}, "unknown flag --confg (did you mean --config?); run takes --config FILE, --until-caught-up and config settings as --PATH=VALUE (top level: decode_workers, http, kafka, log, memory_limit, shutdown_timeout, storage, tables); see protolake run --help"},
 	} {
 		err := run(context.Background(), tc.args, &bytes.Buffer{}, &bytes.Buffer{})
 		var ue usageError
