@@ -53,7 +53,7 @@ func testParallelDecode(t *testing.T, workers int) {
 	defer cancel()
 	r, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: testLogger(t), KafkaOpts: fastGroup(), WrapStore: wrapMain(&fs)})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("NewRunner: %v", err)
 	}
 	// The 4th commit lands but its answer is lost, and the log cannot be
 	// read back until the test lifts the faults: an unresolvable
@@ -68,8 +68,7 @@ func testParallelDecode(t *testing.T, workers int) {
 			fs.OnAfter(nil)
 		}
 	})
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	run := goRun(ctx, t, r)
 	bg := produceInBackground(t, producer(t, c), n, 48, 10*time.Millisecond, func(i int) []byte {
 		if isBad(i) {
 			return corrupt(i)
@@ -100,8 +99,7 @@ func testParallelDecode(t *testing.T, workers int) {
 		}
 		return true
 	})
-	cancel()
-	if err := <-done; err != nil {
+	if err := run.stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	st := r.Stats()[0]
@@ -253,12 +251,7 @@ func TestParallelDecodeFatal(t *testing.T) {
 			cfg.Tables[0].Flush = ingest.FlushConfig{CommitInterval: 100 * time.Millisecond, MaxRows: 64}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			r, err := ingest.NewRunner(ctx, cfg, ingest.Options{Logger: testLogger(t), KafkaOpts: fastGroup()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- r.Run(ctx) }()
+			r := startRunner(ctx, t, cfg, ingest.Options{Logger: testLogger(t), KafkaOpts: fastGroup()})
 			main := filepath.Join(dir, "ad_impressions")
 			waitFor(t, "the first records not committed", func() bool { return r.Stats()[0].RowsCommitted == poison })
 			produce(t, p, &src, poison, n, func(i int) []byte {
@@ -273,7 +266,7 @@ func TestParallelDecodeFatal(t *testing.T) {
 					bad = k
 				}
 			}
-			err = <-done
+			err := r.wait()
 			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("/%d@%d cannot be decoded and dead_letter is disabled", bad[0], bad[1])) {
 				t.Fatalf("Run = %v, want the error of record %d@%d", err, bad[0], bad[1])
 			}
