@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,11 +40,14 @@ import (
 //     earlier ones. A reset (fenced, ambiguous, lost partitions) discards
 //     every shard: it needs r.mu, so it never runs during the decode phase,
 //     and it drops whatever that phase wrote.
-//   - Memory: every shard's buffers count against memory_limit; the
-//     largest shards' buffers are flushed first (shards.FlushLargest). While
-//     decoding, a worker that wrote a large record (memory_limit/64 or more)
-//     checks the limit against every shard's last known size and flushes its
-//     own largest buffers if it is over.
+//   - Memory: every shard's buffers count against the buffer limit; the
+//     largest shards' buffers are flushed first (shards.FlushLargest).
+//     Large records (memory_limit/64 or more) decode one at a time across
+//     the workers (decodeBatch.large), so at most one record is decoded at
+//     the scale memory_limit reserves for it; after writing one, a worker
+//     checks the limit against every shard's last known size and flushes
+//     its own largest buffers if it is over, and collects garbage after a
+//     very large one (memory_limit/16), as the sequential path does.
 //
 // Tables fed through a schema registry decode sequentially: resolving a
 // schema id may wait for the registry or evolve the table mid-poll, which
@@ -235,7 +239,8 @@ type decodeBatch struct {
 	byW    map[*writer.Writer]*decodeTask
 	last   map[*partState]int64 // the last offset prepared per partition
 	lags   []partLag
-	others int64 // bytes buffered by the writers no task writes
+	others int64      // bytes buffered by the writers no task writes
+	large  sync.Mutex // held by a worker decoding a large record
 }
 
 type partLag struct {
@@ -331,34 +336,57 @@ func (r *Runner) decodePrepared(ctx context.Context, stop error) error {
 // stops at the first write that fails for another reason than the record:
 // the apply phase resets the table there.
 func (r *Runner) decodeTask(ctx context.Context, tk *decodeTask) {
-	b := &r.dec
-	large := int64(r.cfg.MemoryLimit) / 64
 	for _, i := range tk.jobs {
-		j := &b.jobs[i]
+		j := &r.dec.jobs[i]
 		j.written = true
-		err := tk.w.Write(ctx, j.payload, writer.Kafka{Topic: j.rec.Topic, Partition: j.rec.Partition, Offset: j.rec.Offset, Timestamp: j.rec.Timestamp})
-		var de *writer.DecodeError
-		switch {
-		case err == nil:
-		case errors.As(err, &de):
-			j.bad = err
-		default:
-			j.err = err
+		if !r.decodeJob(ctx, tk, j) {
 			return
-		}
-		if int64(len(j.rec.Value)) >= large && !tk.failing {
-			// A large record can take the buffers over the limit before
-			// the next maintain (as in the sequential path).
-			if err := r.limitShard(ctx, tk); err != nil {
-				j.err = fmt.Errorf("flush: %w", err)
-				return
-			}
 		}
 	}
 }
 
+// decodeJob writes one job to tk's shard; false means the write failed for
+// another reason than the record (j.err).
+func (r *Runner) decodeJob(ctx context.Context, tk *decodeTask, j *decodeJob) bool {
+	limit := int64(r.cfg.MemoryLimit)
+	size := int64(len(j.rec.Value))
+	if size >= limit/64 {
+		r.dec.large.Lock()
+		defer r.dec.large.Unlock()
+	}
+	err := tk.w.Write(ctx, j.payload, writer.Kafka{Topic: j.rec.Topic, Partition: j.rec.Partition, Offset: j.rec.Offset, Timestamp: j.rec.Timestamp})
+	var de *writer.DecodeError
+	switch {
+	case err == nil:
+	case errors.As(err, &de):
+		j.bad = err
+		if errors.Is(err, writer.ErrRecordTooLarge) {
+			// Its decoding took up to memory_limit/4 of buffers, garbage
+			// now: collect it before the next large record (and the dead
+			// letter) copies more.
+			runtime.GC()
+		}
+		return true // dead-lettered, collected after that, in the apply phase
+	default:
+		j.err = err
+		return false
+	}
+	if size >= limit/64 && !tk.failing {
+		// A large record can take the buffers over the limit before the
+		// next maintain (as in the sequential path).
+		if err := r.limitShard(ctx, tk); err != nil {
+			j.err = fmt.Errorf("flush: %w", err)
+			return false
+		}
+	}
+	if size >= limit/16 {
+		runtime.GC() // its copies (a page, a file cut for it) are garbage now
+	}
+	return true
+}
+
 // limitShard flushes tk's largest buffers while the bytes held against the
-// memory limit — the other writers, every shard as last seen by its worker,
+// buffer limit — the other writers, every shard as last seen by its worker,
 // the files being uploaded — are over it, down to three quarters of it.
 func (r *Runner) limitShard(ctx context.Context, tk *decodeTask) error {
 	b := &r.dec
@@ -368,7 +396,7 @@ func (r *Runner) limitShard(ctx context.Context, tk *decodeTask) error {
 	for _, o := range b.tasks {
 		total += o.held.Load()
 	}
-	limit := int64(r.cfg.MemoryLimit)
+	limit := r.bufferLimit()
 	if total <= limit {
 		return nil
 	}
@@ -414,6 +442,9 @@ func (r *Runner) applyDecoded(ctx context.Context, stop error) error {
 			}
 			if int64(len(rec.Value)) >= large {
 				r.flushOverLimit(ctx, r.heldBytes()) // a large dead letter
+			}
+			if int64(len(rec.Value)) >= int64(r.cfg.MemoryLimit)/16 {
+				runtime.GC() // its copies are garbage now (as in handle)
 			}
 		}
 		if ps.first < 0 {
