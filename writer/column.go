@@ -599,47 +599,49 @@ func pageStats(c *column) chunkStats {
 		n := c.spec.typeLen
 		lo, hi := c.vals[:n], c.vals[:n]
 		for i := n; i+n <= len(c.vals); i += n {
-			x := c.vals[i : i+n]
-			if bytes.Compare(x, lo) < 0 {
+			if x := c.vals[i : i+n]; bytes.Compare(x, lo) < 0 {
 				lo = x
-			}
-			if bytes.Compare(x, hi) > 0 {
+			} else if bytes.Compare(x, hi) > 0 {
 				hi = x
 			}
 		}
 		s.has, s.min, s.max = true, bytes.Clone(lo), bytes.Clone(hi)
 	case parquet.ByteArray:
+		// Loops without a visit closure: this runs for every value of
+		// every byte-array page. lo <= hi, so a value below lo is not
+		// compared with hi.
 		var lo, hi []byte
-		first := true
-		visit := func(x []byte) {
-			if first {
-				lo, hi, first = x, x, false
-				return
-			}
-			if bytes.Compare(x, lo) < 0 {
-				lo = x
-			}
-			if bytes.Compare(x, hi) > 0 {
-				hi = x
-			}
-		}
 		if c.dictMode {
 			// Compare each distinct entry of the page once.
 			c.epoch++
 			if len(c.seen) < len(c.dictOffs) {
 				c.seen = append(c.seen, make([]uint32, len(c.dictOffs)-len(c.seen))...)
 			}
+			lo = c.dictValue(c.idx[0])
+			hi = lo
 			for _, i := range c.idx {
 				if c.seen[i] == c.epoch {
 					continue
 				}
 				c.seen[i] = c.epoch
-				visit(c.dictValue(i))
+				if x := c.dictValue(i); bytes.Compare(x, lo) < 0 {
+					lo = x
+				} else if bytes.Compare(x, hi) > 0 {
+					hi = x
+				}
 			}
 		} else {
-			for off := 0; off+4 <= len(c.vals); {
-				n := int(binary.LittleEndian.Uint32(c.vals[off:]))
-				visit(c.vals[off+4 : off+4+n])
+			v := c.vals
+			n := int(binary.LittleEndian.Uint32(v))
+			lo = v[4 : 4+n]
+			hi = lo
+			for off := 4 + n; off+4 <= len(v); {
+				n := int(binary.LittleEndian.Uint32(v[off:]))
+				if x := v[off+4 : off+4+n]; bytes.Compare(x, lo) < 0 {
+					lo = x
+				} else if bytes.Compare(x, hi) > 0 {
+					hi = x
+				}
 				off += 4 + n
 			}
 		}

@@ -693,6 +693,10 @@ func (d *decoder) msgLeafFrom(f *fprog, head int32, chain bool, r, def uint8, de
 	var f1, f2 uint64
 	var has1 bool
 	b := d.buf
+	want := protowire.VarintType
+	if f.p.Wrapper {
+		want = f.elemWT
+	}
 	for o := head; o >= 0; {
 		start, end := unrng(d.occs[o].v)
 		for i := start; i < end; {
@@ -711,10 +715,6 @@ func (d *decoder) msgLeafFrom(f *fprog, head int32, chain bool, r, def uint8, de
 				}
 			}
 			i += n
-			want := protowire.VarintType
-			if f.p.Wrapper {
-				want = f.elemWT
-			}
 			if (num == 1 || (num == 2 && !f.p.Wrapper)) && typ == want {
 				var v uint64
 				switch typ {

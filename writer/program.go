@@ -36,28 +36,30 @@ type mprog struct {
 	end    int
 }
 
+// fprog's fields are ordered by use: what scan and emit read for every
+// field of every message comes first, within the first cache line.
 type fprog struct {
-	p        *schema.FieldPlan
 	kind     fieldKind
-	slot     int
 	conv     schema.Conv
 	wt       protowire.Type // wire type of one value (messages: BytesType or StartGroupType)
 	elemWT   protowire.Type // wire type of the leaf value inside wrappers; = wt otherwise
 	packable bool
 	msgLeaf  bool // a leaf whose payload is a message: wrapper, Timestamp, Duration, JSON, Raw
-	col      int
-	first    int
-	end      int
-	child    *mprog // struct, repeated message element, or map entry
 	presence schema.Presence
 	def      uint8
 	nullDef  uint8
 	elemDef  uint8
 	rep      uint8
-	peers    []int // slots of the other members of the field's oneof
-	enum     *schema.EnumNames
+	slot     int
+	col      int
+	child    *mprog // struct, repeated message element, or map entry
+	peers    []int  // slots of the other members of the field's oneof
+	first    int
+	end      int
 	defRaw   uint64 // default in wire form (varint value / fixed bits)
 	defBytes []byte // default of strings and bytes
+	enum     *schema.EnumNames
+	p        *schema.FieldPlan
 	path     string
 	partIdx  int
 	group    bool
