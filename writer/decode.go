@@ -2,6 +2,7 @@ package writer
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,11 +144,15 @@ func (d *decoder) addOcc(s *slot, v uint64, packed bool) {
 
 // scan is phase one: it walks the wire records of [start, end) once and
 // fills the frame's slots. top is true for the table's message, whose
-// unknown fields are kept.
+// unknown fields are kept. The loop keeps only the common path (one-byte
+// tag, known field); longer tags, skipped fields and oneof peers are calls,
+// which keeps the loop's variables in registers.
 func (d *decoder) scan(m *mprog, frame, start, end int, top bool, depth int) error {
-	b := d.buf
+	b := d.buf[:end]
+	slots := d.slots[frame : frame+m.nslots]
+	dense := m.dense
 	i := start
-	for i < end {
+	for i < len(b) {
 		tagStart := i
 		var num protowire.Number
 		var typ protowire.Type
@@ -155,90 +160,67 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool, depth int) err
 			num, typ = protowire.Number(c>>3), protowire.Type(c&7)
 			i++
 		} else {
-			var n int
-			num, typ, n = protowire.ConsumeTag(b[i:end])
-			if n < 0 {
-				return d.fail(m.path, i, wireErr(n))
+			var err error
+			if num, typ, i, err = d.longTag(m, b, i); err != nil {
+				return err
 			}
-			if num > protowire.MaxValidNumber {
-				return d.fail(m.path, i, fmt.Errorf("%w: field number %d out of range", ErrTruncated, num))
-			}
-			i += n
 		}
 		var f *fprog
-		if uint64(num) < uint64(len(m.dense)) {
-			f = m.dense[num]
+		if uint64(num) < uint64(len(dense)) {
+			f = dense[num]
 		} else if m.sparse != nil {
 			f = m.sparse[num]
 		}
 		if f == nil || f.kind == fkSkip || !(typ == f.wt || (f.packable && typ == protowire.BytesType)) {
-			if typ == protowire.EndGroupType {
-				return d.fail(m.path, tagStart, fmt.Errorf("%w: unexpected end group", ErrTruncated))
-			}
-			n := protowire.ConsumeFieldValue(num, typ, b[i:end])
-			if n < 0 {
-				p := m.path
-				if f != nil {
-					p = f.path
-				}
-				return d.fail(p, i, wireErr(n))
-			}
-			i += n
-			if top && (f == nil || f.kind != fkSkip) {
-				d.unknown = append(d.unknown, b[tagStart:i]...)
+			var err error
+			if i, err = d.skipField(m, f, b, num, typ, tagStart, i, top); err != nil {
+				return err
 			}
 			continue
 		}
-		s := &d.slots[frame+f.slot]
+		s := &slots[f.slot]
 		if f.peers != nil {
-			for _, p := range f.peers {
-				if ps := d.slots[frame+p]; ps.n > 0 {
-					if err := d.validateSlot(m.fields[p], ps, depth); err != nil {
-						return err
-					}
-					d.slots[frame+p] = slot{head: -1, tail: -1}
-				}
+			if err := d.clearPeers(m, f, slots, depth); err != nil {
+				return err
 			}
 		}
 		var v uint64
 		packed := false
 		switch typ {
 		case protowire.VarintType:
-			if i < end && b[i] < 0x80 {
+			if i < len(b) && b[i] < 0x80 {
 				v, i = uint64(b[i]), i+1
 				break
 			}
-			x, n := protowire.ConsumeVarint(b[i:end])
+			x, n := protowire.ConsumeVarint(b[i:])
 			if n < 0 {
 				return d.fail(f.path, i, wireErr(n))
 			}
 			v, i = x, i+n
 		case protowire.Fixed32Type:
-			if end-i < 4 {
+			if len(b)-i < 4 {
 				return d.fail(f.path, i, ErrTruncated)
 			}
-			v = uint64(uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16 | uint32(b[i+3])<<24)
+			v = uint64(binary.LittleEndian.Uint32(b[i:]))
 			i += 4
 		case protowire.Fixed64Type:
-			if end-i < 8 {
+			if len(b)-i < 8 {
 				return d.fail(f.path, i, ErrTruncated)
 			}
-			_ = b[i+7]
-			v = uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24 |
-				uint64(b[i+4])<<32 | uint64(b[i+5])<<40 | uint64(b[i+6])<<48 | uint64(b[i+7])<<56
+			v = binary.LittleEndian.Uint64(b[i:])
 			i += 8
 		case protowire.BytesType:
 			var l uint64
 			var n int
-			if i < end && b[i] < 0x80 {
+			if i < len(b) && b[i] < 0x80 {
 				l, n = uint64(b[i]), 1
 			} else {
-				l, n = protowire.ConsumeVarint(b[i:end])
+				l, n = protowire.ConsumeVarint(b[i:])
 				if n < 0 {
 					return d.fail(f.path, i, wireErr(n))
 				}
 			}
-			if l > uint64(end-i-n) {
+			if l > uint64(len(b)-i-n) {
 				return d.fail(f.path, i, ErrTruncated)
 			}
 			i += n
@@ -246,7 +228,7 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool, depth int) err
 			i += int(l)
 			packed = typ != f.wt
 		case protowire.StartGroupType:
-			_, n := protowire.ConsumeGroup(num, b[i:end])
+			_, n := protowire.ConsumeGroup(num, b[i:])
 			if n < 0 {
 				return d.fail(f.path, i, wireErr(n))
 			}
@@ -267,6 +249,55 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool, depth int) err
 			if d.cost += occBytes; d.overBudget() {
 				return d.tooLarge(f.path, tagStart)
 			}
+		}
+	}
+	return nil
+}
+
+// longTag reads a tag of more than one byte (or a malformed one) at b[i:]
+// and returns the index after it.
+func (d *decoder) longTag(m *mprog, b []byte, i int) (protowire.Number, protowire.Type, int, error) {
+	num, typ, n := protowire.ConsumeTag(b[i:])
+	if n < 0 {
+		return 0, 0, i, d.fail(m.path, i, wireErr(n))
+	}
+	if num > protowire.MaxValidNumber {
+		return 0, 0, i, d.fail(m.path, i, fmt.Errorf("%w: field number %d out of range", ErrTruncated, num))
+	}
+	return num, typ, i + n, nil
+}
+
+// skipField steps over the value at b[i:] of a field scan does not store
+// (unknown, without a column, or of another wire type), keeping it with
+// the unknown fields when top, and returns the index after it.
+func (d *decoder) skipField(m *mprog, f *fprog, b []byte, num protowire.Number, typ protowire.Type, tagStart, i int, top bool) (int, error) {
+	if typ == protowire.EndGroupType {
+		return i, d.fail(m.path, tagStart, fmt.Errorf("%w: unexpected end group", ErrTruncated))
+	}
+	n := protowire.ConsumeFieldValue(num, typ, b[i:])
+	if n < 0 {
+		p := m.path
+		if f != nil {
+			p = f.path
+		}
+		return i, d.fail(p, i, wireErr(n))
+	}
+	i += n
+	if top && (f == nil || f.kind != fkSkip) {
+		d.unknown = append(d.unknown, b[tagStart:i]...)
+	}
+	return i, nil
+}
+
+// clearPeers drops the other members of f's oneof set so far (the last
+// member wins), validating what it drops as protobuf would have parsed it.
+func (d *decoder) clearPeers(m *mprog, f *fprog, slots []slot, depth int) error {
+	for _, p := range f.peers {
+		if ps := slots[p]; ps.n > 0 {
+			if err := d.validateSlot(m.fields[p], ps, depth); err != nil {
+				return err
+			}
+			slots[p] = slot{head: -1, tail: -1}
 		}
 	}
 	return nil
