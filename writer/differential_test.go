@@ -6,22 +6,30 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/duckdb/duckdb-go/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/schema"
 	"github.com/protolake/protolake/storage/mem"
 )
 
 // diffTables are the tables of every message in testdata/proto (well-known
-// types, maps, oneofs, groups, recursion cut off at depth 2), derived once.
+// types, maps, oneofs, groups, recursion cut off at depth 2), derived once,
+// in the order of their messages' full names: a corpus entry's selector
+// must name the same message in every process (a descriptor set's files
+// range in no fixed order).
 var (
 	diffOnce   sync.Once
 	diffTables []*schema.Table
@@ -36,6 +44,9 @@ func differentialTables(t testing.TB) []*schema.Table {
 				}
 			}
 		}
+		slices.SortStableFunc(diffTables, func(a, b *schema.Table) int {
+			return strings.Compare(string(a.Plan.Message.FullName()), string(b.Plan.Message.FullName()))
+		})
 	})
 	return diffTables
 }
@@ -85,10 +96,49 @@ func packedWT(fd protoreflect.FieldDescriptor) protowire.Type {
 	return protowire.VarintType
 }
 
+// maxMutateDepth is how deep mutate recurses: the generator's nesting
+// (gen.maxDepth) plus a map entry's level.
+const maxMutateDepth = 5
+
+// nested reports whether r is a record mutate can recurse into — a nested
+// message, map entry or proto2 group — and returns its payload.
+func nested(r wireRec, fd protoreflect.FieldDescriptor) ([]byte, bool) {
+	if fd == nil {
+		return nil, false
+	}
+	switch {
+	case r.typ == protowire.BytesType && fd.Kind() == protoreflect.MessageKind:
+		return r.val, true
+	case r.typ == protowire.StartGroupType && fd.Kind() == protoreflect.GroupKind:
+		_, _, n := protowire.ConsumeTag(r.raw)
+		end := protowire.SizeTag(r.num)
+		if len(r.raw) < n+end {
+			return nil, false
+		}
+		return r.raw[n : len(r.raw)-end], true
+	}
+	return nil, false
+}
+
+// rewrap encodes payload v as record r's field again (length-delimited or
+// a group).
+func rewrap(r wireRec, v []byte) []byte {
+	if r.typ == protowire.StartGroupType {
+		b := protowire.AppendTag(nil, r.num, protowire.StartGroupType)
+		b = append(b, v...)
+		return protowire.AppendTag(b, r.num, protowire.EndGroupType)
+	}
+	return protowire.AppendBytes(protowire.AppendTag(nil, r.num, protowire.BytesType), v)
+}
+
 // mutate rewrites a valid encoding of md by ops: records duplicated,
-// reordered, packed fields sent unpacked and back, empty packed chunks,
-// raw fuzz bytes appended, and the same inside nested messages and map
-// entries (up to 3 levels down). Every op keeps the result a message protobuf
+// reordered or dropped, packed fields sent unpacked and back, empty packed
+// chunks, nested messages (and groups, map entries) merged with a copy of
+// themselves, raw fuzz bytes appended; and all of these at depth: inside
+// one nested message, map entry or group (op 8), or inside every one of
+// them at this level at once (op 9), down to maxMutateDepth — so a map
+// value's repeated field goes unpacked, a nested list gets an empty chunk
+// or a duplicated element. Every op keeps the result a message protobuf
 // may accept or reject; the oracle decides.
 func mutate(md protoreflect.MessageDescriptor, wire, ops []byte, depth int) []byte {
 	recs := splitWire(wire)
@@ -100,7 +150,7 @@ func mutate(md protoreflect.MessageDescriptor, wire, ops []byte, depth int) []by
 		r := recs[k]
 		fd := md.Fields().ByNumber(r.num)
 		wt := packedWT(fd)
-		switch ops[i] % 9 {
+		switch ops[i] % 10 {
 		case 0: // duplicate
 			recs = append(recs[:k+1], recs[k:]...)
 		case 1: // swap with the next
@@ -137,14 +187,23 @@ func mutate(md protoreflect.MessageDescriptor, wire, ops []byte, depth int) []by
 		case 5: // drop
 			recs = append(recs[:k], recs[k+1:]...)
 		case 6: // a nested message's payload merged with a copy of itself
-			if r.typ == protowire.BytesType && fd != nil && fd.Kind() == protoreflect.MessageKind {
-				v := append(append([]byte{}, r.val...), r.val...)
-				recs[k].raw = protowire.AppendBytes(protowire.AppendTag(nil, r.num, protowire.BytesType), v)
+			if v, ok := nested(r, fd); ok {
+				recs[k].raw = rewrap(r, append(append([]byte{}, v...), v...))
 			}
-		case 8: // the same rewrites inside a nested message or map entry
-			if r.typ == protowire.BytesType && fd != nil && fd.Kind() == protoreflect.MessageKind && depth < 3 {
-				v := mutate(fd.Message(), r.val, ops[i+2:min(len(ops), i+10)], depth+1)
-				recs[k].raw = protowire.AppendBytes(protowire.AppendTag(nil, r.num, protowire.BytesType), v)
+		case 8: // the same rewrites inside a nested message, map entry or group
+			if v, ok := nested(r, fd); ok && depth < maxMutateDepth {
+				recs[k].raw = rewrap(r, mutate(fd.Message(), v, ops[i+2:min(len(ops), i+10)], depth+1))
+			}
+		case 9: // the rest of the ops inside every nested record at this level
+			if depth >= maxMutateDepth {
+				break
+			}
+			sub := ops[i+2 : min(len(ops), i+12)]
+			for j, r := range recs {
+				f := md.Fields().ByNumber(r.num)
+				if v, ok := nested(r, f); ok {
+					recs[j].raw = rewrap(r, mutate(f.Message(), v, sub, depth+1))
+				}
 			}
 		case 7: // raw bytes from the fuzzer
 			recs = append(recs, wireRec{raw: ops[i+1 : min(len(ops), i+1+int(ops[i+1]%16))]})
@@ -244,14 +303,70 @@ func FuzzDifferential(f *testing.F) {
 		for _, e := range c.errs {
 			t.Error(e)
 		}
-		for _, fl := range files {
-			for _, row := range rows {
-				if err := withinStats(fl.Stats.MinValues, fl.Stats.MaxValues, row, ""); err != nil {
-					t.Errorf("file %s: %v", fl.Path, err)
-				}
-			}
+		if len(files) != 1 {
+			t.Fatalf("%d files, want the 3 rows in one", len(files))
 		}
+		checkStats(t, files[0], rows)
 	})
+}
+
+// checkStats checks a file's Delta statistics as a reader sees them (the
+// add's stats JSON, parsed back) against every row DuckDB read from it:
+// numRecords, each column's nullCount (booleans, binaries, arrays and maps
+// included: they have no min/max) and that every value lies within the
+// column's min/max (integers, floats, decimals, strings, dates,
+// timestamps; nested structs too).
+func checkStats(t *testing.T, fl File, rows []map[string]any) {
+	t.Helper()
+	js, err := fl.Stats.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := commitlog.ParseStats(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.NumRecords == nil || *st.NumRecords != int64(len(rows)) {
+		t.Errorf("file %s: numRecords %v, DuckDB read %d rows", fl.Path, st.NumRecords, len(rows))
+	}
+	if err := nullCounts(st.NullCount, rows, ""); err != nil {
+		t.Errorf("file %s: %v", fl.Path, err)
+	}
+	for _, row := range rows {
+		if err := withinStats(st.MinValues, st.MaxValues, row, ""); err != nil {
+			t.Errorf("file %s: %v", fl.Path, err)
+		}
+	}
+}
+
+// nullCounts checks each nullCount statistic against the rows: a value is
+// null when it or a struct above it is null.
+func nullCounts(counts map[string]any, rows []map[string]any, path string) error {
+	for name, c := range counts {
+		col := make([]map[string]any, len(rows))
+		nulls := int64(0)
+		for i, row := range rows {
+			v := row[name]
+			if v == nil {
+				nulls++
+			}
+			col[i], _ = v.(map[string]any)
+		}
+		if sub, ok := c.(map[string]any); ok {
+			if err := nullCounts(sub, col, path+name+"."); err != nil {
+				return err
+			}
+			continue
+		}
+		n, ok := c.(json.Number)
+		if !ok {
+			return fmt.Errorf("%s%s: nullCount %v (%T) is not a number", path, name, c, c)
+		}
+		if got, err := n.Int64(); err != nil || got != nulls {
+			return fmt.Errorf("%s%s: nullCount %v, but DuckDB read %d nulls", path, name, n, nulls)
+		}
+	}
+	return nil
 }
 
 // withinStats checks that the values of one row read by DuckDB lie within
@@ -317,7 +432,26 @@ func outside(v, mn, mx any) (below, above, ok bool) {
 		lo, ok1 := mn.(string)
 		hi, ok2 := mx.(string)
 		return x < lo, x > hi, ok1 && ok2
+	case duckdb.Decimal:
+		rat := func(b any) (*big.Rat, bool) {
+			n, ok := b.(json.Number)
+			if !ok {
+				return nil, false
+			}
+			return new(big.Rat).SetString(n.String())
+		}
+		lo, ok1 := rat(mn)
+		hi, ok2 := rat(mx)
+		if !ok1 || !ok2 || x.Value == nil {
+			return false, false, false
+		}
+		r := new(big.Rat).SetFrac(x.Value, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(x.Scale)), nil))
+		return r.Cmp(lo) < 0, r.Cmp(hi) > 0, true
 	case time.Time:
+		if lo, err1 := time.Parse(time.DateOnly, fmt.Sprint(mn)); err1 == nil { // a date
+			hi, err2 := time.Parse(time.DateOnly, fmt.Sprint(mx))
+			return x.Before(lo), x.After(hi), err2 == nil
+		}
 		lo, err1 := time.Parse(time.RFC3339Nano, fmt.Sprint(mn))
 		hi, err2 := time.Parse(time.RFC3339Nano, fmt.Sprint(mx))
 		// Timestamps are kept at millisecond precision: the max is the
