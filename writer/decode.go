@@ -173,7 +173,7 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool, depth int) err
 		}
 		if f == nil || f.kind == fkSkip || !(typ == f.wt || (f.packable && typ == protowire.BytesType)) {
 			var err error
-			if i, err = d.skipField(m, f, b, num, typ, tagStart, i, top); err != nil {
+			if i, err = d.skipField(m, f, b, num, typ, tagStart, i, top, depth); err != nil {
 				return err
 			}
 			continue
@@ -270,7 +270,7 @@ func (d *decoder) longTag(m *mprog, b []byte, i int) (protowire.Number, protowir
 // skipField steps over the value at b[i:] of a field scan does not store
 // (unknown, without a column, or of another wire type), keeping it with
 // the unknown fields when top, and returns the index after it.
-func (d *decoder) skipField(m *mprog, f *fprog, b []byte, num protowire.Number, typ protowire.Type, tagStart, i int, top bool) (int, error) {
+func (d *decoder) skipField(m *mprog, f *fprog, b []byte, num protowire.Number, typ protowire.Type, tagStart, i int, top bool, depth int) (int, error) {
 	if typ == protowire.EndGroupType {
 		return i, d.fail(m.path, tagStart, fmt.Errorf("%w: unexpected end group", ErrTruncated))
 	}
@@ -281,6 +281,11 @@ func (d *decoder) skipField(m *mprog, f *fprog, b []byte, num protowire.Number, 
 			p = f.path
 		}
 		return i, d.fail(p, i, wireErr(n))
+	}
+	if f != nil && f.kind == fkSkip && typ == f.wt {
+		if err := d.validateSkipped(f, num, typ, i, i+n, depth); err != nil {
+			return i, err
+		}
 	}
 	i += n
 	if top && (f == nil || f.kind != fkSkip) {

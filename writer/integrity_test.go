@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/dynamicpb"
 
@@ -338,5 +339,37 @@ func TestLargeValueCopies(t *testing.T) {
 	}
 	if !bytes.Equal(got, val) {
 		t.Fatalf("f_bytes read back has %d bytes, want the %d written", len(got), len(val))
+	}
+}
+
+// TestSkippedMessagePayload: a field without columns (an empty message)
+// writes nothing, but protobuf-go parses its payload and rejects the record
+// when it is malformed, so the writer must reject the same records (a
+// *DecodeError: dead-lettered) and accept the rest. FuzzDifferential found
+// it (a truncated tag inside google.protobuf.Empty).
+func TestSkippedMessagePayload(t *testing.T) {
+	md := loadMessage(t, "edge/edge.binpb", "edge.WithEmpty")
+	cases := map[string][]byte{
+		"empty Empty":                     tagB(nil, 3, nil),
+		"Empty with an unknown field":     tagB(nil, 3, []byte{0x08, 0x01}),
+		"Empty with a truncated tag":      tagB(nil, 3, []byte{0xf9}),
+		"Empty with a truncated varint":   tagB(nil, 3, []byte{0x08, 0x80}),
+		"Empty with an end group":         tagB(nil, 3, []byte{0x0c}),
+		"Nothing inside OnlyNothing, bad": tagB(nil, 5, tagB(nil, 1, []byte{0xf9})),
+		"Nothing inside OnlyNothing, ok":  tagB(nil, 5, tagB(nil, 1, []byte{0x10, 0x05})),
+		"repeated Nothing, bad":           append(tagB(nil, 4, nil), tagB(nil, 4, []byte{0x0a, 0x05})...),
+	}
+	for name, rec := range cases {
+		rec = append(protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 7), rec...)
+		w, _ := newTableWriter(t, "edge/edge.binpb", "edge.WithEmpty", Config{})
+		errPB := proto.Unmarshal(rec, dynamicpb.NewMessage(md))
+		errW := w.Write(context.Background(), rec, Kafka{Topic: "t", Timestamp: time.UnixMilli(0)})
+		var de *DecodeError
+		switch {
+		case errPB != nil && !errors.As(errW, &de):
+			t.Errorf("%s: protobuf-go rejects it (%v), the writer returned %v", name, errPB, errW)
+		case errPB == nil && errW != nil:
+			t.Errorf("%s: protobuf-go accepts it, the writer rejects it: %v", name, errW)
+		}
 	}
 }

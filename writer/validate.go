@@ -145,6 +145,9 @@ func (d *decoder) validate(m *mprog, start, end, depth int) error {
 			i += k
 		}
 		if f.kind == fkSkip {
+			if err := d.validateSkippedPayload(f, v, depth); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := d.validatePayload(f, v, typ == protowire.BytesType && typ != f.wt, depth); err != nil {
@@ -152,4 +155,43 @@ func (d *decoder) validate(m *mprog, start, end, depth int) error {
 		}
 	}
 	return nil
+}
+
+// validateSkipped checks the payload of a field without columns (an empty
+// message such as google.protobuf.Empty, or one holding only such
+// messages), whose wire value (after its tag) is b[start:end]: protobuf-go
+// parses it as that message and rejects the whole record when it is
+// malformed (a truncated tag, an unbalanced group), so the writer must
+// too, although it writes nothing of it.
+func (d *decoder) validateSkipped(f *fprog, num protowire.Number, typ protowire.Type, start, end, depth int) error {
+	b := d.buf[start:end]
+	var v uint64
+	switch typ {
+	case protowire.BytesType:
+		p, _ := protowire.ConsumeBytes(b)
+		v = rng(end-len(p), end)
+	case protowire.StartGroupType:
+		v = rng(start, end-protowire.SizeTag(num))
+	default:
+		return nil
+	}
+	return d.validateSkippedPayload(f, v, depth)
+}
+
+// validateSkippedPayload checks the message payload v of a field without
+// columns (see validateSkipped).
+func (d *decoder) validateSkippedPayload(f *fprog, v uint64, depth int) error {
+	start, end := unrng(v)
+	if start == end || f.p == nil || f.p.Desc == nil || f.p.Desc.Message() == nil {
+		return nil
+	}
+	b := d.buf[start:end]
+	err := (proto.UnmarshalOptions{RecursionLimit: MaxDepth - depth}).Unmarshal(b, dynamicpb.NewMessage(f.p.Desc.Message()))
+	if err == nil {
+		return nil
+	}
+	if proto.Unmarshal(b, dynamicpb.NewMessage(f.p.Desc.Message())) == nil {
+		return d.fail(f.path, start, ErrTooDeep)
+	}
+	return d.fail(f.path, start, fmt.Errorf("%w: %v", ErrTruncated, err))
 }
