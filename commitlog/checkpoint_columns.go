@@ -133,7 +133,11 @@ func parseColumns(pf *parquet.File, f func(Action)) error {
 		r := results[i]
 		results[i] = result{}
 		if r.err != nil {
+			// No decoder may read the file after the caller closes it.
 			stop.Store(true)
+			for j := i + 1; j < len(results); j++ {
+				<-results[j].done
+			}
 			return fmt.Errorf("row group %d: %w", i, r.err)
 		}
 		for _, a := range r.rest {
@@ -222,8 +226,10 @@ func decodeAdds(rg parquet.RowGroup, l addLeaves) ([]Add, error) {
 	chunks := rg.ColumnChunks()
 	d := addDecoder{values: make([]parquet.Value, 1024)}
 	// rowOf[row] is the index of the row's Add, or -1 when it is no add.
-	rowOf := make([]int32, nrows)
-	adds := make([]Add, 0, nrows)
+	// Both grow with the values actually decoded: a row count in corrupt
+	// metadata is not an allocation size.
+	rowOf := make([]int32, 0, min(nrows, initialRows))
+	adds := make([]Add, 0, min(nrows, initialRows))
 	row := 0
 	err := d.each(chunks[l.path], func(v *parquet.Value) error {
 		if row >= nrows {
@@ -231,9 +237,9 @@ func decodeAdds(rg parquet.RowGroup, l addLeaves) ([]Add, error) {
 		}
 		switch v.DefinitionLevel() {
 		case 0:
-			rowOf[row] = -1
+			rowOf = append(rowOf, -1)
 		case defAddField:
-			rowOf[row] = int32(len(adds))
+			rowOf = append(rowOf, int32(len(adds)))
 			adds = append(adds, Add{Path: d.str(v.ByteArray())})
 		default: // an add without a path
 			return errors.New("add action without a path")
@@ -303,6 +309,9 @@ func decodeAdds(rg parquet.RowGroup, l addLeaves) ([]Add, error) {
 	}
 	return adds, nil
 }
+
+// initialRows bounds the rows a row group's buffers are first sized for.
+const initialRows = 1 << 16
 
 // addDecoder holds the buffers of one row group's decoding.
 type addDecoder struct {
@@ -410,7 +419,7 @@ func (d *addDecoder) maps(keys, vals parquet.ColumnChunk, rowOf []int32, nrows i
 		buf = append(buf, b...)
 		return uint32(len(buf)), nil
 	}
-	entries := make([]entry, 0, nrows)
+	entries := make([]entry, 0, min(nrows, initialRows))
 	row := -1
 	err := d.each(keys, func(v *parquet.Value) error {
 		if v.RepetitionLevel() == 0 {

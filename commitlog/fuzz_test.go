@@ -3,6 +3,7 @@ package commitlog
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -122,6 +123,23 @@ func FuzzParseCheckpoint(f *testing.F) {
 	if data, _, err := EncodeCheckpoint(s, time.Time{}); err == nil {
 		f.Add(data)
 	}
+	// Several row groups, mixing adds (maps of every shape) with the other
+	// actions, for the column decoder.
+	x := "x"
+	for i, pv := range []map[string]*string{{"day": &x}, {"day": nil}, {}, {"day": &x, "h": &x}} {
+		a := testAdd(fmt.Sprint("m", i))
+		a.PartitionValues, a.Tags = pv, map[string]string{"t": fmt.Sprint(i % 2)}
+		s.apply(Action{Add: &a})
+	}
+	r := testAdd("gone").ToRemove(true)
+	s.apply(Action{Remove: &r})
+	s.apply(Action{Txn: &Txn{AppID: "app", Version: 3}})
+	defer func(n int) { checkpointRowGroupRows = n }(checkpointRowGroupRows)
+	checkpointRowGroupRows = 2
+	if data, _, err := EncodeCheckpoint(s, time.Time{}); err == nil {
+		f.Add(data)
+	}
+	checkpointRowGroupRows = CheckpointRowGroupRows
 	f.Fuzz(func(t *testing.T, data []byte) {
 		actions, err := ParseCheckpoint(data)
 		if err != nil {
