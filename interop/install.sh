@@ -7,13 +7,16 @@
 #   kafka         org.apache.kafka:kafka_2.13 + runtime deps (Maven Central)
 #   hdfs          Hadoop hdfs/common jars + test jars (Maven Central) and the
 #                 MiniHdfs launcher in interop/hdfs, built with Maven
+#   apicurio      Apicurio Registry (in-memory; Confluent-compatible API under
+#                 /apis/ccompat/v7) assembled from io.apicurio artifacts on
+#                 Maven Central by a Quarkus build (interop/apicurio/pom.xml)
 #   python        virtualenv with pyspark, delta-spark, deltalake, duckdb,
 #                 pyarrow, pytest (PyPI)
 #   spark-jars    the delta-spark and hadoop-aws jars, resolved by Spark's Ivy from Maven
 #                 Central into $PLTEST_INTEROP_CACHE/ivy
 #   minio         `make tools` (Go module proxy; built from source, ~10 min)
 #
-# Prerequisites: Java 17+ and Maven (kafka, hdfs, spark-jars), Python 3
+# Prerequisites: Java 17+ and Maven (kafka, hdfs, apicurio, spark-jars), Python 3
 # with venv (python). A missing one is installed with apt-get when running
 # as root on Debian/Ubuntu; otherwise the script stops and names it.
 #
@@ -84,6 +87,20 @@ install_hdfs() {
   stamp_set hdfs "$in"
 }
 
+install_apicurio() {
+  local src=("$INTEROP_DIR/apicurio/pom.xml" "$INTEROP_DIR/apicurio/settings.xml")
+  mapfile -t -O 2 src < <(find "$INTEROP_DIR/apicurio/src" -type f | sort)
+  local in="apicurio=$APICURIO_VERSION pom=$(sha "${src[@]}")"
+  stamp_ok apicurio "$in" && [[ -f "$APICURIO_JAR" ]] && return
+  log "apicurio: resolving Apicurio Registry $APICURIO_VERSION from Maven Central, Quarkus build"
+  rm -rf "$APICURIO_HOME"
+  # settings.xml sends the registry POM's own repositories to Maven Central.
+  (cd "$INTEROP_DIR/apicurio" && "${MVN[@]}" -s settings.xml -Dapicurio.buildDir="$APICURIO_HOME" package) \
+    >"$PLTEST_INTEROP_CACHE/mvn-apicurio.log" 2>&1 || { tail -n 60 "$PLTEST_INTEROP_CACHE/mvn-apicurio.log" >&2; die "apicurio: mvn failed"; }
+  [[ -f "$APICURIO_JAR" ]] || die "apicurio: the build made no $APICURIO_JAR"
+  stamp_set apicurio "$in"
+}
+
 install_python() {
   local py=${PYTHON:-python3}
   local in="py=$($py -c 'import sys; print(sys.version.split()[0])') req=$(sha "$INTEROP_DIR/python/requirements.txt")"
@@ -111,13 +128,14 @@ install_minio() {
 }
 
 components=("$@")
-((${#components[@]})) || components=(kcat kafka hdfs python spark-jars minio)
+((${#components[@]})) || components=(kcat kafka hdfs apicurio python spark-jars minio)
 for c in "${components[@]}"; do
   start=$SECONDS
   case "$c" in
     kcat) install_kcat ;;
     kafka) need_java && install_kafka ;;
     hdfs) need_java && install_hdfs ;;
+    apicurio) need_java && install_apicurio ;;
     python) need_python && install_python ;;
     spark-jars) need_java && install_spark_jars ;;
     minio) install_minio ;;

@@ -17,9 +17,14 @@ export PLTEST_INTEROP_RUN="${PLTEST_INTEROP_RUN:-${TMPDIR:-/tmp}/protolake-inter
 # Component versions (Maven Central / PyPI). Python pins: python/requirements.txt.
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 HADOOP_VERSION="${HADOOP_VERSION:-3.4.1}"
+# Apicurio Registry: not overridable, apicurio/pom.xml lists this version's
+# dependencies and pins the Quarkus version it was built with.
+APICURIO_VERSION=2.4.2.Final
 
 KAFKA_HOME="$PLTEST_INTEROP_CACHE/kafka-$KAFKA_VERSION"
 HADOOP_HOME_DIR="$PLTEST_INTEROP_CACHE/hadoop-$HADOOP_VERSION"
+APICURIO_HOME="$PLTEST_INTEROP_CACHE/apicurio-$APICURIO_VERSION"
+APICURIO_JAR="$APICURIO_HOME/apicurio-registry-0-runner.jar"
 VENV="$PLTEST_INTEROP_CACHE/venv"
 M2_REPO="$PLTEST_INTEROP_CACHE/m2"
 IVY_DIR="$PLTEST_INTEROP_CACHE/ivy"
@@ -34,6 +39,7 @@ KAFKA_TLS_PORT="${PLTEST_INTEROP_KAFKA_TLS_PORT:-19095}"   # SSL, a test CA
 HDFS_RPC_PORT="${PLTEST_INTEROP_HDFS_PORT:-19820}"
 HDFS_HTTP_PORT="${PLTEST_INTEROP_WEBHDFS_PORT:-19870}"
 MINIO_PORT="${PLTEST_INTEROP_MINIO_PORT:-19000}"
+APICURIO_PORT="${PLTEST_INTEROP_APICURIO_PORT:-19081}"
 
 # Hadoop on Java 17: Jersey (WebHDFS) and others reflect into java.base.
 JAVA_OPENS=(

@@ -116,7 +116,7 @@ record pytest "$rc"
 
 run_secs=$((SECONDS - t1))
 if ((failed)); then
-  log "server logs: $PLTEST_INTEROP_RUN/{kafka,hdfs,minio}.log"
+  log "server logs: $PLTEST_INTEROP_RUN/{kafka,hdfs,minio,apicurio}.log"
 fi
 "$INTEROP_DIR/stop.sh"
 trap - EXIT
@@ -130,7 +130,7 @@ cat <<SUMMARY
 
 == interop summary ==
 $(printf '%s\n' "${results[@]}")
-versions: kafka=$KAFKA_VERSION (KRaft) hadoop=$HADOOP_VERSION (MiniDFSCluster) $versions
+versions: kafka=$KAFKA_VERSION (KRaft) hadoop=$HADOOP_VERSION (MiniDFSCluster) apicurio-registry=$APICURIO_VERSION $versions
           $(kcat -V 2>/dev/null | sed -n 's/^Version \([^ ]*\).*librdkafka \([^ ]*\).*/kcat=\1 librdkafka=\2/p') minio=$("$MINIO_BIN" --version 2>/dev/null | head -n1 | awk '{print $3}') java=$(java -version 2>&1 | head -n1 | cut -d'"' -f2) go=$(go env GOVERSION)
 install: ${install_secs}s   run: ${run_secs}s   cache: $PLTEST_INTEROP_CACHE ($(du -sh "$PLTEST_INTEROP_CACHE" 2>/dev/null | cut -f1))
 SUMMARY

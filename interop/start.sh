@@ -5,7 +5,7 @@
 # NAME.log, and appends its addresses to $PLTEST_INTEROP_RUN/env
 # (KEY=VALUE lines, for `set -a; . env; set +a`). interop/stop.sh stops them.
 #
-# Usage: interop/start.sh [kafka] [hdfs] [minio]   (default: all three)
+# Usage: interop/start.sh [kafka] [hdfs] [minio] [apicurio]   (default: all four)
 # A server that fails to come up makes start.sh stop the ones it started and
 # exit non-zero, printing the end of that server's log.
 set -euo pipefail
@@ -184,13 +184,27 @@ start_minio() {
   put_env PLTEST_INTEROP_S3_REGION us-east-1
 }
 
+start_apicurio() {
+  already_running apicurio && { log "apicurio already running"; return; }
+  [[ -f "$APICURIO_JAR" ]] || die "apicurio is not installed: interop/install.sh apicurio"
+  check_free apicurio "$APICURIO_PORT"
+  log "apicurio: starting Apicurio Registry $APICURIO_VERSION (in-memory storage) on 127.0.0.1:$APICURIO_PORT"
+  # Storage is H2 in memory: every start is an empty registry.
+  launch apicurio java -Xms64m -Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$APICURIO_PORT" -jar "$APICURIO_JAR"
+  wait_for apicurio 120 "$(cat "$RUN/apicurio.pid")" curl -sf "http://127.0.0.1:$APICURIO_PORT/apis/ccompat/v7/subjects" || fail apicurio
+  # The Confluent-compatible API (what protolake and Confluent's serializers speak).
+  put_env PLTEST_INTEROP_REGISTRY_URL "http://127.0.0.1:$APICURIO_PORT/apis/ccompat/v7"
+}
+
 servers=("$@")
-((${#servers[@]})) || servers=(kafka hdfs minio)
+((${#servers[@]})) || servers=(kafka hdfs minio apicurio)
 for s in "${servers[@]}"; do
   case "$s" in
     kafka) start_kafka ;;
     hdfs) start_hdfs ;;
     minio) start_minio ;;
+    apicurio) start_apicurio ;;
     *) die "unknown server $s" ;;
   esac
 done

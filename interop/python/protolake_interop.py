@@ -12,6 +12,7 @@ before it runs pytest. Names (all on 127.0.0.1):
   PLTEST_INTEROP_S3_ENDPOINT      http://127.0.0.1:PORT (MinIO)
   PLTEST_INTEROP_S3_ACCESS_KEY / PLTEST_INTEROP_S3_SECRET_KEY
   PLTEST_INTEROP_S3_REGION
+  PLTEST_INTEROP_REGISTRY_URL     http://127.0.0.1:PORT/apis/ccompat/v7 (Apicurio Registry)
   PLTEST_INTEROP_SHARED           the shared/ directory beside the repo
 
 Run `python protolake_interop.py warmup` once to have Spark's Ivy fetch the

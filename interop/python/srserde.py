@@ -37,9 +37,11 @@ def payment_class(version):
     return GetMessageClass(pool.FindMessageTypeByName("shop.v1.Payment"))
 
 
-def produce(brokers, registry_url, topic, version, indexes):
+def produce(brokers, registry_url, topic, version, indexes, schema_id=None):
     """Produces payment i for each i in indexes, serialized at version;
-    returns the schema id the serializer framed them with."""
+    returns the schema id the serializer framed them with. With schema_id,
+    the serializer's framing gets that id instead (bytes 1-4): a record
+    whose id the registry does not know."""
     from confluent_kafka import Producer
     from confluent_kafka.schema_registry import SchemaRegistryClient
     from confluent_kafka.schema_registry.protobuf import ProtobufSerializer
@@ -57,6 +59,8 @@ def produce(brokers, registry_url, topic, version, indexes):
         if version >= 2:
             m.method = "card"
         value = ser(m, ctx)
+        if schema_id is not None:
+            value = value[:1] + schema_id.to_bytes(4, "big") + value[5:]
         p.produce(topic, value=value, key=str(i).encode())
     if p.flush(60) != 0:
         raise RuntimeError("records not delivered")

@@ -4,13 +4,16 @@ serializer (confluent-kafka ProtobufSerializer) framed and registered, read by
 file. The producer moves from schema version 1 to a compatible version 2 in
 the middle of the second run (the table evolves on its next commit) and
 sends records of an incompatible version 3 (dead-lettered with the diff
-while the table keeps committing); Spark + delta-spark and delta-rs read
-every row of both versions, v1 rows null in v2's new column; `history`
-shows the subject and version each commit was written with.
+while the table keeps committing) and records framed with a schema id the
+registry does not know (dead-lettered with the reason); Spark + delta-spark
+and delta-rs read every row of both versions, v1 rows null in v2's new
+column; `history` shows the subject and version each commit was written
+with. Payment imports Money from its own file, which the serializer
+registers as a reference under its own subject.
 
-The registry is franz-go's srfake (an in-memory implementation of the
-Confluent REST API) served by interop/registry: no registry server could be
-installed here from the package registries (see docs/operations.md).
+The registry is a real Apicurio Registry server (in-memory storage; its
+Confluent-compatible API, /apis/ccompat/v7), assembled from Maven Central
+by interop/install.sh and started by interop/start.sh.
 """
 
 import os
@@ -27,20 +30,18 @@ import protolake_interop
 import srserde
 
 N1, N2, N3, N4 = 120, 80, 5, 40  # v1, v2, v3 (incompatible), v2 again
+NU = 3  # records framed with a schema id the registry does not know
+UNKNOWN_ID = 2**31 - 1
 
 
 @pytest.fixture(scope="module")
 def registry():
-    """The registry process and its URL."""
-    binary = Path(os.environ.get("PLTEST_INTEROP_RUN", "/tmp/protolake-interop-run")) / "bin" / "registry"
-    subprocess.run(["go", "build", "-o", str(binary), "./interop/registry"], cwd=protolake_interop.REPO_ROOT, check=True)
-    proc = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline().strip()
-    assert line.startswith("listening on "), line
-    yield proc, line.removeprefix("listening on ")
-    proc.send_signal(signal.SIGCONT)
-    proc.terminate()
-    proc.wait(10)
+    """The Apicurio Registry server's pid (for SIGSTOP) and its
+    Confluent-compatible URL."""
+    url = protolake_interop.env("PLTEST_INTEROP_REGISTRY_URL")
+    pid = int((Path(protolake_interop.env("PLTEST_INTEROP_RUN")) / "apicurio.pid").read_text())
+    yield pid, url
+    os.kill(pid, signal.SIGCONT)  # never leave it stopped
 
 
 def registry_config(path, brokers, run_id, name, uri, topic, registry_url, registry="", flush="", level="warn"):
@@ -81,6 +82,8 @@ def payments(tmp_path_factory, protolake_bin, kafka_brokers, registry):
     ids[2] = srserde.produce(kafka_brokers, registry_url, topic, 2, range(N1, N1 + N2))
     ids[3] = srserde.produce(kafka_brokers, registry_url, topic, 3, range(N1 + N2, N1 + N2 + N3))
     ids[2] = srserde.produce(kafka_brokers, registry_url, topic, 2, range(N1 + N2 + N3, N1 + N2 + N3 + N4))
+    srserde.produce(kafka_brokers, registry_url, topic, 2, range(N1 + N2 + N3 + N4, N1 + N2 + N3 + N4 + NU),
+                    schema_id=UNKNOWN_ID)
     pl.run_until_caught_up(cfg)
     return {"pl": pl, "uri": uri, "path": work / "lake/payments", "dlq": work / "lake/payments_dlq",
             "topic": topic, "ids": ids, "subject": f"{topic}-value"}
@@ -121,15 +124,26 @@ def test_delta_rs_reads_both_versions(payments):
     assert rows == [want_row(i) for i in good()]
 
 
-def test_incompatible_version_dead_lettered_with_the_diff(payments):
+def dead_letters(payments):
     from deltalake import DeltaTable
 
-    dl = DeltaTable(str(payments["dlq"])).to_pyarrow_table().to_pylist()
-    assert len(dl) == N3
+    return DeltaTable(str(payments["dlq"])).to_pyarrow_table().to_pylist()
+
+
+def test_incompatible_version_dead_lettered_with_the_diff(payments):
+    dl = [d for d in dead_letters(payments) if "incompatible schema" in d["error"]]
+    assert len(dl) == N3, dead_letters(payments)
     for d in dl:
-        assert "incompatible schema" in d["error"], d["error"]
         assert "id (field 1) type changed (string → int64)" in d["error"], d["error"]
         assert f"schema id {payments['ids'][3]}" in d["error"]
+
+
+def test_unknown_schema_id_dead_lettered(payments):
+    dl = dead_letters(payments)
+    unknown = [d for d in dl if "schema id unknown to the registry" in d["error"]]
+    assert len(unknown) == NU and len(dl) == N3 + NU, dl
+    for d in unknown:
+        assert str(UNKNOWN_ID) in d["error"], d["error"]
 
 
 def test_history_shows_subject_and_version(payments):
@@ -142,7 +156,7 @@ def test_registry_outage_is_backpressure(tmp_path, protolake_bin, kafka_brokers,
     protolake has not seen wait in the topic: nothing is dead-lettered,
     nothing is committed past the first of them, and once the registry
     answers again every record lands exactly once."""
-    proc, registry_url = registry
+    pid, registry_url = registry
     run_id = uuid.uuid4().hex[:8]
     topic = f"outage-{run_id}"
     uri = f"file://{tmp_path}/lake/outage"
@@ -155,7 +169,7 @@ def test_registry_outage_is_backpressure(tmp_path, protolake_bin, kafka_brokers,
     # A new schema id, registered before the outage: protolake meets it
     # only after the registry hangs.
     srserde.produce(kafka_brokers, registry_url, topic, 2, range(50, 150))
-    proc.send_signal(signal.SIGSTOP)
+    os.kill(pid, signal.SIGSTOP)
     try:
         log = open(tmp_path / "run.log", "w")
         run = subprocess.Popen([str(protolake_bin), "run", "--config", str(cfg), "--until-caught-up"],
@@ -169,7 +183,7 @@ def test_registry_outage_is_backpressure(tmp_path, protolake_bin, kafka_brokers,
         dlq = tmp_path / "lake/outage_dlq"
         assert not (dlq / "_delta_log").exists() or DeltaTable(str(dlq)).to_pyarrow_table().num_rows == 0
     finally:
-        proc.send_signal(signal.SIGCONT)
+        os.kill(pid, signal.SIGCONT)
     try:
         run.wait(timeout=90)
     finally:
