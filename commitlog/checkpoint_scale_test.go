@@ -158,8 +158,16 @@ func TestTypedCheckpointDecoding(t *testing.T) {
 		{Path: "odd/empty-maps.parquet", PartitionValues: map[string]*string{}, Tags: map[string]string{}, Stats: `{"numRecords":1}`},
 		{Path: "odd/two.parquet", PartitionValues: map[string]*string{"day": &x, "h": &y}, Tags: map[string]string{"a": "", "b": "c"}, Size: 7},
 		{Path: "odd/sp%20ace.parquet", PartitionValues: map[string]*string{"day": &x}, Tags: map[string]string{TagProtoFingerprint: "abc"}, ModificationTime: 9},
+		// Stats longer than a quarter of an arena chunk get their own
+		// allocation; the ones below fill several chunks.
+		{Path: "odd/huge-stats.parquet", PartitionValues: map[string]*string{"day": &x}, Stats: `{"numRecords":1,"minValues":{"s":"` + strings.Repeat("h", 300<<10) + `"}}`},
 	} {
 		a.DataChange = i%2 == 0
+		s.apply(Action{Add: &a})
+	}
+	for i := 0; i < 12; i++ { // 1.2 MB of stats, in one row group
+		a := Add{Path: fmt.Sprintf("odd/wide-%02d.parquet", i), PartitionValues: map[string]*string{"day": &x},
+			Stats: fmt.Sprintf(`{"numRecords":%d,"minValues":{"s":"%s"}}`, i, strings.Repeat(fmt.Sprint(i%10), 100<<10))}
 		s.apply(Action{Add: &a})
 	}
 	ours, _, err := EncodeCheckpoint(s, time.Time{})
