@@ -192,6 +192,23 @@ def test_spark_and_deltalake_on_minio(spark, s3):
     assert dt.to_pyarrow_table().num_rows == 42
 
 
+# Schema registry -----------------------------------------------------------
+
+def test_apicurio_registry_answers():
+    """The registry at PLTEST_INTEROP_REGISTRY_URL is Apicurio's server (not
+    a stand-in) and its Confluent-compatible API knows protobuf."""
+    import protolake_interop
+
+    url = protolake_interop.env("PLTEST_INTEROP_REGISTRY_URL")
+    base = url.removesuffix("/apis/ccompat/v7")
+    assert base != url, url
+    with urllib.request.urlopen(f"{base}/apis/registry/v2/system/info", timeout=30) as r:
+        info = json.load(r)
+    assert info["name"] == "apicurio-registry", info
+    with urllib.request.urlopen(f"{url}/schemas/types", timeout=30) as r:
+        assert "PROTOBUF" in json.load(r)
+
+
 # The protolake binary under the harness ------------------------------------
 
 def test_protolake_binary_with_harness_env(protolake_bin):
