@@ -119,21 +119,27 @@ func testRegistryOutage(t *testing.T, hang bool, brokers []string, topic string,
 // of an incompatible version 3 (dead letters): at the end the table holds
 // every good record exactly once, with the values its producer wrote, and
 // the dead-letter table every incompatible one exactly once.
-// PLTEST_CRASH_ITERATIONS sets the number of kills (default 6).
+// PLTEST_CRASH_ITERATIONS sets the number of kills (default 6). The interop
+// tier runs it against a real registry server (registry_interop_test.go).
 func TestRegistryCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
+	testRegistryCrashRecovery(t, newSRShop(t), topic+"-value")
+}
+
+// testRegistryCrashRecovery is TestRegistryCrashRecovery with the table's
+// schemas registered in reg under subject.
+func testRegistryCrashRecovery(t *testing.T, reg shopRegistry, subject string) {
 	iters := envInt("PLTEST_CRASH_ITERATIONS", 6)
 	n := 300 * (iters + 2)
-	reg := newSRShop(t)
-	subject := topic + "-value"
 	id1, s1 := reg.register(subject, srPaymentV1)
 	isBad := func(i int) bool { return i >= n/2 && i%40 == 7 }
 	c := startKafka(t, 4, topic)
 	dir := tempDir(t)
 	cfg := registryConfig(t, c.ListenAddrs(), dir, reg.URL())
 	cfg.Tables[0].Topics = []string{topic}
+	cfg.Tables[0].Subject = subject
 	cfg.Tables[0].Flush = ingest.FlushConfig{CommitInterval: 100 * time.Millisecond, MaxRows: 150}
 	// The table is created at v1 (NewRunner creates it); v2 and v3 are
 	// registered afterwards, so the processes evolve it while they die.

@@ -90,27 +90,49 @@ func newSRShop(t *testing.T) *srShop {
 	return s
 }
 
-// register registers text under subject (with the Money reference when it
-// imports it) and returns its id and the compiled schema.
+// shopRegistry is where a registry test registers its schemas: srShop in
+// the fast tier, a real registry server in the interop tier.
+type shopRegistry interface {
+	URL() string
+	// register registers text under subject (with the Money reference
+	// when it imports it) and returns its id and the compiled schema.
+	register(subject, text string) (int, *registry.Schema)
+}
+
+var _ shopRegistry = (*srShop)(nil)
+
 func (s *srShop) register(subject, text string) (int, *registry.Schema) {
 	s.t.Helper()
+	id, _, err := s.RegisterSchema(subject, shopSchema(text))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return id, compiledSchema(s.t, s.URL(), id)
+}
+
+// shopSchema is text as the registry tests register it: protobuf, with the
+// Money reference when it imports money.proto.
+func shopSchema(text string) sr.Schema {
 	sch := sr.Schema{Schema: text, Type: sr.TypeProtobuf}
 	if strings.Contains(text, "money.proto") {
 		sch.References = []sr.SchemaReference{{Name: "shop/common/money.proto", Subject: "shop.common.money", Version: 1}}
 	}
-	id, _, err := s.RegisterSchema(subject, sch)
+	return sch
+}
+
+// compiledSchema is schema id as protolake's registry client reads it
+// from the registry at url.
+func compiledSchema(t *testing.T, url string, id int) *registry.Schema {
+	t.Helper()
+	cl, err := registry.New(registry.Config{URL: url}, registry.Options{})
 	if err != nil {
-		s.t.Fatal(err)
-	}
-	cl, err := registry.New(registry.Config{URL: s.URL()}, registry.Options{})
-	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
 	compiled, err := cl.Schema(context.Background(), id)
 	if err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return id, compiled
+	return compiled
 }
 
 // payment encodes payment i with schema sch, framed as franz-go's serde
