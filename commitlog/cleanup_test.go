@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -16,8 +17,10 @@ import (
 
 	"github.com/protolake/protolake/storage"
 	"github.com/protolake/protolake/storage/faulty"
+	"github.com/protolake/protolake/storage/hdfs"
 	"github.com/protolake/protolake/storage/local"
 	"github.com/protolake/protolake/storage/mem"
+	"github.com/protolake/protolake/storage/s3"
 	"github.com/protolake/protolake/storage/s3/s3test"
 )
 
@@ -138,12 +141,20 @@ func (s listOnly) List(ctx context.Context, prefix string) ([]storage.Object, er
 }
 func (s listOnly) Delete(ctx context.Context, key string) error { return s.inner.Delete(ctx, key) }
 
-// headStores are the three ways cleanup reads the head: pages (mem, as S3
-// and HDFS), probes by name (local disk), and a whole listing (a store with
-// neither).
+// headStores are the three ways cleanup reads the head: pages (mem, and
+// gofakes3 for S3), probes by name (local disk), and a whole listing (a
+// store with neither).
 func headStores(tb testing.TB) map[string]func() storage.Store {
-	return map[string]func() storage.Store{
+	stores := map[string]func() storage.Store{
 		"pages": func() storage.Store { return mem.New() },
+		"pages-gofakes3": func() storage.Store {
+			cfg := s3test.StartGoFakeS3(tb)
+			st, err := s3.New(context.Background(), cfg)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return st
+		},
 		"probes": func() storage.Store {
 			st, err := local.New(tb.TempDir())
 			if err != nil {
@@ -153,6 +164,30 @@ func headStores(tb testing.TB) map[string]func() storage.Store {
 		},
 		"list": func() storage.Store { return listOnly{mem.New()} },
 	}
+	// With a running HDFS (the interop tier starts one), pages from the
+	// namenode too.
+	if raw := os.Getenv("PLTEST_HDFS_URL"); raw != "" {
+		stores["pages-hdfs"] = func() storage.Store {
+			cfg, err := hdfs.ParseURL(raw)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			cfg.Root = fmt.Sprintf("%s/commitlog-cleanup-%d-%d", strings.TrimSuffix(cfg.Root, "/"), os.Getpid(), time.Now().UnixNano())
+			st, err := hdfs.New(context.Background(), cfg)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() {
+				objs, _ := st.List(context.Background(), "")
+				for _, o := range objs {
+					_ = st.Delete(context.Background(), o.Key)
+				}
+				st.Close()
+			})
+			return st
+		}
+	}
+	return stores
 }
 
 // TestCleanupReadsOnlyTheExpiredHead: log cleanup reads the log from its
@@ -193,7 +228,7 @@ func TestCleanupReadsOnlyTheExpiredHead(t *testing.T) {
 				}
 				lists, pages, stats := c.Calls(faulty.OpList), c.Calls(faulty.OpListPage), c.Calls(faulty.OpStat)
 				t.Logf("n=%d: %d LISTs, %d pages, %d entries listed, %d stats", n, lists, pages, c.entries, stats)
-				switch name {
+				switch strings.Split(name, "-")[0] {
 				case "pages":
 					// 0..39, checkpoint 40, 40..50: 52 entries, 6 pages of 10.
 					if lists != 0 || pages != 6 || c.entries > 60 || stats != 0 {
@@ -277,7 +312,7 @@ func TestCleanupForeignCheckpoints(t *testing.T) {
 			for v := int64(0); v < headC; v++ {
 				wantGone = append(wantGone, CommitKey(v))
 			}
-			switch name {
+			switch strings.Split(name, "-")[0] {
 			case "pages": // lists the numbered entries: not the hidden .crc
 				wantGone = append(wantGone, mp(20, 1, 2), mp(20, 2, 2), v2, sum)
 				wantKept = append(wantKept, hidden)
