@@ -55,6 +55,16 @@ func newCodec(c Compression, zstdLevel int) (codec, error) {
 func (c *codec) encode(dst, src []byte) ([]byte, error) {
 	switch {
 	case c.zstd != nil:
+		if n := c.zstd.MaxEncodedSize(len(src)); cap(dst) < n && len(src) >= 1<<20 {
+			// A large page that does not compress would grow dst block
+			// by block (five times its size allocated for one copy):
+			// when its first 64 KiB do not compress, make room at once.
+			if probe := c.zstd.EncodeAll(src[:64<<10], dst[:0]); len(probe) > 60<<10 {
+				dst = make([]byte, 0, n)
+			} else {
+				dst = probe
+			}
+		}
 		return c.zstd.EncodeAll(src, dst[:0]), nil
 	case c.pq != nil:
 		return c.pq.Encode(dst[:0], src)

@@ -45,16 +45,18 @@ type column struct {
 	epoch     uint32
 
 	// finished pages
-	chunk    []byte // page headers + compressed pages, in order
-	pages    []pageInfo
-	numVals  int64 // levels (or values) written, for ColumnMetaData.NumValues
-	uncompr  int64 // total uncompressed size including headers
-	noIndex  bool  // a page had no orderable values (all NaN): no column index
-	stats    chunkStats
-	encoding format.Encoding // encoding of the last data page
-	plainPgs int             // data pages written PLAIN
-	deltaPgs int             // data pages written DELTA_BINARY_PACKED
-	comp     compState       // whether the next page is worth compressing
+	sealed    [][]byte // earlier segments of the chunk: large pages stay whole (flushPage)
+	sealedLen int      // bytes in sealed
+	chunk     []byte   // page headers + compressed pages, in order, after sealed
+	pages     []pageInfo
+	numVals   int64 // levels (or values) written, for ColumnMetaData.NumValues
+	uncompr   int64 // total uncompressed size including headers
+	noIndex   bool  // a page had no orderable values (all NaN): no column index
+	stats     chunkStats
+	encoding  format.Encoding // encoding of the last data page
+	plainPgs  int             // data pages written PLAIN
+	deltaPgs  int             // data pages written DELTA_BINARY_PACKED
+	comp      compState       // whether the next page is worth compressing
 }
 
 type pageInfo struct {
@@ -285,12 +287,15 @@ func (c *column) pageSize() int {
 
 // bufferedBytes is the memory this column holds for its file.
 func (c *column) bufferedBytes() int {
-	n := len(c.chunk) + c.pageSize() + len(c.dictData) + 24*len(c.dictOffs)
+	n := c.chunkLen() + c.pageSize() + len(c.dictData) + 24*len(c.dictOffs)
 	if c.dictMode && c.dictPages == 0 {
 		n += c.firstPlain
 	}
 	return n
 }
+
+// chunkLen is the size of the column's finished pages.
+func (c *column) chunkLen() int { return c.sealedLen + len(c.chunk) }
 
 // dictValue returns entry i of the dictionary without its length prefix.
 func (c *column) dictValue(i int32) []byte {
@@ -441,11 +446,24 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 	if err != nil {
 		return err
 	}
-	off := int64(len(c.chunk))
-	c.chunk = append(c.chunk, h...)
-	c.chunk = append(c.chunk, e.comp...)
+	off := int64(c.sealedLen + len(c.chunk))
+	if len(e.comp) >= e.keep {
+		// A large compressed page (one that does not compress, say)
+		// becomes a segment of its own instead of a copy in chunk.
+		if len(c.chunk) > 0 {
+			c.sealed = append(c.sealed, c.chunk)
+			c.sealedLen += len(c.chunk)
+			c.chunk = nil
+		}
+		c.sealed = append(c.sealed, bytes.Clone(h), e.comp)
+		c.sealedLen += len(h) + len(e.comp)
+		e.comp = nil
+	} else {
+		c.chunk = append(c.chunk, h...)
+		c.chunk = append(c.chunk, e.comp...)
+	}
 	c.pages = append(c.pages, pageInfo{
-		off: off, size: int64(len(c.chunk)) - off, firstRow: c.pageFirstRow,
+		off: off, size: int64(c.sealedLen+len(c.chunk)) - off, firstRow: c.pageFirstRow,
 		nullCount: ps.nullCount, nullPage: c.nvals == 0, min: hs.min, max: hs.max,
 	})
 	if c.nvals > 0 && !hs.has {
@@ -750,7 +768,7 @@ func (c *column) reset(keep int) {
 		spec: c.spec, dictMode: c.spec.dict, hasRep: c.hasRep, hasDef: c.hasDef,
 		reps: trim(c.reps, keep), defs: trim(c.defs, keep), vals: trim(c.vals, keep), idx: trim(c.idx, keep/4), bools: trim(c.bools, keep),
 		dict: c.dict, dictData: trim(c.dictData, keep), dictOffs: c.dictOffs[:0], seen: c.seen, epoch: c.epoch,
-		chunk: trim(c.chunk, keep), pages: c.pages[:0],
+		chunk: trim(c.chunk, keep), pages: c.pages[:0], // sealed: nil, its segments are the file's
 	}
 	c.dict.reset()
 }

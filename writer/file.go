@@ -129,11 +129,11 @@ func (f *openFile) finish(w *Writer) ([][]byte, int64, error) {
 		md.Encoding = encs
 		md.EncodingStats = encStats
 		md.DataPageOffset = off
-		segs = append(segs, c.chunk)
+		segs = append(append(segs, c.sealed...), c.chunk)
 		for j := range c.pages {
 			c.pages[j].off += off
 		}
-		off += int64(len(c.chunk))
+		off += int64(c.chunkLen())
 		md.TotalUncompressedSize += c.uncompr
 		md.TotalCompressedSize = off - start
 		if c.stats.has || c.stats.nullCount > 0 {

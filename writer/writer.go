@@ -226,7 +226,7 @@ func (w *Writer) finishFile(ctx context.Context, f *openFile) error {
 	if b := f.bufferedBytes(); b > w.peakBuf {
 		w.peakBuf, w.peakRows, w.peakChunk = b, f.rows, 0
 		for _, c := range f.cols {
-			w.peakChunk += int64(len(c.chunk))
+			w.peakChunk += int64(c.chunkLen())
 		}
 	}
 	segs, size, err := f.finish(w)

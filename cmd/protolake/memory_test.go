@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,8 +30,9 @@ import (
 // runtime and the packages' data). The cases are those of issue 10: ten
 // 10 MB dead letters, one valid 20 MB record of 10 million repeated
 // elements (decoding it unbounded took ~640 MB), and steady streaming of
-// 300,000 ordinary records. Run it with -benchtime 1x: one run is one
-// measurement.
+// 300,000 ordinary records; and five 10 MB dead letters of random bytes,
+// whose pages do not compress (docs/operations.md: above the limit). Run
+// it with -benchtime 1x: one run is one measurement.
 func BenchmarkPeakRSS(b *testing.B) {
 	const limit = 64 << 20
 	bin := filepath.Join(b.TempDir(), "protolake")
@@ -51,6 +53,19 @@ func BenchmarkPeakRSS(b *testing.B) {
 			for i := range 10 {
 				// impression_id (field 1) of 10 MB that is not UTF-8.
 				bad := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), bytes.Repeat([]byte{0xff}, 10<<20))
+				vs = append(vs, ad(fmt.Sprint("good-", i)), bad)
+			}
+			return vs
+		}},
+		{"5x10MB-random-dead-letters", func() [][]byte {
+			rng := rand.New(rand.NewPCG(1, 2))
+			var vs [][]byte
+			for i := range 5 {
+				v := make([]byte, 10<<20)
+				for j := range v {
+					v[j] = byte(rng.Uint32())
+				}
+				bad := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), v)
 				vs = append(vs, ad(fmt.Sprint("good-", i)), bad)
 			}
 			return vs
