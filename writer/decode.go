@@ -311,8 +311,13 @@ func (d *decoder) clearPeers(m *mprog, f *fprog, slots []slot, depth int) error 
 // emit is phase two: it writes the frame's fields in column order at
 // repetition level r.
 func (d *decoder) emit(m *mprog, frame int, r uint8, depth int) error {
-	for _, f := range m.fields {
-		s := d.slots[frame+f.slot]
+	// The frame's slots, in field order (f.slot is f's index in m.fields).
+	// Nested frames pushed below may move d.slots; this frame is only read
+	// here, so the copy this slice sees stays right.
+	fields := m.fields
+	slots := d.slots[frame : frame+len(fields)]
+	for i, f := range fields {
+		s := slots[i]
 		switch f.kind {
 		case fkSkip:
 			continue
