@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,7 @@ func TestParseDefaultsValidate(t *testing.T) {
 		{"request_timeout", c.Storage.RequestTimeout, 60 * time.Second},
 		{"slow_request", c.Storage.SlowRequest, 10 * time.Second},
 		{"max_uploads", c.Storage.MaxUploads, 4},
+		{"decode_workers", c.DecodeWorkers, runtime.GOMAXPROCS(0)},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -84,6 +86,7 @@ func TestValidateNamesFields(t *testing.T) {
 	c.Kafka.SessionTimeout = 6 * time.Second
 	c.Kafka.HeartbeatInterval = 3 * time.Second
 	c.Storage.MaxUploads = -1
+	c.DecodeWorkers = 257
 	c.ApplyDefaults()
 	err = c.Validate()
 	if err == nil {
@@ -101,6 +104,7 @@ func TestValidateNamesFields(t *testing.T) {
 		`tables.1.compression: "brotli"`,
 		"kafka.heartbeat_interval: 3s is more than a third of session_timeout 6s",
 		"storage.max_uploads: must not be negative",
+		"decode_workers: 257 is not between 1 and 256",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
