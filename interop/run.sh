@@ -10,7 +10,8 @@
 #   go-interop   go test -tags interop on every other package that has a
 #                //go:build interop file (product interop tests in Go)
 #   storage-hdfs go test ./storage/hdfs/... with PLTEST_HDFS_URL set, when
-#                storage/hdfs exists (the storage acceptance suite, real HDFS)
+#                storage/hdfs exists (the storage acceptance suite, real HDFS),
+#                and commitlog's log-cleanup tests on HDFS
 #   go-minio     the packages whose tests start MinIO (s3test.StartMinIO),
 #                with PLTEST_MINIO set: the storage acceptance suite on
 #                MinIO, commit races, run/compact/inspect on s3://; none may
@@ -69,7 +70,9 @@ if [[ -d storage/hdfs ]]; then
   export PLTEST_HDFS_URL="$PLTEST_INTEROP_HDFS_URL/protolake-storagetest"
   export PLTEST_WEBHDFS_URL="$PLTEST_INTEROP_WEBHDFS_URL"
   log "suite storage-hdfs: PLTEST_HDFS_URL=$PLTEST_HDFS_URL PLTEST_WEBHDFS_URL=$PLTEST_WEBHDFS_URL"
-  go test "${go_args[@]}" -v ./storage/hdfs/... 2>&1 | tee "$PLTEST_INTEROP_RUN/storage-hdfs.out" | grep -E '^(--- |PASS|FAIL|ok|panic)|_test.go'
+  { go test "${go_args[@]}" -v ./storage/hdfs/... &&
+    go test "${go_args[@]}" -v -run '^TestCleanup(ReadsOnlyTheExpiredHead|ForeignCheckpoints)$' ./commitlog; } 2>&1 |
+    tee "$PLTEST_INTEROP_RUN/storage-hdfs.out" | grep -E '^(--- |PASS|FAIL|ok|panic)|_test.go'
   rc=${PIPESTATUS[0]}
   if ((rc == 0)) && grep -q -- '--- SKIP' "$PLTEST_INTEROP_RUN/storage-hdfs.out"; then
     log "storage-hdfs: tests were skipped although PLTEST_HDFS_URL is set"
