@@ -3,6 +3,7 @@ package writer
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -51,5 +52,45 @@ func TestDictIndex(t *testing.T) {
 	c.dictData, c.dictOffs = c.dictData[:0], c.dictOffs[:0]
 	if got := c.dictIndex([]byte("cmp-0001")); got != 0 {
 		t.Fatalf("after reset: index %d, want 0", got)
+	}
+}
+
+// BenchmarkDictIndex looks up random values of a filled dictionary: short
+// values (at most 8 bytes, matched from the slot alone) in a large and a
+// small table, and long ones (hashed with maphash, compared with the
+// dictionary's bytes).
+func BenchmarkDictIndex(b *testing.B) {
+	gen := func(n int, format string) [][]byte {
+		v := make([][]byte, n)
+		for i := range v {
+			v[i] = fmt.Appendf(nil, format, i)
+		}
+		return v
+	}
+	for _, bc := range []struct {
+		name string
+		vals [][]byte
+	}{
+		{"short-5000", gen(5000, "cr-%05d")},
+		{"short-12", gen(12, "C%d")},
+		{"long-900", gen(900, "Mozilla/5.0 (iOS) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%d.0")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			c := newColumn(&colSpec{kind: parquet.ByteArray, dict: true, str: true})
+			for _, v := range bc.vals {
+				c.dictIndex(v)
+			}
+			r := rand.New(rand.NewPCG(1, 2))
+			seq := make([]int32, 1<<16)
+			for i := range seq {
+				seq[i] = int32(r.IntN(len(bc.vals)))
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if got, want := c.dictIndex(bc.vals[seq[i&(1<<16-1)]]), seq[i&(1<<16-1)]; got != want {
+					b.Fatalf("index %d, want %d", got, want)
+				}
+			}
+		})
 	}
 }
