@@ -376,6 +376,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 	}
 	levelsLen := len(p)
 	enc := format.Plain
+	inVals := false // p is c.vals' buffer, not the encoder's scratch
 	switch {
 	case c.dictMode:
 		enc = format.RLEDictionary
@@ -411,7 +412,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		v := c.vals[:len(c.vals)+n]
 		copy(v[n:], v[:len(c.vals)])
 		copy(v, p)
-		p = v
+		p, inVals = v, true
 		c.plainPgs++
 	default:
 		p = append(p, c.vals...)
@@ -424,7 +425,11 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		return err
 	}
 	p = e.page
-	e.page = scratch // p may be c.vals' buffer: never the shared scratch
+	if inVals {
+		// Never the shared scratch; otherwise keep the scratch as it grew
+		// (restoring the old one made every page flush allocate anew).
+		e.page = scratch
+	}
 	if e.delta {
 		enc = format.DeltaBinaryPacked
 		c.plainPgs--

@@ -586,3 +586,24 @@ func TestSteadyStateAllocations(t *testing.T) {
 		})
 	}
 }
+
+// TestPageScratchKept: the encoder's page scratch keeps the capacity page
+// flushes grew it to, so flushing a page does not allocate a page-sized
+// buffer every time.
+func TestPageScratchKept(t *testing.T) {
+	msgs, _ := benchCorpus()
+	w, err := NewTable(Config{}, adTable(t, schema.Options{}), mem.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k := Kafka{Topic: "ads", Timestamp: time.UnixMilli(1_790_000_000_000)}
+	for i := range 30_000 { // every column flushes a page (PageRows is 20,000)
+		if err := w.Write(ctx, msgs[i], k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := cap(w.enc.page), w.cfg.PageBytes; got < want {
+		t.Errorf("page scratch capacity %d after page flushes, want at least the page size %d", got, want)
+	}
+}
