@@ -29,6 +29,7 @@ func (r *Runner) maintain(ctx context.Context) {
 	uploading := r.inflight.Load()
 	total += uploading
 	total = r.flushOverLimit(ctx, total)
+	r.held.Store(total)
 	for _, t := range r.tables {
 		// A finished file is cut at once only when the committer is free:
 		// while it commits, files gather and go in the next commit.
@@ -66,7 +67,7 @@ func (r *Runner) maintain(ctx context.Context) {
 // records smaller than a fetch), the record being decoded (at most
 // memory_limit/4 of buffers), a file being assembled and the garbage the
 // Go runtime has not collected yet (run sets the runtime's soft limit to
-// memory_limit above its idle baseline).
+// ¾ memory_limit above what is not buffers: HeldBytes).
 func (r *Runner) bufferLimit() int64 { return int64(r.cfg.MemoryLimit) / 2 }
 
 // flushOverLimit flushes the largest healthy buffers, main and dead-letter
@@ -95,6 +96,12 @@ func (r *Runner) flushOverLimit(ctx context.Context, total int64) int64 {
 	}
 	return total
 }
+
+// HeldBytes is the bytes held against memory_limit's share for buffers
+// (every table's buffers and the files waiting for their upload) at the
+// poll loop's last pass. It is safe to call from any goroutine; run uses
+// it to tell buffers from the rest of the heap (its soft memory limit).
+func (r *Runner) HeldBytes() int64 { return r.held.Load() }
 
 // heldBytes is what counts against the memory limit: every table's buffers
 // and the files waiting for their upload.

@@ -146,6 +146,7 @@ type Runner struct {
 
 	uploadSlots chan struct{} // Storage.MaxUploads
 	inflight    atomic.Int64  // bytes of data files not uploaded yet
+	held        atomic.Int64  // heldBytes at maintain's last pass, for HeldBytes
 
 	started  chan struct{} // closed once cl and adm are set: callbacks wait for it
 	ran      atomic.Bool

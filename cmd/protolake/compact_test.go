@@ -24,6 +24,13 @@ func copyTable(t *testing.T, name string) string {
 
 func latestSnapshot(t *testing.T, dir string) *commitlog.Snapshot {
 	t.Helper()
+	_, snap := openLocalTable(t, dir)
+	return snap
+}
+
+// openLocalTable opens the table in dir and loads its latest snapshot.
+func openLocalTable(t *testing.T, dir string) (*commitlog.Table, *commitlog.Snapshot) {
+	t.Helper()
 	st, err := local.New(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +43,7 @@ func latestSnapshot(t *testing.T, dir string) *commitlog.Snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return snap
+	return tbl, snap
 }
 
 // duckRows reads the snapshot's files with DuckDB, sorted.

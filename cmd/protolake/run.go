@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"slices"
@@ -165,13 +167,20 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// memory_limit bounds the memory run takes above its baseline (see
 	// docs/operations.md); the Go runtime's default would let garbage grow
 	// the heap to twice the live data. Unless GOMEMLIMIT says otherwise,
-	// the runtime collects harder once its memory nears what it holds now
-	// (the baseline: the packages' data, no table yet) plus 7/8 of
-	// memory_limit: the last eighth is for what the runtime does not
-	// count (code pages first touched later, threads' C stacks). A soft
-	// limit: measured in BenchmarkPeakRSS.
+	// the runtime collects harder once its memory nears what it holds
+	// apart from buffers (the baseline, then the tables' snapshots too:
+	// softLimit) plus ¾ of memory_limit: the last quarter is for what the
+	// runtime does not count (code pages first touched later, threads' C
+	// stacks) and for Kafka's fetches. A soft limit: measured in
+	// BenchmarkPeakRSS.
+	var soft *softLimit
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(goMemory() + int64(cfg.MemoryLimit)*3/4)
+		soft = newSoftLimit(int64(cfg.MemoryLimit))
+		// No soft limit while the tables' snapshots load: below their
+		// size, it would make the collector run without pause (a
+		// 1M-file load under GOMEMLIMIT=1GiB took 57% more CPU); nothing
+		// is buffered yet.
+		debug.SetMemoryLimit(math.MaxInt64)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -191,6 +200,16 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return exitError{1, fmt.Errorf("%w\nrefusing to start: deploy a compatible descriptor (add fields, reserve removed numbers) or write to a new table", err)}
 		}
 		return err
+	}
+	if soft != nil {
+		// The snapshots are loaded and nothing is buffered yet: the live
+		// heap now is the baseline plus the snapshots.
+		runtime.GC()
+		debug.SetMemoryLimit(soft.observe(liveHeap(), 0))
+		tctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); soft.track(tctx, runner.HeldBytes) }()
+		defer func() { stop(); <-done }()
 	}
 	if ln != nil {
 		srv := &http.Server{Handler: ingest.Handler(runner, reg), ReadHeaderTimeout: 5 * time.Second}
