@@ -171,7 +171,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// apart from buffers (the baseline, then the tables' snapshots too:
 	// softLimit) plus ¾ of memory_limit: the last quarter is for what the
 	// runtime does not count (code pages first touched later, threads' C
-	// stacks) and for Kafka's fetches. A soft limit: measured in
+	// stacks) and for its overshoot, the limit being soft: measured in
 	// BenchmarkPeakRSS.
 	var soft *softLimit
 	if os.Getenv("GOMEMLIMIT") == "" {
