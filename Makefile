@@ -64,8 +64,11 @@ kafka-stop:
 ## beside the writer alone on the same records; ingest/testdata/benchratio.awk
 ## prints end-to-end msgs per CPU-second as a ratio to the writer's and the
 ## wall-clock scaling from -cpu 1 to 2 (8 Kafka partitions: more than cores).
+## The MinIO benchmarks use $(GOBIN)/minio (`make tools` builds it) or
+## PLTEST_MINIO; without either they skip and say so.
 BENCH_COUNT ?= 3
 BENCH_CPUS ?= 1,2
+bench: export PLTEST_MINIO := $(or $(PLTEST_MINIO),$(wildcard $(GOBIN)/minio))
 bench:
 	$(GO) test -run '^$$' -bench . -skip CommitScale -benchmem -cpu 1 $$($(GO) list ./... | grep -v '/writer$$' | grep -v '/ingest$$')
 	$(GO) test -run '^$$' -bench CommitScale -benchtime 30x -benchmem -cpu 1 -timeout 30m ./commitlog/
