@@ -57,6 +57,10 @@ type column struct {
 	plainPgs  int             // data pages written PLAIN
 	deltaPgs  int             // data pages written DELTA_BINARY_PACKED
 	comp      compState       // whether the next page is worth compressing
+	// large: a value over maxDictBytes or a page of at least keep bytes
+	// went into this file, so reset drops the buffers grown past keep;
+	// buffers grown by ordinary data (a chunk of many pages) are kept.
+	large bool
 }
 
 type pageInfo struct {
@@ -156,8 +160,11 @@ func (c *column) decimal20(rep, def uint8, v uint64) {
 }
 
 func (c *column) byteArray(rep, def uint8, b []byte) {
-	if c.dictMode && c.dictPages == 0 && len(b) > maxDictBytes {
-		c.dropDictionary()
+	if len(b) > maxDictBytes {
+		c.large = true
+		if c.dictMode && c.dictPages == 0 {
+			c.dropDictionary()
+		}
 	}
 	c.levels(rep, def)
 	c.nvals++
@@ -425,6 +432,9 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		return err
 	}
 	p = e.page
+	if len(p) >= e.keep {
+		c.large = true // a record of many values, say
+	}
 	if inVals {
 		// Never the shared scratch; otherwise keep the scratch as it grew
 		// (restoring the old one made every page flush allocate anew).
@@ -766,9 +776,15 @@ func truncMax(b []byte) ([]byte, bool) {
 	return nil, false
 }
 
-// reset empties the column for a new file, keeping its buffers that are
-// at most keep bytes.
+// reset empties the column for a new file, keeping its buffers. A file
+// that held a large value or page (c.large) keeps only those of at most
+// keep bytes: memory_limit counts lengths, not a capacity left by a record
+// long gone. Ordinary data's buffers are kept whatever their size (a
+// column chunk is often over keep), or every file would regrow them.
 func (c *column) reset(keep int) {
+	if !c.large {
+		keep = math.MaxInt
+	}
 	*c = column{
 		spec: c.spec, dictMode: c.spec.dict, hasRep: c.hasRep, hasDef: c.hasDef,
 		reps: trim(c.reps, keep), defs: trim(c.defs, keep), vals: trim(c.vals, keep), idx: trim(c.idx, keep/4), bools: trim(c.bools, keep),

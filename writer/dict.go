@@ -65,12 +65,15 @@ func (t *dictTable) reset() {
 // dictString appends a string value in dictionary mode, checking UTF-8 only
 // for a value new to the dictionary; false (nothing appended) when invalid.
 func (c *column) dictString(rep, def uint8, b []byte) bool {
-	if c.dictPages == 0 && len(b) > maxDictBytes { // see dropDictionary
-		if !utf8.Valid(b) {
-			return false
+	if len(b) > maxDictBytes {
+		if c.dictPages == 0 { // see dropDictionary
+			if !utf8.Valid(b) {
+				return false
+			}
+			c.byteArray(rep, def, b)
+			return true
 		}
-		c.byteArray(rep, def, b)
-		return true
+		c.large = true // it goes into the dictionary (see column.large)
 	}
 	i := c.dictIndexCheck(b, true)
 	if i < 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -605,5 +606,49 @@ func TestPageScratchKept(t *testing.T) {
 	}
 	if got, want := cap(w.enc.page), w.cfg.PageBytes; got < want {
 		t.Errorf("page scratch capacity %d after page flushes, want at least the page size %d", got, want)
+	}
+}
+
+// TestChunksKeptAcrossFiles: a recycled file keeps the buffers ordinary
+// data grew, column chunks over the large-record bound (1 MiB) included, so
+// the next file does not regrow them. Since 3558b64 reset dropped every
+// buffer over 1 MiB, and each file of 2 MiB of values reallocated its chunk
+// (about 2 KiB allocated per message here).
+func TestChunksKeptAcrossFiles(t *testing.T) {
+	const rows, files = 2048, 6
+	// No dictionary: a first dictionary page of distinct values is cut by
+	// its indexes' size, so here it would hold the whole file.
+	w, err := NewTable(Config{MaxRows: rows, NoDictionary: true}, deriveTable(t, "edge/edge.binpb", "edge.Scalars", schema.Options{}), discardStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k := Kafka{Topic: "t", Timestamp: time.UnixMilli(0)}
+	// Distinct 1 KiB values that do not compress: each file's f_bytes
+	// chunk is about 2 MiB, in pages of 64 KiB.
+	rng := rand.New(rand.NewPCG(1, 2))
+	val, msg := make([]byte, 1<<10), []byte(nil)
+	write := func(n int) {
+		for range n {
+			for j := 0; j < len(val); j += 8 {
+				binary.LittleEndian.PutUint64(val[j:], rng.Uint64())
+			}
+			msg = tagB(msg[:0], 15, val)
+			if err := w.Write(ctx, msg, k); err != nil {
+				t.Fatal(err)
+			}
+			k.Offset++
+		}
+		w.TakeFinished()
+	}
+	write(2 * rows) // two files: the spare has grown
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	write(files * rows)
+	runtime.ReadMemStats(&after)
+	perMsg := float64(after.TotalAlloc-before.TotalAlloc) / (files * rows)
+	t.Logf("%.0f B allocated per message over %d files", perMsg, files)
+	if perMsg > 400 {
+		t.Errorf("%.0f B allocated per message over %d recycled files of ordinary data, want at most 400: buffers are not kept across files", perMsg, files)
 	}
 }
