@@ -1,6 +1,7 @@
 package writer
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"unsafe"
@@ -163,20 +164,84 @@ func (e *encoder) stored(dst, src []byte) []byte {
 
 // appendStoredZstd appends src as one zstd frame of raw (stored) blocks:
 // magic, a frame header with a 4-byte content size and the single-segment
-// flag, then blocks of at most 128 KiB.
+// flag, then blocks of at most storedBlock bytes.
 func appendStoredZstd(dst, src []byte) []byte {
-	dst = append(dst, 0x28, 0xb5, 0x2f, 0xfd, 0xa0)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(src)))
+	dst = appendStoredZstdHeader(dst, len(src))
 	for {
-		n := min(len(src), 128<<10)
-		h := uint32(n) << 3 // block type 0: raw
-		if n == len(src) {
-			h |= 1 // last block
-		}
-		dst = append(dst, byte(h), byte(h>>8), byte(h>>16))
+		n := min(len(src), storedBlock)
+		dst = appendRawBlockHeader(dst, n, n == len(src))
 		dst = append(dst, src[:n]...)
 		if src = src[n:]; len(src) == 0 {
 			return dst
+		}
+	}
+}
+
+// storedBlock is the largest raw block of a stored zstd frame (the format's
+// block size limit).
+const storedBlock = 128 << 10
+
+func appendStoredZstdHeader(dst []byte, n int) []byte {
+	dst = append(dst, 0x28, 0xb5, 0x2f, 0xfd, 0xa0)
+	return binary.LittleEndian.AppendUint32(dst, uint32(n))
+}
+
+func appendRawBlockHeader(dst []byte, n int, last bool) []byte {
+	h := uint32(n) << 3 // block type 0: raw
+	if last {
+		h |= 1
+	}
+	return append(dst, byte(h), byte(h>>8), byte(h>>16))
+}
+
+// sampleBytes is how much of a large page leaveRaw compresses to decide.
+const sampleBytes = 64 << 10
+
+// leaveRaw reports whether a large page (at least e.keep bytes, so at least
+// 1 MiB) is written from its own buffer, as stored bytes, instead of being
+// compressed into a second buffer of about its size: always without
+// compression, and with zstd when its first 64 KiB do not shrink by a
+// sixteenth (compressPage's threshold for storing a page). Other codecs
+// compress it anyway.
+func (e *encoder) leaveRaw(page []byte) bool {
+	switch {
+	case e.codec.kind == format.Uncompressed:
+		return true
+	case e.codec.zstd == nil:
+		return false
+	}
+	e.comp = e.codec.zstd.EncodeAll(page[:sampleBytes], e.comp[:0])
+	return len(e.comp) > sampleBytes-sampleBytes/16
+}
+
+// rawSize is the size of page p in the file when leaveRaw chose to store
+// it: for zstd that of appendStoredZstd(nil, p).
+func (e *encoder) rawSize(p []byte) int {
+	if e.codec.kind != format.Zstd {
+		return len(p)
+	}
+	return 9 + len(p) + 3*max(1, (len(p)+storedBlock-1)/storedBlock)
+}
+
+// appendRaw appends to segs page header h and page p stored (rawSize(p)
+// bytes) as segments that share p's memory: p is not copied, so it must
+// not be written to afterwards.
+func (e *encoder) appendRaw(segs [][]byte, h, p []byte) [][]byte {
+	if e.codec.kind != format.Zstd {
+		return append(segs, bytes.Clone(h), p)
+	}
+	// Page header, frame header and block headers in one allocation,
+	// never grown: segments point into it.
+	hdrs := append(make([]byte, 0, e.rawSize(p)-len(p)+len(h)), h...)
+	hdrs = appendStoredZstdHeader(hdrs, len(p))
+	from := 0
+	for {
+		n := min(len(p), storedBlock)
+		hdrs = appendRawBlockHeader(hdrs, n, n == len(p))
+		segs = append(segs, hdrs[from:len(hdrs):len(hdrs)], p[:n:n])
+		from = len(hdrs)
+		if p = p[n:]; len(p) == 0 {
+			return segs
 		}
 	}
 }

@@ -427,7 +427,12 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 	}
 	scratch := e.page
 	e.page = p
-	if err := e.compressPage(c, levelsLen); err != nil {
+	// A large page that does not compress is written from the values'
+	// buffer: no second buffer of its size, compressed or stored.
+	raw := inVals && e.leaveRaw(p)
+	if raw {
+		e.delta = false // left by compressPage for an earlier page
+	} else if err := e.compressPage(c, levelsLen); err != nil {
 		e.page = scratch
 		return err
 	}
@@ -440,6 +445,10 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		// (restoring the old one made every page flush allocate anew).
 		e.page = scratch
 	}
+	compSize := len(e.comp)
+	if raw {
+		compSize = e.rawSize(p)
+	}
 	if e.delta {
 		enc = format.DeltaBinaryPacked
 		c.plainPgs--
@@ -448,7 +457,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 	hdr := format.PageHeader{
 		Type:                 format.DataPage,
 		UncompressedPageSize: int32(len(p)),
-		CompressedPageSize:   int32(len(e.comp)),
+		CompressedPageSize:   int32(compSize),
 		DataPageHeader: thrift.New(format.DataPageHeader{
 			NumValues:               int32(numEntries),
 			Encoding:                enc,
@@ -462,7 +471,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		return err
 	}
 	off := int64(c.sealedLen + len(c.chunk))
-	if len(e.comp) >= e.keep {
+	if raw || len(e.comp) >= e.keep {
 		// A large compressed page (one that does not compress, say)
 		// becomes a segment of its own instead of a copy in chunk.
 		if len(c.chunk) > 0 {
@@ -470,9 +479,14 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 			c.sealedLen += len(c.chunk)
 			c.chunk = nil
 		}
-		c.sealed = append(c.sealed, bytes.Clone(h), e.comp)
-		c.sealedLen += len(h) + len(e.comp)
-		e.comp = nil
+		if raw {
+			c.sealed = e.appendRaw(c.sealed, h, p)
+			c.vals = nil // the file's now
+		} else {
+			c.sealed = append(c.sealed, bytes.Clone(h), e.comp)
+			e.comp = nil
+		}
+		c.sealedLen += len(h) + compSize
 	} else {
 		c.chunk = append(c.chunk, h...)
 		c.chunk = append(c.chunk, e.comp...)

@@ -204,3 +204,40 @@ func TestStoredZstdFrame(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendRawIsStoredZstd: a large page written from its own buffer
+// (appendRaw's segments) has the bytes of the stored zstd frame every
+// reader already reads (appendStoredZstd), and rawSize is its length.
+func TestAppendRawIsStoredZstd(t *testing.T) {
+	for _, c := range []struct {
+		comp Compression
+		kind format.CompressionCodec
+	}{{CompressionZstd, format.Zstd}, {CompressionNone, format.Uncompressed}} {
+		cd, err := newCodec(c.comp, DefaultZstdLevel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &encoder{codec: cd}
+		for _, n := range []int{1 << 20, 1<<20 + 1, 128<<10 - 1, 3 << 17} {
+			p := make([]byte, n)
+			for i := range p {
+				p[i] = byte(i * 7)
+			}
+			h := []byte("page header")
+			var got []byte
+			for _, s := range e.appendRaw(nil, h, p) {
+				got = append(got, s...)
+			}
+			want := append(bytes.Clone(h), p...)
+			if c.kind == format.Zstd {
+				want = appendStoredZstd(bytes.Clone(h), p)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s, %d bytes: segments differ from the stored page", c.comp, n)
+			}
+			if len(got)-len(h) != e.rawSize(p) {
+				t.Errorf("%s, %d bytes: rawSize %d, written %d", c.comp, n, e.rawSize(p), len(got)-len(h))
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
@@ -288,8 +289,11 @@ func TestMaxRecordBytes(t *testing.T) {
 // copied into a dictionary, a PLAIN page, twice more for its page
 // statistics and again into the column chunk; and once its file
 // is written, the writer keeps no buffer of its size (buffered bytes count
-// lengths, so a kept capacity would be memory the limit does not see). The
-// value reads back whole with DuckDB.
+// lengths, so a kept capacity would be memory the limit does not see). A
+// value that does not compress is written from its buffer: no second copy,
+// compressed or stored. The file's reader tells its length, so that the
+// uploader's copy is one allocation (lenStore). The value reads back whole
+// with DuckDB.
 func TestLargeValueCopies(t *testing.T) {
 	const size = 10 << 20
 	random := make([]byte, size)
@@ -297,13 +301,19 @@ func TestLargeValueCopies(t *testing.T) {
 	for i := range random {
 		random[i] = byte(rng.Uint32())
 	}
-	t.Run("compressible", func(t *testing.T) { largeValueCopies(t, bytes.Repeat([]byte("0123456789abcdef"), size/16)) })
-	// Its compressed page is as large as the value: it is not copied
-	// into the column chunk either.
-	t.Run("incompressible", func(t *testing.T) { largeValueCopies(t, random) })
+	t.Run("compressible", func(t *testing.T) {
+		largeValueCopies(t, Config{}, bytes.Repeat([]byte("0123456789abcdef"), size/16), 2)
+	})
+	// A value that does not compress is not compressed into a second
+	// buffer of its size either (nor stored into one): its first 64 KiB
+	// decide, and its page is written from its buffer.
+	t.Run("incompressible", func(t *testing.T) { largeValueCopies(t, Config{}, random, 1) })
+	t.Run("uncompressed", func(t *testing.T) { largeValueCopies(t, Config{Compression: CompressionNone}, random, 1) })
 }
 
-func largeValueCopies(t *testing.T, val []byte) {
+// largeValueCopies writes val in a file of its own and checks that doing
+// so allocated at most copies times its size plus 4 MiB.
+func largeValueCopies(t *testing.T, cfg Config, val []byte, copies int) {
 	size := len(val)
 	// On local disk: the memory store's copy of the file would count.
 	dir := t.TempDir()
@@ -311,7 +321,7 @@ func largeValueCopies(t *testing.T, val []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := NewTable(Config{}, deriveTable(t, "edge/edge.binpb", "edge.Scalars", schema.Options{}), ls)
+	w, err := NewTable(cfg, deriveTable(t, "edge/edge.binpb", "edge.Scalars", schema.Options{}), lenStore{t, ls})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,8 +351,8 @@ func largeValueCopies(t *testing.T, val []byte) {
 		t.Fatal(err)
 	}
 	runtime.ReadMemStats(&after)
-	if got := after.TotalAlloc - before.TotalAlloc; got > uint64(2*size+4<<20) {
-		t.Errorf("buffering and writing a %d MiB value allocated %.1f MiB, want at most 2× the value and 4 MiB (the compressor's history, scratch)", size>>20, float64(got)/(1<<20))
+	if got := after.TotalAlloc - before.TotalAlloc; got > uint64(copies*size+4<<20) {
+		t.Errorf("buffering and writing a %d MiB value allocated %.1f MiB, want at most %d× the value and 4 MiB (the compressor's history, scratch)", size>>20, float64(got)/(1<<20), copies)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&kept)
@@ -368,6 +378,40 @@ func largeValueCopies(t *testing.T, val []byte) {
 	if !bytes.Equal(got, val) {
 		t.Fatalf("f_bytes read back has %d bytes, want the %d written", len(got), len(val))
 	}
+}
+
+// lenStore checks that every file the writer puts tells its length (Len,
+// as bytes.Reader's), so that a store keeping a copy of it (ingest's
+// uploader) allocates it at once.
+type lenStore struct {
+	t *testing.T
+	*local.Store
+}
+
+func (s lenStore) Put(ctx context.Context, key string, r io.Reader) error {
+	l, ok := r.(interface{ Len() int })
+	if !ok {
+		s.t.Errorf("Put %s: the reader has no Len", key)
+		return s.Store.Put(ctx, key, r)
+	}
+	n := l.Len()
+	cr := &countingReader{r: r}
+	err := s.Store.Put(ctx, key, cr)
+	if err == nil && cr.n != n {
+		s.t.Errorf("Put %s: Len said %d bytes, read %d", key, n, cr.n)
+	}
+	return err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
 }
 
 // TestSkippedMessagePayload: a field without columns (an empty message)

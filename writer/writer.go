@@ -241,7 +241,7 @@ func (w *Writer) finishFile(ctx context.Context, f *openFile) error {
 	if f.key != "" {
 		path = partpath.Dir(f.key) + "/" + name
 	}
-	if err := w.store.Put(ctx, path, segmentsReader(segs)); err != nil {
+	if err := w.store.Put(ctx, path, segmentsReader(segs, size)); err != nil {
 		return fmt.Errorf("store data file %s: %w", path, err)
 	}
 	defer w.recycle(f)
