@@ -31,7 +31,7 @@ import (
 // 10 MB dead letters, one valid 20 MB record of 10 million repeated
 // elements (decoding it unbounded took ~640 MB), and steady streaming of
 // 300,000 ordinary records; and five 10 MB dead letters of random bytes,
-// whose pages do not compress (docs/operations.md: above the limit). Run
+// whose pages do not compress (docs/operations.md: the closest to it). Run
 // it with -benchtime 1x: one run is one measurement.
 func BenchmarkPeakRSS(b *testing.B) {
 	const limit = 64 << 20
