@@ -194,14 +194,21 @@ func appendRawBlockHeader(dst []byte, n int, last bool) []byte {
 	return append(dst, byte(h), byte(h>>8), byte(h>>16))
 }
 
-// sampleBytes is how much of a large page leaveRaw compresses to decide.
-const sampleBytes = 64 << 10
+// sampleBytes is the size of each of the sampleWindows windows of a large
+// page that leaveRaw compresses to decide.
+const (
+	sampleBytes   = 64 << 10
+	sampleWindows = 3
+)
 
 // leaveRaw reports whether a large page (at least e.keep bytes, so at least
 // 1 MiB) is written from its own buffer, as stored bytes, instead of being
 // compressed into a second buffer of about its size: always without
-// compression, and with zstd when its first 64 KiB do not shrink by a
-// sixteenth (compressPage's threshold for storing a page). Other codecs
+// compression, and with zstd unless each of three windows of sampleBytes
+// (its start, middle and end) shrinks by a sixteenth (compressPage's
+// threshold for storing a page). A page it compresses gets e.comp sized
+// once from the windows' ratio, with slack, so that EncodeAll does not
+// grow it in steps (five times the output allocated). Other codecs
 // compress it anyway.
 func (e *encoder) leaveRaw(page []byte) bool {
 	switch {
@@ -210,8 +217,22 @@ func (e *encoder) leaveRaw(page []byte) bool {
 	case e.codec.zstd == nil:
 		return false
 	}
-	e.comp = e.codec.zstd.EncodeAll(page[:sampleBytes], e.comp[:0])
-	return len(e.comp) > sampleBytes-sampleBytes/16
+	comp := 0
+	for i := range sampleWindows {
+		off := (len(page) - sampleBytes) * i / (sampleWindows - 1)
+		e.comp = e.codec.zstd.EncodeAll(page[off:off+sampleBytes], e.comp[:0])
+		if len(e.comp) > sampleBytes-sampleBytes/16 {
+			return true
+		}
+		comp += len(e.comp)
+	}
+	// Half as much again as the windows predict, and 64 KiB; never more
+	// than a page that does not compress at all takes.
+	est := len(page)*comp/(sampleWindows*sampleBytes)*3/2 + sampleBytes
+	if est = min(est, e.codec.zstd.MaxEncodedSize(len(page))); cap(e.comp) < est {
+		e.comp = make([]byte, 0, est)
+	}
+	return false
 }
 
 // rawSize is the size of page p in the file when leaveRaw chose to store

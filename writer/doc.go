@@ -36,9 +36,10 @@
 //     one row group. A page never splits a row. Compression is decided per
 //     page: a zstd page that does not shrink by 1/16 is stored as a zstd
 //     frame of raw blocks (still a valid zstd page). A page of large byte
-//     arrays (at least max(1 MiB, 4 pages)) whose first 64 KiB do not
-//     shrink by 1/16 is stored so without being compressed, and written
-//     from its own buffer, not copied.
+//     arrays (at least max(1 MiB, 4 pages)) of which any of three 64 KiB
+//     windows (start, middle, end) does not shrink by 1/16 is stored so
+//     without being compressed, and written from its own buffer, not
+//     copied.
 //   - A file is written with one storage.Store.Put under a new name
 //     ("<hive partition path>/part-<uuid>.c000.<codec>.parquet") and never
 //     overwritten; a file whose Put failed is not reported.
