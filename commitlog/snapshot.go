@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
-	"regexp"
 	"slices"
 	"sort"
 
@@ -166,16 +165,31 @@ func (s *Snapshot) DomainMetadata() []RawAction {
 	return out
 }
 
-// uriScheme matches the scheme of an absolute URI ("file:", "s3a:"); a
-// relative Delta path cannot start with one (':' in its first segment is
-// escaped).
-var uriScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
+// hasURIScheme reports whether p starts with the scheme of an absolute URI
+// ("file:", "s3a:"; RFC 3986: a letter, then letters, digits, '+', '-' or
+// '.', then ':'); a relative Delta path cannot (':' in its first segment is
+// escaped). A scan, not a regexp: it runs for every file of a loaded
+// snapshot.
+func hasURIScheme(p string) bool {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		case i > 0 && c == ':':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
 
 // checkFilePath refuses a log path that could resolve outside the table
 // root: an absolute URI or path, or one whose decoded form is not a plain
 // relative store key.
 func checkFilePath(p string) error {
-	if uriScheme.MatchString(p) {
+	if hasURIScheme(p) {
 		return fmt.Errorf("%w: %q is an absolute URI (protolake reads only files under the table root)", ErrPathOutsideTable, p)
 	}
 	if err := storage.CheckKey(decodePath(p)); err != nil {
