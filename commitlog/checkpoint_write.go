@@ -370,7 +370,20 @@ func WriteCheckpoint(w io.Writer, s *Snapshot, tombstoneCutoff time.Time) (Check
 }
 
 // HasCheckpoint reports whether a classic checkpoint of version v exists.
+// A store that can describe a key (storage.Statter) is asked for it; any
+// other has the checkpoint opened (and closed unread).
 func (t *Table) HasCheckpoint(ctx context.Context, v int64) (bool, error) {
+	if st, ok := t.store.(storage.Statter); ok {
+		_, err := st.Stat(ctx, CheckpointKey(v))
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, storage.ErrNotExist):
+			return false, nil
+		case !errors.Is(err, errors.ErrUnsupported):
+			return false, fmt.Errorf("look for %s: %w", CheckpointKey(v), err)
+		}
+	}
 	rc, err := t.store.Get(ctx, CheckpointKey(v))
 	if errors.Is(err, storage.ErrNotExist) {
 		return false, nil

@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/protolake/protolake/storage"
 	"github.com/protolake/protolake/storage/faulty"
 	"github.com/protolake/protolake/storage/local"
+	"github.com/protolake/protolake/storage/mem"
 )
 
 func age(t *testing.T, dir, key string, d time.Duration) {
@@ -294,17 +296,36 @@ func TestVacuumClock(t *testing.T) {
 	}
 }
 
+// TestHasCheckpoint: on a store with Stat (mem) HasCheckpoint stats the
+// key and never opens the checkpoint; on one without (listOnly) it opens it.
 func TestHasCheckpoint(t *testing.T) {
 	ctx := context.Background()
-	tbl, _ := newTestTable(t, Config{DisableCheckpoints: true})
-	if ok, err := tbl.HasCheckpoint(ctx, 0); ok || err != nil {
-		t.Fatalf("before: %v, %v", ok, err)
-	}
-	if _, err := tbl.Checkpoint(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := tbl.HasCheckpoint(ctx, 0); !ok || err != nil {
-		t.Fatalf("after: %v, %v", ok, err)
+	for name, wrap := range map[string]func(storage.Store) storage.Store{
+		"stat": func(s storage.Store) storage.Store { return s },
+		"get":  func(s storage.Store) storage.Store { return listOnly{s} },
+	} {
+		fs := faulty.New(mem.New())
+		tbl, err := Open(wrap(fs), Config{DisableCheckpoints: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tbl.Create(ctx, testSpec()); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := tbl.HasCheckpoint(ctx, 0); ok || err != nil {
+			t.Fatalf("%s: before: %v, %v", name, ok, err)
+		}
+		if _, err := tbl.Checkpoint(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		gets, stats := fs.Calls(faulty.OpGet), fs.Calls(faulty.OpStat)
+		if ok, err := tbl.HasCheckpoint(ctx, 0); !ok || err != nil {
+			t.Fatalf("%s: after: %v, %v", name, ok, err)
+		}
+		gets, stats = fs.Calls(faulty.OpGet)-gets, fs.Calls(faulty.OpStat)-stats
+		if want := map[string][2]int{"stat": {0, 1}, "get": {1, 0}}[name]; [2]int{gets, stats} != want {
+			t.Errorf("%s: HasCheckpoint made %d Gets and %d Stats, want %d and %d", name, gets, stats, want[0], want[1])
+		}
 	}
 }
 
