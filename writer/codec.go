@@ -56,16 +56,6 @@ func newCodec(c Compression, zstdLevel int) (codec, error) {
 func (c *codec) encode(dst, src []byte) ([]byte, error) {
 	switch {
 	case c.zstd != nil:
-		if n := c.zstd.MaxEncodedSize(len(src)); cap(dst) < n && len(src) >= 1<<20 {
-			// A large page that does not compress would grow dst block
-			// by block (five times its size allocated for one copy):
-			// when its first 64 KiB do not compress, make room at once.
-			if probe := c.zstd.EncodeAll(src[:64<<10], dst[:0]); len(probe) > 60<<10 {
-				dst = make([]byte, 0, n)
-			} else {
-				dst = probe
-			}
-		}
 		return c.zstd.EncodeAll(src, dst[:0]), nil
 	case c.pq != nil:
 		return c.pq.Encode(dst[:0], src)
@@ -201,20 +191,25 @@ const (
 	sampleWindows = 3
 )
 
-// leaveRaw reports whether a large page (at least e.keep bytes, so at least
-// 1 MiB) is written from its own buffer, as stored bytes, instead of being
-// compressed into a second buffer of about its size: always without
-// compression, and with zstd unless each of three windows of sampleBytes
-// (its start, middle and end) shrinks by a sixteenth (compressPage's
-// threshold for storing a page). A page it compresses gets e.comp sized
-// once from the windows' ratio, with slack, so that EncodeAll does not
-// grow it in steps (five times the output allocated). Other codecs
-// compress it anyway.
-func (e *encoder) leaveRaw(page []byte) bool {
+// leaveRaw reports whether a large page (at least 1 MiB) is written from
+// its own buffer (own: flushPage built it in c.vals'), as stored bytes,
+// instead of being compressed into a second buffer of about its size:
+// always without compression, and with zstd unless each of three windows
+// of sampleBytes (its start, middle and end) shrinks by a sixteenth
+// (compressPage's threshold for storing a page). A large page it does
+// not leave raw gets e.comp sized once, from the windows' ratio with
+// slack, or for no compression at all, so that EncodeAll does not grow
+// it in steps (five times the output allocated). Other codecs compress
+// it anyway.
+func (e *encoder) leaveRaw(page []byte, own bool) bool {
 	switch {
 	case e.codec.kind == format.Uncompressed:
-		return true
-	case e.codec.zstd == nil:
+		return own
+	case e.codec.zstd == nil || len(page) < 1<<20:
+		return false
+	}
+	n := e.codec.zstd.MaxEncodedSize(len(page))
+	if !own && cap(e.comp) >= n {
 		return false
 	}
 	comp := 0
@@ -222,14 +217,17 @@ func (e *encoder) leaveRaw(page []byte) bool {
 		off := (len(page) - sampleBytes) * i / (sampleWindows - 1)
 		e.comp = e.codec.zstd.EncodeAll(page[off:off+sampleBytes], e.comp[:0])
 		if len(e.comp) > sampleBytes-sampleBytes/16 {
-			return true
+			if !own {
+				e.comp = make([]byte, 0, n)
+			}
+			return own
 		}
 		comp += len(e.comp)
 	}
 	// Half as much again as the windows predict, and 64 KiB; never more
 	// than a page that does not compress at all takes.
 	est := len(page)*comp/(sampleWindows*sampleBytes)*3/2 + sampleBytes
-	if est = min(est, e.codec.zstd.MaxEncodedSize(len(page))); cap(e.comp) < est {
+	if est = min(est, n); cap(e.comp) < est {
 		e.comp = make([]byte, 0, est)
 	}
 	return false

@@ -429,7 +429,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 	e.page = p
 	// A large page that does not compress is written from the values'
 	// buffer: no second buffer of its size, compressed or stored.
-	raw := inVals && e.leaveRaw(p)
+	raw := e.leaveRaw(p, inVals)
 	if raw {
 		e.delta = false // left by compressPage for an earlier page
 	} else if err := e.compressPage(c, levelsLen); err != nil {
