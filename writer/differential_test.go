@@ -286,11 +286,7 @@ func FuzzDifferential(f *testing.F) {
 			t.Fatal(err)
 		}
 		want = append(want, dPlain)
-		files, err := w.Flush(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows := readRows(t, export(t, st, files))
+		files, rows := flushRows(t, w, st)
 		if len(rows) != len(want) {
 			t.Fatalf("DuckDB read %d rows, want %d", len(rows), len(want))
 		}

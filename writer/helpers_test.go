@@ -48,6 +48,17 @@ func newTableWriter(t testing.TB, set, name string, cfg Config) (*Writer, *mem.S
 	return w, st
 }
 
+// flushRows flushes w and returns its files and every row of them as
+// DuckDB reads them.
+func flushRows(t testing.TB, w *Writer, st *mem.Store) ([]File, []map[string]any) {
+	t.Helper()
+	files, err := w.Flush(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files, readRows(t, export(t, st, files))
+}
+
 // export copies the store's files to a temp dir for DuckDB and returns
 // their local paths.
 func export(t testing.TB, st *mem.Store, files []File) []string {

@@ -162,11 +162,7 @@ func TestStringStatsBoundDuckDB(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		files, err := w.Flush(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows := readRows(t, export(t, st, files))
+		files, rows := flushRows(t, w, st)
 		if len(rows) != len(vs) {
 			t.Fatalf("DuckDB read %d rows, want %d", len(rows), len(vs))
 		}
@@ -275,11 +271,7 @@ func TestMaxRecordBytes(t *testing.T) {
 	if err := write(good); err != nil {
 		t.Fatal(err)
 	}
-	files, err := w.Flush(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rows := readRows(t, export(t, st, files)); len(rows) != 2 {
+	if _, rows := flushRows(t, w, st); len(rows) != 2 {
 		t.Fatalf("DuckDB read %d rows, want 2", len(rows))
 	}
 }

@@ -480,11 +480,7 @@ func oracleMessages(t *testing.T, md protoreflect.MessageDescriptor, opts schema
 		}
 		want = append(want, dm)
 	}
-	files, err := w.Flush(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := readRows(t, export(t, st, files))
+	_, rows := flushRows(t, w, st)
 	if len(rows) != n {
 		t.Fatalf("DuckDB read %d rows, want %d", len(rows), n)
 	}

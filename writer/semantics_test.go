@@ -126,11 +126,7 @@ func TestWireSemantics(t *testing.T) {
 			if err := w.Write(ctx, c.wire, Kafka{Topic: "t", Timestamp: time.UnixMilli(0)}); err != nil {
 				t.Fatal(err)
 			}
-			files, err := w.Flush(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rows := readRows(t, export(t, st, files))
+			_, rows := flushRows(t, w, st)
 			cc := &cmpCtx{t: t}
 			cc.checkMessage(tab.Plan.Root, dm, rows[0], "")
 			u, _ := rows[0]["_unknown"].([]byte)
