@@ -191,21 +191,21 @@ const (
 	sampleWindows = 3
 )
 
-// leaveRaw reports whether a large page (at least 1 MiB) is written from
-// its own buffer (own: flushPage built it in c.vals'), as stored bytes,
-// instead of being compressed into a second buffer of about its size:
-// always without compression, and with zstd unless each of three windows
-// of sampleBytes (its start, middle and end) shrinks by a sixteenth
-// (compressPage's threshold for storing a page). A large page it does
-// not leave raw gets e.comp sized once, from the windows' ratio with
-// slack, or for no compression at all, so that EncodeAll does not grow
-// it in steps (five times the output allocated). Other codecs compress
-// it anyway.
+// leaveRaw reports whether a large page (at least e.keep bytes, so at
+// least 1 MiB) is written from its own buffer (own: flushPage built it
+// in c.vals'), as stored bytes, instead of being compressed into a
+// second buffer of about its size: always without compression, and with
+// zstd unless each of three windows of sampleBytes (its start, middle
+// and end) shrinks by a sixteenth (compressPage's threshold for storing
+// a page). A large page it does not leave raw gets e.comp sized once,
+// from the windows' ratio with slack, or for no compression at all, so
+// that EncodeAll does not grow it in steps (five times the output
+// allocated). Other codecs compress it anyway.
 func (e *encoder) leaveRaw(page []byte, own bool) bool {
 	switch {
 	case e.codec.kind == format.Uncompressed:
 		return own
-	case e.codec.zstd == nil || len(page) < 1<<20:
+	case e.codec.zstd == nil || len(page) < e.keep:
 		return false
 	}
 	n := e.codec.zstd.MaxEncodedSize(len(page))
