@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	iofs "io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -184,29 +182,5 @@ func TestFaultInputReadFailsMidFile(t *testing.T) {
 	if err := res.Err(); !errors.Is(err, faulty.ErrInjected) {
 		t.Fatalf("Result.Err = %v, want the injected read failure", err)
 	}
-	snap, err := tt.tbl.Snapshot(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	known := map[string]bool{}
-	for _, f := range snap.Files() {
-		known[f.Path] = true
-	}
-	for _, r := range snap.Tombstones() {
-		known[r.Path] = true
-	}
-	err = filepath.WalkDir(tt.dir, func(p string, d iofs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(tt.dir, p)
-		rel = filepath.ToSlash(rel)
-		if !strings.HasPrefix(rel, "_delta_log/") && !strings.HasPrefix(rel, "_protolake/") && !known[rel] {
-			t.Errorf("left behind: %s", rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	checkNoOrphans(t, tt)
 }
