@@ -143,6 +143,15 @@ type fileBuilder struct {
 }
 
 func (rw *rewriter) newBuilder(ctx context.Context, s *parquet.Schema) (*fileBuilder, error) {
+	// Checked before the upload starts: nothing would end it.
+	var sortCol string
+	if rw.cfg.SortBy != "" {
+		col, ok := findLeaf(s, rw.cfg.SortBy)
+		if !ok {
+			return nil, fmt.Errorf("--sort-by %s: no such top-level primitive column in the data files (columns: %s)", rw.cfg.SortBy, strings.Join(leafNames(s), ", "))
+		}
+		sortCol = col
+	}
 	name := "part-" + uuid.NewString() + ".c000.zstd.parquet"
 	key := name
 	if rw.partPath != "" {
@@ -165,12 +174,8 @@ func (rw *rewriter) newBuilder(ctx context.Context, s *parquet.Schema) (*fileBui
 		parquet.CreatedBy("protolake", "compact", ""),
 		parquet.KeyValueMetadata(parquetmeta.SparkVersionKey, parquetmeta.SparkVersion),
 	)
-	if rw.cfg.SortBy != "" {
-		col, ok := findLeaf(s, rw.cfg.SortBy)
-		if !ok {
-			return nil, fmt.Errorf("--sort-by %s: no such top-level primitive column in the data files (columns: %s)", rw.cfg.SortBy, strings.Join(leafNames(s), ", "))
-		}
-		fb.sortBuf = parquet.NewBuffer(out, parquet.SortingRowGroupConfig(parquet.SortingColumns(parquet.NullsFirst(parquet.Ascending(col)))))
+	if sortCol != "" {
+		fb.sortBuf = parquet.NewBuffer(out, parquet.SortingRowGroupConfig(parquet.SortingColumns(parquet.NullsFirst(parquet.Ascending(sortCol)))))
 	}
 	return fb, nil
 }
