@@ -47,8 +47,7 @@ func mergeStats(inputs []commitlog.Add, rows int64, types map[string]string) str
 	all := true
 	for _, in := range inputs {
 		fs, err := commitlog.ParseStats(in.Stats)
-		ok := err == nil
-		if !ok {
+		if err != nil {
 			all = false
 			break
 		}
