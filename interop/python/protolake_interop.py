@@ -42,18 +42,12 @@ def shared_dir():
     return Path(os.environ.get("PLTEST_INTEROP_SHARED", REPO_ROOT.parent / "shared"))
 
 
-# Variables that configure the harness, not protolake. `protolake run` reads
-# every other PROTOLAKE_* variable as a config path and rejects unknown ones,
-# so child processes get an environment without these (see protolake_env).
-HARNESS_PREFIXES = ("PLTEST_INTEROP_", "PLTEST_HDFS_URL=", "PLTEST_WEBHDFS_URL=",
-                    "PLTEST_MINIO=", "PLTEST_")
-
-
 def protolake_env(**extra):
-    """os.environ without the harness's PROTOLAKE_* variables, plus extra:
-    the environment to run the protolake binary with."""
-    out = {k: v for k, v in os.environ.items()
-           if not any(f"{k}=".startswith(p) or k.startswith(p) for p in HARNESS_PREFIXES)}
+    """os.environ without the harness's PLTEST_* variables, plus extra: the
+    environment to run the protolake binary with. `protolake run` reads only
+    PROTOLAKE_* variables (as settings); the harness's are kept out of its
+    environment all the same, so that a run sees what a user's would."""
+    out = {k: v for k, v in os.environ.items() if not k.startswith("PLTEST_")}
     out.update(extra)
     return out
 

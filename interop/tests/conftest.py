@@ -26,8 +26,8 @@ def spark():
 @pytest.fixture(scope="session")
 def protolake_bin():
     """The protolake binary, built once per run from this work tree. Run it
-    with env=protolake_interop.protolake_env(...): `protolake run` rejects
-    the harness's PLTEST_INTEROP_* variables as unknown settings."""
+    with env=protolake_interop.protolake_env(...): the environment without
+    the harness's PLTEST_* variables."""
     return protolake_interop.build_protolake()
 
 
