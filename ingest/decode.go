@@ -410,7 +410,6 @@ func (r *Runner) limitShard(ctx context.Context, tk *decodeTask) error {
 // on (stop, or a dead letter that cannot be written). r.mu is held.
 func (r *Runner) applyDecoded(ctx context.Context, stop error) error {
 	b := &r.dec
-	large := int64(r.cfg.MemoryLimit) / 64
 	var unapplied map[*table]bool
 	for i := range b.jobs {
 		j := &b.jobs[i]
@@ -440,20 +439,9 @@ func (r *Runner) applyDecoded(ctx context.Context, stop error) error {
 				stop = err
 				continue
 			}
-			if int64(len(rec.Value)) >= large {
-				r.flushOverLimit(ctx, r.heldBytes()) // a large dead letter
-			}
-			if int64(len(rec.Value)) >= int64(r.cfg.MemoryLimit)/16 {
-				runtime.GC() // its copies are garbage now (as in handle)
-			}
+			r.afterLarge(ctx, rec) // a large dead letter
 		}
-		if ps.first < 0 {
-			ps.first = rec.Offset
-		}
-		if ps.dFirst < 0 && rec.Offset > ps.dlqWM {
-			ps.dFirst = rec.Offset
-		}
-		ps.last = rec.Offset
+		ps.consumed(rec.Offset)
 	}
 	for _, t := range r.tables {
 		if unapplied[t] {

@@ -112,29 +112,39 @@ func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) err
 				return err
 			}
 		}
-		// A large record can take the buffers over the limit before the
-		// next maintain: check now (summing the buffers is too costly per
-		// small record).
-		if int64(len(rec.Value)) >= int64(r.cfg.MemoryLimit)/64 {
-			r.flushOverLimit(ctx, r.heldBytes())
-		}
-		// A very large one leaves copies of itself as garbage (a dead
-		// letter's encoding, the page of a file cut for it): collect them
-		// now rather than let them pile up to the runtime's soft limit
-		// next to the next large record. Rare, so the collection's cost
-		// does not matter.
-		if int64(len(rec.Value)) >= int64(r.cfg.MemoryLimit)/16 {
-			runtime.GC()
-		}
+		r.afterLarge(ctx, rec)
 	}
-	if ps.first < 0 {
-		ps.first = rec.Offset
-	}
-	if ps.dFirst < 0 && rec.Offset > ps.dlqWM {
-		ps.dFirst = rec.Offset
-	}
-	ps.last = rec.Offset
+	ps.consumed(rec.Offset)
 	return nil
+}
+
+// afterLarge keeps the memory limit after a large record was written (to
+// its table or as a dead letter). A large record can take the buffers over
+// the limit before the next maintain: check now (summing the buffers is too
+// costly per small record). A very large one leaves copies of itself as
+// garbage (a dead letter's encoding, the page of a file cut for it):
+// collect them now rather than let them pile up to the runtime's soft
+// limit next to the next large record. Rare, so the collection's cost does
+// not matter.
+func (r *Runner) afterLarge(ctx context.Context, rec *kgo.Record) {
+	if int64(len(rec.Value)) >= int64(r.cfg.MemoryLimit)/64 {
+		r.flushOverLimit(ctx, r.heldBytes())
+	}
+	if int64(len(rec.Value)) >= int64(r.cfg.MemoryLimit)/16 {
+		runtime.GC()
+	}
+}
+
+// consumed records that the partition's record at off was handled: written
+// to its table or dead-letter table, or a control record.
+func (p *partState) consumed(off int64) {
+	if p.first < 0 {
+		p.first = off
+	}
+	if p.dFirst < 0 && off > p.dlqWM {
+		p.dFirst = off
+	}
+	p.last = off
 }
 
 // deadLetter writes a rejected record to the dead-letter table (unless it is
