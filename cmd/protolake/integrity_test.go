@@ -27,6 +27,21 @@ import (
 	"github.com/protolake/protolake/schema"
 )
 
+// runUntilCaughtUp writes yaml as the config file of `run --until-caught-up`
+// and runs it; it returns run's error and its stderr.
+func runUntilCaughtUp(t *testing.T, yaml string) (string, error) {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "protolake.yaml")
+	if err := os.WriteFile(conf, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"run", "--config", conf, "--until-caught-up"}, &bytes.Buffer{}, &stderr)
+	return stderr.String(), err
+}
+
 // startKafkaRaw starts kfake with one partition of topic holding values.
 func startKafkaRaw(t *testing.T, topic string, values [][]byte) string {
 	t.Helper()
@@ -95,16 +110,8 @@ func TestRecursionDepthOneLimit(t *testing.T) {
 	broker := startKafkaRaw(t, "trees", values)
 	runAt := func(depth int) (string, string, error) {
 		dir := filepath.Join(t.TempDir(), "trees")
-		conf := filepath.Join(t.TempDir(), "protolake.yaml")
-		yaml := fmt.Sprintf("kafka: {brokers: [%q], group_id: g%d}\nhttp: {listen: \"off\"}\ntables:\n  - uri: %s\n    topics: [trees]\n    message: edge.TreeNode\n    descriptor_set: %s\n    flush: {max_rows: 10}\n    schema: {max_recursion_depth: %d}\n", broker, depth, dir, set, depth)
-		if err := os.WriteFile(conf, []byte(yaml), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		err := run(ctx, []string{"run", "--config", conf, "--until-caught-up"}, &bytes.Buffer{}, &stderr)
-		return dir, stderr.String(), err
+		stderr, err := runUntilCaughtUp(t, fmt.Sprintf("kafka: {brokers: [%q], group_id: g%d}\nhttp: {listen: \"off\"}\ntables:\n  - uri: %s\n    topics: [trees]\n    message: edge.TreeNode\n    descriptor_set: %s\n    flush: {max_rows: 10}\n    schema: {max_recursion_depth: %d}\n", broker, depth, dir, set, depth))
+		return dir, stderr, err
 	}
 
 	_, _, err = runAt(deepestOK + 1)
@@ -274,16 +281,9 @@ func TestLongPartitionValue(t *testing.T) {
 	}
 	broker := startKafkaRaw(t, "ads", values)
 	dir := filepath.Join(t.TempDir(), "ads")
-	conf := filepath.Join(t.TempDir(), "protolake.yaml")
 	yaml := fmt.Sprintf("kafka: {brokers: [%q], group_id: g}\nhttp: {listen: \"off\"}\ntables:\n  - uri: %s\n    topics: [ads]\n    message: adtrack.v1.AdImpression\n    descriptor_set: ../../testdata/proto/adtrack/v1/adtrack.binpb\n    partition_by: [impression_id]\n", broker, dir)
-	if err := os.WriteFile(conf, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := run(ctx, []string{"run", "--config", conf, "--until-caught-up"}, &bytes.Buffer{}, &stderr); err != nil {
-		t.Fatalf("run: %v\n%s", err, stderr.String())
+	if stderr, err := runUntilCaughtUp(t, yaml); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr)
 	}
 	snap := latestSnapshot(t, dir)
 	got := map[string]bool{}
@@ -337,16 +337,9 @@ func TestRecordTooLargeDeadLettered(t *testing.T) {
 	}
 	p.Close()
 	dir := filepath.Join(t.TempDir(), "ads")
-	conf := filepath.Join(t.TempDir(), "protolake.yaml")
 	yaml := fmt.Sprintf("memory_limit: 64MiB\nkafka: {brokers: [%q], group_id: g}\nhttp: {listen: \"off\"}\ntables:\n  - uri: %s\n    topics: [ads]\n    message: adtrack.v1.AdImpression\n    descriptor_set: ../../testdata/proto/adtrack/v1/adtrack.binpb\n", c.ListenAddrs()[0], dir)
-	if err := os.WriteFile(conf, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := run(ctx, []string{"run", "--config", conf, "--until-caught-up"}, &bytes.Buffer{}, &stderr); err != nil {
-		t.Fatalf("run: %v\n%s", err, stderr.String())
+	if stderr, err := runUntilCaughtUp(t, yaml); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr)
 	}
 	if n, _ := latestSnapshot(t, dir).NumRecords(); n != 2 {
 		t.Errorf("table has %d records, want 2", n)
