@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -21,14 +20,7 @@ import (
 // does not exist: each time Run gives up after kafka.fatal_after with the
 // error instead of retrying forever.
 func TestInteropPermanentKafkaErrors(t *testing.T) {
-	envOf := func(name string) string {
-		v := os.Getenv(name)
-		if v == "" {
-			t.Fatalf("%s is not set: run through `make interop` (or source $PLTEST_INTEROP_RUN/env)", name)
-		}
-		return v
-	}
-	plain, saslAddr, tlsAddr := envOf("PLTEST_INTEROP_KAFKA_BROKERS"), envOf("PLTEST_INTEROP_KAFKA_SASL_BROKERS"), envOf("PLTEST_INTEROP_KAFKA_TLS_BROKERS")
+	plain, saslAddr, tlsAddr := interopEnv(t, "PLTEST_INTEROP_KAFKA_BROKERS"), interopEnv(t, "PLTEST_INTEROP_KAFKA_SASL_BROKERS"), interopEnv(t, "PLTEST_INTEROP_KAFKA_TLS_BROKERS")
 	const fatalAfter = 3 * time.Second
 	for _, tc := range []struct {
 		name  string

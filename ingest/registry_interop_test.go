@@ -4,7 +4,6 @@ package ingest_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,10 +19,7 @@ import (
 // tier's Kafka broker (fetch sessions, a real group coordinator), where
 // pausing, seeking back and resuming must deliver the waiting records again.
 func TestRegistryOutageRealBroker(t *testing.T) {
-	brokers := os.Getenv("PLTEST_INTEROP_KAFKA_BROKERS")
-	if brokers == "" {
-		t.Fatal("PLTEST_INTEROP_KAFKA_BROKERS is not set: run through make interop")
-	}
+	brokers := interopEnv(t, "PLTEST_INTEROP_KAFKA_BROKERS")
 	seeds := strings.Split(brokers, ",")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
@@ -51,10 +47,7 @@ func TestRegistryOutageRealBroker(t *testing.T) {
 // against the interop tier's Apicurio Registry server, the schemas
 // registered through its Confluent-compatible API by franz-go's client.
 func TestRegistryCrashRecoveryApicurio(t *testing.T) {
-	url := os.Getenv("PLTEST_INTEROP_REGISTRY_URL")
-	if url == "" {
-		t.Fatal("PLTEST_INTEROP_REGISTRY_URL is not set: run through make interop")
-	}
+	url := interopEnv(t, "PLTEST_INTEROP_REGISTRY_URL")
 	cl, err := sr.NewClient(sr.URLs(url))
 	if err != nil {
 		t.Fatal(err)

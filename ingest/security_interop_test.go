@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,15 +21,8 @@ import (
 // logs a WARN for SASL PLAIN over plaintext and for insecure_skip_verify —
 // none when TLS is verified with the test CA — and never the password.
 func TestInteropKafkaSecurity(t *testing.T) {
-	envOf := func(name string) string {
-		v := os.Getenv(name)
-		if v == "" {
-			t.Fatalf("%s is not set: run through `make interop` (or source $PLTEST_INTEROP_RUN/env)", name)
-		}
-		return v
-	}
-	plain, saslAddr, tlsAddr, ca := envOf("PLTEST_INTEROP_KAFKA_BROKERS"), envOf("PLTEST_INTEROP_KAFKA_SASL_BROKERS"),
-		envOf("PLTEST_INTEROP_KAFKA_TLS_BROKERS"), envOf("PLTEST_INTEROP_KAFKA_CA_FILE")
+	plain, saslAddr, tlsAddr, ca := interopEnv(t, "PLTEST_INTEROP_KAFKA_BROKERS"), interopEnv(t, "PLTEST_INTEROP_KAFKA_SASL_BROKERS"),
+		interopEnv(t, "PLTEST_INTEROP_KAFKA_TLS_BROKERS"), interopEnv(t, "PLTEST_INTEROP_KAFKA_CA_FILE")
 	const password = "protolake-secret"
 	const saslWarn = "SASL PLAIN over a plaintext connection"
 	const skipWarn = "kafka.tls.insecure_skip_verify is on"
