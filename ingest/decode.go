@@ -260,6 +260,7 @@ func (r *Runner) prepare(fp kgo.FetchTopicPartition, ps *partState) {
 		last = ps.last
 	}
 	t := ps.t
+	var tk *decodeTask // the task of ps's shard, found at its first write
 	for _, rec := range fp.Records {
 		if t.skipBatch || t.reseek {
 			break
@@ -274,12 +275,13 @@ func (r *Runner) prepare(fp kgo.FetchTopicPartition, ps *partState) {
 				j.bad = err
 			} else {
 				j.payload = payload
-				w := t.main.w.ws[ps.shard]
-				tk := b.byW[w]
 				if tk == nil {
-					tk = &decodeTask{t: t, w: w, failing: t.failing}
-					b.byW[w] = tk
-					b.tasks = append(b.tasks, tk)
+					w := t.main.w.ws[ps.shard]
+					if tk = b.byW[w]; tk == nil {
+						tk = &decodeTask{t: t, w: w, failing: t.failing}
+						b.byW[w] = tk
+						b.tasks = append(b.tasks, tk)
+					}
 				}
 				tk.jobs = append(tk.jobs, len(b.jobs))
 			}
