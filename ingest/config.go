@@ -32,11 +32,11 @@ type Config struct {
 	MemoryLimit ByteSize `yaml:"memory_limit"`
 	// DecodeWorkers is how many goroutines decode records into Parquet
 	// buffers at once, and into how many shards each table's buffers are
-	// split: the records of different Kafka partitions decode in parallel,
-	// each partition's on one shard in offset order (docs/operations.md,
-	// "Throughput: cores and instances"). A table uses at most as many
-	// shards as it has assigned partitions; each shard writes its own
-	// files, so a commit adds up to that many files per table partition.
+	// split: each poll's records of a table are split into that many runs
+	// of equal bytes, in poll order, decoded in parallel (docs/operations.md,
+	// "Throughput: cores and instances"); a shard gets at least 256 KiB of
+	// a poll, so a smaller one takes fewer shards. Each shard writes its own files, so a
+	// commit adds up to that many files per table partition.
 	// 1 decodes every record on the poll loop, one after the other.
 	// Tables fed through a schema registry always decode sequentially.
 	// Default: GOMAXPROCS (the cores the process may use).

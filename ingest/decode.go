@@ -17,15 +17,18 @@ import (
 
 // Parallel decoding (Config.DecodeWorkers > 1):
 //
-//   - A table's main sink has one writer per decode shard. Each assigned
-//     partition belongs to one shard (the least used one of its table when
-//     it is assigned), so the rows of a partition are written by one writer,
-//     in offset order.
+//   - A table's main sink has one writer per decode shard. Each poll's
+//     records of a table are split into runs of equal payload bytes, in
+//     poll order, one per shard (split; a shard gets at least
+//     minShardBytes, so a smaller poll takes fewer shards), so the workers
+//     finish together whatever the partitions' shares of the poll. A Kafka
+//     partition's rows may be in several shards' files; each file holds
+//     them in offset order.
 //   - process runs in three phases, all while the poll loop holds r.mu.
 //     Prepare (poll loop): the same checks as the sequential path before a
-//     write (stale offsets, control records, unframing), and a job list per
-//     shard. Decode (a pool of at most DecodeWorkers goroutines, the poll
-//     loop one of them): each shard's writer writes its jobs in order; it
+//     write (stale offsets, control records, unframing), a job list, and
+//     its split over the shards. Decode (a pool of at most DecodeWorkers
+//     goroutines, the poll loop one of them): each shard's writer writes its jobs in order; it
 //     touches nothing but its writer, its sink's uploader (which has its
 //     own mutex) and the atomic memory counters. Apply (poll loop), in the
 //     order the records were polled: dead letters, resets and fatal errors
@@ -190,28 +193,6 @@ func decoders(cfg *Config, tc *TableConfig) int {
 	return max(1, cfg.DecodeWorkers)
 }
 
-// assignShard gives p, newly assigned, the shard of its table that holds
-// the fewest assigned partitions (the lowest on a tie). r.mu is held.
-func (r *Runner) assignShard(p *partState) {
-	n := len(p.t.main.w.ws)
-	if n == 1 {
-		p.shard = 0
-		return
-	}
-	used := make([]int, n)
-	for _, q := range r.parts {
-		if q != p && q.t == p.t {
-			used[q.shard]++
-		}
-	}
-	p.shard = 0
-	for i, u := range used {
-		if u < used[p.shard] {
-			p.shard = i
-		}
-	}
-}
-
 // decodeJob is one polled record of a table decoded in parallel.
 type decodeJob struct {
 	ps      *partState
@@ -223,6 +204,7 @@ type decodeJob struct {
 }
 
 // decodeTask is one shard's share of a poll: its jobs, in poll order.
+// A table's tasks (one per shard) are reused across polls.
 type decodeTask struct {
 	t       *table
 	w       *writer.Writer
@@ -235,13 +217,28 @@ type decodeTask struct {
 // parallel. It belongs to the poll loop and is reused across polls.
 type decodeBatch struct {
 	jobs   []decodeJob
-	tasks  []*decodeTask
-	byW    map[*writer.Writer]*decodeTask
+	tasks  []*decodeTask // the tasks with jobs, in the order split made them
+	shares map[*table]*tableShare
+	active []*tableShare        // the shares with jobs, in poll order
 	last   map[*partState]int64 // the last offset prepared per partition
 	lags   []partLag
 	others int64      // bytes buffered by the writers no task writes
 	large  sync.Mutex // held by a worker decoding a large record
 }
+
+// tableShare is one table's records of a poll, to be split across its
+// shards.
+type tableShare struct {
+	jobs  []int // the jobs to write, indices into decodeBatch.jobs in poll order
+	bytes int64 // their payloads' size
+	tasks []*decodeTask
+}
+
+// minShardBytes is the least payload a shard is given out of a poll: a
+// smaller poll is written by fewer shards (one when it holds less than
+// twice this), so a slow stream does not spread its rows over a file per
+// shard and table partition.
+const minShardBytes = 256 << 10
 
 type partLag struct {
 	ps  *partState
@@ -253,14 +250,21 @@ type partLag struct {
 func (r *Runner) prepare(fp kgo.FetchTopicPartition, ps *partState) {
 	b := &r.dec
 	if b.last == nil {
-		b.last, b.byW = map[*partState]int64{}, map[*writer.Writer]*decodeTask{}
+		b.last, b.shares = map[*partState]int64{}, map[*table]*tableShare{}
 	}
 	last, ok := b.last[ps]
 	if !ok {
 		last = ps.last
 	}
 	t := ps.t
-	var tk *decodeTask // the task of ps's shard, found at its first write
+	sh := b.shares[t]
+	if sh == nil {
+		sh = &tableShare{}
+		for _, w := range t.main.w.ws {
+			sh.tasks = append(sh.tasks, &decodeTask{t: t, w: w})
+		}
+		b.shares[t] = sh
+	}
 	for _, rec := range fp.Records {
 		if t.skipBatch || t.reseek {
 			break
@@ -275,15 +279,11 @@ func (r *Runner) prepare(fp kgo.FetchTopicPartition, ps *partState) {
 				j.bad = err
 			} else {
 				j.payload = payload
-				if tk == nil {
-					w := t.main.w.ws[ps.shard]
-					if tk = b.byW[w]; tk == nil {
-						tk = &decodeTask{t: t, w: w, failing: t.failing}
-						b.byW[w] = tk
-						b.tasks = append(b.tasks, tk)
-					}
+				if len(sh.jobs) == 0 {
+					b.active = append(b.active, sh)
 				}
-				tk.jobs = append(tk.jobs, len(b.jobs))
+				sh.jobs = append(sh.jobs, len(b.jobs))
+				sh.bytes += int64(len(payload))
 			}
 		}
 		b.jobs = append(b.jobs, j)
@@ -291,6 +291,28 @@ func (r *Runner) prepare(fp kgo.FetchTopicPartition, ps *partState) {
 	b.last[ps] = last
 	if fp.HighWatermark >= 0 {
 		b.lags = append(b.lags, partLag{ps, fp.HighWatermark})
+	}
+}
+
+// split gives each table's shards equal runs of its records in poll order,
+// by payload bytes (decoding costs about the same per byte), so that no
+// worker waits for another at the end of the poll: a Kafka partition's
+// records may go to several shards. The exactly-once rule does not depend
+// on which shard writes a record: the cut flushes every shard, a reset
+// discards every shard, and the apply phase follows the poll order.
+func (b *decodeBatch) split() {
+	for _, sh := range b.active {
+		n := int64(min(len(sh.tasks), max(1, int(sh.bytes/minShardBytes))))
+		var pos int64
+		for _, i := range sh.jobs {
+			tk := sh.tasks[pos*n/max(1, sh.bytes)]
+			pos += int64(len(b.jobs[i].payload))
+			if len(tk.jobs) == 0 {
+				tk.failing = tk.t.failing
+				b.tasks = append(b.tasks, tk)
+			}
+			tk.jobs = append(tk.jobs, i)
+		}
 	}
 }
 
@@ -304,7 +326,7 @@ func (r *Runner) decodePrepared(ctx context.Context, stop error) error {
 	if len(b.jobs) == 0 {
 		return stop
 	}
-	if stop == nil && len(b.tasks) > 0 {
+	if b.split(); stop == nil && len(b.tasks) > 0 {
 		b.others = 0
 		for _, t := range r.tables {
 			b.others += t.buffered()
@@ -462,8 +484,14 @@ func (r *Runner) applyDecoded(ctx context.Context, stop error) error {
 func (b *decodeBatch) reset() {
 	clear(b.jobs)
 	b.jobs = b.jobs[:0]
+	for _, tk := range b.tasks {
+		tk.jobs = tk.jobs[:0]
+	}
 	b.tasks = b.tasks[:0]
-	clear(b.byW)
+	for _, sh := range b.active {
+		sh.jobs, sh.bytes = sh.jobs[:0], 0
+	}
+	b.active = b.active[:0]
 	clear(b.last)
 	b.lags = b.lags[:0]
 }

@@ -2,12 +2,14 @@ package ingest
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/protolake/protolake/internal/adtrackpb"
 	"github.com/protolake/protolake/schema"
 	"github.com/protolake/protolake/storage/mem"
 	"github.com/protolake/protolake/writer"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -75,44 +77,89 @@ func TestShards(t *testing.T) {
 	}
 }
 
-// TestAssignShard: a table's partitions spread evenly over its shards as
-// they are assigned, and a newly assigned one takes the least used shard.
-func TestAssignShard(t *testing.T) {
-	tb := &table{main: &sink{w: &shards{ws: make([]*writer.Writer, 3)}}}
-	other := &table{main: &sink{w: &shards{ws: make([]*writer.Writer, 3)}}}
-	r := &Runner{parts: map[tp]*partState{}}
-	for i := range int32(3) {
-		p := &partState{t: other, tp: tp{"o", i}}
-		r.parts[p.tp] = p
-		r.assignShard(p) // another table's partitions do not count
+// TestSplit: a poll's records of a table are split across its shards in
+// runs of equal payload bytes, in poll order and across partitions; a poll
+// of less than twice minShardBytes goes to shard 0 alone; unframing
+// failures go to no shard; each table's records go to its own shards.
+func TestSplit(t *testing.T) {
+	newTable := func(n int) *table {
+		ws := make([]*writer.Writer, n)
+		for i := range ws {
+			ws[i] = new(writer.Writer) // told apart by pointer, never written
+		}
+		return &table{cfg: &TableConfig{Framing: FramingConfluent}, main: &sink{w: &shards{ws: ws}}}
 	}
-	count := func() [3]int {
-		var c [3]int
-		for _, p := range r.parts {
-			if p.t == tb {
-				c[p.shard]++
+	framed := func(n int) []byte { return append([]byte{0, 0, 0, 0, 1, 0}, make([]byte, n)...) }
+	poll := func(r *Runner, ps *partState, sizes ...int) {
+		var fp kgo.FetchTopicPartition
+		for i, n := range sizes {
+			rec := &kgo.Record{Offset: ps.last + 1 + int64(i), Value: []byte{1}} // not framed: a dead letter
+			if n >= 0 {
+				rec.Value = framed(n)
+			}
+			fp.Records = append(fp.Records, rec)
+		}
+		r.prepare(fp, ps)
+	}
+	// shardBytes returns the payload bytes each of t's shards was given,
+	// checking that every task's jobs are t's, in poll order.
+	shardBytes := func(r *Runner, tb *table) []int {
+		t.Helper()
+		got := make([]int, len(tb.main.w.ws))
+		prev := -1
+		for _, tk := range r.dec.tasks {
+			if tk.t != tb {
+				continue
+			}
+			k := slices.Index(tb.main.w.ws, tk.w)
+			for _, i := range tk.jobs {
+				if j := r.dec.jobs[i]; j.ps.t != tb || i <= prev {
+					t.Fatalf("shard %d: job %d (after %d) of another table or out of poll order", k, i, prev)
+				}
+				prev = i
+				got[k] += len(r.dec.jobs[i].payload)
 			}
 		}
-		return c
+		return got
 	}
-	for i := range int32(7) {
-		p := &partState{t: tb, tp: tp{"t", i}}
-		r.parts[p.tp] = p
-		r.assignShard(p)
+	a, b := newTable(3), newTable(2)
+	r := &Runner{parts: map[tp]*partState{}}
+	pa0 := &partState{t: a, tp: tp{"a", 0}, last: -1, mainWM: -1}
+	pa1 := &partState{t: a, tp: tp{"a", 1}, last: -1, mainWM: -1}
+	pb := &partState{t: b, tp: tp{"b", 0}, last: -1, mainWM: -1}
+	// Table a: 3 MiB in records of 64 KiB over two partitions, one
+	// unframable record; table b: less than 2 x minShardBytes.
+	var sizes []int
+	for range 24 {
+		sizes = append(sizes, 64<<10)
 	}
-	if got := count(); got != [3]int{3, 2, 2} {
-		t.Fatalf("7 partitions on 3 shards: %v, want [3 2 2]", got)
+	poll(r, pa0, append(sizes, -1)...)
+	poll(r, pb, 100<<10, 200<<10, 100<<10)
+	poll(r, pa1, sizes...)
+	r.dec.split()
+	if got := shardBytes(r, a); !slices.Equal(got, []int{1 << 20, 1 << 20, 1 << 20}) {
+		t.Errorf("table a: shards got %v bytes, want 1 MiB each", got)
 	}
-	for _, i := range []int32{1, 4} { // both on shard 1
-		if r.parts[tp{"t", i}].shard != 1 {
-			t.Fatalf("partition %d on shard %d, want 1", i, r.parts[tp{"t", i}].shard)
-		}
-		delete(r.parts, tp{"t", i})
+	if got := shardBytes(r, b); !slices.Equal(got, []int{400 << 10, 0}) {
+		t.Errorf("table b: shards got %v bytes, want all on shard 0", got)
 	}
-	p := &partState{t: tb, tp: tp{"t", 9}}
-	r.parts[p.tp] = p
-	r.assignShard(p)
-	if p.shard != 1 {
-		t.Errorf("new partition on shard %d, want the emptied shard 1 (counts %v)", p.shard, count())
+	var written int
+	for _, tk := range r.dec.tasks {
+		written += len(tk.jobs)
+	}
+	if len(r.dec.jobs) != 52 || written != 51 {
+		t.Errorf("%d jobs, %d to write; want 52 and 51 (the unframable one is a dead letter)", len(r.dec.jobs), written)
+	}
+	// The next poll starts empty; 5 x minShardBytes on 3 shards.
+	r.dec.reset()
+	r.dec.split()
+	if len(r.dec.tasks) != 0 {
+		t.Fatalf("after reset: %d tasks", len(r.dec.tasks))
+	}
+	pa0.last = 24
+	poll(r, pa0, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10)
+	r.dec.split()
+	if got, want := shardBytes(r, a), []int{2 * minShardBytes, 3 * minShardBytes / 2, 3 * minShardBytes / 2}; !slices.Equal(got, want) {
+		t.Errorf("5 x minShardBytes in 10 records: shards got %v, want %v", got, want)
 	}
 }

@@ -26,10 +26,11 @@
 //     only decodes. A commit's txns cover only offsets whose rows are in its
 //     files or earlier ones: a table is cut (every buffer flushed, the
 //     consumed offsets set aside with the files) before it is committed.
-//   - Parallel decoding. Records of different Kafka partitions decode at
-//     once on Config.DecodeWorkers goroutines (default GOMAXPROCS), each
-//     table's buffers split into as many shards, a partition always on the
-//     same shard; the outcomes (dead letters, resets, fatal errors, the
+//   - Parallel decoding. A poll's records decode at once on
+//     Config.DecodeWorkers goroutines (default GOMAXPROCS), each table's
+//     buffers split into as many shards and its records of the poll into
+//     as many runs of equal bytes, in poll order (at least 256 KiB each: a
+//     smaller poll takes fewer shards); the outcomes (dead letters, resets, fatal errors, the
 //     consumed offsets) are applied on the poll loop in the order the
 //     records were polled, exactly as the sequential path (DecodeWorkers 1)
 //     applies them. A cut flushes every shard and a reset drops every

@@ -91,7 +91,6 @@ func (r *Runner) adjustOffsets(ctx context.Context, offsets map[string]map[int32
 	for _, p := range states {
 		p.last = p.seek() - 1
 		r.parts[p.tp] = p
-		r.assignShard(p)
 		if out[p.tp.topic] == nil {
 			out[p.tp.topic] = map[int32]kgo.Offset{}
 		}

@@ -202,7 +202,6 @@ type partState struct {
 	last   int64 // last offset consumed (seek-1 before any)
 	dFirst int64 // first offset consumed above dlqWM since the last DLQ commit
 	dead   bool  // dead letters buffered for this partition
-	shard  int   // the decode shard of its table writing its rows (decode.go)
 }
 
 func (p *partState) seek() int64 {
