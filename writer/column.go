@@ -43,6 +43,14 @@ type column struct {
 	dictPages int      // data pages written in dictionary mode
 	seen      []uint32 // per dictionary entry: the page epoch it was last seen in
 	epoch     uint32
+	// rec points to the writer's count of records begun; dictRec is the
+	// record that last added an entry and dictMark the entries before it,
+	// so that rolling that record back also takes its entries out of the
+	// dictionary (the two-pass decode may write what the one-pass decode
+	// rolled back, and the file must be the same as if it had not run).
+	rec      *uint64
+	dictRec  uint64
+	dictMark int32
 
 	// finished pages
 	sealed    [][]byte // earlier segments of the chunk: large pages stay whole (flushPage)
@@ -200,6 +208,9 @@ func (c *column) dropDictionary() {
 // the first rows entries of the page. Commit is free (the file's row count
 // moves); rollback, which is rare, finds the row's start by counting.
 func (c *column) rollback(rows int) {
+	if c.rec != nil && c.dictRec == *c.rec && c.dictMode {
+		c.dropEntries(c.dictMark)
+	}
 	sp := c.spec
 	var entries int
 	switch {
@@ -802,7 +813,7 @@ func (c *column) reset(keep int) {
 	*c = column{
 		spec: c.spec, dictMode: c.spec.dict, hasRep: c.hasRep, hasDef: c.hasDef,
 		reps: trim(c.reps, keep), defs: trim(c.defs, keep), vals: trim(c.vals, keep), idx: trim(c.idx, keep/4), bools: trim(c.bools, keep),
-		dict: c.dict, dictData: trim(c.dictData, keep), dictOffs: c.dictOffs[:0], seen: c.seen, epoch: c.epoch,
+		dict: c.dict, dictData: trim(c.dictData, keep), dictOffs: c.dictOffs[:0], seen: c.seen, epoch: c.epoch, rec: c.rec,
 		chunk: trim(c.chunk, keep), pages: c.pages[:0], // sealed: nil, its segments are the file's
 	}
 	c.dict.reset()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
@@ -101,6 +102,8 @@ type decoder struct {
 	mapStack []mapEnt
 	partCols []*column // scratch column for partition values of well-known types
 	slowJSON bool      // tests: always take the protojson path
+	fast     bool      // message payloads decode in one pass (direct) where their program allows
+	twoPass  int64     // records the one-pass decode handed to the two passes (tests)
 	cost     int64     // buffer bytes the current record takes so far
 	maxCost  int64     // Config.MaxRecordBytes
 }
@@ -124,10 +127,28 @@ func wireErr(n int) error {
 // pushFrame reserves slots for one message instance.
 func (d *decoder) pushFrame(m *mprog) int {
 	f := len(d.slots)
-	for range m.nslots {
-		d.slots = append(d.slots, slot{head: -1, tail: -1})
-	}
+	d.slots = append(d.slots, m.blank...)
 	return f
+}
+
+// errFallback: the one-pass decode met what it cannot write as it reads (a
+// singular field or oneof seen twice, or any error); the record is decoded
+// again in two passes (scan, emit), which also gives the error.
+var errFallback = errors.New("decode in one pass: a field seen twice")
+
+// direct decodes a message payload [start, end) of m in one pass at
+// repetition level r: scan in direct mode, writing each field as it reads
+// it. Columns are separate buffers, so the fields need not arrive in column
+// order; only map entries, whose duplicate keys must be resolved first, are
+// gathered in a frame and written at the end.
+func (d *decoder) direct(m *mprog, start, end int, r uint8, top bool, depth int) error {
+	if len(m.maps) == 0 {
+		return d.scan(m, -1, start, end, r, top, true, depth)
+	}
+	fr := d.pushFrame(m)
+	err := d.scan(m, fr, start, end, r, top, true, depth)
+	d.slots = d.slots[:fr]
+	return err
 }
 
 func (d *decoder) addOcc(s *slot, v uint64, packed bool) {
@@ -142,15 +163,22 @@ func (d *decoder) addOcc(s *slot, v uint64, packed bool) {
 	s.n++
 }
 
-// scan is phase one: it walks the wire records of [start, end) once and
-// fills the frame's slots. top is true for the table's message, whose
-// unknown fields are kept. The loop keeps only the common path (one-byte
-// tag, known field); longer tags, skipped fields and oneof peers are calls,
-// which keeps the loop's variables in registers.
-func (d *decoder) scan(m *mprog, frame, start, end int, top bool, depth int) error {
+// scan walks the wire records of [start, end) once. Not direct, it is
+// phase one of two: it fills the frame's slots, which emit then writes in
+// column order. direct (see decoder.direct), it writes each field at
+// repetition level r as it reads it, and the fields it has not seen at the
+// end; a frame (frame >= 0) holds only map entries then. top is true for
+// the table's message, whose unknown fields are kept. The loop keeps only
+// the common path (one-byte tag, known field); longer tags, skipped fields
+// and oneof peers are calls, which keeps the loop's variables in registers.
+func (d *decoder) scan(m *mprog, frame, start, end int, r uint8, top, direct bool, depth int) error {
 	b := d.buf[:end]
-	slots := d.slots[frame : frame+m.nslots]
+	var slots []slot
+	if frame >= 0 {
+		slots = d.slots[frame : frame+m.nslots]
+	}
 	dense := m.dense
+	var seen uint64 // direct: the fields read so far
 	i := start
 	for i < len(b) {
 		tagStart := i
@@ -178,8 +206,11 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool, depth int) err
 			}
 			continue
 		}
-		s := &slots[f.slot]
-		if f.peers != nil {
+		if direct {
+			if seen&f.clash != 0 {
+				return errFallback
+			}
+		} else if f.peers != nil {
 			if err := d.clearPeers(m, f, slots, depth); err != nil {
 				return err
 			}
@@ -237,6 +268,24 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool, depth int) err
 		default:
 			return d.fail(f.path, tagStart, ErrTruncated)
 		}
+		if direct {
+			if f.kind == fkScalar {
+				if f.col >= 0 {
+					if err := d.leaf(f, r, f.def, v); err != nil {
+						return err
+					}
+				}
+				seen |= f.bit
+				continue
+			}
+			bit, err := d.directOcc(f, slots, v, packed, r, seen&f.bit != 0, tagStart, depth)
+			if err != nil {
+				return err
+			}
+			seen |= bit
+			continue
+		}
+		s := &slots[f.slot]
 		if f.kind == fkScalar {
 			if s.n > 0 && f.conv == schema.ConvString { // the dropped value must be valid too
 				if start, end := unrng(s.v); !utf8.Valid(b[start:end]) {
@@ -251,7 +300,51 @@ func (d *decoder) scan(m *mprog, frame, start, end int, top bool, depth int) err
 			}
 		}
 	}
+	if direct {
+		for x := m.absent &^ seen; x != 0; x &= x - 1 {
+			if err := d.emitField(m.fields[bits.TrailingZeros64(x)], slot{head: -1, tail: -1}, r, depth); err != nil {
+				return err
+			}
+		}
+		for _, k := range m.maps {
+			if err := d.emitField(m.fields[k], slots[k], r, depth); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// directOcc writes occurrence v of a repeated or message field f in direct
+// mode (more: f has elements in the row already), or gathers it when f is
+// a map; it returns f.bit when f counts as seen. Occurrences cost what
+// scan charges for them, so a record is over budget in one pass exactly when
+// it is in two.
+func (d *decoder) directOcc(f *fprog, slots []slot, v uint64, packed bool, r uint8, more bool, tagStart, depth int) (uint64, error) {
+	if d.cost += occBytes; d.overBudget() {
+		return 0, d.tooLarge(f.path, tagStart)
+	}
+	if f.kind == fkMap {
+		d.addOcc(&slots[f.slot], v, packed)
+		return 0, nil
+	}
+	o := int32(len(d.occs))
+	d.occs = append(d.occs, occ{v: v, next: -1, packed: packed})
+	if f.kind == fkMessage {
+		if f.col < 0 && f.child == nil {
+			return f.bit, nil // identity partition column of a Timestamp
+		}
+		return f.bit, d.message(f, o, false, r, f.def, depth)
+	}
+	rep := r
+	if more {
+		rep = f.rep
+	}
+	rep, err := d.listOcc(f, o, rep, depth)
+	if rep != f.rep {
+		return 0, err // an empty packed run: no element yet
+	}
+	return f.bit, err
 }
 
 // longTag reads a tag of more than one byte (or a malformed one) at b[i:]
@@ -317,45 +410,36 @@ func (d *decoder) emit(m *mprog, frame int, r uint8, depth int) error {
 	fields := m.fields
 	slots := d.slots[frame : frame+len(fields)]
 	for i, f := range fields {
-		s := slots[i]
-		switch f.kind {
-		case fkSkip:
-			continue
-		case fkScalar:
-			if f.col < 0 {
-				continue // identity partition column
-			}
-			if s.n == 0 {
-				if err := d.absent(f, r, depth); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := d.leaf(f, r, f.def, s.v); err != nil {
-				return err
-			}
-		case fkMessage:
-			if s.n == 0 {
-				if err := d.absent(f, r, depth); err != nil {
-					return err
-				}
-				continue
-			}
-			if f.col < 0 && f.child == nil {
-				continue // identity partition column of a Timestamp
-			}
-			if err := d.message(f, s.head, true, r, f.def, depth); err != nil {
-				return err
-			}
-		case fkRepeated:
-			if err := d.list(f, s, r, depth); err != nil {
-				return err
-			}
-		case fkMap:
-			if err := d.mapEntries(f, s, r, depth); err != nil {
-				return err
-			}
+		if err := d.emitField(f, slots[i], r, depth); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// emitField writes field f at repetition level r from its slot.
+func (d *decoder) emitField(f *fprog, s slot, r uint8, depth int) error {
+	switch f.kind {
+	case fkScalar:
+		if f.col < 0 {
+			return nil // identity partition column
+		}
+		if s.n == 0 {
+			return d.absent(f, r, depth)
+		}
+		return d.leaf(f, r, f.def, s.v)
+	case fkMessage:
+		if s.n == 0 {
+			return d.absent(f, r, depth)
+		}
+		if f.col < 0 && f.child == nil {
+			return nil // identity partition column of a Timestamp
+		}
+		return d.message(f, s.head, true, r, f.def, depth)
+	case fkRepeated:
+		return d.list(f, s, r, depth)
+	case fkMap:
+		return d.mapEntries(f, s, r, depth)
 	}
 	return nil
 }
@@ -402,10 +486,14 @@ func (d *decoder) message(f *fprog, head int32, chain bool, r, def uint8, depth 
 		start, _ := unrng(d.occs[head].v)
 		return d.fail(f.path, start, ErrTooDeep)
 	}
+	if d.fast && f.child.direct && (!chain || d.occs[head].next < 0) {
+		start, end := unrng(d.occs[head].v)
+		return d.direct(f.child, start, end, r, false, depth+1)
+	}
 	fr := d.pushFrame(f.child)
 	for o := head; o >= 0; o = d.occs[o].next {
 		start, end := unrng(d.occs[o].v)
-		if err := d.scan(f.child, fr, start, end, false, depth+1); err != nil {
+		if err := d.scan(f.child, fr, start, end, 0, false, false, depth+1); err != nil {
 			return err
 		}
 		if !chain {
@@ -419,85 +507,89 @@ func (d *decoder) message(f *fprog, head int32, chain bool, r, def uint8, depth 
 
 // list writes the elements of a repeated field.
 func (d *decoder) list(f *fprog, s slot, r uint8, depth int) error {
-	if s.n == 0 {
-		for c := f.first; c < f.end; c++ {
-			d.cols[c].null(r, f.def)
-		}
-		return nil
-	}
 	rep := r
-	cells := int64(f.end-f.first) * RecordCellBytes
 	for o := s.head; o >= 0; o = d.occs[o].next {
-		oc := d.occs[o]
-		switch {
-		case oc.packed:
-			start, end := unrng(oc.v)
-			b := d.buf
-			for i := start; i < end; {
-				var v uint64
-				switch f.wt {
-				case protowire.VarintType:
-					x, n := protowire.ConsumeVarint(b[i:end])
-					if n < 0 {
-						return d.fail(f.path, i, wireErr(n))
-					}
-					v, i = x, i+n
-				case protowire.Fixed32Type:
-					if end-i < 4 {
-						return d.fail(f.path, i, ErrTruncated)
-					}
-					v = uint64(uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16 | uint32(b[i+3])<<24)
-					i += 4
-				case protowire.Fixed64Type:
-					if end-i < 8 {
-						return d.fail(f.path, i, ErrTruncated)
-					}
-					x, _ := protowire.ConsumeFixed64(b[i:end])
-					v, i = x, i+8
-				default:
-					return d.fail(f.path, i, ErrTruncated)
-				}
-				if d.cost += cells; d.overBudget() {
-					return d.tooLarge(f.path, i)
-				}
-				if err := d.leaf(f, rep, f.elemDef, v); err != nil {
-					return err
-				}
-				rep = f.rep
-			}
-			continue
-		case f.child != nil:
-			if d.cost += cells; d.overBudget() {
-				return d.tooLarge(f.path, 0)
-			}
-			if err := d.message(f, o, false, rep, f.elemDef, depth); err != nil {
-				return err
-			}
-		case f.msgLeaf:
-			if d.cost += cells; d.overBudget() {
-				return d.tooLarge(f.path, 0)
-			}
-			if err := d.msgLeafOne(f, o, rep, f.elemDef, depth); err != nil {
-				return err
-			}
-		default:
-			if d.cost += cells; d.overBudget() {
-				return d.tooLarge(f.path, 0)
-			}
-			if err := d.leaf(f, rep, f.elemDef, oc.v); err != nil {
-				return err
-			}
+		var err error
+		if rep, err = d.listOcc(f, o, rep, depth); err != nil {
+			return err
 		}
-		rep = f.rep
 	}
 	if rep == r {
-		// Only empty packed chunks: zero elements, which is still an
-		// (empty) list that needs its levels.
+		// No occurrence, or only empty packed chunks: zero elements, which
+		// is still an (empty) list that needs its levels.
 		for c := f.first; c < f.end; c++ {
 			d.cols[c].null(r, f.def)
 		}
 	}
 	return nil
+}
+
+// listOcc writes the elements of occurrence o of a repeated field, the
+// first at repetition level rep, and returns the level of the next (f.rep
+// once an element is written).
+func (d *decoder) listOcc(f *fprog, o int32, rep uint8, depth int) (uint8, error) {
+	oc := d.occs[o]
+	cells := int64(f.end-f.first) * RecordCellBytes
+	switch {
+	case oc.packed:
+		start, end := unrng(oc.v)
+		b := d.buf
+		for i := start; i < end; {
+			var v uint64
+			switch f.wt {
+			case protowire.VarintType:
+				x, n := protowire.ConsumeVarint(b[i:end])
+				if n < 0 {
+					return rep, d.fail(f.path, i, wireErr(n))
+				}
+				v, i = x, i+n
+			case protowire.Fixed32Type:
+				if end-i < 4 {
+					return rep, d.fail(f.path, i, ErrTruncated)
+				}
+				v = uint64(uint32(b[i]) | uint32(b[i+1])<<8 | uint32(b[i+2])<<16 | uint32(b[i+3])<<24)
+				i += 4
+			case protowire.Fixed64Type:
+				if end-i < 8 {
+					return rep, d.fail(f.path, i, ErrTruncated)
+				}
+				x, _ := protowire.ConsumeFixed64(b[i:end])
+				v, i = x, i+8
+			default:
+				return rep, d.fail(f.path, i, ErrTruncated)
+			}
+			if d.cost += cells; d.overBudget() {
+				return rep, d.tooLarge(f.path, i)
+			}
+			if err := d.leaf(f, rep, f.elemDef, v); err != nil {
+				return rep, err
+			}
+			rep = f.rep
+		}
+		return rep, nil
+	case f.child != nil:
+		if d.cost += cells; d.overBudget() {
+			return rep, d.tooLarge(f.path, 0)
+		}
+		if err := d.message(f, o, false, rep, f.elemDef, depth); err != nil {
+			return rep, err
+		}
+	case f.msgLeaf:
+		if d.cost += cells; d.overBudget() {
+			return rep, d.tooLarge(f.path, 0)
+		}
+		if err := d.msgLeafOne(f, o, rep, f.elemDef, depth); err != nil {
+			return rep, err
+		}
+	default:
+		if d.cost += cells; d.overBudget() {
+			return rep, d.tooLarge(f.path, 0)
+		}
+		if err := d.leaf(f, rep, f.elemDef, oc.v); err != nil {
+			return rep, err
+		}
+	}
+	return f.rep, nil
 }
 
 // mapEntries writes the entries of a map, the last of duplicate keys
@@ -524,7 +616,7 @@ func (d *decoder) mapEntries(f *fprog, s slot, r uint8, depth int) error {
 	for o := s.head; o >= 0; o = d.occs[o].next {
 		fr := d.pushFrame(e)
 		start, end := unrng(d.occs[o].v)
-		if err := d.scan(e, fr, start, end, false, depth+1); err != nil {
+		if err := d.scan(e, fr, start, end, 0, false, false, depth+1); err != nil {
 			return err
 		}
 		d.mapStack = append(d.mapStack, mapEnt{occ: o})

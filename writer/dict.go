@@ -107,6 +107,9 @@ func (c *column) dictIndexCheck(b []byte, utf8Check bool) int32 {
 				return -1
 			}
 			n := int32(len(c.dictOffs))
+			if c.rec != nil && c.dictRec != *c.rec {
+				c.dictRec, c.dictMark = *c.rec, n
+			}
 			off := uint32(len(c.dictData))
 			c.dictOffs = append(c.dictOffs, off)
 			c.dictData = binary.LittleEndian.AppendUint32(c.dictData, uint32(len(b)))
@@ -122,10 +125,23 @@ func (c *column) dictIndexCheck(b []byte, utf8Check bool) int32 {
 }
 
 // growDict doubles the table (64 slots at first) and re-inserts every
-// entry, hashing it again from the dictionary's bytes.
-func (c *column) growDict() {
+// entry.
+func (c *column) growDict() { c.rehash(max(64, 2*len(c.dict.slots))) }
+
+// dropEntries takes the entries from n on out of the dictionary.
+func (c *column) dropEntries(n int32) {
+	if int(n) >= len(c.dictOffs) {
+		return
+	}
+	c.dictData = c.dictData[:c.dictOffs[n]]
+	c.dictOffs = c.dictOffs[:n]
+	c.rehash(len(c.dict.slots))
+}
+
+// rehash rebuilds the table with n slots from the dictionary's bytes.
+func (c *column) rehash(n int) {
 	t := &c.dict
-	n := max(64, 2*len(t.slots))
+	t.n = len(c.dictOffs)
 	if cap(t.slots) >= n {
 		t.slots = t.slots[:n]
 		clear(t.slots)

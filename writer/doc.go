@@ -6,16 +6,22 @@
 // # Decoding
 //
 // A Writer runs the schema.Plan of its table, compiled into a compact
-// program. Each message is decoded in one pass over its bytes per message
-// level (a field table fills slots, then the fields are emitted in column
-// order) straight into column buffers: no dynamic messages, no per-message
-// allocations in steady state. Protobuf semantics are those of protobuf-go:
-// fields in any order; the last of repeated singular scalars wins; repeated
-// occurrences of a singular message merge; packed and unpacked repeated
-// scalars mix; a map entry missing its key or value takes the default; the
-// last of duplicate map keys wins; proto2 groups; unknown fields and
-// extensions of the top-level message are kept, in wire order, in the
-// `_unknown` column; a oneof keeps its last member.
+// program. Each message is decoded in one pass over its bytes straight into
+// column buffers, each field written as it is read (fields may arrive in
+// any order, as each column is its own buffer): no dynamic messages, no
+// per-message allocations in steady state. A record in which a singular
+// field or a oneof comes twice (last one wins, messages merge), or one that
+// fails, is rolled back and decoded again in two passes per message level
+// (a field table fills slots, then the fields are emitted in column order);
+// so are all records of a table partitioned by a field's value (the row's
+// file is known only after the first pass) and messages of more than 64
+// fields. Both ways write the same bytes. Protobuf semantics are those of
+// protobuf-go: fields in any order; the last of repeated singular scalars
+// wins; repeated occurrences of a singular message merge; packed and
+// unpacked repeated scalars mix; a map entry missing its key or value takes
+// the default; the last of duplicate map keys wins; proto2 groups; unknown
+// fields and extensions of the top-level message are kept, in wire order,
+// in the `_unknown` column; a oneof keeps its last member.
 //
 // # Guarantees
 //

@@ -21,10 +21,13 @@ type openFile struct {
 	arrNull []int64 // per column: rows whose array/map value is null
 }
 
-func newOpenFile(l *layout) *openFile {
+// newOpenFile returns an empty file; rec is the writer's count of records
+// begun (column.rec).
+func newOpenFile(l *layout, rec *uint64) *openFile {
 	f := &openFile{cols: make([]*column, len(l.cols)), arrNull: make([]int64, len(l.cols))}
 	for i, s := range l.cols {
 		f.cols[i] = newColumn(s)
+		f.cols[i].rec = rec
 	}
 	return f
 }

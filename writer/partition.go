@@ -75,7 +75,7 @@ func (w *Writer) open(key string, values []*string) *openFile {
 	if f != nil {
 		w.spare = nil
 	} else {
-		f = newOpenFile(w.layout)
+		f = newOpenFile(w.layout, &w.records)
 	}
 	f.key, f.values = key, values
 	w.files[key] = f

@@ -34,6 +34,16 @@ type mprog struct {
 	path   string
 	first  int
 	end    int
+	blank  []slot // nslots empty slots, copied by pushFrame
+
+	// direct: at most 64 fields, so a message of it can be decoded in one
+	// pass (decoder.direct) with a bit per field for what it has seen.
+	direct bool
+	// absent: the fields direct writes when the message lacks them (all
+	// but skipped ones and maps); maps: the slots of the map fields, whose
+	// entries direct gathers in a frame and writes at the end.
+	absent uint64
+	maps   []int
 }
 
 // fprog's fields are ordered by use: what scan and emit read for every
@@ -52,6 +62,8 @@ type fprog struct {
 	rep      uint8
 	slot     int
 	col      int
+	bit      uint64 // 1<<slot (direct messages)
+	clash    uint64 // direct: a field already seen with one of these bits makes the pass fall back
 	child    *mprog // struct, repeated message element, or map entry
 	peers    []int  // slots of the other members of the field's oneof
 	first    int
@@ -98,6 +110,7 @@ func (c *compiler) message(mp *schema.MessagePlan) (*mprog, error) {
 		maxNum = max(maxNum, f.Number)
 	}
 	m.nslots = len(m.fields)
+	m.blank = newBlank(m.nslots)
 	if maxNum <= 1024 {
 		m.dense = make([]*fprog, maxNum+1)
 		for _, f := range m.fields {
@@ -119,7 +132,33 @@ func (c *compiler) message(mp *schema.MessagePlan) (*mprog, error) {
 			}
 		}
 	}
+	if m.direct = len(m.fields) <= 64; m.direct {
+		for _, f := range m.fields {
+			f.bit = 1 << f.slot
+			switch f.kind {
+			case fkSkip:
+			case fkMap:
+				m.maps = append(m.maps, f.slot)
+			case fkRepeated:
+				m.absent |= f.bit
+			default: // singular: seen again, it merges or replaces
+				m.absent |= f.bit
+				f.clash = f.bit
+				for _, p := range f.peers {
+					f.clash |= 1 << p
+				}
+			}
+		}
+	}
 	return m, nil
+}
+
+func newBlank(n int) []slot {
+	b := make([]slot, n)
+	for i := range b {
+		b[i] = slot{head: -1, tail: -1}
+	}
+	return b
 }
 
 // entry builds the two-field program of a map entry.
@@ -136,6 +175,7 @@ func (c *compiler) entry(f *schema.FieldPlan) (*mprog, error) {
 	k.slot, v.slot = 0, 1
 	m.fields = []*fprog{k, v}
 	m.nslots = 2
+	m.blank = newBlank(2)
 	m.dense = []*fprog{nil, k, v}
 	return m, nil
 }

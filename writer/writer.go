@@ -72,6 +72,13 @@ type Writer struct {
 	peakBuf   int64
 	peakChunk int64
 	spare     *openFile // a finished file's buffers, reused by the next open
+	// direct: records decode in one pass (decoder.direct) when they can,
+	// as the table's program allows it and no partition value comes from
+	// the message (the row's file must be known before its first field is
+	// written).
+	direct bool
+	// records counts the records Write began (column.rec).
+	records uint64
 }
 
 // recycle keeps f's buffers for the next file (one spare at most, so the
@@ -129,6 +136,10 @@ func New(cfg Config, plan *schema.Plan, root parquet.Node, store storage.Store) 
 	w.enc.codec = cd
 	w.enc.keep = max(1<<20, 4*cfg.PageBytes)
 	w.dec.root = prog
+	w.direct = prog.direct
+	for _, p := range plan.Partitions {
+		w.direct = w.direct && p.KafkaTimestamp
+	}
 	return w, nil
 }
 
@@ -144,24 +155,30 @@ func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
 	d := &w.dec
 	defer d.release(w.enc.keep)
 	d.buf = msg
-	d.slots = d.slots[:0]
-	d.occs = d.occs[:0]
-	d.unknown = d.unknown[:0]
-	d.mapStack = d.mapStack[:0]
-	d.cost, d.maxCost = 0, w.cfg.MaxRecordBytes
-	root := w.prog
-	fr := d.pushFrame(root)
-	if err := d.scan(root, fr, 0, len(msg), true, 1); err != nil {
-		return err
+	d.start(w.cfg.MaxRecordBytes)
+	w.records++
+	var f *openFile
+	if w.direct {
+		var err error
+		if f, err = w.writeDirect(msg, k); err != nil {
+			return err
+		}
 	}
-	f, err := w.route(fr, k)
-	if err != nil {
-		return err
-	}
-	d.cols = f.cols
-	if err := d.emit(root, fr, 0, 1); err != nil {
-		f.rollbackRow(w.enc.keep)
-		return err
+	if f == nil {
+		root := w.prog
+		fr := d.pushFrame(root)
+		if err := d.scan(root, fr, 0, len(msg), 0, true, false, 1); err != nil {
+			return err
+		}
+		var err error
+		if f, err = w.route(fr, k); err != nil {
+			return err
+		}
+		d.cols = f.cols
+		if err := d.emit(root, fr, 0, 1); err != nil {
+			f.rollbackRow(w.enc.keep)
+			return err
+		}
 	}
 	if kc := w.plan.Kafka; kc != nil {
 		d.cols[kc.Topic].byteArray(0, 2, unsafeString(k.Topic))
@@ -190,6 +207,42 @@ func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
 		return w.finishFile(ctx, f)
 	}
 	return nil
+}
+
+// writeDirect decodes msg into its file in one pass and returns the file.
+// It returns a nil file, with nothing of msg left in any column, when the
+// record must be decoded in two passes: when the pass fell back
+// (errFallback) or failed, so that the error is the one the two passes
+// give. A record over Config.MaxRecordBytes is the exception: decoding it
+// again would allocate its buffers twice, so its error is returned.
+func (w *Writer) writeDirect(msg []byte, k Kafka) (*openFile, error) {
+	d := &w.dec
+	f, err := w.route(-1, k) // the partition values are the Kafka timestamp's
+	if err != nil {
+		return nil, nil // the two passes route again and fail the same way
+	}
+	d.cols, d.fast = f.cols, true
+	err = d.direct(w.prog, 0, len(msg), 0, true, 1)
+	d.fast = false
+	if err != nil {
+		f.rollbackRow(w.enc.keep)
+		if errors.Is(err, ErrRecordTooLarge) {
+			return nil, err
+		}
+		d.start(w.cfg.MaxRecordBytes)
+		d.twoPass++
+		return nil, nil
+	}
+	return f, nil
+}
+
+// start empties the decoder's per-record state.
+func (d *decoder) start(maxCost int64) {
+	d.slots = d.slots[:0]
+	d.occs = d.occs[:0]
+	d.unknown = d.unknown[:0]
+	d.mapStack = d.mapStack[:0]
+	d.cost, d.maxCost = 0, maxCost
 }
 
 // release drops the decoder's hold on the message (msg is not retained)
