@@ -450,8 +450,7 @@ func (r *Runner) applyDecoded(ctx context.Context, stop error) error {
 			}
 			continue
 		}
-		t.consumed.Add(1)
-		r.m.consumed.WithLabelValues(t.name).Inc()
+		t.countConsumed()
 		if j.err != nil {
 			r.reset(ctx, t, fmt.Errorf("write to %s: %w", t.main.uri, j.err))
 			continue

@@ -70,8 +70,7 @@ func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) err
 	if rec.Offset <= ps.last || rec.Offset <= ps.mainWM {
 		return nil // already consumed or committed (a stale fetch)
 	}
-	t.consumed.Add(1)
-	r.m.consumed.WithLabelValues(t.name).Inc()
+	t.countConsumed()
 	if !rec.Attrs.IsControl() {
 		var bad error
 		var payload []byte

@@ -189,6 +189,14 @@ type table struct {
 	uploadsFailing atomic.Int64 // uploads of the table retrying after a failure
 
 	version, rows, dead, commits, consumed atomic.Int64
+	consumedMetric                         prometheus.Counter // r.m.consumed of the table, looked up once
+}
+
+// countConsumed counts one record consumed (handled or skipped as a
+// control record) in Stats and in the metrics.
+func (t *table) countConsumed() {
+	t.consumed.Add(1)
+	t.consumedMetric.Inc()
 }
 
 // partState is one assigned partition.
@@ -279,7 +287,7 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 	clcfg := func(name string) commitlog.Config {
 		return commitlog.Config{EngineInfo: r.opts.EngineInfo, Logger: r.log.With("table", name)}
 	}
-	t := &table{cfg: tc, name: tc.Name}
+	t := &table{cfg: tc, name: tc.Name, consumedMetric: r.m.consumed.WithLabelValues(tc.Name)}
 	t.version.Store(-1)
 	t.upCtx, t.upCancel = context.WithCancel(context.Background())
 	store, err := r.openStore(ctx, t, tc.Name, tc.URI)
