@@ -76,8 +76,10 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.woken = false
 			cancel()
 		}
+		decoded := r.dec.wakeWhenDecoded(cancel)
 		r.mu.Unlock()
 		fetches := cl.PollRecords(pctx, 10_000)
+		decoded()
 		r.mu.Lock()
 		r.wakePoll = nil
 		r.mu.Unlock()
@@ -88,7 +90,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.mu.Lock()
 		err := r.fatal // a committer's
 		if err == nil {
-			err = r.process(ctx, fetches)
+			// The last poll's records, decoded during this poll.
+			err = r.finishDecode(ctx)
 		}
 		if err == nil {
 			err = r.kafkaFatal()
@@ -102,6 +105,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			// stop.
 			r.cutAll(ctx)
 			caughtUp = r.caughtUp(ctx) && r.allCommitted()
+		}
+		if err == nil {
+			// The tables decoded in parallel go on decoding this poll's
+			// records in the background, until finishDecode.
+			err = r.process(ctx, fetches)
 		}
 		r.stop(err)
 		fatal := r.fatal
@@ -121,6 +129,7 @@ func (r *Runner) shutdown(ctx context.Context, caughtUp bool, stopCommitters con
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
 	defer cancel()
 	r.mu.Lock()
+	r.quiesce(sctx)
 	err := r.fatal
 	if err == nil {
 		r.cl.PauseFetchTopics(r.topics...)
