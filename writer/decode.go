@@ -187,6 +187,10 @@ func (d *decoder) scan(m *mprog, frame, start, end int, r uint8, top, direct boo
 		if c := b[i]; c < 0x80 && c >= 8 { // one-byte tag: the common case
 			num, typ = protowire.Number(c>>3), protowire.Type(c&7)
 			i++
+		} else if c >= 0x80 && i+1 < len(b) && b[i+1]-1 < 0x7f { // a two-byte tag: fields 16 to 2047
+			x := uint(c&0x7f) | uint(b[i+1])<<7
+			num, typ = protowire.Number(x>>3), protowire.Type(x&7)
+			i += 2
 		} else {
 			var err error
 			if num, typ, i, err = d.longTag(m, b, i); err != nil {
