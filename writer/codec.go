@@ -78,7 +78,7 @@ type compState struct {
 const probeEvery = 8
 
 // compressPage compresses e.page (levels, then the values from byte
-// levelsLen, PLAIN unless dictionary indexes) into e.comp. For INT32 and
+// levelsLen, PLAIN, or dictionary indexes when dict) into e.comp. For INT32 and
 // INT64 columns it may replace e.page by the values DELTA_BINARY_PACKED
 // (e.delta reports it): Spark's vectorized reader, DuckDB, arrow and
 // parquet-go all read that encoding, and it shrinks timestamps, offsets and
@@ -86,12 +86,12 @@ const probeEvery = 8
 // does not compress is stored: as a zstd frame of raw blocks (a reader
 // decompresses it like any other, the writer spends nothing), or, for the
 // other codecs, compressed anyway.
-func (e *encoder) compressPage(c *column, levelsLen int) error {
+func (e *encoder) compressPage(c *column, levelsLen int, dict bool) error {
 	st := &c.comp
 	probe := st.pages%probeEvery == 0
 	st.pages++
 	e.delta = false
-	deltaOK := !c.dictMode && c.nvals > 1 && (c.spec.kind == parquet.Int32 || c.spec.kind == parquet.Int64)
+	deltaOK := !dict && c.nvals > 1 && (c.spec.kind == parquet.Int32 || c.spec.kind == parquet.Int64)
 	if probe {
 		st.store, st.delta = false, false
 	}

@@ -35,9 +35,13 @@ type column struct {
 
 	pageFirstRow int64 // file row index of the page's first row
 
-	// dictionary (byte arrays only)
+	// dictionary: a byte-array column's is built by emit (dictMode, dict,
+	// idx), a numeric column's when a page is flushed (numDict, ndict);
+	// both keep their entries in dictData and dictOffs.
 	dictMode  bool
 	dict      dictTable
+	numDict   bool // INT32/INT64/FLOAT/DOUBLE pages are dictionary-encoded
+	ndict     numTable
 	dictData  []byte   // PLAIN-encoded dictionary values
 	dictOffs  []uint32 // start of each entry in dictData (at its length prefix)
 	dictPages int      // data pages written in dictionary mode
@@ -96,7 +100,7 @@ type colSpec struct {
 	typeLen        int
 	maxRep, maxDef uint8
 	str            bool // STRING logical type
-	dict           bool // start in dictionary mode
+	dict           bool // dictionary-encoded where it pays: byte arrays, INT32, INT64, FLOAT, DOUBLE (not with Config.NoDictionary)
 	repBits        int
 	defBits        int
 }
@@ -110,8 +114,13 @@ func bitsFor(maxLevel uint8) int {
 }
 
 func newColumn(spec *colSpec) *column {
-	return &column{spec: spec, dictMode: spec.dict, hasRep: spec.maxRep > 0, hasDef: spec.maxDef > 0}
+	return &column{spec: spec, dictMode: spec.byteDict(), numDict: spec.numDict(), hasRep: spec.maxRep > 0, hasDef: spec.maxDef > 0}
 }
+
+// byteDict and numDict report how a column starts: with emit's
+// byte-array dictionary, or with a numeric dictionary built at page flush.
+func (s *colSpec) byteDict() bool { return s.dict && s.kind == parquet.ByteArray }
+func (s *colSpec) numDict() bool  { return s.dict && s.kind != parquet.ByteArray }
 
 // levels appends the levels of one entry.
 func (c *column) levels(rep, def uint8) {
@@ -326,6 +335,7 @@ func (c *column) dictValue(i int32) []byte {
 type encoder struct {
 	page    []byte
 	levels  []byte
+	idx     []int32 // a numeric page's dictionary indexes (column.indexValues)
 	comp    []byte
 	header  bytes.Buffer
 	proto   thrift.CompactProtocol
@@ -367,6 +377,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		}
 	}
 
+	numDict := c.numDict && c.indexValues(e)
 	ps := pageStats(c)
 	hs := ps // header and column index bounds: byte arrays truncated
 	if c.spec.kind == parquet.ByteArray && ps.has {
@@ -396,14 +407,18 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 	enc := format.Plain
 	inVals := false // p is c.vals' buffer, not the encoder's scratch
 	switch {
-	case c.dictMode:
+	case c.dictMode || numDict:
 		enc = format.RLEDictionary
 		bw := 0
 		if n := len(c.dictOffs); n > 1 {
 			bw = bitsFor32(uint32(n - 1))
 		}
 		p = append(p, byte(bw))
-		e.levels, err = (&rle.Encoding{BitWidth: bw}).EncodeInt32(e.levels[:0], c.idx)
+		idx := c.idx
+		if numDict {
+			idx = e.idx
+		}
+		e.levels, err = (&rle.Encoding{BitWidth: bw}).EncodeInt32(e.levels[:0], idx)
 		if err != nil {
 			return err
 		}
@@ -443,7 +458,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 	raw := e.leaveRaw(p, inVals)
 	if raw {
 		e.delta = false // left by compressPage for an earlier page
-	} else if err := e.compressPage(c, levelsLen); err != nil {
+	} else if err := e.compressPage(c, levelsLen, enc == format.RLEDictionary); err != nil {
 		e.page = scratch
 		return err
 	}
@@ -514,10 +529,11 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 	c.uncompr += int64(len(h) + len(p))
 	c.encoding = enc
 
-	if c.dictMode && len(c.dictData) > maxDictBytes {
+	if (c.dictMode || c.numDict) && len(c.dictData) > maxDictBytes {
 		// The dictionary stops here: later pages are PLAIN.
-		c.dictMode = false
+		c.dictMode, c.numDict = false, false
 		c.dict.reset()
+		c.ndict.reset()
 	}
 	c.reps, c.defs, c.vals, c.idx, c.bools, c.nvals = trim(c.reps, e.keep), trim(c.defs, e.keep), trim(c.vals, e.keep), trim(c.idx, e.keep/4), trim(c.bools, e.keep), 0
 	e.trimScratch()
@@ -540,6 +556,7 @@ func trim[T any](b []T, keep int) []T {
 // beyond e.keep bytes.
 func (e *encoder) trimScratch() {
 	e.page, e.levels, e.comp, e.alt, e.compAlt = trim(e.page, e.keep), trim(e.levels, e.keep), trim(e.comp, e.keep), trim(e.alt, e.keep), trim(e.compAlt, e.keep)
+	e.idx = trim(e.idx, e.keep/4)
 	if e.header.Cap() > e.keep {
 		e.header = bytes.Buffer{}
 	}
@@ -811,12 +828,13 @@ func (c *column) reset(keep int) {
 		keep = math.MaxInt
 	}
 	*c = column{
-		spec: c.spec, dictMode: c.spec.dict, hasRep: c.hasRep, hasDef: c.hasDef,
+		spec: c.spec, dictMode: c.spec.byteDict(), numDict: c.spec.numDict(), hasRep: c.hasRep, hasDef: c.hasDef,
 		reps: trim(c.reps, keep), defs: trim(c.defs, keep), vals: trim(c.vals, keep), idx: trim(c.idx, keep/4), bools: trim(c.bools, keep),
-		dict: c.dict, dictData: trim(c.dictData, keep), dictOffs: c.dictOffs[:0], seen: c.seen, epoch: c.epoch, rec: c.rec,
+		dict: c.dict, ndict: c.ndict, dictData: trim(c.dictData, keep), dictOffs: c.dictOffs[:0], seen: c.seen, epoch: c.epoch, rec: c.rec,
 		chunk: trim(c.chunk, keep), pages: c.pages[:0], // sealed: nil, its segments are the file's
 	}
 	c.dict.reset()
+	c.ndict.reset()
 }
 
 // floatBounds returns the min and max of v ignoring NaNs (ok is false when

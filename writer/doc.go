@@ -35,7 +35,9 @@
 //   - Rows of one partition keep their arrival order in the file.
 //   - Files are Parquet with data page v1, zstd by default (snappy, gzip,
 //     lz4 raw, none), dictionary encoding for byte-array columns where it
-//     pays, DELTA_BINARY_PACKED for INT32/INT64 pages where it compresses
+//     pays and for INT32, INT64, FLOAT and DOUBLE columns whose first page
+//     with values has at most one distinct value in eight (as Spark
+//     dictionary-encodes them), DELTA_BINARY_PACKED for INT32/INT64 pages where it compresses
 //     smaller than PLAIN, and PLAIN otherwise (never DELTA_LENGTH_BYTE_ARRAY
 //     or BYTE_STREAM_SPLIT, which Spark 3.5's vectorized reader lacks), page
 //     statistics, column and offset indexes consistent with the pages, and

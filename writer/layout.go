@@ -149,7 +149,10 @@ func (l *layout) walk(f parquet.Field, path []string, rep, def uint8, inArray bo
 	case *format.StringType, *format.EnumType, *format.JsonType:
 		spec.str = true
 	}
-	spec.dict = kind == parquet.ByteArray
+	switch kind {
+	case parquet.ByteArray, parquet.Int32, parquet.Int64, parquet.Float, parquet.Double:
+		spec.dict = true
+	}
 	switch kind {
 	case parquet.Boolean, parquet.Int32, parquet.Int64, parquet.Float, parquet.Double, parquet.ByteArray, parquet.FixedLenByteArray:
 	default:

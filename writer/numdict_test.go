@@ -1,0 +1,178 @@
+package writer
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/protolake/protolake/schema"
+	"github.com/protolake/protolake/storage/mem"
+)
+
+// TestNumericDictionary: INT32, INT64, FLOAT and DOUBLE columns with few
+// distinct values are dictionary-encoded, as Spark writes them; a column
+// null on its first pages decides on its first page with values; one
+// whose dictionary outgrows maxDictBytes goes on PLAIN or
+// DELTA_BINARY_PACKED in the same chunk; one of distinct values never
+// gets a dictionary. Every value (-0, NaN and infinities included) reads
+// back exactly with DuckDB and parquet-go.
+func TestNumericDictionary(t *testing.T) {
+	// o_int64 turns distinct after its first page, enough to pass 1 MiB of
+	// dictionary (8-byte entries) with a page to spare.
+	const lowRows = 20_000
+	n := lowRows + maxDictBytes/8 + 20_000
+	md := loadMessage(t, "edge/edge.binpb", "edge.OptionalScalars")
+	tab, err := schema.Derive(md, schema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	field := func(name string) protoreflect.FieldDescriptor { return md.Fields().ByName(protoreflect.Name(name)) }
+	fI32, fI64, fF32, fF64 := field("o_int32"), field("o_int64"), field("o_float"), field("o_double")
+	doubles := []float64{0, math.Copysign(0, -1), math.NaN(), 1.5, math.Inf(1), math.Inf(-1), -2.25}
+	type want struct {
+		i32     *int32
+		i64     int64
+		f32     float32
+		f64     *float64
+		f64Bits uint64
+	}
+	wants := make([]want, n)
+	r := rand.New(rand.NewPCG(7, 8))
+	msgs := make([][]byte, n)
+	for i := range msgs {
+		m := dynamicpb.NewMessage(md)
+		w := &wants[i]
+		if i%5 != 0 {
+			v := int32(i%7 - 3)
+			w.i32 = &v
+			m.Set(fI32, protoreflect.ValueOfInt32(v))
+		}
+		w.i64 = int64(i%10) * 1e12
+		if i >= lowRows {
+			w.i64 = int64(i)
+		}
+		m.Set(fI64, protoreflect.ValueOfInt64(w.i64))
+		w.f32 = r.Float32()
+		m.Set(fF32, protoreflect.ValueOfFloat32(w.f32))
+		if i >= 30_000 { // null on the first pages
+			v := doubles[i%len(doubles)]
+			w.f64, w.f64Bits = &v, math.Float64bits(v)
+			m.Set(fF64, protoreflect.ValueOfFloat64(v))
+		}
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i] = b
+	}
+	st := mem.New()
+	w, err := NewTable(Config{}, tab, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := writeAll(t, w, msgs)
+	if len(files) != 1 {
+		t.Fatalf("%d files, want 1", len(files))
+	}
+	b := readStored(t, st, files[0].Path)
+	pages := func(col string) map[format.Encoding]int32 {
+		m := chunkMeta(t, b, col)
+		p := map[format.Encoding]int32{}
+		for _, s := range m.EncodingStats {
+			if s.PageType == format.DataPage {
+				p[s.Encoding] += s.Count
+			}
+		}
+		return p
+	}
+	for _, col := range []string{"o_int32", "o_double"} {
+		if p := pages(col); p[format.RLEDictionary] == 0 || p[format.Plain]+p[format.DeltaBinaryPacked] != 0 {
+			t.Errorf("%s: data pages per encoding %v, want dictionary pages only", col, p)
+		}
+	}
+	if p := pages("o_int64"); p[format.RLEDictionary] == 0 || p[format.Plain]+p[format.DeltaBinaryPacked] == 0 {
+		t.Errorf("o_int64: data pages per encoding %v, want dictionary pages, then PLAIN or DELTA_BINARY_PACKED", p)
+	}
+	if p := pages("o_float"); p[format.RLEDictionary] != 0 {
+		t.Errorf("o_float (distinct values): data pages per encoding %v, want no dictionary", p)
+	}
+
+	check := func(reader string, i int, i32 *int32, i64 int64, f32 float32, f64 *float64) {
+		t.Helper()
+		w := wants[i]
+		ok := (i32 == nil) == (w.i32 == nil) && (i32 == nil || *i32 == *w.i32) && i64 == w.i64 && f32 == w.f32 &&
+			(f64 == nil) == (w.f64 == nil) && (f64 == nil || math.Float64bits(*f64) == w.f64Bits ||
+			math.IsNaN(*f64) && math.IsNaN(*w.f64))
+		if !ok {
+			t.Fatalf("%s row %d: %v %d %v %v, want %v %d %v %v", reader, i, i32, i64, f32, f64, w.i32, w.i64, w.f32, w.f64)
+		}
+	}
+	rows := readRows(t, export(t, st, files))
+	if len(rows) != n {
+		t.Fatalf("DuckDB read %d rows, want %d", len(rows), n)
+	}
+	for i, row := range rows {
+		var i32 *int32
+		if v, ok := row["o_int32"].(int32); ok {
+			i32 = &v
+		}
+		var f64 *float64
+		if v, ok := row["o_double"].(float64); ok {
+			f64 = &v
+		}
+		i64, _ := row["o_int64"].(int64)
+		f32, _ := row["o_float"].(float32)
+		check("DuckDB", i, i32, i64, f32, f64)
+	}
+
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := func(name string) int {
+		c, _ := pf.Schema().Lookup(name)
+		return c.ColumnIndex
+	}
+	ci32, ci64, cf32, cf64 := idx("o_int32"), idx("o_int64"), idx("o_float"), idx("o_double")
+	rr := parquet.NewReader(pf)
+	buf := make([]parquet.Row, 1000)
+	for i := 0; i < n; {
+		k, err := rr.ReadRows(buf)
+		for _, row := range buf[:k] {
+			var i32 *int32
+			var f64 *float64
+			var i64 int64
+			var f32 float32
+			for _, v := range row {
+				switch c := v.Column(); {
+				case c == ci32 && !v.IsNull():
+					x := v.Int32()
+					i32 = &x
+				case c == ci64:
+					i64 = v.Int64()
+				case c == cf32:
+					f32 = v.Float()
+				case c == cf64 && !v.IsNull():
+					x := v.Double()
+					f64 = &x
+				}
+			}
+			check("parquet-go", i, i32, i64, f32, f64)
+			i++
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
