@@ -672,57 +672,83 @@ func pageStats(c *column) chunkStats {
 		}
 	case parquet.FixedLenByteArray:
 		n := c.spec.typeLen
-		lo, hi := c.vals[:n], c.vals[:n]
+		b := newByteBounds(c.vals[:n])
 		for i := n; i+n <= len(c.vals); i += n {
-			if x := c.vals[i : i+n]; bytes.Compare(x, lo) < 0 {
-				lo = x
-			} else if bytes.Compare(x, hi) > 0 {
-				hi = x
-			}
+			b.add(c.vals[i : i+n])
 		}
-		s.has, s.min, s.max = true, bytes.Clone(lo), bytes.Clone(hi)
+		s.has, s.min, s.max = true, bytes.Clone(b.lo), bytes.Clone(b.hi)
 	case parquet.ByteArray:
 		// Loops without a visit closure: this runs for every value of
 		// every byte-array page. lo <= hi, so a value below lo is not
 		// compared with hi.
-		var lo, hi []byte
+		var b byteBounds
 		if c.dictMode {
 			// Compare each distinct entry of the page once.
 			c.epoch++
 			if len(c.seen) < len(c.dictOffs) {
 				c.seen = append(c.seen, make([]uint32, len(c.dictOffs)-len(c.seen))...)
 			}
-			lo = c.dictValue(c.idx[0])
-			hi = lo
+			b = newByteBounds(c.dictValue(c.idx[0]))
+			seen, epoch := c.seen, c.epoch // not reloaded through c in the loop
 			for _, i := range c.idx {
-				if c.seen[i] == c.epoch {
+				if seen[i] == epoch {
 					continue
 				}
-				c.seen[i] = c.epoch
-				if x := c.dictValue(i); bytes.Compare(x, lo) < 0 {
-					lo = x
-				} else if bytes.Compare(x, hi) > 0 {
-					hi = x
-				}
+				seen[i] = epoch
+				b.add(c.dictValue(i))
 			}
 		} else {
 			v := c.vals
 			n := int(binary.LittleEndian.Uint32(v))
-			lo = v[4 : 4+n]
-			hi = lo
+			b = newByteBounds(v[4 : 4+n])
 			for off := 4 + n; off+4 <= len(v); {
 				n := int(binary.LittleEndian.Uint32(v[off:]))
-				if x := v[off+4 : off+4+n]; bytes.Compare(x, lo) < 0 {
-					lo = x
-				} else if bytes.Compare(x, hi) > 0 {
-					hi = x
-				}
+				b.add(v[off+4 : off+4+n])
 				off += 4 + n
 			}
 		}
-		s.has, s.min, s.max = true, bytes.Clone(statPrefix(lo)), bytes.Clone(statPrefix(hi))
+		s.has, s.min, s.max = true, bytes.Clone(statPrefix(b.lo)), bytes.Clone(statPrefix(b.hi))
 	}
 	return s
+}
+
+// byteBounds tracks the min and max of byte strings. Statistics compare
+// every value of a byte-array page with the bounds; a value's first 8
+// bytes as a big-endian number (zero-padded, which keeps the order) decide
+// without a call to bytes.Compare unless they equal a bound's: ids, hashes
+// and decimals mostly differ there.
+type byteBounds struct {
+	lo, hi   []byte
+	loK, hiK uint64
+}
+
+func newByteBounds(x []byte) byteBounds {
+	k := prefixKey(x)
+	return byteBounds{lo: x, hi: x, loK: k, hiK: k}
+}
+
+func (b *byteBounds) add(x []byte) {
+	k := prefixKey(x)
+	if k < b.loK || k == b.loK && bytes.Compare(x, b.lo) < 0 {
+		b.lo, b.loK = x, k
+	} else if k > b.hiK || k == b.hiK && bytes.Compare(x, b.hi) > 0 {
+		b.hi, b.hiK = x, k
+	}
+}
+
+func prefixKey(b []byte) uint64 {
+	if len(b) >= 8 {
+		return binary.BigEndian.Uint64(b)
+	}
+	return shortKey(b)
+}
+
+func shortKey(b []byte) uint64 {
+	var k uint64
+	for i, c := range b {
+		k |= uint64(c) << (56 - 8*i)
+	}
+	return k
 }
 
 // statPrefixBytes is how much of a byte-array bound the statistics keep:

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -173,6 +174,32 @@ func TestNumericDictionary(t *testing.T) {
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestByteBounds: the min and max by 8-byte prefix keys are those of
+// bytes.Compare, for values shorter and longer than the key, with zero
+// bytes (which the short values' padding looks like) and shared prefixes.
+func TestByteBounds(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	alphabet := []byte{0, 1, 'a', 0xff}
+	for round := range 2000 {
+		vals := make([][]byte, 1+r.IntN(20))
+		for i := range vals {
+			v := make([]byte, r.IntN(13))
+			for j := range v {
+				v[j] = alphabet[r.IntN(len(alphabet))]
+			}
+			vals[i] = v
+		}
+		b := newByteBounds(vals[0])
+		for _, v := range vals[1:] {
+			b.add(v)
+		}
+		lo, hi := slices.MinFunc(vals, bytes.Compare), slices.MaxFunc(vals, bytes.Compare)
+		if !bytes.Equal(b.lo, lo) || !bytes.Equal(b.hi, hi) {
+			t.Fatalf("round %d: bounds %x %x of %x, want %x %x", round, b.lo, b.hi, vals, lo, hi)
 		}
 	}
 }
