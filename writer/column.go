@@ -67,7 +67,7 @@ type column struct {
 	stats     chunkStats
 	encoding  format.Encoding // encoding of the last data page
 	plainPgs  int             // data pages written PLAIN
-	deltaPgs  int             // data pages written DELTA_BINARY_PACKED
+	deltaPgs  int             // data pages written DELTA_BINARY_PACKED or DELTA_LENGTH_BYTE_ARRAY (colSpec.deltaEncoding)
 	comp      compState       // whether the next page is worth compressing
 	// large: a value over maxDictBytes or a page of at least keep bytes
 	// went into this file, so reset drops the buffers grown past keep;
@@ -335,7 +335,7 @@ func (c *column) dictValue(i int32) []byte {
 type encoder struct {
 	page    []byte
 	levels  []byte
-	idx     []int32 // a numeric page's dictionary indexes (column.indexValues)
+	ints    []int32 // a numeric page's dictionary indexes (column.indexValues), a byte-array page's lengths (encodeDelta)
 	comp    []byte
 	header  bytes.Buffer
 	proto   thrift.CompactProtocol
@@ -416,7 +416,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		p = append(p, byte(bw))
 		idx := c.idx
 		if numDict {
-			idx = e.idx
+			idx = e.ints
 		}
 		e.levels, err = (&rle.Encoding{BitWidth: bw}).EncodeInt32(e.levels[:0], idx)
 		if err != nil {
@@ -476,7 +476,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		compSize = e.rawSize(p)
 	}
 	if e.delta {
-		enc = format.DeltaBinaryPacked
+		enc = c.spec.deltaEncoding()
 		c.plainPgs--
 		c.deltaPgs++
 	}
@@ -556,7 +556,7 @@ func trim[T any](b []T, keep int) []T {
 // beyond e.keep bytes.
 func (e *encoder) trimScratch() {
 	e.page, e.levels, e.comp, e.alt, e.compAlt = trim(e.page, e.keep), trim(e.levels, e.keep), trim(e.comp, e.keep), trim(e.alt, e.keep), trim(e.compAlt, e.keep)
-	e.idx = trim(e.idx, e.keep/4)
+	e.ints = trim(e.ints, e.keep/4)
 	if e.header.Cap() > e.keep {
 		e.header = bytes.Buffer{}
 	}

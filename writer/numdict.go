@@ -59,7 +59,7 @@ func (t *numTable) grow() {
 	}
 }
 
-// indexValues sets e.idx to the dictionary indexes of the page's values,
+// indexValues sets e.ints to the dictionary indexes of the page's values,
 // adding new values to the dictionary (c.dictData, PLAIN; c.dictOffs, one
 // entry each so the dictionary's size and count are kept as for byte
 // arrays). While the dictionary is empty (the first page with values) it
@@ -74,7 +74,7 @@ func (c *column) indexValues(e *encoder) bool {
 		limit = c.nvals / numDictShare
 	}
 	t := &c.ndict
-	e.idx = e.idx[:0]
+	e.ints = e.ints[:0]
 	for off := 0; off < len(c.vals); off += w {
 		var key uint64
 		if w == 4 {
@@ -102,7 +102,7 @@ func (c *column) indexValues(e *encoder) bool {
 			t.n++
 			*s = numSlot{key: key, idx: int32(t.n)}
 		}
-		e.idx = append(e.idx, s.idx-1)
+		e.ints = append(e.ints, s.idx-1)
 	}
 	return true
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/protolake/protolake/internal/adtrackpb"
 	"github.com/protolake/protolake/schema"
 	"github.com/protolake/protolake/storage/mem"
 )
@@ -200,6 +201,78 @@ func TestByteBounds(t *testing.T) {
 		lo, hi := slices.MinFunc(vals, bytes.Compare), slices.MaxFunc(vals, bytes.Compare)
 		if !bytes.Equal(b.lo, lo) || !bytes.Equal(b.hi, hi) {
 			t.Fatalf("round %d: bounds %x %x of %x, want %x %x", round, b.lo, b.hi, vals, lo, hi)
+		}
+	}
+}
+
+// TestDeltaLengthByteArray: byte-array columns whose values have one
+// length (ids, hashes) are written DELTA_LENGTH_BYTE_ARRAY, including
+// pages with empty values and nulls; structured strings stay PLAIN where
+// that compresses smaller; every value reads back exactly with DuckDB and
+// parquet-go.
+func TestDeltaLengthByteArray(t *testing.T) {
+	const n = 20_000
+	ids, traces, consents := make([]string, n), make([][]byte, n), make([]*string, n)
+	b, rows := writeImpressions(t, Config{}, n, func(i int, m *adtrackpb.AdImpression) {
+		if i%3 == 0 {
+			m.TraceContext = nil // empty
+		}
+		if i%5 == 0 {
+			m.ConsentString = nil // null
+		}
+		ids[i], traces[i], consents[i] = m.ImpressionId, m.TraceContext, m.ConsentString
+	})
+	for _, p := range [][]string{{"impression_id"}, {"trace_context"}} {
+		md := chunkMeta(t, b, p...)
+		pages := map[format.Encoding]int32{}
+		for _, s := range md.EncodingStats {
+			pages[s.Encoding] += s.Count
+		}
+		if pages[format.DeltaLengthByteArray] == 0 || !slices.Contains(md.Encoding, format.DeltaLengthByteArray) {
+			t.Errorf("%v: data pages per encoding %v (encodings %v), want DELTA_LENGTH_BYTE_ARRAY pages", p, pages, md.Encoding)
+		}
+	}
+	if md := chunkMeta(t, b, "placement", "page_url"); slices.Contains(md.Encoding, format.DeltaLengthByteArray) {
+		t.Errorf("page_url: encodings %v, want PLAIN (smaller after zstd)", md.Encoding)
+	}
+	for i, row := range rows {
+		tc, _ := row["trace_context"].([]byte)
+		cs, _ := row["consent_string"].(string)
+		if row["impression_id"] != ids[i] || !bytes.Equal(tc, traces[i]) || (row["consent_string"] == nil) != (consents[i] == nil) || consents[i] != nil && cs != *consents[i] {
+			t.Fatalf("DuckDB row %d: %v %x %v, want %s %x %v", i, row["impression_id"], tc, row["consent_string"], ids[i], traces[i], consents[i])
+		}
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idCol, _ := pf.Schema().Lookup("impression_id")
+	tcCol, _ := pf.Schema().Lookup("trace_context")
+	rr := parquet.NewReader(pf)
+	buf := make([]parquet.Row, 1000)
+	for i := 0; i < n; {
+		k, err := rr.ReadRows(buf)
+		for _, row := range buf[:k] {
+			var id string
+			var tc []byte
+			for _, v := range row {
+				switch v.Column() {
+				case idCol.ColumnIndex:
+					id = string(v.ByteArray())
+				case tcCol.ColumnIndex:
+					tc = v.ByteArray()
+				}
+			}
+			if id != ids[i] || !bytes.Equal(tc, traces[i]) {
+				t.Fatalf("parquet-go row %d: %s %x, want %s %x", i, id, tc, ids[i], traces[i])
+			}
+			i++
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 }
