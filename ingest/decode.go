@@ -445,10 +445,9 @@ func (r *Runner) decodeJob(ctx context.Context, tk *decodeTask, j *decodeJob) bo
 		defer r.dec.large.Unlock()
 	}
 	err := tk.w.Write(ctx, j.payload, writer.Kafka{Topic: j.rec.Topic, Partition: j.rec.Partition, Offset: j.rec.Offset, Timestamp: j.rec.Timestamp})
-	var de *writer.DecodeError
 	switch {
 	case err == nil:
-	case errors.As(err, &de):
+	case isDecodeError(err):
 		j.bad = err
 		if errors.Is(err, writer.ErrRecordTooLarge) {
 			// Its decoding took up to memory_limit/4 of buffers, garbage

@@ -87,10 +87,9 @@ func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) err
 			bad = err
 		} else if bad == nil {
 			err := t.main.w.Write(ctx, payload, writer.Kafka{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp})
-			var de *writer.DecodeError
 			switch {
 			case err == nil:
-			case errors.As(err, &de):
+			case isDecodeError(err):
 				bad = err
 				if errors.Is(err, writer.ErrRecordTooLarge) {
 					// Its decoding took up to memory_limit/4 of buffers,
@@ -115,6 +114,14 @@ func (r *Runner) handle(ctx context.Context, ps *partState, rec *kgo.Record) err
 	}
 	ps.consumed(rec.Offset)
 	return nil
+}
+
+// isDecodeError reports whether a write failed because of its record (a
+// dead letter). errors.AsType, unlike errors.As with a local target, does
+// not move the target to the heap for every record written.
+func isDecodeError(err error) bool {
+	_, ok := errors.AsType[*writer.DecodeError](err)
+	return ok
 }
 
 // afterLarge keeps the memory limit after a large record was written (to
