@@ -30,8 +30,9 @@ import (
 
 // distinctPartitions is the Kafka partition count of the distinct-record
 // benchmarks: more partitions than the cores of the machines they run on,
-// so scaling is bounded by the cores, not by the partitions.
-const distinctPartitions = 8
+// so scaling is bounded by the cores, not by the partitions. 8, or
+// PLTEST_DISTINCT_PARTITIONS.
+var distinctPartitions = envInt("PLTEST_DISTINCT_PARTITIONS", 8)
 
 var (
 	distinctMu    sync.Mutex

@@ -129,12 +129,13 @@ func baseConfig(t testing.TB, brokers []string, dir string) ingest.Config {
 
 // testDecodeWorkers is the decode_workers of the tests' configs:
 // PLTEST_DECODE_WORKERS (1: the sequential path), by default 3, so that the
-// tests run the parallel path whatever GOMAXPROCS is, with a shard holding
-// more than one partition of a 6-partition topic. Benchmarks take the
-// default (GOMAXPROCS, which -cpu sets).
+// tests run the parallel path whatever GOMAXPROCS is, with more than one
+// partition of a 6-partition topic per shard. Benchmarks take
+// PLTEST_DECODE_WORKERS too when it is set, and else the default
+// (GOMAXPROCS, which -cpu sets).
 func testDecodeWorkers(t testing.TB) int {
 	if _, ok := t.(*testing.B); ok {
-		return 0
+		return envInt("PLTEST_DECODE_WORKERS", 0)
 	}
 	return envInt("PLTEST_DECODE_WORKERS", 3)
 }
