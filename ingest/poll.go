@@ -99,17 +99,21 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err == nil {
 			r.maintain(ctx)
 		}
-		if err == nil && r.caughtUp(ctx) {
-			// Cut now and go on polling: a failed commit is retried by the
-			// committer and dropped buffers are read again before Run may
-			// stop.
-			r.cutAll(ctx)
-			caughtUp = r.caughtUp(ctx) && r.allCommitted()
-		}
 		if err == nil {
 			// The tables decoded in parallel go on decoding this poll's
 			// records in the background, until finishDecode.
 			err = r.process(ctx, fetches)
+		}
+		if err == nil && r.caughtUp(ctx) {
+			// Cut now and go on polling: a failed commit is retried by the
+			// committer and dropped buffers are read again before Run may
+			// stop. (Caught up counts applied records only, so a decode
+			// still running holds records past the end offsets: cut them
+			// too.)
+			if err = r.finishDecode(ctx); err == nil {
+				r.cutAll(ctx)
+				caughtUp = r.caughtUp(ctx) && r.allCommitted()
+			}
 		}
 		r.stop(err)
 		fatal := r.fatal
