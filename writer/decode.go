@@ -177,38 +177,45 @@ func (d *decoder) scan(m *mprog, frame, start, end int, r uint8, top, direct boo
 	if frame >= 0 {
 		slots = d.slots[frame : frame+m.nslots]
 	}
-	dense := m.dense
+	byTag := &m.byTag
 	var seen uint64 // direct: the fields read so far
 	i := start
 	for i < len(b) {
 		tagStart := i
 		var num protowire.Number
 		var typ protowire.Type
-		if c := b[i]; c < 0x80 && c >= 8 { // one-byte tag: the common case
+		c := b[i]
+		f := byTag[c&0x7f]
+		if c < 0x80 && f != nil { // a one-byte tag of a field stored with this wire type: the common case
 			num, typ = protowire.Number(c>>3), protowire.Type(c&7)
 			i++
-		} else if c >= 0x80 && i+1 < len(b) && b[i+1]-1 < 0x7f { // a two-byte tag: fields 16 to 2047
-			x := uint(c&0x7f) | uint(b[i+1])<<7
-			num, typ = protowire.Number(x>>3), protowire.Type(x&7)
-			i += 2
 		} else {
-			var err error
-			if num, typ, i, err = d.longTag(m, b, i); err != nil {
-				return err
+			if c < 0x80 && c >= 8 {
+				num, typ = protowire.Number(c>>3), protowire.Type(c&7)
+				i++
+			} else if c >= 0x80 && i+1 < len(b) && b[i+1]-1 < 0x7f { // a two-byte tag: fields 16 to 2047
+				x := uint(c&0x7f) | uint(b[i+1])<<7
+				num, typ = protowire.Number(x>>3), protowire.Type(x&7)
+				i += 2
+			} else {
+				var err error
+				if num, typ, i, err = d.longTag(m, b, i); err != nil {
+					return err
+				}
 			}
-		}
-		var f *fprog
-		if uint64(num) < uint64(len(dense)) {
-			f = dense[num]
-		} else if m.sparse != nil {
-			f = m.sparse[num]
-		}
-		if f == nil || f.kind == fkSkip || !(typ == f.wt || (f.packable && typ == protowire.BytesType)) {
-			var err error
-			if i, err = d.skipField(m, f, b, num, typ, tagStart, i, top, depth); err != nil {
-				return err
+			f = nil
+			if uint64(num) < uint64(len(m.dense)) {
+				f = m.dense[num]
+			} else if m.sparse != nil {
+				f = m.sparse[num]
 			}
-			continue
+			if f == nil || f.kind == fkSkip || !(typ == f.wt || (f.packable && typ == protowire.BytesType)) {
+				var err error
+				if i, err = d.skipField(m, f, b, num, typ, tagStart, i, top, depth); err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		if direct {
 			if seen&f.clash != 0 {

@@ -35,6 +35,10 @@ type mprog struct {
 	first  int
 	end    int
 	blank  []slot // nslots empty slots, copied by pushFrame
+	// byTag maps a one-byte tag (field number < 16 and wire type) to the
+	// field it stores, nil for the others (skipped, unknown, another wire
+	// type): scan's common case in one load.
+	byTag [128]*fprog
 
 	// direct: at most 64 fields, so a message of it can be decoded in one
 	// pass (decoder.direct) with a bit per field for what it has seen.
@@ -111,6 +115,7 @@ func (c *compiler) message(mp *schema.MessagePlan) (*mprog, error) {
 	}
 	m.nslots = len(m.fields)
 	m.blank = newBlank(m.nslots)
+	m.setTags()
 	if maxNum <= 1024 {
 		m.dense = make([]*fprog, maxNum+1)
 		for _, f := range m.fields {
@@ -177,7 +182,20 @@ func (c *compiler) entry(f *schema.FieldPlan) (*mprog, error) {
 	m.nslots = 2
 	m.blank = newBlank(2)
 	m.dense = []*fprog{nil, k, v}
+	m.setTags()
 	return m, nil
+}
+
+// setTags fills byTag from the fields.
+func (m *mprog) setTags() {
+	for _, f := range m.fields {
+		if num := f.p.Number; num < 16 && f.kind != fkSkip {
+			m.byTag[byte(num)<<3|byte(f.wt)] = f
+			if f.packable {
+				m.byTag[byte(num)<<3|byte(protowire.BytesType)] = f
+			}
+		}
+	}
 }
 
 func level(n int, what, path string) (uint8, error) {
