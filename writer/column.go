@@ -202,6 +202,14 @@ func (c *column) byteArray(rep, def uint8, b []byte) {
 // dictionary anyway): the value is then held once, in vals, instead of in
 // the dictionary and again in vals when the page is written.
 func (c *column) dropDictionary() {
+	// The PLAIN page's size first: grown by append, a page of distinct
+	// values (the whole of a small file's column, say) was allocated about
+	// twice over.
+	n := len(c.vals)
+	for _, i := range c.idx {
+		n += 4 + int(binary.LittleEndian.Uint32(c.dictData[c.dictOffs[i]:]))
+	}
+	c.vals = slices.Grow(c.vals, n-len(c.vals))
 	for _, i := range c.idx {
 		off := c.dictOffs[i]
 		n := binary.LittleEndian.Uint32(c.dictData[off:])

@@ -2,9 +2,12 @@ package writer
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -274,5 +277,30 @@ func TestDeltaLengthByteArray(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestDropDictionaryAllocatesOnce: a first page whose dictionary is dropped
+// is copied into a PLAIN buffer sized once, not grown by append (every
+// partition file with fresh buffers paid about twice its first pages), and
+// holds the values in order.
+func TestDropDictionaryAllocatesOnce(t *testing.T) {
+	c := newColumn(&colSpec{kind: parquet.ByteArray, dict: true})
+	var want []byte
+	for i := range 5000 {
+		v := fmt.Appendf(nil, "value-%06d", i%4000)
+		c.byteArray(0, 0, v)
+		want = binary.LittleEndian.AppendUint32(want, uint32(len(v)))
+		want = append(want, v...)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	c.dropDictionary()
+	runtime.ReadMemStats(&after)
+	if n := after.Mallocs - before.Mallocs; n > 2 {
+		t.Errorf("dropDictionary of 5000 values (%d bytes PLAIN): %d allocations, want at most 2", len(want), n)
+	}
+	if !bytes.Equal(c.vals, want) || c.dictMode {
+		t.Errorf("after dropDictionary: %d PLAIN bytes (dictionary mode %v), want the %d of the values in order", len(c.vals), c.dictMode, len(want))
 	}
 }
