@@ -421,7 +421,13 @@ func (d *decoder) emit(m *mprog, frame int, r uint8, depth int) error {
 	fields := m.fields
 	slots := d.slots[frame : frame+len(fields)]
 	for i, f := range fields {
-		if err := d.emitField(f, slots[i], r, depth); err != nil {
+		var err error
+		if s := slots[i]; f.kind == fkScalar && s.n > 0 && f.col >= 0 {
+			err = d.leaf(f, r, f.def, s.v) // the common case, without emitField's call
+		} else {
+			err = d.emitField(f, s, r, depth)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -17,15 +17,18 @@ import (
 )
 
 // TestDirectMatchesTwoPass writes records of every differential table (and
-// of AdImpression partitioned by the Kafka timestamp) once with the
-// one-pass decode and once with scan and emit only: generated records and
+// of AdImpression partitioned by the Kafka timestamp, and by a field, whose
+// records decode their message fields in one pass) once with the one-pass
+// decode and once with scan and emit only: generated records and
 // the same rewritten by mutate (fields reordered, duplicated, dropped,
 // merged, packed and unpacked, raw bytes appended). Each record must get
 // the same error or none from both, and the files must be byte-identical.
 // The one-pass decode must take the plain records itself and hand some
 // rewritten ones (a field seen twice) to the two passes.
 func TestDirectMatchesTwoPass(t *testing.T) {
-	tables := append(differentialTables(t), adTable(t, schema.Options{Partitions: []string{"hour(_kafka.timestamp)"}}))
+	tables := append(differentialTables(t),
+		adTable(t, schema.Options{Partitions: []string{"hour(_kafka.timestamp)"}}),
+		adTable(t, schema.Options{Partitions: []string{"day(event_time)"}}))
 	ctx := context.Background()
 	var plainTwoPass, mutatedTwoPass, mutated int64
 	for i, tab := range tables {
@@ -50,7 +53,7 @@ func TestDirectMatchesTwoPass(t *testing.T) {
 		}
 		one, st1 := newWriterFor(t, tab)
 		two, st2 := newWriterFor(t, tab)
-		two.direct = false
+		two.direct, two.nested = false, false
 		write := func(what string, msgs [][]byte) {
 			for j, m := range msgs {
 				k := Kafka{Topic: "t", Offset: int64(j), Timestamp: time.UnixMilli(1_790_000_000_000 + int64(j)*600_000)}

@@ -13,9 +13,10 @@
 // field or a oneof comes twice (last one wins, messages merge), or one that
 // fails, is rolled back and decoded again in two passes per message level
 // (a field table fills slots, then the fields are emitted in column order);
-// so are all records of a table partitioned by a field's value (the row's
-// file is known only after the first pass) and messages of more than 64
-// fields. Both ways write the same bytes. Protobuf semantics are those of
+// so are the table's message in a table partitioned by a field's value (the
+// row's file is known only after the first pass; its message fields still
+// decode in one pass each) and messages of more than 64 fields. All ways
+// write the same bytes. Protobuf semantics are those of
 // protobuf-go: fields in any order; the last of repeated singular scalars
 // wins; repeated occurrences of a singular message merge; packed and
 // unpacked repeated scalars mix; a map entry missing its key or value takes

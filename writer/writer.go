@@ -77,6 +77,9 @@ type Writer struct {
 	// the message (the row's file must be known before its first field is
 	// written).
 	direct bool
+	// nested: when a record is decoded in two passes from the start (not
+	// direct), its message fields still decode in one pass each.
+	nested bool
 	// records counts the records Write began (column.rec).
 	records uint64
 }
@@ -136,7 +139,7 @@ func New(cfg Config, plan *schema.Plan, root parquet.Node, store storage.Store) 
 	w.enc.codec = cd
 	w.enc.keep = max(1<<20, 4*cfg.PageBytes)
 	w.dec.root = prog
-	w.direct = prog.direct
+	w.direct, w.nested = prog.direct, true
 	for _, p := range plan.Partitions {
 		w.direct = w.direct && p.KafkaTimestamp
 	}
@@ -175,8 +178,7 @@ func (w *Writer) Write(ctx context.Context, msg []byte, k Kafka) error {
 			return err
 		}
 		d.cols = f.cols
-		if err := d.emit(root, fr, 0, 1); err != nil {
-			f.rollbackRow(w.enc.keep)
+		if err := w.emitNested(f, fr); err != nil {
 			return err
 		}
 	}
@@ -234,6 +236,30 @@ func (w *Writer) writeDirect(msg []byte, k Kafka) (*openFile, error) {
 		return nil, nil
 	}
 	return f, nil
+}
+
+// emitNested is phase two for the table's message: its fields are written
+// from the frame's slots, and, when the record was not tried in one pass
+// (a table partitioned by a field), its message fields in one pass each
+// (decoder.direct). If that falls back or fails, the row is rolled back and
+// written again with every level in two passes, which gives the error.
+func (w *Writer) emitNested(f *openFile, fr int) error {
+	d := &w.dec
+	d.fast = w.nested && !w.direct
+	// What phase one left, for a second phase two.
+	occs, slots, maps, cost := len(d.occs), len(d.slots), len(d.mapStack), d.cost
+	err := d.emit(w.prog, fr, 0, 1)
+	if err != nil && d.fast && !errors.Is(err, ErrRecordTooLarge) {
+		f.rollbackRow(w.enc.keep)
+		d.occs, d.slots, d.mapStack, d.cost, d.fast = d.occs[:occs], d.slots[:slots], d.mapStack[:maps], cost, false
+		d.twoPass++
+		err = d.emit(w.prog, fr, 0, 1)
+	}
+	d.fast = false
+	if err != nil {
+		f.rollbackRow(w.enc.keep)
+	}
+	return err
 }
 
 // start empties the decoder's per-record state.
