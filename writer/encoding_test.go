@@ -2,6 +2,7 @@ package writer
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
@@ -302,5 +304,43 @@ func TestDropDictionaryAllocatesOnce(t *testing.T) {
 	}
 	if !bytes.Equal(c.vals, want) || c.dictMode {
 		t.Errorf("after dropDictionary: %d PLAIN bytes (dictionary mode %v), want the %d of the values in order", len(c.vals), c.dictMode, len(want))
+	}
+}
+
+// TestSpareKeepsLargerFile: of the files one Flush finishes, the spare
+// kept for the next file is the one with the larger buffers, not the last
+// (a partition's few late rows), so the busy partition's next file does
+// not regrow every buffer.
+func TestSpareKeepsLargerFile(t *testing.T) {
+	w, err := NewTable(Config{NoDictionary: true}, deriveTable(t, "edge/edge.binpb", "edge.Scalars", schema.Options{Partitions: []string{"f_int32"}}), discardStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k := Kafka{Topic: "t", Timestamp: time.UnixMilli(0)}
+	rng := rand.New(rand.NewPCG(1, 2))
+	val := make([]byte, 1<<10) // random: the chunk does not compress
+	write := func(part uint64, n int) {
+		for range n {
+			for j := 0; j < len(val); j += 8 {
+				binary.LittleEndian.PutUint64(val[j:], rng.Uint64())
+			}
+			if err := w.Write(ctx, tagB(tagV(nil, 1, part), 15, val), k); err != nil {
+				t.Fatal(err)
+			}
+			k.Offset++
+		}
+	}
+	write(1, 2048) // the busy partition: 2 MiB of values
+	write(2, 1)    // a late row of another one, opened (and finished) last
+	if _, err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w.spare == nil || w.spare.capBytes() < 1<<20 {
+		n := 0
+		if w.spare != nil {
+			n = w.spare.capBytes()
+		}
+		t.Errorf("spare after Flush holds %d bytes of buffers, want the busy file's (at least 1 MiB)", n)
 	}
 }

@@ -71,6 +71,16 @@ func (f *openFile) flushColumn(w *Writer, c *column) error {
 	return c.flushPage(&w.enc, f.rows)
 }
 
+// capBytes is the capacity of the file's main buffers: its column chunks,
+// page buffers and dictionaries (recycle keeps the larger of two files).
+func (f *openFile) capBytes() int {
+	n := 0
+	for _, c := range f.cols {
+		n += cap(c.chunk) + cap(c.vals) + cap(c.reps) + cap(c.defs) + cap(c.bools) + 4*cap(c.idx) + cap(c.dictData)
+	}
+	return n
+}
+
 // bufferedBytes estimates the memory the file holds.
 func (f *openFile) bufferedBytes() int64 {
 	n := 0

@@ -85,8 +85,15 @@ type Writer struct {
 }
 
 // recycle keeps f's buffers for the next file (one spare at most, so the
-// retained capacity stays bounded by one file).
+// retained capacity stays bounded by one file). Of the files finished
+// before the next one opens (a commit's Flush finishes them all), it keeps
+// the one with the larger buffers: the last is often a partition's few
+// late rows, and keeping it made the busy partition's next file regrow
+// every buffer.
 func (w *Writer) recycle(f *openFile) {
+	if w.spare != nil && w.spare.capBytes() >= f.capBytes() {
+		return
+	}
 	for _, c := range f.cols {
 		c.reset(w.enc.keep)
 	}
