@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,6 +137,17 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// idlePs is the Go runtime's idle CPU time: GOMAXPROCS × wall time while
+// the Ps had no goroutine to run. Unlike cores, the share of the Ps kept
+// busy barely depends on what other processes leave of the machine: it
+// shows the pipeline's own waits (a worker waiting for the others, the
+// poll waiting for a fetch).
+func idlePs() time.Duration {
+	s := []metrics.Sample{{Name: "/cpu/classes/idle:cpu-seconds"}}
+	metrics.Read(s)
+	return time.Duration(s[0].Value.Float64() * 1e9)
+}
+
 // reportRates reports msgs/s (wall), msgs/cpu-s, cpu-ns/op, MB/cpu-s and
 // cores (CPU time over wall time: how many cores the run kept busy, which
 // on a shared machine is also bounded by what the others leave).
@@ -153,7 +165,8 @@ func reportRates(b *testing.B, total int64, cpu time.Duration) {
 // apart, as broker-cpu-ns/op) before the timer starts, consumed by one
 // Runner until caught up into a day-partitioned Delta table on local disk
 // with the default configuration (decode_workers = GOMAXPROCS, which -cpu
-// sets); every row committed. Unlike
+// sets); every row committed. p-busy is the share of GOMAXPROCS × wall
+// time the Go runtime's Ps were busy (see idlePs). Unlike
 // BenchmarkEndToEnd (1,000 messages repeated) no two records are alike, so
 // dictionaries, compression and the page index work as on real data. Run it
 // with -cpu 1,2 beside BenchmarkWriterOnlyDistinct (`make bench` does and
@@ -180,15 +193,16 @@ func BenchmarkEndToEndDistinct(b *testing.B) {
 	cfg.Tables[0].Flush.CommitInterval = 10 * time.Second
 	runtime.GC()
 	b.ResetTimer()
-	start, startBroker := processCPU(), brokerCPU()
+	start, startBroker, startIdle := processCPU(), brokerCPU(), idlePs()
 	r := runUntilCaughtUp(b, cfg, ingest.Options{})
-	cpu, bcpu := processCPU()-start, brokerCPU()-startBroker
+	cpu, bcpu, idle := processCPU()-start, brokerCPU()-startBroker, idlePs()-startIdle
 	b.StopTimer()
 	if got := r.Stats()[0].RowsCommitted; got != int64(b.N) {
 		b.Fatalf("committed %d rows, want %d", got, b.N)
 	}
 	reportRates(b, total, cpu)
 	b.ReportMetric(float64(bcpu.Nanoseconds())/float64(b.N), "broker-cpu-ns/op")
+	b.ReportMetric(1-idle.Seconds()/(b.Elapsed().Seconds()*float64(runtime.GOMAXPROCS(0))), "p-busy")
 	var size int64
 	err = filepath.WalkDir(filepath.Join(dir, "ad_impressions"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".parquet") {
