@@ -116,3 +116,25 @@ func newWriterFor(t *testing.T, tab *schema.Table) (*Writer, *mem.Store) {
 	}
 	return w, st
 }
+
+// TestAppendTime: the cached day and hour texts equal appendTransformTime's
+// for times on both sides of 1970 and of day and hour boundaries, in an
+// order that hits and misses the cache.
+func TestAppendTime(t *testing.T) {
+	w := &Writer{}
+	r := rand.New(rand.NewPCG(1, 2))
+	base := []int64{-86_400_000_001, -86_400_000_000, -3_600_000_001, -1, 0, 1, 3_599_999_999, 3_600_000_000, 86_399_999_999, 86_400_000_000, 1_790_000_000_000_000}
+	for i := range 2000 {
+		us := base[r.IntN(len(base))] + int64(r.IntN(3)-1)*int64(r.IntN(1000))
+		if i%7 == 0 {
+			us = r.Int64N(1<<50) - 1<<49
+		}
+		ts := time.UnixMicro(us).UTC()
+		for col, tr := range []schema.Transform{schema.Day, schema.Hour} {
+			got, want := w.appendTime(nil, col, tr, ts), appendTransformTime(nil, tr, ts)
+			if string(got) != string(want) {
+				t.Fatalf("%v of %d µs: %q, want %q", tr, us, got, want)
+			}
+		}
+	}
+}

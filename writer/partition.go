@@ -2,6 +2,7 @@ package writer
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -15,8 +16,9 @@ import (
 )
 
 // route returns the open file of the row's partition, creating it. The
-// partition key is built in reused buffers: routing allocates only when a
-// new partition opens.
+// partition key is built in reused buffers (routing allocates only when a
+// new partition opens), and not at all when the partition values are the
+// last record's.
 func (w *Writer) route(frame int, k Kafka) (*openFile, error) {
 	parts := w.plan.Partitions
 	if len(parts) == 0 {
@@ -25,14 +27,13 @@ func (w *Writer) route(frame int, k Kafka) (*openFile, error) {
 		}
 		return w.open("", nil), nil
 	}
-	key := w.keyBuf[:0]
 	w.pvalBuf = w.pvalBuf[:0]
 	w.pvalPos = w.pvalPos[:0]
 	for i, p := range parts {
 		start := len(w.pvalBuf)
 		var null bool
 		var err error
-		w.pvalBuf, null, err = w.appendPartitionValue(w.pvalBuf, p, frame, k)
+		w.pvalBuf, null, err = w.appendPartitionValue(w.pvalBuf, i, p, frame, k)
 		if err != nil {
 			return nil, err
 		}
@@ -40,19 +41,28 @@ func (w *Writer) route(frame int, k Kafka) (*openFile, error) {
 			null = true // an empty value is null in Delta and Hive
 		}
 		w.pvalPos = append(w.pvalPos, pvalPos{start: start, end: len(w.pvalBuf), null: null})
+	}
+	// Consecutive records mostly go to the same partition.
+	if w.last != nil && string(w.pvalBuf) == string(w.lastVals) && slices.Equal(w.pvalPos, w.lastPos) {
+		return w.last, nil
+	}
+	key := w.keyBuf[:0]
+	for i, p := range parts {
 		if i > 0 {
 			key = append(key, '/')
 		}
 		key = partpath.AppendEscaped(key, p.Name)
 		key = append(key, '=')
-		if null {
+		if pp := w.pvalPos[i]; pp.null {
 			key = append(key, partpath.Null...)
 		} else {
-			key = partpath.AppendEscaped(key, unsafeStr(w.pvalBuf[start:]))
+			key = partpath.AppendEscaped(key, unsafeStr(w.pvalBuf[pp.start:pp.end]))
 		}
 	}
 	w.keyBuf = key
+	w.lastVals, w.lastPos = append(w.lastVals[:0], w.pvalBuf...), append(w.lastPos[:0], w.pvalPos...)
 	if f := w.files[string(key)]; f != nil {
+		w.last = f
 		return f, nil
 	}
 	values := make([]*string, len(parts))
@@ -62,7 +72,8 @@ func (w *Writer) route(frame int, k Kafka) (*openFile, error) {
 			values[i] = &v
 		}
 	}
-	return w.open(string(key), values), nil
+	w.last = w.open(string(key), values)
+	return w.last, nil
 }
 
 type pvalPos struct {
@@ -85,9 +96,9 @@ func (w *Writer) open(key string, values []*string) *openFile {
 
 // appendPartitionValue appends one partition column's value in Delta's
 // partition-value serialization; null reports a null value.
-func (w *Writer) appendPartitionValue(dst []byte, p *schema.PartitionColumn, frame int, k Kafka) ([]byte, bool, error) {
+func (w *Writer) appendPartitionValue(dst []byte, i int, p *schema.PartitionColumn, frame int, k Kafka) ([]byte, bool, error) {
 	if p.KafkaTimestamp {
-		return appendTransformTime(dst, p.Transform, k.Timestamp.UTC()), false, nil
+		return w.appendTime(dst, i, p.Transform, k.Timestamp.UTC()), false, nil
 	}
 	d := &w.dec
 	f := w.prog.fields[p.Field.Index]
@@ -120,7 +131,7 @@ func (w *Writer) appendPartitionValue(dst []byte, p *schema.PartitionColumn, fra
 			if p.Transform == schema.Identity {
 				return t.AppendFormat(dst, "2006-01-02 15:04:05.999999"), false, nil
 			}
-			return appendTransformTime(dst, p.Transform, t), false, nil
+			return w.appendTime(dst, i, p.Transform, t), false, nil
 		}
 		return strconv.AppendInt(dst, micros, 10), false, nil
 	}
@@ -247,6 +258,41 @@ func leUint64(b []byte) uint64 {
 		return 0
 	}
 	return uint64(leUint32(b)) | uint64(leUint32(b[4:]))<<32
+}
+
+// timeText is a partition column's last day or hour (bucket: its start in
+// Unix microseconds divided by the unit) as appendTransformTime formats it.
+type timeText struct {
+	ok     bool
+	bucket int64
+	text   []byte
+}
+
+// appendTime is appendTransformTime for partition column i, formatting a
+// day or an hour only when it differs from the column's last one.
+func (w *Writer) appendTime(dst []byte, i int, t schema.Transform, ts time.Time) []byte {
+	var unit int64
+	switch t {
+	case schema.Day:
+		unit = 86_400_000_000
+	case schema.Hour:
+		unit = 3_600_000_000
+	default:
+		return appendTransformTime(dst, t, ts)
+	}
+	us := ts.UnixMicro()
+	b := us / unit
+	if us%unit < 0 {
+		b-- // floor: before 1970
+	}
+	if len(w.ptime) <= i {
+		w.ptime = append(w.ptime, make([]timeText, i+1-len(w.ptime))...)
+	}
+	c := &w.ptime[i]
+	if !c.ok || c.bucket != b {
+		c.ok, c.bucket, c.text = true, b, appendTransformTime(c.text[:0], t, ts)
+	}
+	return append(dst, c.text...)
 }
 
 func appendTransformTime(dst []byte, t schema.Transform, ts time.Time) []byte {

@@ -61,12 +61,18 @@ type Writer struct {
 	enc    encoder
 	dec    decoder
 
-	files     map[string]*openFile
-	order     []*openFile // open files in creation order (deterministic flushing)
-	finished  []File
-	keyBuf    []byte
-	pvalBuf   []byte
-	pvalPos   []pvalPos
+	files    map[string]*openFile
+	order    []*openFile // open files in creation order (deterministic flushing)
+	finished []File
+	keyBuf   []byte
+	pvalBuf  []byte
+	pvalPos  []pvalPos
+	// last is the file the last routed record went to, with its partition
+	// values (route); nil when that file is gone.
+	last      *openFile
+	lastVals  []byte
+	lastPos   []pvalPos
+	ptime     []timeText // per partition column: the last day or hour formatted
 	now       func() time.Time
 	peakRows  int64
 	peakBuf   int64
@@ -299,6 +305,9 @@ func (w *Writer) abandon(f *openFile, err error) error {
 }
 
 func (w *Writer) drop(f *openFile) {
+	if w.last == f {
+		w.last = nil
+	}
 	delete(w.files, f.key)
 	w.order = slices.DeleteFunc(w.order, func(o *openFile) bool { return o == f })
 }
@@ -429,6 +438,7 @@ func (w *Writer) Discard() {
 	for _, f := range w.order {
 		delete(w.files, f.key)
 	}
+	w.last = nil
 	w.order = w.order[:0]
 	w.finished = nil
 }
