@@ -858,6 +858,7 @@ func truncMax(b []byte) ([]byte, bool) {
 // long gone. Ordinary data's buffers are kept whatever their size (a
 // column chunk is often over keep), or every file would regrow them.
 func (c *column) reset(keep int) {
+	tables := keep
 	if !c.large {
 		keep = math.MaxInt
 	}
@@ -866,6 +867,15 @@ func (c *column) reset(keep int) {
 		reps: trim(c.reps, keep), defs: trim(c.defs, keep), vals: trim(c.vals, keep), idx: trim(c.idx, keep/4), bools: trim(c.bools, keep),
 		dict: c.dict, ndict: c.ndict, dictData: trim(c.dictData, keep), dictOffs: c.dictOffs[:0], seen: c.seen, epoch: c.epoch, rec: c.rec,
 		chunk: trim(c.chunk, keep), pages: c.pages[:0], // sealed: nil, its segments are the file's
+	}
+	// The dictionaries' hash tables are dropped beyond keep bytes whatever
+	// the data: bufferedBytes counts 24 B an entry while the file is open,
+	// a spare's tables not at all.
+	if len(c.dict.slots)*int(unsafe.Sizeof(dictSlot{})) > tables {
+		c.dict = dictTable{}
+	}
+	if len(c.ndict.slots)*int(unsafe.Sizeof(numSlot{})) > tables {
+		c.ndict = numTable{}
 	}
 	c.dict.reset()
 	c.ndict.reset()

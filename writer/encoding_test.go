@@ -344,3 +344,47 @@ func TestSpareKeepsLargerFile(t *testing.T) {
 		t.Errorf("spare after Flush holds %d bytes of buffers, want the busy file's (at least 1 MiB)", n)
 	}
 }
+
+// TestDictTablesTrimmedOnReset: a dictionary hash table over keep bytes
+// (a column of many distinct values) is dropped when its file's buffers
+// are kept for the next file, for numbers and byte arrays; a small one is
+// kept, emptied.
+func TestDictTablesTrimmedOnReset(t *testing.T) {
+	const keep = 1 << 20
+	e := &encoder{}
+	fill := func(c *column, from, n, mod int) {
+		c.vals, c.nvals = c.vals[:0], n
+		for i := range n {
+			c.vals = binary.LittleEndian.AppendUint64(c.vals, uint64(from+i%mod))
+		}
+		if !c.indexValues(e) {
+			t.Fatalf("values %d..: no dictionary", from)
+		}
+	}
+	small, big := newColumn(&colSpec{kind: parquet.Int64, dict: true}), newColumn(&colSpec{kind: parquet.Int64, dict: true})
+	fill(small, 0, 8000, 10)
+	fill(big, 0, 8000, 10)
+	fill(big, 100, 100_000, 100_000) // a later page: the dictionary grows
+	bytesCol, bytesSmall := newColumn(&colSpec{kind: parquet.ByteArray, dict: true}), newColumn(&colSpec{kind: parquet.ByteArray, dict: true})
+	for i := range 100_000 {
+		bytesCol.byteArray(0, 0, fmt.Appendf(nil, "v%d", i))
+		bytesSmall.byteArray(0, 0, fmt.Appendf(nil, "v%d", i%10))
+	}
+	for _, c := range []*column{small, big, bytesCol, bytesSmall} {
+		c.reset(keep)
+	}
+	if big.ndict.slots != nil || bytesCol.dict.slots != nil {
+		t.Errorf("after reset: %d and %d slots kept of the large tables, want none", len(big.ndict.slots), len(bytesCol.dict.slots))
+	}
+	if small.ndict.slots == nil || small.ndict.n != 0 || bytesSmall.dict.slots == nil || bytesSmall.dict.n != 0 {
+		t.Errorf("after reset: small tables %d/%d and %d/%d slots/entries, want kept and empty", len(small.ndict.slots), small.ndict.n, len(bytesSmall.dict.slots), bytesSmall.dict.n)
+	}
+	// Both start again from nothing and index as before.
+	fill(big, 0, 8000, 10)
+	if len(big.dictOffs) != 10 || e.ints[9] != 9 {
+		t.Errorf("after reset: %d entries, want 10", len(big.dictOffs))
+	}
+	if i := bytesCol.dictIndex([]byte("v7")); i != 0 || len(bytesCol.dictOffs) != 1 {
+		t.Errorf("after reset: index %d of a new value, %d entries, want 0, 1", i, len(bytesCol.dictOffs))
+	}
+}
