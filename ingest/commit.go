@@ -101,7 +101,7 @@ func (r *Runner) commitFailed(ctx context.Context, t *table, s *sink, err error)
 	switch {
 	case errors.Is(err, commitlog.ErrFenced):
 		r.m.conflicts.WithLabelValues(s.name).Inc()
-		r.drop(ctx, t, err)
+		r.drop(t, err)
 		return false, nil
 	case errors.Is(err, commitlog.ErrAmbiguousCommit):
 		// It may have landed: retrying could commit the rows twice, and
@@ -109,7 +109,7 @@ func (r *Runner) commitFailed(ctx context.Context, t *table, s *sink, err error)
 		// the watermarks instead (if they cannot be read now, a stale one
 		// leads to a fence and another reset, never to a duplicate).
 		r.m.retries.WithLabelValues(s.name).Inc()
-		r.drop(ctx, t, err)
+		r.drop(t, err)
 		return false, nil
 	case errors.Is(err, commitlog.ErrUnsupportedProtocol), errors.As(err, new(*schema.IncompatibleError)):
 		return false, err
@@ -145,7 +145,7 @@ func (r *Runner) stop(err error) {
 // the rebalance callbacks (which run while it does not poll) may call it:
 // franz-go's SetOffsets must not race a poll. r.mu is held.
 func (r *Runner) reset(ctx context.Context, t *table, why error) {
-	r.drop(ctx, t, why)
+	r.drop(t, why)
 	if !t.committing && r.fatal == nil {
 		r.reseek(ctx, t)
 	}
@@ -154,10 +154,11 @@ func (r *Runner) reset(ctx context.Context, t *table, why error) {
 // drop drops every buffered row, uncommitted file and batch of t and marks
 // its partitions for a reseek, which the poll loop does once no commit of t
 // is running (a running one may still land); until then their records are
-// skipped. The poll decoded in the background is applied first (quiesce).
-// r.mu is held.
-func (r *Runner) drop(ctx context.Context, t *table, why error) {
-	r.quiesce(ctx)
+// skipped. It waits for the workers decoding a poll in the background
+// first (they write t's writers); the poll loop applies that poll later,
+// skipping t's records. r.mu is held.
+func (r *Runner) drop(t *table, why error) {
+	r.dec.wait()
 	r.log.Warn("dropping buffered rows; re-reading from the table's watermarks", "table", t.name, "reason", why)
 	r.m.resets.WithLabelValues(t.name).Inc()
 	t.skipBatch = true

@@ -42,13 +42,15 @@ import (
 //     reset discarded it already, and on a fatal error its table is
 //     dropped.
 //   - Nothing else touches those writers, or the table state the workers
-//     read (the upload context), while they decode: whoever takes r.mu to
-//     do so — drop (every reset: a committer's fence or ambiguous commit
-//     too), the rebalance callbacks, shutdown — first waits for the
-//     workers and applies their poll (quiesce). The poll loop's own passes
-//     (maintain, cuts, the sequential tables' records) come after
-//     finishDecode. So a poll's records are applied before any rebalance
-//     callback, cut or reset, as if they had been decoded at once.
+//     read (the upload context), while they decode. The rebalance callbacks
+//     and shutdown first wait for the workers and apply their poll
+//     (quiesce); drop (every reset: a committer's fence or ambiguous commit
+//     too) waits for them, and the poll loop applies their poll after it,
+//     skipping the dropped table's records as if the reset had come first
+//     (the apply phase may reset a table, which seeks: that must not run
+//     on a committer during a poll). The poll loop's own passes (maintain,
+//     cuts, the sequential tables' records) come after finishDecode. So a
+//     poll's records are applied before any rebalance callback or cut.
 //   - The cut flushes every shard (in parallel, one goroutine per shard
 //     with open files) before it takes the partitions' offset ranges, so a
 //     commit's txns still cover only offsets whose rows are in its files or
@@ -392,18 +394,27 @@ func (r *Runner) decodePrepared(ctx context.Context, stop error) error {
 
 // finishDecode waits for the workers decoding the last poll in the
 // background, if any, and applies the outcomes. The poll loop calls it
-// after its next poll returns; everything else that touches the writers
-// of a table decoded in parallel, or the state the workers read, calls
-// quiesce first: drop (a reset), the rebalance callbacks and shutdown (so
-// every cut too). It returns the error Run must stop on. r.mu is held.
+// after its next poll returns; the rebalance callbacks and shutdown call
+// quiesce first (so every cut is after it), drop waits for the workers.
+// It returns the error Run must stop on. r.mu is held.
 func (r *Runner) finishDecode(ctx context.Context) error {
 	b := &r.dec
 	if b.decoded == nil {
 		return nil
 	}
-	<-b.decoded.Done()
+	b.wait()
 	b.decoded = nil
 	return r.applyDecoded(ctx, nil)
+}
+
+// wait waits for the workers decoding in the background, if any, without
+// applying their poll: for drop, which may run on a committer, where the
+// apply phase may not run (a reset there would seek during a poll). r.mu
+// is held.
+func (b *decodeBatch) wait() {
+	if b.decoded != nil {
+		<-b.decoded.Done()
+	}
 }
 
 // quiesce is finishDecode for the goroutines other than the poll loop: the
@@ -535,7 +546,7 @@ func (r *Runner) applyDecoded(ctx context.Context, stop error) error {
 	}
 	for _, t := range r.tables {
 		if unapplied[t] {
-			r.drop(ctx, t, fmt.Errorf("stopping: %w", stop))
+			r.drop(t, fmt.Errorf("stopping: %w", stop))
 		}
 	}
 	for _, l := range b.lags {

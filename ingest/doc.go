@@ -33,8 +33,9 @@
 //     smaller poll takes fewer shards), while the Kafka client polls the
 //     next records; the outcomes (dead letters, resets, fatal errors, the
 //     consumed offsets) are applied in the order the records were polled,
-//     before any cut, reset or rebalance callback, exactly as the
-//     sequential path (DecodeWorkers 1) applies them. A cut flushes every shard and a reset drops every
+//     before any cut or rebalance callback, exactly as the sequential path
+//     (DecodeWorkers 1) applies them (a reset meanwhile drops its table's
+//     records of that poll, as if it had come first). A cut flushes every shard and a reset drops every
 //     shard, so the rules above hold unchanged. Registry-fed tables decode
 //     sequentially.
 //   - Deadlines. Every storage request has Config.Storage.RequestTimeout

@@ -459,7 +459,7 @@ func (r *Runner) finishBatch(ctx context.Context, t *table, b *batch, s *sink, e
 	if errors.Is(err, errReset) {
 		// The batch cannot be committed: its offsets must be read again,
 		// or the next commit's watermark would skip them.
-		r.drop(ctx, t, err)
+		r.drop(t, err)
 		return nil
 	}
 	keep, stop := r.commitFailed(ctx, t, s, err)

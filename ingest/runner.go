@@ -109,8 +109,8 @@ type Runner struct {
 	// committer (which commits without it: sink.commit), and franz-go's
 	// rebalance callbacks. The poll loop processes a poll's records with
 	// it held (the tables decoded in parallel go on decoding them in the
-	// background until finishDecode, which anyone else touching their
-	// writers calls first: decode.go), then calls AllowRebalance. It
+	// background until finishDecode; anyone else touching their writers
+	// waits for them first: decode.go), then calls AllowRebalance. It
 	// relies on franz-go's
 	// BlockRebalanceOnPoll rule: no OnPartitions{Assigned,Revoked,Lost}
 	// callback runs between a poll's return and AllowRebalance, and no poll
