@@ -124,24 +124,33 @@ func (c *column) dictIndexCheck(b []byte, utf8Check bool) int32 {
 	}
 }
 
-// growDict doubles the table (64 slots at first) and re-inserts every
-// entry.
-func (c *column) growDict() { c.rehash(max(64, 2*len(c.dict.slots))) }
-
-// dropEntries takes the entries from n on out of the dictionary.
+// dropEntries takes the entries from n on out of the dictionary. They are
+// the last ones added, and the table holds what inserting the entries in
+// order gives (growDict re-inserts them in order too), so clearing their
+// slots from the last back leaves the table of the first n: a rolled-back
+// record costs what it added, not a rebuild of the whole table.
 func (c *column) dropEntries(n int32) {
-	if int(n) >= len(c.dictOffs) {
-		return
+	t := &c.dict
+	for e := int32(len(c.dictOffs)) - 1; e >= n; e-- {
+		_, h := dictKey(c.dictValue(e))
+		i := (h >> 32) & t.mask
+		for t.slots[i].idx != e+1 {
+			i = (i + 1) & t.mask
+		}
+		t.slots[i] = dictSlot{}
+		t.n--
 	}
-	c.dictData = c.dictData[:c.dictOffs[n]]
-	c.dictOffs = c.dictOffs[:n]
-	c.rehash(len(c.dict.slots))
+	if int(n) < len(c.dictOffs) {
+		c.dictData = c.dictData[:c.dictOffs[n]]
+		c.dictOffs = c.dictOffs[:n]
+	}
 }
 
-// rehash rebuilds the table with n slots from the dictionary's bytes.
-func (c *column) rehash(n int) {
+// growDict doubles the table (64 slots at first) and re-inserts every
+// entry, hashing it again from the dictionary's bytes.
+func (c *column) growDict() {
 	t := &c.dict
-	t.n = len(c.dictOffs)
+	n := max(64, 2*len(t.slots))
 	if cap(t.slots) >= n {
 		t.slots = t.slots[:n]
 		clear(t.slots)

@@ -94,3 +94,47 @@ func BenchmarkDictIndex(b *testing.B) {
 		})
 	}
 }
+
+// TestDropEntries: taking the last entries out of the dictionary (a
+// rolled-back record's) leaves a table that finds every kept value at its
+// index and none of the dropped ones, through table growths in the dropped
+// record and collisions of a table kept three quarters full.
+func TestDropEntries(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	c := newColumn(&colSpec{kind: parquet.ByteArray, dict: true, str: true})
+	var kept [][]byte
+	for round := range 300 {
+		n := int32(len(c.dictOffs))
+		for range 1 + r.IntN(40) { // a record: new values and kept ones
+			if len(kept) > 0 && r.IntN(3) == 0 {
+				c.dictIndex(kept[r.IntN(len(kept))])
+			} else {
+				c.dictIndex(fmt.Appendf(nil, "r%d-%d", round, r.IntN(1<<20)))
+			}
+		}
+		if r.IntN(2) == 0 { // rolled back
+			c.dropEntries(n)
+		}
+		kept = kept[:0]
+		for e := range int32(len(c.dictOffs)) {
+			kept = append(kept, bytes.Clone(c.dictValue(e)))
+		}
+		used := 0
+		for _, s := range c.dict.slots {
+			if s.idx != 0 {
+				used++
+			}
+		}
+		if used != len(kept) || c.dict.n != len(kept) {
+			t.Fatalf("round %d: %d slots used, n %d, want %d", round, used, c.dict.n, len(kept))
+		}
+		for e, v := range kept {
+			if got := c.dictIndex(v); got != int32(e) {
+				t.Fatalf("round %d: dictIndex(%q) = %d, want %d", round, v, got, e)
+			}
+		}
+	}
+	if len(kept) < 1000 {
+		t.Fatalf("%d entries: the table did not grow enough", len(kept))
+	}
+}
