@@ -538,8 +538,10 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 	c.encoding = enc
 
 	if (c.dictMode || c.numDict) && len(c.dictData) > maxDictBytes {
-		// The dictionary stops here: later pages are PLAIN.
+		// The dictionary stops here: later pages are PLAIN, or DELTA where
+		// the next page, a probe (compState), finds it smaller.
 		c.dictMode, c.numDict = false, false
+		c.comp.pages = 0
 		c.dict.reset()
 		c.ndict.reset()
 	}

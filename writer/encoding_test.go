@@ -105,8 +105,11 @@ func TestNumericDictionary(t *testing.T) {
 			t.Errorf("%s: data pages per encoding %v, want dictionary pages only", col, p)
 		}
 	}
-	if p := pages("o_int64"); p[format.RLEDictionary] == 0 || p[format.Plain]+p[format.DeltaBinaryPacked] == 0 {
-		t.Errorf("o_int64: data pages per encoding %v, want dictionary pages, then PLAIN or DELTA_BINARY_PACKED", p)
+	// Its values after the dictionary are consecutive: the page after the
+	// one that stops the dictionary is a probe, which finds
+	// DELTA_BINARY_PACKED smaller.
+	if p := pages("o_int64"); p[format.RLEDictionary] == 0 || p[format.DeltaBinaryPacked] == 0 || p[format.Plain] != 0 {
+		t.Errorf("o_int64: data pages per encoding %v, want dictionary pages, then DELTA_BINARY_PACKED", p)
 	}
 	if p := pages("o_float"); p[format.RLEDictionary] != 0 {
 		t.Errorf("o_float (distinct values): data pages per encoding %v, want no dictionary", p)
@@ -173,6 +176,82 @@ func TestNumericDictionary(t *testing.T) {
 				}
 			}
 			check("parquet-go", i, i32, i64, f32, f64)
+			i++
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestNumericDictionaryAfterNulls: a numeric column null on its first
+// page, then of distinct clustered values, gives its dictionary up on its
+// first page with values; that page is a probe (the column's probe count
+// is past it), so it and the next are DELTA_BINARY_PACKED, not PLAIN
+// until the next probe. The file, with its empty dictionary page, reads
+// back with DuckDB and parquet-go.
+func TestNumericDictionaryAfterNulls(t *testing.T) {
+	const nulls, n = 20_000, 40_000
+	md := loadMessage(t, "edge/edge.binpb", "edge.OptionalScalars")
+	tab, err := schema.Derive(md, schema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fI64 := md.Fields().ByName("o_int64")
+	msgs := make([][]byte, n)
+	for i := range msgs {
+		m := dynamicpb.NewMessage(md)
+		if i >= nulls {
+			m.Set(fI64, protoreflect.ValueOfInt64(int64(i)*7919))
+		}
+		if msgs[i], err = proto.Marshal(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := mem.New()
+	w, err := NewTable(Config{}, tab, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := writeAll(t, w, msgs)
+	b := readStored(t, st, files[0].Path)
+	p := map[format.Encoding]int32{}
+	for _, s := range chunkMeta(t, b, "o_int64").EncodingStats {
+		if s.PageType == format.DataPage {
+			p[s.Encoding] += s.Count
+		}
+	}
+	if p[format.DeltaBinaryPacked] == 0 || p[format.Plain] != 0 {
+		t.Errorf("o_int64: data pages per encoding %v, want DELTA_BINARY_PACKED after the nulls, no PLAIN", p)
+	}
+	rows := readRows(t, export(t, st, files))
+	if len(rows) != n {
+		t.Fatalf("DuckDB read %d rows, want %d", len(rows), n)
+	}
+	for i, row := range rows {
+		v, ok := row["o_int64"].(int64)
+		if ok != (i >= nulls) || ok && v != int64(i)*7919 {
+			t.Fatalf("DuckDB row %d: o_int64 %v", i, row["o_int64"])
+		}
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, _ := pf.Schema().Lookup("o_int64")
+	rr := parquet.NewReader(pf)
+	buf := make([]parquet.Row, 1000)
+	for i := 0; i < n; {
+		k, err := rr.ReadRows(buf)
+		for _, row := range buf[:k] {
+			for _, v := range row {
+				if v.Column() == col.ColumnIndex && (v.IsNull() != (i < nulls) || !v.IsNull() && v.Int64() != int64(i)*7919) {
+					t.Fatalf("parquet-go row %d: o_int64 %v", i, v)
+				}
+			}
 			i++
 		}
 		if err == io.EOF {

@@ -66,7 +66,8 @@ func (t *numTable) grow() {
 // gives up once more than 1/numDictShare of the page's values are
 // distinct: it then empties the dictionary, turns it off for the rest of
 // the file and returns false, and the page is written PLAIN or
-// DELTA_BINARY_PACKED.
+// DELTA_BINARY_PACKED (it is a probe, compState: after pages of nulls the
+// column's probe count is past it).
 func (c *column) indexValues(e *encoder) bool {
 	w := valueSize(c.spec)
 	limit := math.MaxInt
@@ -93,6 +94,7 @@ func (c *column) indexValues(e *encoder) bool {
 		if s.idx == 0 {
 			if t.n >= limit {
 				c.numDict = false
+				c.comp.pages = 0 // this page is the first that may be DELTA: a probe
 				t.reset()
 				c.dictData, c.dictOffs = c.dictData[:0], c.dictOffs[:0]
 				return false
