@@ -97,9 +97,11 @@ func (e *encoder) compressPage(c *column, levelsLen int, dict bool) error {
 	e.delta = false
 	// A byte-array page of e.keep bytes or more is not copied into e.alt
 	// (memory_limit; and flushPage may have built it in c.vals' buffer,
-	// which encodeDelta reads).
-	deltaOK := !dict && c.nvals > 1 && (c.spec.kind == parquet.Int32 || c.spec.kind == parquet.Int64 ||
-		c.spec.kind == parquet.ByteArray && len(e.page) < e.keep)
+	// which encodeDelta reads). Without compression the choice is never
+	// made (pages are stored PLAIN below), so DELTA is not encoded.
+	deltaOK := !dict && c.nvals > 1 && e.codec.kind != format.Uncompressed &&
+		(c.spec.kind == parquet.Int32 || c.spec.kind == parquet.Int64 ||
+			c.spec.kind == parquet.ByteArray && len(e.page) < e.keep)
 	if probe {
 		st.store, st.delta = false, false
 	}
