@@ -79,14 +79,16 @@ const probeEvery = 8
 
 // compressPage compresses e.page (levels, then the values from byte
 // levelsLen, PLAIN, or dictionary indexes when dict) into e.comp. For INT32 and
-// INT64 columns it may replace e.page by the values DELTA_BINARY_PACKED, for
-// byte arrays by the values DELTA_LENGTH_BYTE_ARRAY (e.delta reports it):
-// Spark's vectorized reader, DuckDB, arrow and parquet-go all read both
-// encodings. The first shrinks timestamps, offsets and other clustered
-// integers far below what zstd gets from PLAIN; the second takes the
-// lengths out from between the values, which for ids, hashes and other
-// values of one length saves zstd a match per value: a smaller page,
-// compressed in a fraction of the time. A page that
+// INT64 columns it may replace e.page by the values DELTA_BINARY_PACKED
+// (e.delta reports it): Spark's vectorized reader, DuckDB, arrow and
+// parquet-go all read that encoding, and it shrinks timestamps, offsets and
+// other clustered integers far below what zstd gets from PLAIN. Byte arrays
+// are never DELTA_LENGTH_BYTE_ARRAY, smaller as that is for values of one
+// length: Spark's vectorized reader before 3.5.7 takes a value's length
+// from its place in the output batch instead of in the page (SPARK-52240),
+// so a page that does not start a batch, or has nulls, fails to read
+// (ArrayIndexOutOfBoundsException: Spark 3.5.6 on the benchmark corpus) or
+// reads wrong values. A page that
 // does not compress is stored: as a zstd frame of raw blocks (a reader
 // decompresses it like any other, the writer spends nothing), or, for the
 // other codecs, compressed anyway.
@@ -95,13 +97,10 @@ func (e *encoder) compressPage(c *column, levelsLen int, dict bool) error {
 	probe := st.pages%probeEvery == 0
 	st.pages++
 	e.delta = false
-	// A byte-array page of e.keep bytes or more is not copied into e.alt
-	// (memory_limit; and flushPage may have built it in c.vals' buffer,
-	// which encodeDelta reads). Without compression the choice is never
-	// made (pages are stored PLAIN below), so DELTA is not encoded.
+	// Without compression the choice is never made (pages are stored PLAIN
+	// below), so DELTA is not encoded.
 	deltaOK := !dict && c.nvals > 1 && e.codec.kind != format.Uncompressed &&
-		(c.spec.kind == parquet.Int32 || c.spec.kind == parquet.Int64 ||
-			c.spec.kind == parquet.ByteArray && len(e.page) < e.keep)
+		(c.spec.kind == parquet.Int32 || c.spec.kind == parquet.Int64)
 	if probe {
 		st.store, st.delta = false, false
 	}
@@ -139,45 +138,18 @@ func (e *encoder) compressPage(c *column, levelsLen int, dict bool) error {
 }
 
 // encodeDelta writes into e.alt the page's levels followed by its INT32 or
-// INT64 values DELTA_BINARY_PACKED, or its byte arrays
-// DELTA_LENGTH_BYTE_ARRAY: the lengths DELTA_BINARY_PACKED, then the
-// values' bytes.
+// INT64 values DELTA_BINARY_PACKED.
 func (e *encoder) encodeDelta(c *column, levelsLen int) {
 	e.alt = append(e.alt[:0], e.page[:levelsLen]...)
 	var enc delta.BinaryPackedEncoding
-	switch c.spec.kind {
-	case parquet.Int32:
+	if c.spec.kind == parquet.Int32 {
 		v := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(c.vals))), len(c.vals)/4)
 		e.levels, _ = enc.EncodeInt32(e.levels[:0], v)
-	case parquet.Int64:
+	} else {
 		v := unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(c.vals))), len(c.vals)/8)
 		e.levels, _ = enc.EncodeInt64(e.levels[:0], v)
-	default:
-		e.ints = e.ints[:0]
-		for off := 0; off < len(c.vals); {
-			n := binary.LittleEndian.Uint32(c.vals[off:])
-			e.ints = append(e.ints, int32(n))
-			off += 4 + int(n)
-		}
-		e.levels, _ = enc.EncodeInt32(e.levels[:0], e.ints)
-		e.alt = append(e.alt, e.levels...)
-		for off := 0; off < len(c.vals); {
-			n := int(binary.LittleEndian.Uint32(c.vals[off:]))
-			e.alt = append(e.alt, c.vals[off+4:off+4+n]...)
-			off += 4 + n
-		}
-		return
 	}
 	e.alt = append(e.alt, e.levels...)
-}
-
-// deltaEncoding is the encoding of the column's pages that compressPage
-// turned into e.alt (encodeDelta).
-func (s *colSpec) deltaEncoding() format.Encoding {
-	if s.kind == parquet.ByteArray {
-		return format.DeltaLengthByteArray
-	}
-	return format.DeltaBinaryPacked
 }
 
 // stored returns src in the form of the codec that costs nothing to write:

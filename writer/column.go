@@ -67,7 +67,7 @@ type column struct {
 	stats     chunkStats
 	encoding  format.Encoding // encoding of the last data page
 	plainPgs  int             // data pages written PLAIN
-	deltaPgs  int             // data pages written DELTA_BINARY_PACKED or DELTA_LENGTH_BYTE_ARRAY (colSpec.deltaEncoding)
+	deltaPgs  int             // data pages written DELTA_BINARY_PACKED
 	comp      compState       // whether the next page is worth compressing
 	// large: a value over maxDictBytes or a page of at least keep bytes
 	// went into this file, so reset drops the buffers grown past keep;
@@ -343,7 +343,7 @@ func (c *column) dictValue(i int32) []byte {
 type encoder struct {
 	page    []byte
 	levels  []byte
-	ints    []int32 // a numeric page's dictionary indexes (column.indexValues), a byte-array page's lengths (encodeDelta)
+	ints    []int32 // a numeric page's dictionary indexes (column.indexValues)
 	comp    []byte
 	header  bytes.Buffer
 	proto   thrift.CompactProtocol
@@ -484,7 +484,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		compSize = e.rawSize(p)
 	}
 	if e.delta {
-		enc = c.spec.deltaEncoding()
+		enc = format.DeltaBinaryPacked
 		c.plainPgs--
 		c.deltaPgs++
 	}

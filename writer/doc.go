@@ -39,9 +39,9 @@
 //     pays and for INT32, INT64, FLOAT and DOUBLE columns whose first page
 //     with values has at most one distinct value in eight (as Spark
 //     dictionary-encodes them), DELTA_BINARY_PACKED for INT32/INT64 pages
-//     and DELTA_LENGTH_BYTE_ARRAY for byte-array pages where they compress
-//     smaller than PLAIN, and PLAIN otherwise (never BYTE_STREAM_SPLIT,
-//     which Spark 3.5's vectorized reader lacks), page
+//     where it compresses smaller than PLAIN, and PLAIN otherwise (never
+//     BYTE_STREAM_SPLIT, which Spark 3.5's vectorized reader lacks, nor
+//     DELTA_LENGTH_BYTE_ARRAY, which it misreads before 3.5.7), page
 //     statistics, column and offset indexes consistent with the pages, and
 //     one row group. A page never splits a row. Compression is decided per
 //     page: a zstd page that does not shrink by 1/16 is stored as a zstd

@@ -135,9 +135,8 @@ func (f *openFile) finish(w *Writer) ([][]byte, int64, error) {
 			encStats = append(encStats, format.PageEncodingStats{PageType: format.DataPage, Encoding: format.Plain, Count: int32(c.plainPgs)})
 		}
 		if c.deltaPgs > 0 {
-			de := c.spec.deltaEncoding()
-			encs = append(encs, de)
-			encStats = append(encStats, format.PageEncodingStats{PageType: format.DataPage, Encoding: de, Count: int32(c.deltaPgs)})
+			encs = append(encs, format.DeltaBinaryPacked)
+			encStats = append(encStats, format.PageEncodingStats{PageType: format.DataPage, Encoding: format.DeltaBinaryPacked, Count: int32(c.deltaPgs)})
 		}
 		encs = append(encs, format.RLE)
 		md.Encoding = encs
