@@ -225,9 +225,6 @@ func (c *column) dropDictionary() {
 // the first rows entries of the page. Commit is free (the file's row count
 // moves); rollback, which is rare, finds the row's start by counting.
 func (c *column) rollback(rows int) {
-	if c.rec != nil && c.dictRec == *c.rec && c.dictMode {
-		c.dropEntries(c.dictMark)
-	}
 	sp := c.spec
 	var entries int
 	switch {
@@ -240,7 +237,8 @@ func (c *column) rollback(rows int) {
 	}
 	keep := rows
 	if sp.maxRep > 0 {
-		keep, seen := len(c.reps), 0
+		keep = len(c.reps)
+		seen := 0
 		for i, r := range c.reps {
 			if r == 0 {
 				if seen == rows {
@@ -250,10 +248,13 @@ func (c *column) rollback(rows int) {
 				seen++
 			}
 		}
-		c.truncate(keep, entries)
-		return
 	}
 	c.truncate(keep, entries)
+	// After truncate: its first page's values are counted in firstPlain
+	// from the dictionary, which dropEntries cuts.
+	if c.rec != nil && c.dictRec == *c.rec && c.dictMode {
+		c.dropEntries(c.dictMark)
+	}
 }
 
 // shrink reallocates the page buffers that a rolled-back record (one too
@@ -291,6 +292,11 @@ func (c *column) truncate(keep, entries int) {
 	c.nvals -= removed
 	switch {
 	case c.dictMode:
+		if c.dictPages == 0 { // byteArray and dictString counted them
+			for _, i := range c.idx[c.nvals:] {
+				c.firstPlain -= 4 + len(c.dictValue(i))
+			}
+		}
 		c.idx = c.idx[:c.nvals]
 	case sp.kind == parquet.Boolean:
 		c.bools = c.bools[:c.nvals]

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/protolake/protolake/schema"
 	"github.com/protolake/protolake/storage/mem"
@@ -142,4 +143,86 @@ func TestAppendTime(t *testing.T) {
 			}
 		}
 	}
+}
+
+// mergedRecords returns n generated AdImpression records, one in every
+// (on average) followed by a second campaign_id or a second device (a
+// message merged into it): the one-pass decode hands those that had the
+// field already to the two passes.
+func mergedRecords(t *testing.T, md protoreflect.MessageDescriptor, n, every int) [][]byte {
+	t.Helper()
+	g := &gen{r: rand.New(rand.NewPCG(1, 16)), maxDepth: 3}
+	r := rand.New(rand.NewPCG(1, 17))
+	var recs [][]byte
+	for len(recs) < n {
+		base, err := proto.MarshalOptions{Deterministic: true}.Marshal(g.message(md, 0))
+		if err != nil {
+			continue
+		}
+		if r.IntN(every) != 0 {
+			recs = append(recs, base)
+			continue
+		}
+		recs = append(recs, seenTwice(base, r)[3+len(recs)%2])
+	}
+	return recs
+}
+
+// TestDirectMergedStream writes a stream of records that mostly fall back
+// (merged messages) with a one-pass writer and a two-pass one, with
+// MaxBytes small enough to cut several files: the files must be the same,
+// so a rolled-back record must leave nothing counted towards MaxBytes (the
+// first page's PLAIN size, column.firstPlain). Without a dictionary and
+// with small pages, the rollbacks also cross many pages of PLAIN byte
+// arrays and repeated columns (column.mark), and with fewer of them the
+// mark of an earlier page is stale.
+func TestDirectMergedStream(t *testing.T) {
+	tab := adTable(t, schema.Options{})
+	dense := mergedRecords(t, tab.Plan.Message, 3000, 1)
+	sparse := mergedRecords(t, tab.Plan.Message, 3000, 20)
+	ctx := context.Background()
+	for i, cfg := range []Config{{MaxBytes: 200 << 10, PageBytes: 1 << 20}, {MaxBytes: 300 << 10, PageBytes: 4 << 10, NoDictionary: true}, {PageRows: 40, NoDictionary: true}} {
+		recs, minFiles, wantTwoPass := dense, 3, int64(len(dense)/2)
+		if i == 2 {
+			// A page's last rollback early in it and the next page's first
+			// later in that page: a mark of the old page must not be used.
+			recs, minFiles, wantTwoPass = sparse, 1, int64(len(sparse)/40)
+		}
+		one, st1 := newWriterCfg(t, cfg, tab)
+		two, st2 := newWriterCfg(t, cfg, tab)
+		two.direct, two.nested = false, false
+		for j, m := range recs {
+			k := Kafka{Topic: "t", Offset: int64(j), Timestamp: time.UnixMilli(1_790_000_000_000)}
+			e1, e2 := one.Write(ctx, m, k), two.Write(ctx, m, k)
+			if fmt.Sprint(e1) != fmt.Sprint(e2) {
+				t.Fatalf("%+v: record %d: one pass: %v; two passes: %v", cfg, j, e1, e2)
+			}
+		}
+		if one.dec.twoPass < wantTwoPass {
+			t.Fatalf("%+v: %d of %d records fell back to two passes, want %d", cfg, one.dec.twoPass, len(recs), wantTwoPass)
+		}
+		f1, err1 := one.Flush(ctx)
+		f2, err2 := two.Flush(ctx)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%+v: flush: %v, %v", cfg, err1, err2)
+		}
+		if len(f1) != len(f2) || len(f2) < minFiles {
+			t.Fatalf("%+v: %d files in one pass, %d in two (want the same, at least %d)", cfg, len(f1), len(f2), minFiles)
+		}
+		for j := range f1 {
+			if b1, b2 := readStored(t, st1, f1[j].Path), readStored(t, st2, f2[j].Path); !bytes.Equal(b1, b2) {
+				t.Errorf("%+v: file %d differs: %d bytes (%d rows) in one pass, %d (%d rows) in two", cfg, j, len(b1), f1[j].Rows, len(b2), f2[j].Rows)
+			}
+		}
+	}
+}
+
+func newWriterCfg(t *testing.T, cfg Config, tab *schema.Table) (*Writer, *mem.Store) {
+	t.Helper()
+	st := mem.New()
+	w, err := NewTable(cfg, tab, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, st
 }
