@@ -55,6 +55,9 @@ type column struct {
 	rec      *uint64
 	dictRec  uint64
 	dictMark int32
+	// mark is where rollback last found the page's committed rows to end,
+	// so that it counts on from there: see rowMark.
+	mark rowMark
 
 	// finished pages
 	sealed    [][]byte // earlier segments of the chunk: large pages stay whole (flushPage)
@@ -221,10 +224,30 @@ func (c *column) dropDictionary() {
 	c.dictData, c.dictOffs = c.dictData[:0], c.dictOffs[:0]
 }
 
+// rowMark is a position in a column's page that rollback found: the
+// page's first rows rows end at rep (repeated columns) and, for a PLAIN
+// byte-array column, its first valN values at byte valPos. Rollback counts
+// from the mark, not from the page start, and moves it to what it keeps,
+// so the rollbacks of a page walk each entry once between them: a record
+// that rolls back costs its own entries, not the page's (a producer that
+// merges messages has every record fall back to the two passes). The mark
+// is of the page that starts at file row first; a new page or file makes
+// it stale, and a stale mark counts as the page start.
+type rowMark struct {
+	first        int64
+	rows, rep    int
+	valN, valPos int
+	walked       int // entries and values counted, for tests
+}
+
 // rollback removes the entries of the row being decoded: everything after
 // the first rows entries of the page. Commit is free (the file's row count
-// moves); rollback, which is rare, finds the row's start by counting.
+// moves); rollback finds the row's start by counting on from c.mark.
 func (c *column) rollback(rows int) {
+	m := &c.mark
+	if m.first != c.pageFirstRow || m.rows > rows || m.rep > len(c.reps) || m.valPos > len(c.vals) {
+		*m = rowMark{first: c.pageFirstRow, walked: m.walked}
+	}
 	sp := c.spec
 	var entries int
 	switch {
@@ -238,9 +261,9 @@ func (c *column) rollback(rows int) {
 	keep := rows
 	if sp.maxRep > 0 {
 		keep = len(c.reps)
-		seen := 0
-		for i, r := range c.reps {
-			if r == 0 {
+		seen := m.rows
+		for i := m.rep; i < len(c.reps); i++ {
+			if c.reps[i] == 0 {
 				if seen == rows {
 					keep = i
 					break
@@ -248,6 +271,8 @@ func (c *column) rollback(rows int) {
 				seen++
 			}
 		}
+		m.walked += keep - m.rep
+		m.rows, m.rep = seen, keep
 	}
 	c.truncate(keep, entries)
 	// After truncate: its first page's values are counted in firstPlain
@@ -301,10 +326,16 @@ func (c *column) truncate(keep, entries int) {
 	case sp.kind == parquet.Boolean:
 		c.bools = c.bools[:c.nvals]
 	case sp.kind == parquet.ByteArray:
-		off := 0
-		for range c.nvals {
+		m := &c.mark
+		if m.valN > c.nvals {
+			m.valN, m.valPos = 0, 0
+		}
+		off := m.valPos
+		for range c.nvals - m.valN {
 			off += 4 + int(binary.LittleEndian.Uint32(c.vals[off:]))
 		}
+		m.walked += c.nvals - m.valN
+		m.valN, m.valPos = c.nvals, off
 		c.vals = c.vals[:off]
 	default:
 		c.vals = c.vals[:c.nvals*valueSize(sp)]
