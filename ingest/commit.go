@@ -154,11 +154,8 @@ func (r *Runner) reset(ctx context.Context, t *table, why error) {
 // drop drops every buffered row, uncommitted file and batch of t and marks
 // its partitions for a reseek, which the poll loop does once no commit of t
 // is running (a running one may still land); until then their records are
-// skipped. It waits for the workers decoding a poll in the background
-// first (they write t's writers); the poll loop applies that poll later,
-// skipping t's records. r.mu is held.
+// skipped. r.mu is held.
 func (r *Runner) drop(t *table, why error) {
-	r.dec.wait()
 	r.log.Warn("dropping buffered rows; re-reading from the table's watermarks", "table", t.name, "reason", why)
 	r.m.resets.WithLabelValues(t.name).Inc()
 	t.skipBatch = true

@@ -24,44 +24,27 @@ import (
 //     finish together whatever the partitions' shares of the poll. A Kafka
 //     partition's rows may be in several shards' files; each file holds
 //     them in offset order.
-//   - A poll's records go through three phases. Prepare (poll loop, in
-//     process, r.mu held): the same checks as the sequential path before a
+//   - process runs in three phases, all while the poll loop holds r.mu.
+//     Prepare (poll loop): the same checks as the sequential path before a
 //     write (stale offsets, control records, unframing), a job list, and
 //     its split over the shards. Decode (a pool of at most DecodeWorkers
-//     goroutines, in the background while the poll loop polls again): each
-//     shard's writer writes its jobs in order; it touches nothing but its
-//     writer, its sink's uploader (which has its own mutex) and the atomic
-//     memory counters, and it takes no lock the poll loop holds. Apply
-//     (finishDecode, r.mu held: the poll loop once its next poll returns,
-//     which the end of the decode also ends, before anything else of that
-//     pass), in the order the records were polled: dead letters, resets
-//     and fatal errors exactly as the sequential path decides them, and
-//     the partitions' consumed offsets (first, last, dFirst). A record
-//     whose turn in the apply phase never comes (its table was reset, or
-//     Run is stopping on an error) was possibly written by its shard: a
-//     reset discarded it already, and on a fatal error its table is
-//     dropped.
-//   - Nothing else touches those writers, or the table state the workers
-//     read (the upload context), while they decode. The rebalance callbacks
-//     and shutdown first wait for the workers and apply their poll
-//     (quiesce); drop (every reset: a committer's fence or ambiguous commit
-//     too) waits for them, and the poll loop applies their poll after it,
-//     skipping the dropped table's records as if the reset had come first
-//     (the apply phase may reset a table, which seeks: that must not run
-//     on a committer during a poll). The poll loop's own passes (maintain,
-//     cuts, the sequential tables' records) come after finishDecode. So a
-//     poll's records are applied before any rebalance callback or cut.
+//     goroutines, the poll loop one of them): each shard's writer writes its jobs in order; it
+//     touches nothing but its writer, its sink's uploader (which has its
+//     own mutex) and the atomic memory counters. Apply (poll loop), in the
+//     order the records were polled: dead letters, resets and fatal errors
+//     exactly as the sequential path decides them, and the partitions'
+//     consumed offsets (first, last, dFirst). A record whose turn in the
+//     apply phase never comes (its table was reset, or Run is stopping on
+//     an error) was possibly written by its shard: a reset discarded it
+//     already, and on a fatal error its table is dropped.
 //   - The cut flushes every shard (in parallel, one goroutine per shard
 //     with open files) before it takes the partitions' offset ranges, so a
 //     commit's txns still cover only offsets whose rows are in its files or
 //     earlier ones. A reset (fenced, ambiguous, lost partitions) discards
-//     every shard, after the poll being decoded is applied.
+//     every shard: it needs r.mu, so it never runs during the decode phase,
+//     and it drops whatever that phase wrote.
 //   - Memory: every shard's buffers count against the buffer limit; the
-//     largest shards' buffers are flushed first (shards.FlushLargest). The
-//     next poll's records are held while the workers decode (at most one
-//     fetch more, bounded by fetchMaxBytes), except after a poll with a
-//     record of memory_limit/64 bytes or more: that one is decoded and
-//     applied before the next poll.
+//     largest shards' buffers are flushed first (shards.FlushLargest).
 //     Large records (memory_limit/64 or more) decode one at a time across
 //     the workers (decodeBatch.large), so at most one record is decoded at
 //     the scale memory_limit reserves for it; after writing one, a worker
@@ -241,12 +224,6 @@ type decodeBatch struct {
 	lags   []partLag
 	others int64      // bytes buffered by the writers no task writes
 	large  sync.Mutex // held by a worker decoding a large record
-	// holdsLarge: a record of memory_limit/64 bytes or more was prepared.
-	holdsLarge bool
-	// decoded is done once the workers decoding the batch in the
-	// background are (nil when none are): set by decodePrepared, cleared by
-	// finishDecode.
-	decoded context.Context
 }
 
 // tableShare is one table's records of a poll, to be split across its
@@ -296,7 +273,6 @@ func (r *Runner) prepare(fp kgo.FetchTopicPartition, ps *partState) {
 			continue // already consumed or committed (a stale fetch)
 		}
 		last = rec.Offset
-		b.holdsLarge = b.holdsLarge || int64(len(rec.Value)) >= int64(r.cfg.MemoryLimit)/64
 		j := decodeJob{ps: ps, rec: rec}
 		if !rec.Attrs.IsControl() {
 			if payload, err := unframe(t.cfg.Framing, rec.Value); err != nil {
@@ -340,97 +316,44 @@ func (b *decodeBatch) split() {
 	}
 }
 
-// decodePrepared starts decoding the prepared records on the pool, in the
-// background: the poll loop polls again meanwhile, and finishDecode waits
-// for the workers and applies the outcomes in poll order. A poll with a
-// record of memory_limit/64 bytes or more is decoded and applied before it
-// returns, so that no second poll's records are held beside it. stop is
-// the error the sequential tables' records stopped on (then nothing is
-// decoded and the outcomes are applied at once); it returns the error Run
-// must stop on. r.mu is held (the workers do not take it).
+// decodePrepared decodes the prepared records on the pool and applies the
+// outcomes in poll order. stop is the error the sequential tables' records
+// stopped on (then nothing is decoded); it returns the error Run must stop
+// on. r.mu is held (the workers do not take it).
 func (r *Runner) decodePrepared(ctx context.Context, stop error) error {
 	b := &r.dec
+	defer b.reset()
 	if len(b.jobs) == 0 {
-		b.reset()
 		return stop
 	}
-	if b.split(); stop != nil || len(b.tasks) == 0 {
-		return r.applyDecoded(ctx, stop)
-	}
-	b.others = 0
-	for _, t := range r.tables {
-		b.others += t.buffered()
-	}
-	for _, tk := range b.tasks {
-		n := tk.w.BufferedBytes()
-		tk.held.Store(n)
-		b.others -= n
-	}
-	var next atomic.Int64
-	work := func() {
-		for {
-			i := next.Add(1) - 1
-			if i >= int64(len(b.tasks)) {
-				return
-			}
-			r.decodeTask(ctx, b.tasks[i])
+	if b.split(); stop == nil && len(b.tasks) > 0 {
+		b.others = 0
+		for _, t := range r.tables {
+			b.others += t.buffered()
 		}
-	}
-	var wg sync.WaitGroup
-	for range min(len(b.tasks), r.cfg.DecodeWorkers) {
-		wg.Go(work)
-	}
-	decoded, done := context.WithCancel(context.Background())
-	b.decoded = decoded
-	go func() {
+		for _, tk := range b.tasks {
+			n := tk.w.BufferedBytes()
+			tk.held.Store(n)
+			b.others -= n
+		}
+		var next atomic.Int64
+		work := func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(b.tasks)) {
+					return
+				}
+				r.decodeTask(ctx, b.tasks[i])
+			}
+		}
+		var wg sync.WaitGroup
+		for range min(len(b.tasks), r.cfg.DecodeWorkers) - 1 {
+			wg.Go(work)
+		}
+		work()
 		wg.Wait()
-		done()
-	}()
-	if b.holdsLarge {
-		return r.finishDecode(ctx)
 	}
-	return nil
-}
-
-// finishDecode waits for the workers decoding the last poll in the
-// background, if any, and applies the outcomes. The poll loop calls it
-// after its next poll returns; the rebalance callbacks and shutdown call
-// quiesce first (so every cut is after it), drop waits for the workers.
-// It returns the error Run must stop on. r.mu is held.
-func (r *Runner) finishDecode(ctx context.Context) error {
-	b := &r.dec
-	if b.decoded == nil {
-		return nil
-	}
-	b.wait()
-	b.decoded = nil
-	return r.applyDecoded(ctx, nil)
-}
-
-// wait waits for the workers decoding in the background, if any, without
-// applying their poll: for drop, which may run on a committer, where the
-// apply phase may not run (a reset there would seek during a poll). r.mu
-// is held.
-func (b *decodeBatch) wait() {
-	if b.decoded != nil {
-		<-b.decoded.Done()
-	}
-}
-
-// quiesce is finishDecode for the goroutines other than the poll loop: the
-// error the outcomes stop on, if any, is recorded for Run (stop). r.mu is
-// held.
-func (r *Runner) quiesce(ctx context.Context) { r.stop(r.finishDecode(ctx)) }
-
-// wakeWhenDecoded ends the poll that cancel ends once the workers decoding
-// in the background are done (nothing is then left to wait for the poll to
-// return: the outcomes are applied, a cut or caught-up is seen, without
-// delay). It returns the function that stops waiting. r.mu is held.
-func (b *decodeBatch) wakeWhenDecoded(cancel context.CancelFunc) (stop func() bool) {
-	if b.decoded == nil {
-		return func() bool { return false }
-	}
-	return context.AfterFunc(b.decoded, cancel)
+	return r.applyDecoded(ctx, stop)
 }
 
 // decodeTask writes one shard's jobs in order, on a pool goroutine. It
@@ -506,12 +429,10 @@ func (r *Runner) limitShard(ctx context.Context, tk *decodeTask) error {
 }
 
 // applyDecoded applies the decoded jobs in poll order, as the sequential
-// path (handle) does record by record, empties the batch, and returns the
-// error Run must stop on (stop, or a dead letter that cannot be written).
-// r.mu is held.
+// path (handle) does record by record, and returns the error Run must stop
+// on (stop, or a dead letter that cannot be written). r.mu is held.
 func (r *Runner) applyDecoded(ctx context.Context, stop error) error {
 	b := &r.dec
-	defer b.reset()
 	var unapplied map[*table]bool
 	for i := range b.jobs {
 		j := &b.jobs[i]
@@ -571,5 +492,4 @@ func (b *decodeBatch) reset() {
 	b.active = b.active[:0]
 	clear(b.last)
 	b.lags = b.lags[:0]
-	b.holdsLarge = false
 }

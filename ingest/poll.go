@@ -76,10 +76,8 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.woken = false
 			cancel()
 		}
-		decoded := r.dec.wakeWhenDecoded(cancel)
 		r.mu.Unlock()
 		fetches := cl.PollRecords(pctx, 10_000)
-		decoded()
 		r.mu.Lock()
 		r.wakePoll = nil
 		r.mu.Unlock()
@@ -90,8 +88,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.mu.Lock()
 		err := r.fatal // a committer's
 		if err == nil {
-			// The last poll's records, decoded during this poll.
-			err = r.finishDecode(ctx)
+			err = r.process(ctx, fetches)
 		}
 		if err == nil {
 			err = r.kafkaFatal()
@@ -99,21 +96,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err == nil {
 			r.maintain(ctx)
 		}
-		if err == nil {
-			// The tables decoded in parallel go on decoding this poll's
-			// records in the background, until finishDecode.
-			err = r.process(ctx, fetches)
-		}
 		if err == nil && r.caughtUp(ctx) {
 			// Cut now and go on polling: a failed commit is retried by the
 			// committer and dropped buffers are read again before Run may
-			// stop. (Caught up counts applied records only, so a decode
-			// still running holds records past the end offsets: cut them
-			// too.)
-			if err = r.finishDecode(ctx); err == nil {
-				r.cutAll(ctx)
-				caughtUp = r.caughtUp(ctx) && r.allCommitted()
-			}
+			// stop.
+			r.cutAll(ctx)
+			caughtUp = r.caughtUp(ctx) && r.allCommitted()
 		}
 		r.stop(err)
 		fatal := r.fatal
@@ -133,7 +121,6 @@ func (r *Runner) shutdown(ctx context.Context, caughtUp bool, stopCommitters con
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
 	defer cancel()
 	r.mu.Lock()
-	r.quiesce(sctx)
 	err := r.fatal
 	if err == nil {
 		r.cl.PauseFetchTopics(r.topics...)

@@ -184,7 +184,6 @@ func (r *Runner) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[strin
 	if len(revoked) == 0 {
 		return
 	}
-	r.quiesce(ctx) // the last poll's records are cut and committed too
 	r.log.Info("partitions revoked", "partitions", revoked)
 	affected := map[*table]bool{}
 	for topic := range revoked {
@@ -226,7 +225,6 @@ func (r *Runner) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]in
 	<-r.started
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.quiesce(ctx) // before the partitions are forgotten: dropped below
 	r.log.Warn("partitions lost", "partitions", lost)
 	r.joined = false
 	r.updateReady()

@@ -108,10 +108,7 @@ type Runner struct {
 	// Three kinds of goroutine take it: the poll loop, each table's
 	// committer (which commits without it: sink.commit), and franz-go's
 	// rebalance callbacks. The poll loop processes a poll's records with
-	// it held (the tables decoded in parallel go on decoding them in the
-	// background until finishDecode; anyone else touching their writers
-	// waits for them first: decode.go), then calls AllowRebalance. It
-	// relies on franz-go's
+	// it held, then calls AllowRebalance. It relies on franz-go's
 	// BlockRebalanceOnPoll rule: no OnPartitions{Assigned,Revoked,Lost}
 	// callback runs between a poll's return and AllowRebalance, and no poll
 	// starts while a callback runs. So the partitions do not change while a
