@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -224,6 +225,9 @@ type decodeBatch struct {
 	lags   []partLag
 	others int64      // bytes buffered by the writers no task writes
 	large  sync.Mutex // held by a worker decoding a large record
+	// minShard is the least payload split gives a shard: minShardBytes
+	// when 0 (tests lower it: export_test.go).
+	minShard int64
 }
 
 // tableShare is one table's records of a poll, to be split across its
@@ -301,8 +305,9 @@ func (r *Runner) prepare(fp kgo.FetchTopicPartition, ps *partState) {
 // on which shard writes a record: the cut flushes every shard, a reset
 // discards every shard, and the apply phase follows the poll order.
 func (b *decodeBatch) split() {
+	least := cmp.Or(b.minShard, minShardBytes)
 	for _, sh := range b.active {
-		n := int64(min(len(sh.tasks), max(1, int(sh.bytes/minShardBytes))))
+		n := int64(min(len(sh.tasks), max(1, int(sh.bytes/least))))
 		var pos int64
 		for _, i := range sh.jobs {
 			tk := sh.tasks[pos*n/max(1, sh.bytes)]

@@ -129,8 +129,8 @@ func baseConfig(t testing.TB, brokers []string, dir string) ingest.Config {
 
 // testDecodeWorkers is the decode_workers of the tests' configs:
 // PLTEST_DECODE_WORKERS (1: the sequential path), by default 3, so that the
-// tests run the parallel path whatever GOMAXPROCS is, with more than one
-// partition of a 6-partition topic per shard. Benchmarks take
+// tests run the parallel path whatever GOMAXPROCS is, each poll split over
+// the shards (splitPolls). Benchmarks take
 // PLTEST_DECODE_WORKERS too when it is set, and else the default
 // (GOMAXPROCS, which -cpu sets).
 func testDecodeWorkers(t testing.TB) int {
@@ -159,6 +159,7 @@ func runUntilCaughtUp(t testing.TB, cfg ingest.Config, opts ingest.Options) *ing
 	if err != nil {
 		t.Fatalf("NewRunner: %v", err)
 	}
+	splitPolls(t, r)
 	if err := r.Run(ctx); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -319,9 +320,21 @@ func startRunner(ctx context.Context, t testing.TB, cfg ingest.Config, opts inge
 	return goRun(ctx, t, r)
 }
 
+// splitPolls makes a test's Runner split each poll's records of a table
+// decoded in parallel over all its shards (a shard gets at least 1 byte,
+// not minShardBytes, 256 KiB, which the tests' polls seldom reach), so
+// that a Kafka partition's records of one poll go to several shards, as
+// they do at high rates. Benchmarks keep the default.
+func splitPolls(t testing.TB, r *ingest.Runner) {
+	if _, ok := t.(*testing.B); !ok {
+		ingest.SetMinShardBytes(r, 1)
+	}
+}
+
 // goRun runs r in the background, as startRunner does: for a test that
 // sets something up between NewRunner and Run.
 func goRun(ctx context.Context, t testing.TB, r *ingest.Runner) *running {
+	splitPolls(t, r)
 	ctx, cancel := context.WithCancel(ctx)
 	b := &running{Runner: r, cancel: cancel, done: make(chan error, 1)}
 	go func() { b.done <- r.Run(ctx) }()

@@ -22,8 +22,10 @@ import (
 )
 
 // TestParallelDecodeTxnRule streams records to 12 partitions, every 37th
-// one corrupt, into a Runner decoding them on a pool (decode_workers 4: 3
-// partitions per shard; and 1, the sequential path, as the reference),
+// one corrupt, into a Runner decoding them on a pool (decode_workers 4,
+// each poll split over the shards, so that a partition's records of one
+// poll are written by several: splitPolls; and 1, the sequential path, as
+// the reference),
 // with files rotating mid-poll (max_rows 64) and one commit whose outcome
 // stays unknown for a while, so the table is dropped and re-read while
 // records keep being decoded. Every commit of the main table is then read

@@ -65,6 +65,7 @@ func childMain() int {
 		fmt.Fprintln(os.Stderr, "NewRunner:", err)
 		return 1
 	}
+	ingest.SetMinShardBytes(r, 1) // as splitPolls does
 	if err := r.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "Run:", err)
 		return 1
