@@ -35,8 +35,9 @@ type Config struct {
 	// split: each poll's records of a table are split into that many runs
 	// of equal bytes, in poll order, decoded in parallel (docs/operations.md,
 	// "Throughput: cores and instances"); a shard gets at least 256 KiB of
-	// a poll, so a smaller one takes fewer shards. Each shard writes its own files, so a
-	// commit adds up to that many files per table partition.
+	// a poll, so a smaller one takes fewer shards. Each shard writes its
+	// own files, so a commit adds up to that many files per table
+	// partition.
 	// 1 decodes every record on the poll loop, one after the other.
 	// Tables fed through a schema registry always decode sequentially.
 	// Default: GOMAXPROCS (the cores the process may use).

@@ -29,9 +29,9 @@ import (
 //     Prepare (poll loop): the same checks as the sequential path before a
 //     write (stale offsets, control records, unframing), a job list, and
 //     its split over the shards. Decode (a pool of at most DecodeWorkers
-//     goroutines, the poll loop one of them): each shard's writer writes its jobs in order; it
-//     touches nothing but its writer, its sink's uploader (which has its
-//     own mutex) and the atomic memory counters. Apply (poll loop), in the
+//     goroutines, the poll loop one of them): each shard's writer writes
+//     its jobs in order; it touches nothing but its writer, its sink's
+//     uploader (which has its own mutex) and the atomic memory counters. Apply (poll loop), in the
 //     order the records were polled: dead letters, resets and fatal errors
 //     exactly as the sequential path decides them, and the partitions'
 //     consumed offsets (first, last, dFirst). A record whose turn in the

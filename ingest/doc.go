@@ -30,10 +30,10 @@
 //     Config.DecodeWorkers goroutines (default GOMAXPROCS), each table's
 //     buffers split into as many shards and its records of the poll into
 //     as many runs of equal bytes, in poll order (at least 256 KiB each: a
-//     smaller poll takes fewer shards); the outcomes (dead letters, resets, fatal errors, the
-//     consumed offsets) are applied on the poll loop in the order the
-//     records were polled, exactly as the sequential path (DecodeWorkers 1)
-//     applies them. A cut flushes every shard and a reset drops every
+//     smaller poll takes fewer shards); the outcomes (dead letters, resets,
+//     fatal errors, the consumed offsets) are applied on the poll loop in
+//     the order the records were polled, exactly as the sequential path
+//     (DecodeWorkers 1) applies them. A cut flushes every shard and a reset drops every
 //     shard, so the rules above hold unchanged. Registry-fed tables decode
 //     sequentially.
 //   - Deadlines. Every storage request has Config.Storage.RequestTimeout
