@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"syscall"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ func (discardStore) Put(_ context.Context, _ string, r io.Reader) error {
 }
 
 // BenchmarkWriter: wire bytes → finished zstd Parquet files in a mem store.
-func BenchmarkWriter(b *testing.B) { benchWriter(b, Config{}, true, benchCorpus) }
+func BenchmarkWriter(b *testing.B) { benchWriter(b, Config{}, true, benchCorpus, schema.Options{}) }
 
 // BenchmarkWriter545 is BenchmarkWriter on messages of 545 bytes on
 // average (benchCorpus545), the message size of issue 16's writer-only
@@ -72,12 +73,24 @@ func BenchmarkWriter545(b *testing.B) {
 	if avg := float64(total) / float64(len(msgs)); avg < corpus545Mean || avg >= corpus545Mean+1 {
 		b.Fatalf("corpus545 averages %.1f bytes, want %d", avg, corpus545Mean)
 	}
-	benchWriter(b, Config{}, true, benchCorpus545)
+	benchWriter(b, Config{}, true, benchCorpus545, schema.Options{})
 }
 
 // BenchmarkWriterDiscardStore is BenchmarkWriter with a store that keeps
 // nothing, to show the writer's own allocations.
-func BenchmarkWriterDiscardStore(b *testing.B) { benchWriter(b, Config{}, false, benchCorpus) }
+func BenchmarkWriterDiscardStore(b *testing.B) {
+	benchWriter(b, Config{}, false, benchCorpus, schema.Options{})
+}
+
+// BenchmarkWriterDay is BenchmarkWriter into a table partitioned by
+// day(event_time), the partitioning of the ingest benchmarks' table
+// (ingest's baseConfig): the corpus's event times, 8 s apart, span ten
+// days, so each pass of it fills ten files of about 10,800 rows, finished
+// at the pass's end as a Runner's commit finishes its open files. It fails
+// unless the warm-up pass wrote files of more than one partition.
+func BenchmarkWriterDay(b *testing.B) {
+	benchWriter(b, Config{}, true, benchCorpus, schema.Options{Partitions: []string{"day(event_time)"}})
+}
 
 // BenchmarkWriterCompression is BenchmarkWriter at each compression
 // setting, reporting the output's bytes per row (file-B/row) beside the CPU
@@ -95,13 +108,17 @@ func BenchmarkWriterCompression(b *testing.B) {
 		if c.ZstdLevel != 0 {
 			name = fmt.Sprintf("zstd-%d", c.ZstdLevel)
 		}
-		b.Run(name, func(b *testing.B) { benchWriter(b, c, false, benchCorpus) })
+		b.Run(name, func(b *testing.B) { benchWriter(b, c, false, benchCorpus, schema.Options{}) })
 	}
 }
 
-func benchWriter(b *testing.B, cfg Config, memStore bool, corpus func() ([][]byte, int64)) {
+// benchWriter writes corpus through a Writer for the AdImpression table
+// derived with opts: one warm-up pass, then b.N messages, finishing every
+// open file at the end of each pass of the corpus (without partitions the
+// pass's last row fills its 100,000-row file, so nothing else is open).
+func benchWriter(b *testing.B, cfg Config, memStore bool, corpus func() ([][]byte, int64), opts schema.Options) {
 	msgs, total := corpus()
-	tab := deriveTable(b, "adtrack/v1/adtrack.binpb", "adtrack.v1.AdImpression", schema.Options{})
+	tab := deriveTable(b, "adtrack/v1/adtrack.binpb", "adtrack.v1.AdImpression", opts)
 	var st storage.Store = discardStore{}
 	if memStore {
 		st = mem.New()
@@ -121,7 +138,19 @@ func benchWriter(b *testing.B, cfg Config, memStore bool, corpus func() ([][]byt
 			b.Fatal(err)
 		}
 	}
-	w.TakeFinished()
+	warm, err := w.Flush(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(opts.Partitions) > 0 {
+		dirs := map[string]bool{}
+		for _, f := range warm {
+			dirs[path.Dir(f.Path)] = true
+		}
+		if len(dirs) < 2 {
+			b.Fatalf("partitioned by %v, the warm-up pass wrote files in %d partition directories, want more than one", opts.Partitions, len(dirs))
+		}
+	}
 	var fileBytes, fileRows int64
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -133,7 +162,11 @@ func benchWriter(b *testing.B, cfg Config, memStore bool, corpus func() ([][]byt
 		}
 
 		if i%len(msgs) == len(msgs)-1 {
-			for _, f := range w.TakeFinished() {
+			files, err := w.Flush(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, f := range files {
 				fileBytes += f.Size
 				fileRows += f.Rows
 			}
