@@ -2,7 +2,6 @@ package writer
 
 import (
 	"bytes"
-	"io"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -149,39 +148,11 @@ func TestDeltaBinaryPacked(t *testing.T) {
 			t.Fatalf("DuckDB row %d: bid_floor_nanos %v position %v, want %d %d", i, row["bid_floor_nanos"], pl["position"], wantFloor[i], wantPos[i])
 		}
 	}
-	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	floorCol, _ := pf.Schema().Lookup("bid_floor_nanos")
-	posCol, _ := pf.Schema().Lookup("placement", "position")
-	rr := parquet.NewReader(pf)
-	buf := make([]parquet.Row, 1000)
-	for i := 0; i < n; {
-		k, err := rr.ReadRows(buf)
-		for _, row := range buf[:k] {
-			var floor int64
-			var pos int32
-			for _, v := range row {
-				switch v.Column() {
-				case floorCol.ColumnIndex:
-					floor = v.Int64()
-				case posCol.ColumnIndex:
-					pos = v.Int32()
-				}
-			}
-			if floor != wantFloor[i] || pos != wantPos[i] {
-				t.Fatalf("parquet-go row %d: %d %d, want %d %d", i, floor, pos, wantFloor[i], wantPos[i])
-			}
-			i++
+	parquetGoRows(t, b, n, [][]string{{"bid_floor_nanos"}, {"placement", "position"}}, func(i int, v []parquet.Value) {
+		if floor, pos := v[0].Int64(), v[1].Int32(); floor != wantFloor[i] || pos != wantPos[i] {
+			t.Fatalf("parquet-go row %d: %d %d, want %d %d", i, floor, pos, wantFloor[i], wantPos[i])
 		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 }
 
 // TestStoredZstdFrame: a page stored without compression is a zstd frame

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -143,48 +142,19 @@ func TestNumericDictionary(t *testing.T) {
 		check("DuckDB", i, i32, i64, f32, f64)
 	}
 
-	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx := func(name string) int {
-		c, _ := pf.Schema().Lookup(name)
-		return c.ColumnIndex
-	}
-	ci32, ci64, cf32, cf64 := idx("o_int32"), idx("o_int64"), idx("o_float"), idx("o_double")
-	rr := parquet.NewReader(pf)
-	buf := make([]parquet.Row, 1000)
-	for i := 0; i < n; {
-		k, err := rr.ReadRows(buf)
-		for _, row := range buf[:k] {
-			var i32 *int32
-			var f64 *float64
-			var i64 int64
-			var f32 float32
-			for _, v := range row {
-				switch c := v.Column(); {
-				case c == ci32 && !v.IsNull():
-					x := v.Int32()
-					i32 = &x
-				case c == ci64:
-					i64 = v.Int64()
-				case c == cf32:
-					f32 = v.Float()
-				case c == cf64 && !v.IsNull():
-					x := v.Double()
-					f64 = &x
-				}
-			}
-			check("parquet-go", i, i32, i64, f32, f64)
-			i++
+	parquetGoRows(t, b, n, [][]string{{"o_int32"}, {"o_int64"}, {"o_float"}, {"o_double"}}, func(i int, v []parquet.Value) {
+		var i32 *int32
+		var f64 *float64
+		if !v[0].IsNull() {
+			x := v[0].Int32()
+			i32 = &x
 		}
-		if err == io.EOF {
-			break
+		if !v[3].IsNull() {
+			x := v[3].Double()
+			f64 = &x
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+		check("parquet-go", i, i32, v[1].Int64(), v[2].Float(), f64)
+	})
 }
 
 // TestNumericDictionaryAfterNulls: a numeric column null on its first
@@ -237,30 +207,11 @@ func TestNumericDictionaryAfterNulls(t *testing.T) {
 			t.Fatalf("DuckDB row %d: o_int64 %v", i, row["o_int64"])
 		}
 	}
-	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	col, _ := pf.Schema().Lookup("o_int64")
-	rr := parquet.NewReader(pf)
-	buf := make([]parquet.Row, 1000)
-	for i := 0; i < n; {
-		k, err := rr.ReadRows(buf)
-		for _, row := range buf[:k] {
-			for _, v := range row {
-				if v.Column() == col.ColumnIndex && (v.IsNull() != (i < nulls) || !v.IsNull() && v.Int64() != int64(i)*7919) {
-					t.Fatalf("parquet-go row %d: o_int64 %v", i, v)
-				}
-			}
-			i++
+	parquetGoRows(t, b, n, [][]string{{"o_int64"}}, func(i int, v []parquet.Value) {
+		if v[0].IsNull() != (i < nulls) || !v[0].IsNull() && v[0].Int64() != int64(i)*7919 {
+			t.Fatalf("parquet-go row %d: o_int64 %v", i, v[0])
 		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 }
 
 // TestByteBounds: the min and max by 8-byte prefix keys are those of
@@ -324,39 +275,11 @@ func TestNoDeltaLengthByteArray(t *testing.T) {
 			t.Fatalf("DuckDB row %d: %v %x %v, want %s %x %v", i, row["impression_id"], tc, row["consent_string"], ids[i], traces[i], consents[i])
 		}
 	}
-	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	idCol, _ := pf.Schema().Lookup("impression_id")
-	tcCol, _ := pf.Schema().Lookup("trace_context")
-	rr := parquet.NewReader(pf)
-	buf := make([]parquet.Row, 1000)
-	for i := 0; i < n; {
-		k, err := rr.ReadRows(buf)
-		for _, row := range buf[:k] {
-			var id string
-			var tc []byte
-			for _, v := range row {
-				switch v.Column() {
-				case idCol.ColumnIndex:
-					id = string(v.ByteArray())
-				case tcCol.ColumnIndex:
-					tc = v.ByteArray()
-				}
-			}
-			if id != ids[i] || !bytes.Equal(tc, traces[i]) {
-				t.Fatalf("parquet-go row %d: %s %x, want %s %x", i, id, tc, ids[i], traces[i])
-			}
-			i++
+	parquetGoRows(t, b, n, [][]string{{"impression_id"}, {"trace_context"}}, func(i int, v []parquet.Value) {
+		if id, tc := string(v[0].ByteArray()), v[1].ByteArray(); id != ids[i] || !bytes.Equal(tc, traces[i]) {
+			t.Fatalf("parquet-go row %d: %s %x, want %s %x", i, id, tc, ids[i], traces[i])
 		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 }
 
 // TestDropDictionaryAllocatesOnce: a first page whose dictionary is dropped

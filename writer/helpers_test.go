@@ -1,12 +1,14 @@
 package writer
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/parquet-go/parquet-go"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/protolake/protolake/schema"
@@ -88,4 +90,52 @@ func export(t testing.TB, st *mem.Store, files []File) []string {
 		out = append(out, p)
 	}
 	return out
+}
+
+// parquetGoRows reads file b with parquet-go, a reader independent of
+// DuckDB, and calls fn with each row's index and the values of the leaf
+// columns at paths (v[k] is paths[k]'s; a path is the column's names from
+// the top). It fails the test unless the file holds exactly n rows.
+func parquetGoRows(t testing.TB, b []byte, n int, paths [][]string, fn func(i int, v []parquet.Value)) {
+	t.Helper()
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pf.NumRows() != int64(n) {
+		t.Fatalf("parquet-go sees %d rows, want %d", pf.NumRows(), n)
+	}
+	cols := make([]int, len(paths))
+	for k, p := range paths {
+		c, ok := pf.Schema().Lookup(p...)
+		if !ok {
+			t.Fatalf("parquet-go: no column %v", p)
+		}
+		cols[k] = c.ColumnIndex
+	}
+	rr := parquet.NewReader(pf)
+	defer rr.Close()
+	buf := make([]parquet.Row, 1000)
+	v := make([]parquet.Value, len(paths))
+	for i := 0; ; {
+		k, err := rr.ReadRows(buf)
+		for _, row := range buf[:k] {
+			clear(v)
+			for _, x := range row {
+				for j, c := range cols {
+					if x.Column() == c {
+						v[j] = x
+					}
+				}
+			}
+			fn(i, v)
+			i++
+		}
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
