@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/protolake/protolake/ingest"
+	"github.com/protolake/protolake/internal/bigtest"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -20,7 +21,7 @@ import (
 // does not exist: each time Run gives up after kafka.fatal_after with the
 // error instead of retrying forever.
 func TestInteropPermanentKafkaErrors(t *testing.T) {
-	plain, saslAddr, tlsAddr := interopEnv(t, "PLTEST_INTEROP_KAFKA_BROKERS"), interopEnv(t, "PLTEST_INTEROP_KAFKA_SASL_BROKERS"), interopEnv(t, "PLTEST_INTEROP_KAFKA_TLS_BROKERS")
+	plain, saslAddr, tlsAddr := bigtest.InteropEnv(t, "PLTEST_INTEROP_KAFKA_BROKERS"), bigtest.InteropEnv(t, "PLTEST_INTEROP_KAFKA_SASL_BROKERS"), bigtest.InteropEnv(t, "PLTEST_INTEROP_KAFKA_TLS_BROKERS")
 	const fatalAfter = 3 * time.Second
 	for _, tc := range []struct {
 		name  string

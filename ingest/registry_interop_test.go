@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/protolake/protolake/internal/bigtest"
 	"github.com/protolake/protolake/registry"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -19,7 +20,7 @@ import (
 // tier's Kafka broker (fetch sessions, a real group coordinator), where
 // pausing, seeking back and resuming must deliver the waiting records again.
 func TestRegistryOutageRealBroker(t *testing.T) {
-	brokers := interopEnv(t, "PLTEST_INTEROP_KAFKA_BROKERS")
+	brokers := bigtest.InteropEnv(t, "PLTEST_INTEROP_KAFKA_BROKERS")
 	seeds := strings.Split(brokers, ",")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
@@ -47,7 +48,7 @@ func TestRegistryOutageRealBroker(t *testing.T) {
 // against the interop tier's Apicurio Registry server, the schemas
 // registered through its Confluent-compatible API by franz-go's client.
 func TestRegistryCrashRecoveryApicurio(t *testing.T) {
-	url := interopEnv(t, "PLTEST_INTEROP_REGISTRY_URL")
+	url := bigtest.InteropEnv(t, "PLTEST_INTEROP_REGISTRY_URL")
 	cl, err := sr.NewClient(sr.URLs(url))
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/protolake/protolake/ingest"
+	"github.com/protolake/protolake/internal/bigtest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -21,8 +22,8 @@ import (
 // logs a WARN for SASL PLAIN over plaintext and for insecure_skip_verify —
 // none when TLS is verified with the test CA — and never the password.
 func TestInteropKafkaSecurity(t *testing.T) {
-	plain, saslAddr, tlsAddr, ca := interopEnv(t, "PLTEST_INTEROP_KAFKA_BROKERS"), interopEnv(t, "PLTEST_INTEROP_KAFKA_SASL_BROKERS"),
-		interopEnv(t, "PLTEST_INTEROP_KAFKA_TLS_BROKERS"), interopEnv(t, "PLTEST_INTEROP_KAFKA_CA_FILE")
+	plain, saslAddr, tlsAddr, ca := bigtest.InteropEnv(t, "PLTEST_INTEROP_KAFKA_BROKERS"), bigtest.InteropEnv(t, "PLTEST_INTEROP_KAFKA_SASL_BROKERS"),
+		bigtest.InteropEnv(t, "PLTEST_INTEROP_KAFKA_TLS_BROKERS"), bigtest.InteropEnv(t, "PLTEST_INTEROP_KAFKA_CA_FILE")
 	const password = "protolake-secret"
 	const saslWarn = "SASL PLAIN over a plaintext connection"
 	const skipWarn = "kafka.tls.insecure_skip_verify is on"

@@ -1,7 +1,8 @@
-// Package bigtest holds the helpers of the opt-in large-scale tests (a table
-// of a million files, compaction memory): a positive integer from the
-// environment, the process's peak resident set size, and the "report: " line
-// a child test process prints for its parent.
+// Package bigtest holds the helpers of the opt-in test tiers: for the
+// large-scale tests (a table of a million files, compaction memory) a
+// positive integer from the environment, the process's peak resident set
+// size, and the "report: " line a child test process prints for its parent;
+// for the interop tier the servers' addresses `make interop` exports.
 package bigtest
 
 import (
@@ -25,6 +26,17 @@ func EnvInt(t testing.TB, name string, def int) int {
 		t.Fatalf("%s=%q: want a positive number", name, s)
 	}
 	return n
+}
+
+// InteropEnv is the value of the interop tier's environment variable name
+// (exported by `make interop`); the test fails when it is unset.
+func InteropEnv(t testing.TB, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		t.Fatalf("%s is not set: run through `make interop` (or source $PLTEST_INTEROP_RUN/env)", name)
+	}
+	return v
 }
 
 // PeakRSSMiB is the process's peak resident set size (VmHWM). Not

@@ -21,23 +21,15 @@ import (
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
+	"github.com/protolake/protolake/internal/bigtest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func env(t *testing.T, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		t.Fatalf("%s is not set: run through `make interop` (or source $PLTEST_INTEROP_RUN/env)", name)
-	}
-	return v
-}
-
 func hdfsClient(t *testing.T) *hdfs.Client {
 	t.Helper()
 	c, err := hdfs.NewClient(hdfs.ClientOptions{
-		Addresses: []string{env(t, "PLTEST_INTEROP_HDFS_NAMENODE")},
+		Addresses: []string{bigtest.InteropEnv(t, "PLTEST_INTEROP_HDFS_NAMENODE")},
 		User:      "protolake",
 	})
 	if err != nil {
@@ -175,7 +167,7 @@ func (w webhdfs) rename(src, dst string) bool {
 func TestWebHDFSRenameDoesNotOverwrite(t *testing.T) {
 	c := hdfsClient(t)
 	dir := testDir(t, c)
-	w := webhdfs{t, env(t, "PLTEST_INTEROP_WEBHDFS_URL")}
+	w := webhdfs{t, bigtest.InteropEnv(t, "PLTEST_INTEROP_WEBHDFS_URL")}
 
 	writeFile(t, c, dir+"/tmp1", []byte("first"))
 	writeFile(t, c, dir+"/tmp2", []byte("second"))
@@ -235,7 +227,7 @@ func TestWebHDFSRenameDoesNotOverwrite(t *testing.T) {
 func TestKafkaProduceConsume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	brokers := strings.Split(env(t, "PLTEST_INTEROP_KAFKA_BROKERS"), ",")
+	brokers := strings.Split(bigtest.InteropEnv(t, "PLTEST_INTEROP_KAFKA_BROKERS"), ",")
 	topic := fmt.Sprintf("smoke-go-%d", time.Now().UnixNano())
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.AllowAutoTopicCreation())
@@ -283,7 +275,7 @@ func TestKafkaProduceConsume(t *testing.T) {
 func TestKafkaKeepsOldRecords(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	brokers := strings.Split(env(t, "PLTEST_INTEROP_KAFKA_BROKERS"), ",")
+	brokers := strings.Split(bigtest.InteropEnv(t, "PLTEST_INTEROP_KAFKA_BROKERS"), ",")
 	topic := fmt.Sprintf("smoke-old-%d", time.Now().UnixNano())
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
 	if err != nil {
