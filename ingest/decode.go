@@ -228,6 +228,9 @@ type decodeBatch struct {
 	// minShard is the least payload split gives a shard: minShardBytes
 	// when 0 (tests lower it: export_test.go).
 	minShard int64
+	// largestPoll is the most records one poll returned (tests read it:
+	// export_test.go).
+	largestPoll int
 }
 
 // tableShare is one table's records of a poll, to be split across its

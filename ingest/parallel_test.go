@@ -302,3 +302,29 @@ func TestParallelDecodeFatal(t *testing.T) {
 		})
 	}
 }
+
+// TestPollTakesWholeFetch: a poll takes every record the Kafka client has
+// buffered, not at most 10,000 of them. franz-go fetches from a broker
+// again only once that broker's buffered fetch is drained, so a poll that
+// left part of it behind made the poll after the next wait for the broker
+// instead of finding the next fetch done while it decoded. 30,000 small
+// records produced before the Runner starts come in fetches of more than
+// 10,000 (1 MiB per partition; a record is under 100 bytes).
+func TestPollTakesWholeFetch(t *testing.T) {
+	const n = 30_000
+	c := startKafka(t, 1, topic)
+	p := producer(t, c)
+	var src produced
+	for from := 0; from < n; from += 5000 {
+		produce(t, p, &src, from, from+5000, marshal)
+	}
+	cfg := baseConfig(t, c.ListenAddrs(), tempDir(t))
+	cfg.Tables[0].Flush.CommitInterval = 10 * time.Second
+	r := runUntilCaughtUp(t, cfg, ingest.Options{})
+	if got := r.Stats()[0].RowsCommitted; got != n {
+		t.Fatalf("committed %d rows, want %d", got, n)
+	}
+	if got := ingest.LargestPoll(r); got <= 10_000 {
+		t.Errorf("the largest poll returned %d records, want more than 10,000 (a whole fetch)", got)
+	}
+}

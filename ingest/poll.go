@@ -77,7 +77,14 @@ func (r *Runner) Run(ctx context.Context) error {
 			cancel()
 		}
 		r.mu.Unlock()
-		fetches := cl.PollRecords(pctx, 10_000)
+		// Everything the client has buffered: franz-go fetches again from
+		// a broker only once the fetch it buffered from it is drained, so
+		// taking all of it lets the next fetch run while this one is
+		// decoded (with polls of up to 10,000 records, the poll that
+		// drained a fetch of 30,000 was followed by one that waited for the
+		// broker).
+		fetches := cl.PollFetches(pctx)
+		r.dec.largestPoll = max(r.dec.largestPoll, fetches.NumRecords())
 		r.mu.Lock()
 		r.wakePoll = nil
 		r.mu.Unlock()
