@@ -163,3 +163,17 @@ func TestSplit(t *testing.T) {
 		t.Errorf("5 x minShardBytes in 10 records: shards got %v, want %v", got, want)
 	}
 }
+
+// TestPollRecords: a poll takes at most memory_limit/4096 records, at
+// least 10,000 (small records held twice, in a poll and the client's next
+// fetch, took BenchmarkPeakRSS's steady case over the limit without it).
+func TestPollRecords(t *testing.T) {
+	for _, c := range []struct {
+		limit ByteSize
+		want  int
+	}{{1 << 20, 10_000}, {64 << 20, 16_384}, {DefaultMemoryLimit, 262_144}} {
+		if got := pollRecords(c.limit); got != c.want {
+			t.Errorf("pollRecords(%d) = %d, want %d", c.limit, got, c.want)
+		}
+	}
+}

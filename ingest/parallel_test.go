@@ -304,7 +304,8 @@ func TestParallelDecodeFatal(t *testing.T) {
 }
 
 // TestPollTakesWholeFetch: a poll takes every record the Kafka client has
-// buffered, not at most 10,000 of them. franz-go fetches from a broker
+// buffered (up to memory_limit/4096 records: 262,144 at the default
+// limit), not at most 10,000 of them. franz-go fetches from a broker
 // again only once that broker's buffered fetch is drained, so a poll that
 // left part of it behind made the poll after the next wait for the broker
 // instead of finding the next fetch done while it decoded. 30,000 small
