@@ -92,36 +92,49 @@ func (c *column) dictString(rep, def uint8, b []byte) bool {
 func (c *column) dictIndex(b []byte) int32 { return c.dictIndexCheck(b, false) }
 
 // dictIndexCheck is dictIndex; with utf8Check a new value must be valid
-// UTF-8, else it returns -1 and adds nothing.
+// UTF-8, else it returns -1 and adds nothing. Only a miss (dictAdd) grows
+// the table: a lookup finds it at most 3/4 full plus the entry added last,
+// so a probe always ends at an empty slot.
 func (c *column) dictIndexCheck(b []byte, utf8Check bool) int32 {
 	t := &c.dict
-	if 4*t.n >= 3*len(t.slots) {
-		c.growDict()
-	}
 	key, h := dictKey(b)
 	tag := dictTag(h, len(b))
-	for i := (h >> 32) & t.mask; ; i = (i + 1) & t.mask {
+	for i := (h >> 32) & t.mask; len(t.slots) > 0; i = (i + 1) & t.mask {
 		s := &t.slots[i]
 		if s.idx == 0 {
-			if utf8Check && !utf8.Valid(b) {
-				return -1
-			}
-			n := int32(len(c.dictOffs))
-			if c.rec != nil && c.dictRec != *c.rec {
-				c.dictRec, c.dictMark = *c.rec, n
-			}
-			off := uint32(len(c.dictData))
-			c.dictOffs = append(c.dictOffs, off)
-			c.dictData = binary.LittleEndian.AppendUint32(c.dictData, uint32(len(b)))
-			c.dictData = append(c.dictData, b...)
-			*s = dictSlot{key: key, tag: tag, idx: n + 1}
-			t.n++
-			return n
+			break
 		}
 		if s.tag == tag && s.key == key && (len(b) <= 8 || string(c.dictValue(s.idx-1)) == string(b)) {
 			return s.idx - 1
 		}
 	}
+	return c.dictAdd(b, key, h, utf8Check)
+}
+
+// dictAdd adds b, which the dictionary does not hold, with its key word
+// and hash (dictKey), growing the table first when it is 3/4 full.
+func (c *column) dictAdd(b []byte, key, h uint64, utf8Check bool) int32 {
+	if utf8Check && !utf8.Valid(b) {
+		return -1
+	}
+	t := &c.dict
+	if 4*t.n >= 3*len(t.slots) {
+		c.growDict()
+	}
+	i := (h >> 32) & t.mask
+	for t.slots[i].idx != 0 {
+		i = (i + 1) & t.mask
+	}
+	n := int32(len(c.dictOffs))
+	if c.rec != nil && c.dictRec != *c.rec {
+		c.dictRec, c.dictMark = *c.rec, n
+	}
+	c.dictOffs = append(c.dictOffs, uint32(len(c.dictData)))
+	c.dictData = binary.LittleEndian.AppendUint32(c.dictData, uint32(len(b)))
+	c.dictData = append(c.dictData, b...)
+	t.slots[i] = dictSlot{key: key, tag: dictTag(h, len(b)), idx: n + 1}
+	t.n++
+	return n
 }
 
 // dropEntries takes the entries from n on out of the dictionary. They are
