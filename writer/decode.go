@@ -633,8 +633,10 @@ func (d *decoder) mapEntries(f *fprog, s slot, r uint8, depth int) error {
 	for o := s.head; o >= 0; o = d.occs[o].next {
 		fr := d.pushFrame(e)
 		start, end := unrng(d.occs[o].v)
-		if err := d.scan(e, fr, start, end, 0, false, false, depth+1); err != nil {
-			return err
+		if !d.entryFast(e, fr, start, end) {
+			if err := d.scan(e, fr, start, end, 0, false, false, depth+1); err != nil {
+				return err
+			}
 		}
 		d.mapStack = append(d.mapStack, mapEnt{occ: o})
 	}
@@ -686,6 +688,62 @@ func (d *decoder) mapEntries(f *fprog, s slot, r uint8, depth int) error {
 	d.mapStack = d.mapStack[:mbase]
 	return nil
 }
+
+// entryFast fills the frame fr of map entry program e from the entry
+// payload [start, end) as scan would, when the payload has the form
+// encoders write: the key (field 1) then the value (field 2), either
+// absent, with one-byte tags, a scalar key and a scalar or message value
+// of varint or length-delimited wire type. It returns false, the frame
+// untouched, for any other payload, which scan then reads (and rejects
+// as it does), and when the value's occurrence would put the record over
+// budget, which scan then reports.
+func (d *decoder) entryFast(e *mprog, fr, start, end int) bool {
+	kf, vf := e.fields[0], e.fields[1]
+	if kf.kind != fkScalar || vf.kind != fkScalar && vf.kind != fkMessage ||
+		!fastWire(kf.wt) || !fastWire(vf.wt) {
+		return false
+	}
+	b := d.buf[:end]
+	i := start
+	var k, v uint64
+	hasK, hasV := false, false
+	if i < len(b) && b[i] == 1<<3|byte(kf.wt) {
+		if k, i = fastValue(b, i+1, kf.wt); i < 0 {
+			return false
+		}
+		hasK = true
+	}
+	if i < len(b) && b[i] == 2<<3|byte(vf.wt) {
+		if v, i = fastValue(b, i+1, vf.wt); i < 0 {
+			return false
+		}
+		hasV = true
+	}
+	if i != len(b) {
+		return false
+	}
+	slots := d.slots[fr : fr+2]
+	if hasK {
+		slots[0].n, slots[0].v = 1, k
+	}
+	if !hasV {
+		return true
+	}
+	if vf.kind == fkScalar {
+		slots[1].n, slots[1].v = 1, v
+		return true
+	}
+	if d.maxCost > 0 && d.cost+occBytes > d.maxCost {
+		slots[0] = slot{head: -1, tail: -1}
+		return false
+	}
+	d.cost += occBytes
+	d.addOcc(&slots[1], v, false)
+	return true
+}
+
+// fastWire reports whether entryFast reads values of wire type t.
+func fastWire(t protowire.Type) bool { return t == protowire.VarintType || t == protowire.BytesType }
 
 type mapEnt struct {
 	occ  int32
@@ -942,6 +1000,29 @@ func (d *decoder) msgLeafFrom(f *fprog, head int32, chain bool, r, def uint8, de
 		return d.fail(f.path, 0, fmt.Errorf("%w: conversion %v of a message", ErrInvalidValue, f.conv))
 	}
 	return nil
+}
+
+// fastValue reads the value of wire type want (varint or length-delimited)
+// at b[i:] and returns it (a payload as rng) and the index after it, or
+// i < 0 when it is malformed.
+func fastValue(b []byte, i int, want protowire.Type) (uint64, int) {
+	var v uint64
+	if i < len(b) && b[i] < 0x80 {
+		v, i = uint64(b[i]), i+1
+	} else {
+		x, n := protowire.ConsumeVarint(b[i:])
+		if n < 0 {
+			return 0, -1
+		}
+		v, i = x, i+n
+	}
+	if want == protowire.BytesType {
+		if v > uint64(len(b)-i) {
+			return 0, -1
+		}
+		return rng(i, i+int(v)), i + int(v)
+	}
+	return v, i
 }
 
 const (
