@@ -307,20 +307,26 @@ func TestDropDictionaryAllocatesOnce(t *testing.T) {
 	}
 }
 
-// TestSpareKeepsLargerFile: of the files one Flush finishes, the spare
-// kept for the next file is the one with the larger buffers, not the last
-// (a partition's few late rows), so the busy partition's next file does
-// not regrow every buffer.
+// TestSpareKeepsLargerFile: the files one Flush finishes are all kept as
+// spares while their buffers fit in MaxBytes, and the next file takes the
+// largest (the busy partition's, not a partition's few late rows). When
+// they do not fit, the larger replace the smaller, the largest is kept
+// even alone over MaxBytes, and FlushLargest (memory is short) keeps only
+// the largest.
 func TestSpareKeepsLargerFile(t *testing.T) {
-	w, err := NewTable(Config{NoDictionary: true}, deriveTable(t, "edge/edge.binpb", "edge.Scalars", schema.Options{Partitions: []string{"f_int32"}}), discardStore{})
-	if err != nil {
-		t.Fatal(err)
+	var rng *rand.Rand
+	newW := func(maxBytes int64) *Writer {
+		rng = rand.New(rand.NewPCG(1, 2)) // the same files each time
+		w, err := NewTable(Config{NoDictionary: true, MaxBytes: maxBytes}, deriveTable(t, "edge/edge.binpb", "edge.Scalars", schema.Options{Partitions: []string{"f_int32"}}), discardStore{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
 	}
 	ctx := context.Background()
 	k := Kafka{Topic: "t", Timestamp: time.UnixMilli(0)}
-	rng := rand.New(rand.NewPCG(1, 2))
 	val := make([]byte, 1<<10) // random: the chunk does not compress
-	write := func(part uint64, n int) {
+	write := func(w *Writer, part uint64, n int) {
 		for range n {
 			for j := 0; j < len(val); j += 8 {
 				binary.LittleEndian.PutUint64(val[j:], rng.Uint64())
@@ -331,17 +337,60 @@ func TestSpareKeepsLargerFile(t *testing.T) {
 			k.Offset++
 		}
 	}
-	write(1, 2048) // the busy partition: 2 MiB of values
-	write(2, 1)    // a late row of another one, opened (and finished) last
+	caps := func(w *Writer) []int {
+		var c []int
+		for _, s := range w.spares {
+			c = append(c, s.cap)
+		}
+		slices.Sort(c)
+		return c
+	}
+	w := newW(0)
+	write(w, 1, 2048) // the busy partition: 2 MiB of values
+	write(w, 2, 1)    // a late row of another one, opened (and finished) last
+	write(w, 3, 512)
 	if _, err := w.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if w.spare == nil || w.spare.capBytes() < 1<<20 {
-		n := 0
-		if w.spare != nil {
-			n = w.spare.capBytes()
-		}
-		t.Errorf("spare after Flush holds %d bytes of buffers, want the busy file's (at least 1 MiB)", n)
+	all := caps(w)
+	if len(all) != 3 || all[2] < 1<<20 || w.spareCap != all[0]+all[1]+all[2] {
+		t.Fatalf("spares after Flush hold %v bytes of buffers (%d in all), want three, the largest the busy file's (at least 1 MiB)", all, w.spareCap)
+	}
+	write(w, 4, 1)
+	if got := caps(w); !slices.Equal(got, all[:2]) {
+		t.Errorf("after a file opened, the spares hold %v, want %v: the next file takes the largest", got, all[:2])
+	}
+	// MaxBytes holds the busy file's buffers and the 512-row file's, not
+	// the late row's besides: that spare is dropped for the 512-row one.
+	w = newW(int64(all[2] + all[1] + all[0]/2))
+	write(w, 1, 2048)
+	write(w, 2, 1)
+	write(w, 3, 512)
+	if _, err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := caps(w); len(got) != 2 || got[0] < 2*all[0] || got[1] < 1<<20 {
+		t.Errorf("spares within MaxBytes %d hold %v, want about %v", w.cfg.MaxBytes, got, all[1:])
+	}
+	// Below the busy file's buffers: it alone is kept.
+	w = newW(int64(all[2] - 1))
+	write(w, 1, 2048)
+	write(w, 2, 1)
+	if _, err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := caps(w); len(got) != 1 || got[0] < 1<<20 {
+		t.Errorf("spares within MaxBytes %d hold %v, want the busy file's alone", w.cfg.MaxBytes, got)
+	}
+	w = newW(0)
+	write(w, 1, 2048)
+	write(w, 2, 1)
+	write(w, 3, 512)
+	if err := w.FlushLargest(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := caps(w); len(got) != 1 || got[0] < 1<<20 {
+		t.Errorf("spares after FlushLargest hold %v, want the busy file's alone", got)
 	}
 }
 

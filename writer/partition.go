@@ -82,9 +82,9 @@ type pvalPos struct {
 }
 
 func (w *Writer) open(key string, values []*string) *openFile {
-	f := w.spare
-	if f != nil {
-		w.spare = nil
+	var f *openFile
+	if len(w.spares) > 0 {
+		f = w.takeSpare(w.spareAt(true))
 	} else {
 		f = newOpenFile(w.layout, &w.records)
 	}

@@ -77,7 +77,8 @@ type Writer struct {
 	peakRows  int64
 	peakBuf   int64
 	peakChunk int64
-	spare     *openFile // a finished file's buffers, reused by the next open
+	spares    []spare // finished files' buffers, reused by the next opens (recycle)
+	spareCap  int     // the spares' capBytes in all
 	// direct: records decode in one pass (decoder.direct) when they can,
 	// as the table's program allows it and no partition value comes from
 	// the message (the row's file must be known before its first field is
@@ -90,22 +91,57 @@ type Writer struct {
 	records uint64
 }
 
-// recycle keeps f's buffers for the next file (one spare at most, so the
-// retained capacity stays bounded by one file). Of the files finished
-// before the next one opens (a commit's Flush finishes them all), it keeps
-// the one with the larger buffers: the last is often a partition's few
-// late rows, and keeping it made the busy partition's next file regrow
-// every buffer.
+// spare is a finished file's buffers, emptied, and their capBytes.
+type spare struct {
+	f   *openFile
+	cap int
+}
+
+// recycle keeps f's buffers for a next file. A commit's Flush finishes
+// every open file and the next records open the same partitions again:
+// with one spare only, all but one of a day-partitioned table's ten files
+// regrew every buffer from nothing each commit. The spares' capacity stays
+// within Config.MaxBytes (a full file's) in all, so what is kept is
+// bounded by one file as before, and by the buffers the files held while
+// they were counted; past that, f replaces smaller spares, and one spare is
+// always kept (the largest: the last file finished is often a partition's
+// few late rows).
 func (w *Writer) recycle(f *openFile) {
-	if w.spare != nil && w.spare.capBytes() >= f.capBytes() {
-		return
-	}
 	for _, c := range f.cols {
 		c.reset(w.enc.keep)
 	}
 	*f = openFile{cols: f.cols, arrNull: f.arrNull}
 	clear(f.arrNull)
-	w.spare = f
+	n := f.capBytes()
+	for len(w.spares) > 0 && int64(w.spareCap+n) > w.cfg.MaxBytes {
+		i := w.spareAt(false)
+		if w.spares[i].cap >= n {
+			return
+		}
+		w.takeSpare(i)
+	}
+	w.spares = append(w.spares, spare{f: f, cap: n})
+	w.spareCap += n
+}
+
+// spareAt returns the index of the largest spare (the smallest when not
+// largest); there must be one.
+func (w *Writer) spareAt(largest bool) int {
+	k := 0
+	for i, s := range w.spares {
+		if largest && s.cap > w.spares[k].cap || !largest && s.cap < w.spares[k].cap {
+			k = i
+		}
+	}
+	return k
+}
+
+// takeSpare removes spare i from the spares and returns its file.
+func (w *Writer) takeSpare(i int) *openFile {
+	s := w.spares[i]
+	w.spares = slices.Delete(w.spares, i, i+1)
+	w.spareCap -= s.cap
+	return s.f
 }
 
 // New returns a Writer for the table described by plan, whose data files
@@ -388,6 +424,10 @@ func (w *Writer) FlushLargest(ctx context.Context, target int64) error {
 		if err := w.finishFile(ctx, w.order[0]); err != nil {
 			return err
 		}
+	}
+	// Memory is short: of the spares, keep only the largest.
+	for len(w.spares) > 1 {
+		w.takeSpare(w.spareAt(false))
 	}
 	return nil
 }
