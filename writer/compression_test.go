@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,6 +210,44 @@ func TestAppendRawIsStoredZstd(t *testing.T) {
 			if len(got)-len(h) != e.rawSize(p) {
 				t.Errorf("%s, %d bytes: rawSize %d, written %d", c.comp, n, e.rawSize(p), len(got)-len(h))
 			}
+		}
+	}
+}
+
+// TestDictionaryGivenUpEarly: a string column whose first values are all
+// distinct (random ids) gives its dictionary up after dictProbeValues of
+// them, in a first page of about that many values, and is PLAIN; a column
+// of 5,000 values drawn at random, whose first values are mostly but not
+// all distinct, keeps its dictionary. Both read back exactly.
+func TestDictionaryGivenUpEarly(t *testing.T) {
+	const n = 20_000
+	ids := make([]string, n)
+	b, rows := writeImpressions(t, Config{}, n, func(i int, m *adtrackpb.AdImpression) {
+		ids[i] = m.ImpressionId
+	})
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range pf.Metadata().RowGroups[0].Columns {
+		switch strings.Join(c.MetaData.PathInSchema, ".") {
+		case "impression_id":
+			if slices.Contains(c.MetaData.Encoding, format.RLEDictionary) {
+				t.Errorf("impression_id: encodings %v, want PLAIN only", c.MetaData.Encoding)
+			}
+			locs := pf.OffsetIndexes()[i].PageLocations
+			if len(locs) < 2 || locs[1].FirstRowIndex > dictProbeValues+pageCheckRows {
+				t.Errorf("impression_id: pages %+v, want the second to start by row %d", locs[:min(2, len(locs))], dictProbeValues+pageCheckRows)
+			}
+		case "creative_id":
+			if !slices.Contains(c.MetaData.Encoding, format.RLEDictionary) {
+				t.Errorf("creative_id: encodings %v, want RLE_DICTIONARY", c.MetaData.Encoding)
+			}
+		}
+	}
+	for i, row := range rows {
+		if row["impression_id"] != ids[i] {
+			t.Fatalf("row %d impression_id %v, want %s", i, row["impression_id"], ids[i])
 		}
 	}
 }

@@ -42,7 +42,7 @@ func (f *openFile) commitRow(w *Writer, msgLen int) error {
 	}
 	pb, pr := w.cfg.PageBytes, int64(w.cfg.PageRows)
 	for _, c := range f.cols {
-		if c.pageSize() >= pb || f.rows-c.pageFirstRow >= pr {
+		if c.pageFull(pb) || f.rows-c.pageFirstRow >= pr {
 			if err := f.flushColumn(w, c); err != nil {
 				return err
 			}
