@@ -11,6 +11,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	pqzstd "github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 	"google.golang.org/protobuf/proto"
 
@@ -71,7 +72,9 @@ func chunkMeta(t *testing.T, b []byte, path ...string) format.ColumnMetaData {
 // whose later pages repeat one value is compressed where it pays. (The
 // writer used to store the whole chunk uncompressed after its first page.)
 func TestCompressionDecidedPerPage(t *testing.T) {
-	const n, noisy = 20_000, 1_500
+	// Enough rows for most pages to follow the probe after the noise:
+	// trace_context's pages are plainBytesPage long.
+	const n, noisy = 40_000, 1_500
 	noise := rand.New(rand.NewPCG(1, 2))
 	constant := bytes.Repeat([]byte("protolake"), 8)
 	want := make([][]byte, n)
@@ -248,6 +251,42 @@ func TestDictionaryGivenUpEarly(t *testing.T) {
 	for i, row := range rows {
 		if row["impression_id"] != ids[i] {
 			t.Fatalf("row %d impression_id %v, want %s", i, row["impression_id"], ids[i])
+		}
+	}
+}
+
+// TestPlainByteArrayPages: PLAIN byte-array pages are cut at
+// plainBytesPage(PageBytes), which at the default leaves room in one zstd
+// block for the rows a page overshoots by.
+func TestPlainByteArrayPages(t *testing.T) {
+	if n := plainBytesPage(DefaultPageBytes); n > 128<<10-4<<10 {
+		t.Errorf("plainBytesPage(%d) = %d: no room left in a 128 KiB zstd block", DefaultPageBytes, n)
+	}
+	b, _ := writeImpressions(t, Config{}, 20_000, func(int, *adtrackpb.AdImpression) {})
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range pf.Metadata().RowGroups[0].Columns {
+		if strings.Join(c.MetaData.PathInSchema, ".") != "impression_id" {
+			continue
+		}
+		// The second page, the first after the dictionary's.
+		locs := pf.OffsetIndexes()[i].PageLocations
+		if len(locs) < 3 {
+			t.Fatalf("impression_id: %d pages", len(locs))
+		}
+		var h format.PageHeader
+		var proto thrift.CompactProtocol
+		if err := thrift.NewDecoder(proto.NewReader(bytes.NewReader(b[locs[1].Offset:]))).Decode(&h); err != nil {
+			t.Fatal(err)
+		}
+		rows := int(locs[2].FirstRowIndex - locs[1].FirstRowIndex)
+		// pageFull counts a byte of definition level a row, the page
+		// holds them RLE-encoded.
+		raw, want := int(h.UncompressedPageSize), plainBytesPage(DefaultPageBytes)-rows
+		if raw < want || raw > want+pageCheckRows*raw/rows {
+			t.Errorf("impression_id: second page of %d raw bytes (%d rows), want %d and up to %d rows more", raw, rows, want, pageCheckRows)
 		}
 	}
 }

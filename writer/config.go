@@ -59,8 +59,10 @@ type Config struct {
 	ZstdLevel int `yaml:"zstd_level"`
 
 	// PageBytes is the raw size at which a column's page is encoded and
-	// compressed. Default 64 KiB: small pages bound the memory of an open
-	// file (about PageBytes per column) and sharpen the page index.
+	// compressed (PLAIN byte-array pages: twice that less a sixteenth,
+	// which compresses ids and URLs better). Default 64 KiB: small pages
+	// bound the memory of an open file (about PageBytes per column) and
+	// sharpen the page index.
 	PageBytes int `yaml:"page_bytes"`
 
 	// PageRows caps the rows of one page. Default 20,000.
