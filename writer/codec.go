@@ -28,12 +28,16 @@ func newCodec(c Compression, zstdLevel int) (codec, error) {
 	switch c {
 	case "", CompressionZstd:
 		enc, err := zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(zstdLevel)),
-			zstd.WithEncoderConcurrency(1),
 			// Pages are compressed one at a time (EncodeAll): a window
 			// beyond a page finds nothing more, and the default 8 MiB
 			// window would make every writer hold 8 MiB of history.
+			// Before the level: set after it, the window leaves the
+			// fastest level's 64 KiB blocks, so that a page of 64 KiB and
+			// a few rows took two blocks and the encoder's slower path
+			// (history); a page of up to 128 KiB is one block.
 			zstd.WithWindowSize(1<<20),
+			zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(zstdLevel)),
+			zstd.WithEncoderConcurrency(1),
 			zstd.WithZeroFrames(true),
 			zstd.WithEncoderCRC(false),
 			zstd.WithAllLitEntropyCompression(true))
