@@ -310,7 +310,9 @@ func TestParallelDecodeFatal(t *testing.T) {
 // left part of it behind made the poll after the next wait for the broker
 // instead of finding the next fetch done while it decoded. 30,000 small
 // records produced before the Runner starts come in fetches of more than
-// 10,000 (1 MiB per partition; a record is under 100 bytes).
+// 10,000 (1 MiB per partition; a record is under 100 bytes). At a
+// memory_limit of 48 MiB the same fetches are cut at 12,288 records a
+// poll: the cap is the poll loop's, not only pollRecords' (TestPollRecords).
 func TestPollTakesWholeFetch(t *testing.T) {
 	const n = 30_000
 	c := startKafka(t, 1, topic)
@@ -319,13 +321,25 @@ func TestPollTakesWholeFetch(t *testing.T) {
 	for from := 0; from < n; from += 5000 {
 		produce(t, p, &src, from, from+5000, marshal)
 	}
-	cfg := baseConfig(t, c.ListenAddrs(), tempDir(t))
-	cfg.Tables[0].Flush.CommitInterval = 10 * time.Second
-	r := runUntilCaughtUp(t, cfg, ingest.Options{})
-	if got := r.Stats()[0].RowsCommitted; got != n {
-		t.Fatalf("committed %d rows, want %d", got, n)
-	}
-	if got := ingest.LargestPoll(r); got <= 10_000 {
-		t.Errorf("the largest poll returned %d records, want more than 10,000 (a whole fetch)", got)
+	for _, tc := range []struct {
+		limit    ingest.ByteSize
+		min, max int // the largest poll's records: min < largest <= max
+	}{
+		{0, 10_000, n},              // the default: the whole fetch
+		{48 << 20, 10_000, 48 << 8}, // 48 MiB/4096: 12,288
+	} {
+		cfg := baseConfig(t, c.ListenAddrs(), tempDir(t))
+		cfg.Kafka.GroupID = fmt.Sprintf("lake-%d", tc.limit)
+		cfg.MemoryLimit = tc.limit
+		cfg.Tables[0].Flush.CommitInterval = 10 * time.Second
+		r := runUntilCaughtUp(t, cfg, ingest.Options{})
+		if got := r.Stats()[0].RowsCommitted; got != n {
+			t.Fatalf("memory_limit %d: committed %d rows, want %d", tc.limit, got, n)
+		}
+		got := ingest.LargestPoll(r)
+		t.Logf("memory_limit %d: largest poll %d records", tc.limit, got)
+		if got <= tc.min || got > tc.max {
+			t.Errorf("memory_limit %d: the largest poll returned %d records, want more than %d (a whole fetch) and at most %d", tc.limit, got, tc.min, tc.max)
+		}
 	}
 }
