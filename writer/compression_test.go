@@ -2,8 +2,10 @@ package writer
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -256,37 +258,124 @@ func TestDictionaryGivenUpEarly(t *testing.T) {
 }
 
 // TestPlainByteArrayPages: PLAIN byte-array pages are cut at
-// plainBytesPage(PageBytes), which at the default leaves room in one zstd
-// block for the rows a page overshoots by.
+// plainBytesPage(PageBytes), 124 KiB at the default, which leaves room in
+// one 128 KiB zstd block for the rows a page overshoots by; at every kind
+// of zstd level (1-2, 3-5, 6-9, 10-22) such a page is compressed in one
+// block (with the encoder's window option after its level, level 1 cut
+// blocks at 64 KiB), and the file reads back the same with DuckDB and
+// parquet-go.
 func TestPlainByteArrayPages(t *testing.T) {
-	if n := plainBytesPage(DefaultPageBytes); n > 128<<10-4<<10 {
-		t.Errorf("plainBytesPage(%d) = %d: no room left in a 128 KiB zstd block", DefaultPageBytes, n)
+	// A literal, not plainBytesPage: the page sizes below are checked
+	// against what the rule is meant to give.
+	const want = 124 << 10
+	if got := plainBytesPage(DefaultPageBytes); got != want {
+		t.Errorf("plainBytesPage(%d) = %d, want %d", DefaultPageBytes, got, want)
 	}
-	b, _ := writeImpressions(t, Config{}, 20_000, func(int, *adtrackpb.AdImpression) {})
-	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, c := range pf.Metadata().RowGroups[0].Columns {
-		if strings.Join(c.MetaData.PathInSchema, ".") != "impression_id" {
-			continue
-		}
-		// The second page, the first after the dictionary's.
-		locs := pf.OffsetIndexes()[i].PageLocations
-		if len(locs) < 3 {
-			t.Fatalf("impression_id: %d pages", len(locs))
-		}
-		var h format.PageHeader
-		var proto thrift.CompactProtocol
-		if err := thrift.NewDecoder(proto.NewReader(bytes.NewReader(b[locs[1].Offset:]))).Decode(&h); err != nil {
+	const n = 20_000
+	var first []map[string]any
+	for _, level := range []int{1, 3, 7, 22} {
+		ids := make([]string, n)
+		b, rows := writeImpressions(t, Config{ZstdLevel: level}, n, func(i int, m *adtrackpb.AdImpression) {
+			ids[i] = m.ImpressionId
+		})
+		pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
 			t.Fatal(err)
 		}
-		rows := int(locs[2].FirstRowIndex - locs[1].FirstRowIndex)
-		// pageFull counts a byte of definition level a row, the page
-		// holds them RLE-encoded.
-		raw, want := int(h.UncompressedPageSize), plainBytesPage(DefaultPageBytes)-rows
-		if raw < want || raw > want+pageCheckRows*raw/rows {
-			t.Errorf("impression_id: second page of %d raw bytes (%d rows), want %d and up to %d rows more", raw, rows, want, pageCheckRows)
+		for i, c := range pf.Metadata().RowGroups[0].Columns {
+			if strings.Join(c.MetaData.PathInSchema, ".") != "impression_id" {
+				continue
+			}
+			// The second page: the first is the dictionary's probe
+			// (TestDictionaryGivenUpEarly).
+			locs := pf.OffsetIndexes()[i].PageLocations
+			if len(locs) < 3 {
+				t.Fatalf("level %d: impression_id: %d pages", level, len(locs))
+			}
+			var h format.PageHeader
+			var proto thrift.CompactProtocol
+			if err := thrift.NewDecoder(proto.NewReader(bytes.NewReader(b[locs[1].Offset:]))).Decode(&h); err != nil {
+				t.Fatal(err)
+			}
+			rows := int(locs[2].FirstRowIndex - locs[1].FirstRowIndex)
+			// pageFull counts a byte of definition level a row, the
+			// page holds them RLE-encoded.
+			raw := int(h.UncompressedPageSize)
+			if raw < want-rows || raw > want+pageCheckRows*raw/rows || raw > 128<<10 {
+				t.Errorf("level %d: impression_id: second page of %d raw bytes (%d rows), want %d and up to %d rows more, at most 128 KiB", level, raw, rows, want-rows, pageCheckRows)
+			}
+			end := locs[1].Offset + int64(locs[1].CompressedPageSize)
+			data := b[end-int64(h.CompressedPageSize) : end]
+			if len(data) >= raw-raw/16 {
+				t.Fatalf("level %d: impression_id: second page stored (%d of %d bytes), want it compressed", level, len(data), raw)
+			}
+			if k := zstdBlocks(t, data); k != 1 {
+				t.Errorf("level %d: impression_id: second page (%d raw bytes) in %d zstd blocks, want 1", level, raw, k)
+			}
 		}
+		for i, row := range rows {
+			if row["impression_id"] != ids[i] {
+				t.Fatalf("level %d: DuckDB row %d impression_id %v, want %s", level, i, row["impression_id"], ids[i])
+			}
+		}
+		if first == nil {
+			first = rows
+		} else {
+			for i, row := range rows {
+				for k, v := range row {
+					// proto.Marshal writes a map's entries in random order.
+					if k != "labels" && !reflect.DeepEqual(v, first[i][k]) {
+						t.Fatalf("level %d: DuckDB row %d %s = %v, at level 1 %v", level, i, k, v, first[i][k])
+					}
+				}
+			}
+		}
+		parquetGoRows(t, b, n, [][]string{{"impression_id"}}, func(i int, v []parquet.Value) {
+			if got := v[0].String(); got != ids[i] {
+				t.Fatalf("level %d: parquet-go row %d impression_id %q, want %s", level, i, got, ids[i])
+			}
+		})
 	}
+}
+
+// zstdBlocks returns how many blocks zstd frame f holds (RFC 8878 3.1.1),
+// failing the test unless f is one whole frame.
+func zstdBlocks(t *testing.T, f []byte) int {
+	t.Helper()
+	if len(f) < 5 || binary.LittleEndian.Uint32(f) != 0xfd2fb528 {
+		t.Fatalf("not a zstd frame: % x", f[:min(len(f), 8)])
+	}
+	fhd := f[4]
+	single := fhd&0x20 != 0
+	pos := 5
+	if !single {
+		pos++ // window descriptor
+	}
+	pos += []int{0, 1, 2, 4}[fhd&3] // dictionary id
+	fcs := []int{0, 2, 4, 8}[fhd>>6]
+	if fcs == 0 && single {
+		fcs = 1
+	}
+	pos += fcs
+	n := 0
+	for last := false; !last; n++ {
+		if pos+3 > len(f) {
+			t.Fatalf("zstd frame of %d bytes: block %d truncated", len(f), n)
+		}
+		h := uint32(f[pos]) | uint32(f[pos+1])<<8 | uint32(f[pos+2])<<16
+		pos += 3
+		size := int(h >> 3)
+		if h>>1&3 == 1 { // RLE: one byte repeated
+			size = 1
+		}
+		pos += size
+		last = h&1 != 0
+	}
+	if fhd&4 != 0 {
+		pos += 4 // checksum
+	}
+	if pos != len(f) {
+		t.Fatalf("zstd frame of %d bytes: %d after %d blocks", len(f), pos, n)
+	}
+	return n
 }
