@@ -2,7 +2,10 @@ package writer
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -15,6 +18,7 @@ import (
 	pqzstd "github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/protolake/protolake/internal/adtrack"
@@ -378,4 +382,167 @@ func zstdBlocks(t *testing.T, f []byte) int {
 		t.Fatalf("zstd frame of %d bytes: %d after %d blocks", len(f), pos, n)
 	}
 	return n
+}
+
+// TestDictionaryGiveUpShapes: the early give-up of byte-array dictionaries
+// on a list column (segments, a third of its rows empty), an optional one
+// (consent_string, three rows in four null) and a column distinct for its
+// first 3,000 rows and then one of three values (device.user_agent, whose
+// PLAIN pages must then compress; its dictionary would have paid, 10 %
+// smaller, but the rule cannot know); and not on campaign_id, of which one
+// value in 32 repeats (its dictionary is dropped when its first page is
+// full), while records that fail late, after adding new values to the
+// dictionaries, are rolled back around its 2,048th value: the file is byte
+// for byte the one written without them (fails when rollback leaves their
+// entries in the dictionary), and DuckDB and parquet-go read every value
+// back.
+func TestDictionaryGiveUpShapes(t *testing.T) {
+	const n = 20_000
+	r := rand.New(rand.NewPCG(16, 16))
+	hex := func() string { return fmt.Sprintf("%016x%016x", r.Uint64(), r.Uint64()) }
+	type want struct {
+		segs                     []string
+		consent, campaign, agent string
+		hasConsent               bool
+	}
+	wants := make([]want, n)
+	var good, mixed [][]byte
+	for i := range n {
+		m := adtrack.Impression(r, i, adtrack.CorpusBase, time.Second)
+		w := &wants[i]
+		if k := i % 3; k > 0 {
+			for range k {
+				w.segs = append(w.segs, hex())
+			}
+		}
+		m.Segments = w.segs
+		m.ConsentString = nil
+		if i%4 == 0 {
+			w.consent, w.hasConsent = hex(), true
+			m.ConsentString = &w.consent
+		}
+		w.campaign = hex()
+		if i%32 == 0 {
+			w.campaign = "repeated"
+		}
+		m.CampaignId = w.campaign
+		w.agent = hex()
+		if i >= 3000 {
+			w.agent = []string{"agent-a", "agent-b", "agent-c"}[i%3]
+		}
+		m.Device.UserAgent = w.agent
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		good = append(good, b)
+		// Two records rolled back before each row around the 2,048th:
+		// new values in every byte-array column, then invalid UTF-8.
+		for k := range 2 * bool2int(i >= 1990 && i < 2110) {
+			bad := proto.Clone(m).(*adtrackpb.AdImpression)
+			bad.ImpressionId, bad.CampaignId, bad.Segments = hex(), hex(), []string{hex()}
+			bad.Device.UserAgent = fmt.Sprint("rolled back ", i, k)
+			bad.ConsentString = nil
+			b, err := proto.Marshal(bad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = protowire.AppendTag(b, 26, protowire.BytesType)
+			mixed = append(mixed, protowire.AppendBytes(b, []byte("consent\xff")))
+		}
+		mixed = append(mixed, good[i])
+	}
+	tab := adTable(t, schema.Options{})
+	files := func(msgs [][]byte) (*mem.Store, []File) {
+		st := mem.New()
+		w, err := NewTable(Config{}, tab, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		off := 0
+		for _, m := range msgs {
+			err := w.Write(ctx, m, Kafka{Topic: "ads", Offset: int64(off), Timestamp: time.UnixMilli(int64(off))})
+			var de *DecodeError
+			if errors.As(err, &de) {
+				continue
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			off++
+		}
+		fs, err := w.Flush(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fs) != 1 {
+			t.Fatalf("%d files, want 1", len(fs))
+		}
+		return st, fs
+	}
+	stA, fa := files(good)
+	stB, fb := files(mixed)
+	b := readStored(t, stA, fa[0].Path)
+	if !bytes.Equal(readStored(t, stB, fb[0].Path), b) {
+		t.Errorf("the file written with records rolled back differs from the one without")
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range pf.Metadata().RowGroups[0].Columns {
+		md := c.MetaData
+		p := strings.Join(md.PathInSchema, ".")
+		locs := pf.OffsetIndexes()[i].PageLocations
+		switch p {
+		case "segments.list.element", "consent_string", "device.user_agent", "campaign_id":
+			// No dictionary pays for any of them: campaign_id's is
+			// dropped when its first page is full, the others' early.
+			if slices.Contains(md.Encoding, format.RLEDictionary) {
+				t.Errorf("%s: encodings %v, want PLAIN", p, md.Encoding)
+			}
+		default:
+			continue
+		}
+		if len(locs) < 2 {
+			t.Errorf("%s: %d page", p, len(locs))
+			continue
+		}
+		if early := locs[1].FirstRowIndex <= 4*dictProbeValues; early != (p != "campaign_id") {
+			t.Errorf("%s: second page at row %d", p, locs[1].FirstRowIndex)
+		}
+		if p == "device.user_agent" && md.TotalCompressedSize > md.TotalUncompressedSize/2 {
+			t.Errorf("%s: %d bytes compressed of %d: its repeated values were not compressed", p, md.TotalCompressedSize, md.TotalUncompressedSize)
+		}
+	}
+	rows := readRows(t, export(t, stA, fa))
+	if len(rows) != n {
+		t.Fatalf("DuckDB read %d rows, want %d", len(rows), n)
+	}
+	for i, row := range rows {
+		w := wants[i]
+		var segs []string
+		for _, s := range row["segments"].([]any) {
+			segs = append(segs, s.(string))
+		}
+		consent, _ := row["consent_string"].(string)
+		dev := row["device"].(map[string]any)
+		if !slices.Equal(segs, w.segs) || consent != w.consent || (row["consent_string"] != nil) != w.hasConsent ||
+			row["campaign_id"] != w.campaign || dev["user_agent"] != w.agent {
+			t.Fatalf("DuckDB row %d: segments %v, consent %v, campaign %v, agent %v; want %+v", i, segs, row["consent_string"], row["campaign_id"], dev["user_agent"], w)
+		}
+	}
+	parquetGoRows(t, b, n, [][]string{{"consent_string"}, {"device", "user_agent"}, {"campaign_id"}}, func(i int, v []parquet.Value) {
+		w := wants[i]
+		if v[0].IsNull() == w.hasConsent || !v[0].IsNull() && v[0].String() != w.consent || v[1].String() != w.agent || v[2].String() != w.campaign {
+			t.Fatalf("parquet-go row %d: %v, want %+v", i, v, w)
+		}
+	})
+}
+
+func bool2int(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
