@@ -354,12 +354,14 @@ func valueSize(sp *colSpec) int {
 
 // pageFull reports whether the current page is to be cut at the next
 // commit: at pb raw bytes; a PLAIN byte-array page at plainBytesPage(pb);
-// and early, at the first page of a byte-array dictionary whose first
-// dictProbeValues values are (all but a 64th) distinct — random ids,
-// hashes — which flushPage then writes PLAIN (its dictionary does not
-// pay): counted at 4 bytes an index, that page would otherwise hash and
-// store about pb/4 values before it is cut and re-encoded (2 % of the
-// writer's instructions on the 545-B corpus).
+// and early, at the first page of a byte-array dictionary whose values so
+// far, dictProbeValues or more, are (all but a 64th) distinct — random
+// ids, hashes — which flushPage then writes PLAIN (its dictionary does not
+// pay, unless a few long values repeat): checked at each commit that
+// checks pages until that page is full. Counted at 4 bytes an index,
+// that page would otherwise hash and store about pb/4 values before it is
+// cut and re-encoded (2 % of the writer's instructions on the 545-B
+// corpus).
 func (c *column) pageFull(pb int) bool {
 	switch {
 	case c.dictMode:

@@ -54,7 +54,8 @@
 //     ("<hive partition path>/part-<uuid>.c000.<codec>.parquet") and never
 //     overwritten; a file whose Put failed is not reported.
 //   - Memory is bounded: each open file holds its compressed pages, one raw
-//     page per column (Config.PageBytes) and its dictionaries (at most 1 MiB
+//     page per column (Config.PageBytes; a PLAIN byte-array page about twice
+//     that) and its dictionaries (at most 1 MiB
 //     of values per column). BufferedBytes reports the total; FlushLargest
 //     writes the largest buffers when a process-wide limit is reached. The
 //     buffers of the files finished since a file last opened are kept for
