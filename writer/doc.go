@@ -58,11 +58,12 @@
 //     that) and its dictionaries (at most 1 MiB
 //     of values per column). BufferedBytes reports the total; FlushLargest
 //     writes the largest buffers when a process-wide limit is reached. The
-//     buffers of the files finished since a file last opened are kept for
-//     the next ones (not counted in BufferedBytes), largest first, as many
-//     as fit in Config.MaxBytes of capacity and at least the largest (only
-//     that one after FlushLargest), so steady-state writing allocates
-//     almost nothing, also when a commit finishes many partitions' files.
+//     buffers of finished files are kept for the next ones (not counted
+//     in BufferedBytes), largest first, as many as fit in Config.MaxBytes
+//     of capacity and, beyond the largest, in Config.Spares (a budget
+//     shared by writers), and at least the largest (only that one after
+//     FlushLargest), so steady-state writing allocates almost nothing, also
+//     when a commit finishes many partitions' files.
 //
 // Files are finished when a partition's buffer reaches Config.MaxRows or
 // Config.MaxBytes (estimated encoded size), when its first row is older than

@@ -85,6 +85,7 @@ func (w *Writer) open(key string, values []*string) *openFile {
 	var f *openFile
 	if len(w.spares) > 0 {
 		f = w.takeSpare(w.spareAt(true))
+		w.settleSpares()
 	} else {
 		f = newOpenFile(w.layout, &w.records)
 	}
