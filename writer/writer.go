@@ -140,17 +140,19 @@ func (w *Writer) settleSpares() {
 			charge = int64(w.spareCap - w.spares[w.spareAt(true)].cap)
 		}
 		d := charge - w.spareCharge
-		if d <= 0 || b.left.Add(-d) >= 0 {
-			if d <= 0 {
-				b.left.Add(-d)
-			}
-			w.spareCharge = charge
-			return
+		if d > 0 && b.left.Add(-d) < 0 {
+			// Over the budget: give the charge back and drop the
+			// smallest (charge > spareCharge >= 0, so there are two
+			// spares at least).
+			b.left.Add(d)
+			w.takeSpare(w.spareAt(false))
+			continue
 		}
-		// Over the budget: charge > spareCharge >= 0, so there are two
-		// spares at least.
-		b.left.Add(d)
-		w.takeSpare(w.spareAt(false))
+		if d < 0 {
+			b.left.Add(-d)
+		}
+		w.spareCharge = charge
+		return
 	}
 }
 
