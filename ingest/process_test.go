@@ -77,6 +77,32 @@ func childGroup() []kgo.Opt {
 	return []kgo.Opt{kgo.SessionTimeout(1500 * time.Millisecond), kgo.HeartbeatInterval(150 * time.Millisecond), kgo.RebalanceTimeout(3 * time.Second)}
 }
 
+// awaitKilledMembersGone waits until the group has no members: until the
+// sessions of the children killed before have expired, as they would on
+// any broker. Call it before a run that must catch up after SIGKILLs:
+// kfake starts a member's session timer only when a reply reaches it, so
+// a child killed while its JoinGroup waited stays a member for good if
+// the next process joins and leads before that rebalance ends (it assigns
+// the dead member its share of the partitions, and the run never catches
+// up). Alone, the dead member is dropped when it fails to sync.
+func awaitKilledMembersGone(t *testing.T, cl *kgo.Client, group string) {
+	t.Helper()
+	adm := kadm.NewClient(cl)
+	start := time.Now()
+	deadline := start.Add(20 * time.Second)
+	for {
+		gs, err := adm.DescribeGroups(context.Background(), group)
+		if err == nil && len(gs[group].Members) == 0 {
+			t.Logf("group %q empty after waiting %v", group, time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the killed children are still members of group %q after 20 s: %v %+v", group, err, gs[group].Members)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // child is a running Runner process.
 type child struct {
 	cmd    *exec.Cmd
@@ -257,6 +283,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Logf("iteration %d: killed after %v at table version %d (was %d)", i, time.Since(start).Round(time.Millisecond), version(), before)
 	}
 	src := bg.wait(t)
+	awaitKilledMembersGone(t, producer(t, c), cfg.Kafka.GroupID)
 	r := runUntilCaughtUp(t, cfg, ingest.Options{KafkaOpts: childGroup()})
 	t.Logf("final run: %+v", r.Stats()[0])
 	db := ducktest.Open(t)

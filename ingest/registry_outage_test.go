@@ -172,6 +172,7 @@ func testRegistryCrashRecovery(t *testing.T, reg shopRegistry, subject string) {
 		t.Logf("iteration %d: killed after %v at table version %d (was %d)", i, time.Since(start).Round(time.Millisecond), version(), before)
 	}
 	src := bg.wait(t)
+	awaitKilledMembersGone(t, producer(t, c), cfg.Kafka.GroupID)
 	r := runUntilCaughtUp(t, cfg, ingest.Options{KafkaOpts: childGroup()})
 	t.Logf("final run: %+v", r.Stats()[0])
 	files, snap := tableFiles(t, tdir)
