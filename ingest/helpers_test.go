@@ -167,7 +167,8 @@ func runUntilCaughtUp(t testing.TB, cfg ingest.Config, opts ingest.Options) *ing
 		// Run stops without error when its context ends: it was not
 		// caught up, and the table's rows would read as missing. (kfake
 		// can keep a member that died while joining in the group for
-		// good, holding its partitions: TestCrashRecovery's last kill.)
+		// good, holding its partitions: tests that SIGKILL children call
+		// awaitKilledMembersGone first.)
 		t.Fatalf("Run was stopped by the test's 60 s timeout before it caught up (stats %+v)", r.Stats())
 	}
 	return r
