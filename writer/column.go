@@ -76,6 +76,9 @@ type column struct {
 	// went into this file, so reset drops the buffers grown past keep;
 	// buffers grown by ordinary data (a chunk of many pages) are kept.
 	large bool
+	// plainFirst: pageFull gave the dictionary up early, and the first
+	// page, PLAIN, is cut where the dictionary's would have been.
+	plainFirst bool
 }
 
 type pageInfo struct {
@@ -354,21 +357,38 @@ func valueSize(sp *colSpec) int {
 
 // pageFull reports whether the current page is to be cut at the next
 // commit: at pb raw bytes; a PLAIN byte-array page at plainBytesPage(pb);
-// and early, at the first page of a byte-array dictionary whose values so
-// far, dictProbeValues or more, are (all but a 64th) distinct — random
-// ids, hashes — which flushPage then writes PLAIN (its dictionary does not
-// pay, unless a few long values repeat): checked at each commit that
-// checks pages until that page is full. Counted at 4 bytes an index,
-// that page would otherwise hash and store about pb/4 values before it is
-// cut and re-encoded (2 % of the writer's instructions on the 545-B
-// corpus).
+// and a first page given up early where its dictionary's would have been
+// cut (below). It also gives a byte-array column's dictionary up early:
+// when its first page's values so far, dictProbeValues or more, are (all
+// but a 64th) distinct — random ids, hashes — checked at each commit that
+// checks pages until that page is full, the dictionary does not pay
+// (unless a few long values repeat), so the page turns PLAIN there
+// (dropDictionary) instead of when it is full. Counted at 4 bytes an
+// index, that page would otherwise hash and store about pb/4 values before
+// it is re-encoded (2 % of the writer's instructions on the 545-B corpus).
+//
+// The page goes on to the size its indexes would have had (pb at 4 bytes
+// a value, and the levels: about 13,000–16,000 values at the default) or
+// to maxDictBytes of values, not to plainBytesPage, so that in a file of
+// fewer rows (a day's file of the benchmark corpus) the column is one
+// page, as before the early give-up. zstd's level 1 compresses random hex
+// ids so 4 % smaller, with more instructions: a fresh block either takes
+// every value's length prefix as a repeat match or, having found nothing
+// in its first kilobyte, skips to its end as literals (17.2 against 18.9
+// bytes a value), and the later blocks of a long page keep the first
+// one's matches.
 func (c *column) pageFull(pb int) bool {
 	switch {
 	case c.dictMode:
 		if c.dictPages == 0 && len(c.idx) >= dictProbeValues && len(c.dictOffs) > len(c.idx)-len(c.idx)/64 {
-			return true
+			c.dropDictionary()
+			c.plainFirst = true
+			return false
 		}
 	case c.spec.kind == parquet.ByteArray:
+		if c.plainFirst {
+			return len(c.reps)+len(c.defs)+4*c.nvals >= pb || len(c.vals) >= maxDictBytes
+		}
 		return c.pageSize() >= plainBytesPage(pb)
 	}
 	return c.pageSize() >= pb
@@ -619,6 +639,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 	c.reps, c.defs, c.vals, c.idx, c.bools, c.nvals = trim(c.reps, e.keep), trim(c.defs, e.keep), trim(c.vals, e.keep), trim(c.idx, e.keep/4), trim(c.bools, e.keep), 0
 	e.trimScratch()
 	c.pageFirstRow = fileRows
+	c.plainFirst = false
 	return nil
 }
 

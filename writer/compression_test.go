@@ -31,17 +31,7 @@ import (
 // as one file and returns the file's bytes and its DuckDB rows (SELECT *).
 func writeImpressions(t *testing.T, cfg Config, n int, edit func(i int, m *adtrackpb.AdImpression)) ([]byte, []map[string]any) {
 	t.Helper()
-	r := rand.New(rand.NewPCG(16, 16))
-	msgs := make([][]byte, n)
-	for i := range msgs {
-		m := adtrack.Impression(r, i, adtrack.CorpusBase, time.Second)
-		edit(i, m)
-		b, err := proto.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs[i] = b
-	}
+	msgs := genImpressions(t, n, edit)
 	st := mem.New()
 	w, err := NewTable(cfg, adTable(t, schema.Options{}), st)
 	if err != nil {
@@ -56,6 +46,24 @@ func writeImpressions(t *testing.T, cfg Config, n int, edit func(i int, m *adtra
 		t.Fatalf("DuckDB read %d rows, want %d", len(rows), n)
 	}
 	return readStored(t, st, files[0].Path), rows
+}
+
+// genImpressions returns n generated impressions, each changed by edit,
+// as wire bytes: the messages of writeImpressions.
+func genImpressions(t *testing.T, n int, edit func(i int, m *adtrackpb.AdImpression)) [][]byte {
+	t.Helper()
+	r := rand.New(rand.NewPCG(16, 16))
+	msgs := make([][]byte, n)
+	for i := range msgs {
+		m := adtrack.Impression(r, i, adtrack.CorpusBase, time.Second)
+		edit(i, m)
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i] = b
+	}
+	return msgs
 }
 
 // chunkMeta returns the metadata of the column chunk at path.
@@ -225,15 +233,43 @@ func TestAppendRawIsStoredZstd(t *testing.T) {
 
 // TestDictionaryGivenUpEarly: a string column whose first values are all
 // distinct (random ids) gives its dictionary up after dictProbeValues of
-// them, in a first page of about that many values, and is PLAIN; a column
-// of 5,000 values drawn at random, whose first values are mostly but not
-// all distinct, keeps its dictionary. Both read back exactly.
+// them (it holds no dictionary from the next check of its pages on) and is
+// PLAIN, in a first page as long as the dictionary's would have been
+// (13,120 rows: 4 bytes an index and a definition level in 64 KiB); a
+// column of 5,000 values drawn at random, whose first values are mostly
+// but not all distinct, keeps its dictionary. Both read back exactly.
+// Fails with the early rule off (impression_id still dictionary-encoded at
+// row 2,048), with a loose threshold (creative_id loses its dictionary) and
+// with the first page cut at the give-up (237baff: the second page at row
+// 2,048).
 func TestDictionaryGivenUpEarly(t *testing.T) {
 	const n = 20_000
 	ids := make([]string, n)
-	b, rows := writeImpressions(t, Config{}, n, func(i int, m *adtrackpb.AdImpression) {
-		ids[i] = m.ImpressionId
-	})
+	msgs := genImpressions(t, n, func(i int, m *adtrackpb.AdImpression) { ids[i] = m.ImpressionId })
+	w, err := NewTable(Config{}, adTable(t, schema.Options{}), discardStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The 2,048th row is a multiple of pageCheckRows: its commit checks.
+	for i, m := range msgs[:dictProbeValues] {
+		if err := w.Write(context.Background(), m, Kafka{Topic: "ads", Offset: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range w.order[0].cols {
+		switch strings.Join(c.spec.path, ".") {
+		case "impression_id":
+			if c.dictMode || len(c.dictOffs) > 0 || c.nvals != dictProbeValues {
+				t.Errorf("impression_id after %d rows: dictionary mode %v, %d entries, %d values in the page; want PLAIN, none, all", dictProbeValues, c.dictMode, len(c.dictOffs), c.nvals)
+			}
+		case "creative_id":
+			if !c.dictMode {
+				t.Errorf("creative_id after %d rows: dictionary given up", dictProbeValues)
+			}
+		}
+	}
+
+	b, rows := writeImpressions(t, Config{}, n, func(i int, m *adtrackpb.AdImpression) {})
 	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
 		t.Fatal(err)
@@ -245,8 +281,8 @@ func TestDictionaryGivenUpEarly(t *testing.T) {
 				t.Errorf("impression_id: encodings %v, want PLAIN only", c.MetaData.Encoding)
 			}
 			locs := pf.OffsetIndexes()[i].PageLocations
-			if len(locs) < 2 || locs[1].FirstRowIndex > dictProbeValues+pageCheckRows {
-				t.Errorf("impression_id: pages %+v, want the second to start by row %d", locs[:min(2, len(locs))], dictProbeValues+pageCheckRows)
+			if len(locs) < 2 || locs[1].FirstRowIndex != 13_120 {
+				t.Errorf("impression_id: pages %+v, want the second to start at row 13,120", locs[:min(2, len(locs))])
 			}
 		case "creative_id":
 			if !slices.Contains(c.MetaData.Encoding, format.RLEDictionary) {
@@ -453,7 +489,11 @@ func TestDictionaryGiveUpShapes(t *testing.T) {
 		mixed = append(mixed, good[i])
 	}
 	tab := adTable(t, schema.Options{})
-	files := func(msgs [][]byte) (*mem.Store, []File) {
+	// inDict: which of the four columns are still dictionary-encoded once
+	// 4*dictProbeValues+pageCheckRows rows are written (consent_string has
+	// a value in every fourth row).
+	const probeRow = 4*dictProbeValues + pageCheckRows
+	files := func(msgs [][]byte) (*mem.Store, []File, map[string]bool) {
 		st := mem.New()
 		w, err := NewTable(Config{}, tab, st)
 		if err != nil {
@@ -461,6 +501,7 @@ func TestDictionaryGiveUpShapes(t *testing.T) {
 		}
 		ctx := context.Background()
 		off := 0
+		inDict := map[string]bool{}
 		for _, m := range msgs {
 			err := w.Write(ctx, m, Kafka{Topic: "ads", Offset: int64(off), Timestamp: time.UnixMilli(int64(off))})
 			var de *DecodeError
@@ -469,7 +510,11 @@ func TestDictionaryGiveUpShapes(t *testing.T) {
 			} else if err != nil {
 				t.Fatal(err)
 			}
-			off++
+			if off++; off == probeRow {
+				for _, c := range w.order[0].cols {
+					inDict[strings.Join(c.spec.path, ".")] = c.dictMode || len(c.dictOffs) > 0
+				}
+			}
 		}
 		fs, err := w.Flush(ctx)
 		if err != nil {
@@ -478,10 +523,10 @@ func TestDictionaryGiveUpShapes(t *testing.T) {
 		if len(fs) != 1 {
 			t.Fatalf("%d files, want 1", len(fs))
 		}
-		return st, fs
+		return st, fs, inDict
 	}
-	stA, fa := files(good)
-	stB, fb := files(mixed)
+	stA, fa, inDict := files(good)
+	stB, fb, _ := files(mixed)
 	b := readStored(t, stA, fa[0].Path)
 	if !bytes.Equal(readStored(t, stB, fb[0].Path), b) {
 		t.Errorf("the file written with records rolled back differs from the one without")
@@ -504,12 +549,18 @@ func TestDictionaryGiveUpShapes(t *testing.T) {
 		default:
 			continue
 		}
-		if len(locs) < 2 {
-			t.Errorf("%s: %d page", p, len(locs))
-			continue
+		if inDict[p] != (p == "campaign_id") {
+			t.Errorf("%s: dictionary-encoded at row %d: %v", p, probeRow, inDict[p])
 		}
-		if early := locs[1].FirstRowIndex <= 4*dictProbeValues; early != (p != "campaign_id") {
-			t.Errorf("%s: second page at row %d", p, locs[1].FirstRowIndex)
+		// The first page is cut where the dictionary's would have been
+		// (4 bytes a value and the levels: 13,120 rows, segments' 9,840,
+		// consent_string's whole file), not at 124 KiB of these 36-byte
+		// PLAIN values (about 3,500 rows) nor at the give-up.
+		if len(locs) > 1 && locs[1].FirstRowIndex < 4*dictProbeValues {
+			t.Errorf("%s: pages %+v, want the first to go on to where its dictionary's would have been cut", p, locs[:2])
+		}
+		if p == "device.user_agent" {
+			t.Logf("%s: %d bytes, %v", p, md.TotalCompressedSize, md.Encoding)
 		}
 		if p == "device.user_agent" && md.TotalCompressedSize > md.TotalUncompressedSize/2 {
 			t.Errorf("%s: %d bytes compressed of %d: its repeated values were not compressed", p, md.TotalCompressedSize, md.TotalUncompressedSize)
@@ -545,4 +596,40 @@ func bool2int(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestDictionaryGivenUpEarlyOnePage: in a file of 10,800 rows (a day of
+// the benchmark corpus, BenchmarkWriterDay's files), a column of distinct
+// 32-character hex ids gives its dictionary up early and is one PLAIN page,
+// as before the early give-up, which zstd compresses smaller than the same
+// values in pages of 124 KiB (the column without a dictionary); the ids
+// read back. Cut at the give-up (237baff), the column was 4 pages and
+// 193,941 bytes instead of 186,094 (124 KiB pages: 199,478); with the
+// page going on PLAIN to 124 KiB, 199,478.
+func TestDictionaryGivenUpEarlyOnePage(t *testing.T) {
+	const n = 10_800
+	ids := make([]string, n)
+	b, rows := writeImpressions(t, Config{}, n, func(i int, m *adtrackpb.AdImpression) { ids[i] = m.ImpressionId })
+	plain, _ := writeImpressions(t, Config{NoDictionary: true}, n, func(int, *adtrackpb.AdImpression) {})
+	md, pmd := chunkMeta(t, b, "impression_id"), chunkMeta(t, plain, "impression_id")
+	pf, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range pf.Metadata().RowGroups[0].Columns {
+		if c.MetaData.PathInSchema[0] == "impression_id" {
+			if locs := pf.OffsetIndexes()[i].PageLocations; len(locs) != 1 {
+				t.Errorf("impression_id: %d pages, want 1", len(locs))
+			}
+		}
+	}
+	t.Logf("impression_id: %d bytes in one page, %d in pages of 124 KiB", md.TotalCompressedSize, pmd.TotalCompressedSize)
+	if slices.Contains(md.Encoding, format.RLEDictionary) || md.TotalCompressedSize >= pmd.TotalCompressedSize {
+		t.Errorf("impression_id: %v, %d bytes; want PLAIN, fewer than %d", md.Encoding, md.TotalCompressedSize, pmd.TotalCompressedSize)
+	}
+	for i, row := range rows {
+		if row["impression_id"] != ids[i] {
+			t.Fatalf("row %d impression_id %v, want %s", i, row["impression_id"], ids[i])
+		}
+	}
 }

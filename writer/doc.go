@@ -55,7 +55,8 @@
 //     overwritten; a file whose Put failed is not reported.
 //   - Memory is bounded: each open file holds its compressed pages, one raw
 //     page per column (Config.PageBytes; a PLAIN byte-array page about twice
-//     that) and its dictionaries (at most 1 MiB
+//     that, the first page of one that gave its dictionary up early at most
+//     1 MiB of values) and its dictionaries (at most 1 MiB
 //     of values per column). BufferedBytes reports the total; FlushLargest
 //     writes the largest buffers when a process-wide limit is reached. The
 //     buffers of finished files are kept for the next ones (not counted
