@@ -15,10 +15,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -128,6 +130,80 @@ func startBroker(b *testing.B, parts int) ([]string, func() time.Duration) {
 	return strings.Split(strings.TrimSpace(line), ","), cpu
 }
 
+// envBrokerAddrs names a kfake broker already running (the test binary
+// run with PLTEST_KFAKE_BROKER=n and its stdin kept open prints its
+// address) for BenchmarkEndToEndDistinct instead of a child process, so
+// that the benchmark process starts none: valgrind's callgrind aborts on
+// the signals of a fork (run it with GODEBUG=asyncpreemptoff=1 as well).
+const envBrokerAddrs = "PLTEST_KFAKE_ADDRS"
+
+var distinctTopics atomic.Int64
+
+// valgrindGroup are the group options of a run with PLTEST_KFAKE_ADDRS
+// (under valgrind), which runUntilCaughtUp adds last: heartbeats every
+// 300 ms of a 3 s session (fastGroup) do not keep up there, and the group
+// would drop the Runner. Without it, none.
+func valgrindGroup() []kgo.Opt {
+	if os.Getenv(envBrokerAddrs) == "" {
+		return nil
+	}
+	return []kgo.Opt{kgo.SessionTimeout(5 * time.Minute), kgo.HeartbeatInterval(3 * time.Second)}
+}
+
+// distinctBroker starts the broker of BenchmarkEndToEndDistinct (startBroker)
+// and returns its addresses, its CPU time and the topic to use: topic,
+// with distinctPartitions partitions. With PLTEST_KFAKE_ADDRS it uses that
+// broker and a new topic per run (its CPU time reads 0).
+func distinctBroker(b *testing.B) ([]string, func() time.Duration, string) {
+	addrs := os.Getenv(envBrokerAddrs)
+	if addrs == "" {
+		brokers, cpu := startBroker(b, distinctPartitions)
+		return brokers, cpu, topic
+	}
+	brokers := strings.Split(addrs, ",")
+	top := fmt.Sprintf("%s.%d.%d", topic, os.Getpid(), distinctTopics.Add(1))
+	c, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := kadm.NewClient(c).CreateTopic(context.Background(), int32(distinctPartitions), 1, nil, top); err != nil {
+		b.Fatal(err)
+	}
+	return brokers, func() time.Duration { return 0 }, top
+}
+
+// envProfileSync names a directory in which BenchmarkEndToEndDistinct
+// marks where its measurement starts and ends, for a profiler outside the
+// process (under valgrind: `callgrind_control -z` and `-d`, so that the
+// counts leave the records' generation and production out): at each mark
+// it creates <run>.<mark> and waits until <run>.<mark>.ok exists.
+const envProfileSync = "PLTEST_PROFILE_SYNC"
+
+var profileRuns atomic.Int64
+
+// profileMark makes mark "start" or "end" of the current run (see
+// envProfileSync); without PLTEST_PROFILE_SYNC it does nothing.
+func profileMark(b *testing.B, mark string) {
+	dir := os.Getenv(envProfileSync)
+	if dir == "" {
+		return
+	}
+	if mark == "start" {
+		profileRuns.Add(1)
+	}
+	name := filepath.Join(dir, fmt.Sprintf("%d.%s", profileRuns.Load(), mark))
+	if err := os.WriteFile(name, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(name + ".ok"); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // processCPU is the process's user+system CPU time.
 func processCPU() time.Duration {
 	var ru syscall.Rusage
@@ -171,14 +247,15 @@ func reportRates(b *testing.B, total int64, cpu time.Duration) {
 // sets); every row committed. p-busy is the share of GOMAXPROCS × wall
 // time the Go runtime's Ps were busy (see idlePs); gc-cpu-ns/op the
 // collector's CPU time in it (gcCPU, up to the collection that ends the
-// measurement; both benchmarks report it). Unlike
+// measurement; both benchmarks report it), gcs the collections (that one
+// included). Unlike
 // BenchmarkEndToEnd (1,000 messages repeated) no two records are alike, so
 // dictionaries, compression and the page index work as on real data. Run it
 // with -cpu 1,2 beside BenchmarkWriterOnlyDistinct (`make bench` does and
 // prints the ratios with ingest/testdata/benchratio.awk).
 func BenchmarkEndToEndDistinct(b *testing.B) {
 	recs, total := distinctRecords(b.N)
-	brokers, brokerCPU := startBroker(b, distinctPartitions)
+	brokers, brokerCPU, top := distinctBroker(b)
 	p, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchMaxBytes(1<<20))
 	if err != nil {
 		b.Fatal(err)
@@ -187,7 +264,7 @@ func BenchmarkEndToEndDistinct(b *testing.B) {
 	for from := 0; from < b.N; from += 10000 {
 		var batch []*kgo.Record
 		for _, v := range recs[from:min(b.N, from+10000)] {
-			batch = append(batch, &kgo.Record{Topic: topic, Value: v})
+			batch = append(batch, &kgo.Record{Topic: top, Value: v})
 		}
 		if err := p.ProduceSync(context.Background(), batch...).FirstErr(); err != nil {
 			b.Fatal(err)
@@ -195,16 +272,20 @@ func BenchmarkEndToEndDistinct(b *testing.B) {
 	}
 	dir := tempDir(b)
 	cfg := distinctConfig(b, brokers, dir)
+	cfg.Tables[0].Topics = []string{top}
 	startIdle, t0 := idlePs() // collects
-	gcStart := gcCPU()
+	gcStart, cyclesStart := gcCPU(), gcCycles()
+	profileMark(b, "start")
 	b.ResetTimer()
 	start, startBroker := processCPU(), brokerCPU()
 	r := runUntilCaughtUp(b, cfg, ingest.Options{})
 	cpu, bcpu := processCPU()-start, brokerCPU()-startBroker
 	b.StopTimer()
+	profileMark(b, "end")
 	idle, t1 := idlePs()
 	idle -= startIdle
 	b.ReportMetric(float64((gcCPU()-gcStart).Nanoseconds())/float64(b.N), "gc-cpu-ns/op")
+	b.ReportMetric(float64(gcCycles()-cyclesStart), "gcs")
 	if got := r.Stats()[0].RowsCommitted; got != int64(b.N) {
 		b.Fatalf("committed %d rows, want %d", got, b.N)
 	}
@@ -258,7 +339,7 @@ func BenchmarkWriterOnlyDistinct(b *testing.B) {
 	ctx := context.Background()
 	now := time.Now()
 	runtime.GC()
-	gcStart := gcCPU()
+	gcStart, cyclesStart := gcCPU(), gcCycles()
 	b.ResetTimer()
 	start := processCPU()
 	for i, v := range recs {
@@ -278,6 +359,7 @@ func BenchmarkWriterOnlyDistinct(b *testing.B) {
 	reportRates(b, total, cpu)
 	runtime.GC()
 	b.ReportMetric(float64((gcCPU()-gcStart).Nanoseconds())/float64(b.N), "gc-cpu-ns/op")
+	b.ReportMetric(float64(gcCycles()-cyclesStart), "gcs")
 }
 
 // distinctConfig is the configuration of both distinct-record benchmarks:
@@ -287,10 +369,21 @@ func BenchmarkWriterOnlyDistinct(b *testing.B) {
 // finished day partitions' files by age before their last records: 23–34
 // files of the 200,000 records instead of the Runner's 19 (load average
 // 10), a baseline made slower than the writer is.
+//
+// PLTEST_DISTINCT_COMMIT_SECONDS sets another commit interval: under
+// valgrind, 50 times slower, 10 s would cut the table in the middle of a
+// run, by time, which differs between runs.
 func distinctConfig(b *testing.B, brokers []string, dir string) ingest.Config {
 	cfg := baseConfig(b, brokers, dir)
-	cfg.Tables[0].Flush.CommitInterval = 10 * time.Second
+	cfg.Tables[0].Flush.CommitInterval = time.Duration(envInt("PLTEST_DISTINCT_COMMIT_SECONDS", 10)) * time.Second
 	return cfg
+}
+
+// gcCycles is the number of collections the Go runtime completed so far.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // gcCPU is the Go runtime's estimate of the CPU time its collector took

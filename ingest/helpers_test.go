@@ -145,16 +145,20 @@ func fastGroup() []kgo.Opt {
 	return []kgo.Opt{kgo.SessionTimeout(3 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond), kgo.RebalanceTimeout(10 * time.Second)}
 }
 
+// runTimeout bounds runUntilCaughtUp: 60 s, or PLTEST_RUN_TIMEOUT_SECONDS
+// (for benchmarks under valgrind).
+var runTimeout = time.Duration(envInt("PLTEST_RUN_TIMEOUT_SECONDS", 60)) * time.Second
+
 // runUntilCaughtUp runs a Runner with UntilCaughtUp and fails the test on error.
 func runUntilCaughtUp(t testing.TB, cfg ingest.Config, opts ingest.Options) *ingest.Runner {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	opts.UntilCaughtUp = true
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
 	}
-	opts.KafkaOpts = append(opts.KafkaOpts, fastGroup()...)
+	opts.KafkaOpts = append(append(opts.KafkaOpts, fastGroup()...), valgrindGroup()...)
 	r, err := ingest.NewRunner(ctx, cfg, opts)
 	if err != nil {
 		t.Fatalf("NewRunner: %v", err)
@@ -169,7 +173,7 @@ func runUntilCaughtUp(t testing.TB, cfg ingest.Config, opts ingest.Options) *ing
 		// can keep a member that died while joining in the group for
 		// good, holding its partitions: tests that SIGKILL children call
 		// awaitKilledMembersGone first.)
-		t.Fatalf("Run was stopped by the test's 60 s timeout before it caught up (stats %+v)", r.Stats())
+		t.Fatalf("Run was stopped by the test's %v timeout before it caught up (stats %+v)", runTimeout, r.Stats())
 	}
 	return r
 }
