@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/protolake/protolake/internal/adtrack"
 	"github.com/protolake/protolake/internal/adtrackpb"
 )
 
@@ -31,8 +32,13 @@ import (
 // 10 MB dead letters, one valid 20 MB record of 10 million repeated
 // elements (decoding it unbounded took ~640 MB), and steady streaming of
 // 300,000 ordinary records; and five 10 MB dead letters of random bytes,
-// whose pages do not compress (docs/operations.md: the closest to it). Run
-// it with -benchtime 1x: one run is one measurement.
+// whose pages do not compress (docs/operations.md: the closest to it).
+// The mid-size case runs at memory_limit 256MiB instead: 1,048,576 distinct
+// records of about 1 KB (two of the demo generator's impressions each, 4
+// times the limit) in 32 partitions led by 4 brokers, so that the client
+// buffers 4 full fetches of memory_limit/32 and a poll takes them all; it
+// has its own baseline at that limit. Run it with -benchtime 1x: one run
+// is one measurement.
 func BenchmarkPeakRSS(b *testing.B) {
 	const limit = 64 << 20
 	bin := filepath.Join(b.TempDir(), "protolake")
@@ -44,11 +50,13 @@ func BenchmarkPeakRSS(b *testing.B) {
 		v, _ := proto.Marshal(&adtrackpb.AdImpression{ImpressionId: id, EventTime: ts})
 		return v
 	}
+	small := rssSetup{limit: limit, brokers: 1, partitions: 1}
 	scenarios := []struct {
 		name   string
+		setup  rssSetup
 		values func() [][]byte
 	}{
-		{"10x10MB-dead-letters", func() [][]byte {
+		{"10x10MB-dead-letters", small, func() [][]byte {
 			var vs [][]byte
 			for i := range 10 {
 				// impression_id (field 1) of 10 MB that is not UTF-8.
@@ -57,7 +65,7 @@ func BenchmarkPeakRSS(b *testing.B) {
 			}
 			return vs
 		}},
-		{"5x10MB-random-dead-letters", func() [][]byte {
+		{"5x10MB-random-dead-letters", small, func() [][]byte {
 			rng := rand.New(rand.NewPCG(1, 2))
 			var vs [][]byte
 			for i := range 5 {
@@ -70,49 +78,75 @@ func BenchmarkPeakRSS(b *testing.B) {
 			}
 			return vs
 		}},
-		{"20MB-record-10M-elements", func() [][]byte {
+		{"20MB-record-10M-elements", small, func() [][]byte {
 			// A valid AdImpression whose repeated int32 frequency_caps
 			// (field 27) holds 10 M packed elements of 2 bytes.
 			big := protowire.AppendBytes(protowire.AppendTag(nil, 27, protowire.BytesType), bytes.Repeat([]byte{0x81, 0x01}, 10_000_000))
 			return [][]byte{ad("before"), append(ad("big"), big...), ad("after")}
 		}},
-		{"steady-300k-records", func() [][]byte {
+		{"steady-300k-records", small, func() [][]byte {
 			vs := make([][]byte, 300_000)
 			for i := range vs {
 				vs[i] = ad(fmt.Sprintf("imp-%08d", i))
 			}
 			return vs
 		}},
+		{"mid-1KB-32-partitions-256MiB", rssSetup{limit: 256 << 20, brokers: 4, partitions: 32}, func() [][]byte {
+			// Two distinct impressions in a record are one valid
+			// AdImpression (a message's encodings concatenated merge).
+			const n = 1 << 20
+			two, _ := adtrack.Corpus(20261202, 1, 2*n, time.Second)
+			vs := make([][]byte, n)
+			for i := range vs {
+				vs[i] = append(two[2*i], two[2*i+1]...)
+				two[2*i], two[2*i+1] = nil, nil
+			}
+			return vs
+		}},
 	}
-	baseline := peakRSS(b, bin, [][]byte{ad("only")}, limit)
+	baselines := map[int64]int64{} // by memory_limit
+	for _, sc := range scenarios {
+		if l := sc.setup.limit; baselines[l] == 0 {
+			baselines[l] = peakRSS(b, bin, [][]byte{ad("only")}, rssSetup{limit: l, brokers: 1, partitions: 1})
+		}
+	}
 	b.Run("baseline-1-record", func(b *testing.B) {
 		for range b.N {
-			b.ReportMetric(float64(baseline)/(1<<20), "peak_rss_MiB")
+			b.ReportMetric(float64(baselines[limit])/(1<<20), "peak_rss_MiB")
 		}
 	})
 	for _, sc := range scenarios {
 		b.Run(sc.name, func(b *testing.B) {
+			baseline := baselines[sc.setup.limit]
 			values := sc.values()
 			var in int64
 			for _, v := range values {
 				in += int64(len(v))
 			}
 			for range b.N {
-				rss := peakRSS(b, bin, values, limit)
+				rss := peakRSS(b, bin, values, sc.setup)
+				b.ReportMetric(float64(baseline)/(1<<20), "baseline_MiB")
 				b.ReportMetric(float64(rss)/(1<<20), "peak_rss_MiB")
 				b.ReportMetric(float64(rss-baseline)/(1<<20), "above_baseline_MiB")
-				b.ReportMetric(float64(rss-baseline)/limit, "above_baseline/limit")
+				b.ReportMetric(float64(rss-baseline)/float64(sc.setup.limit), "above_baseline/limit")
 				b.ReportMetric(float64(in)/(1<<20), "input_MiB")
 			}
 		})
 	}
 }
 
+// rssSetup is a BenchmarkPeakRSS case's memory_limit and Kafka cluster.
+type rssSetup struct {
+	limit               int64
+	brokers, partitions int
+}
+
 // peakRSS produces values to a fresh kfake topic, runs the binary until it
 // caught up and returns its peak RSS in bytes.
-func peakRSS(b *testing.B, bin string, values [][]byte, limit int64) int64 {
+func peakRSS(b *testing.B, bin string, values [][]byte, setup rssSetup) int64 {
 	b.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "ads"), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "67108864"}))
+	limit := setup.limit
+	c, err := kfake.NewCluster(kfake.NumBrokers(setup.brokers), kfake.SeedTopics(int32(setup.partitions), "ads"), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "67108864"}))
 	if err != nil {
 		b.Fatal(err)
 	}
