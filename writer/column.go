@@ -186,7 +186,7 @@ func (c *column) byteArray(rep, def uint8, b []byte) {
 	if len(b) > maxDictBytes {
 		c.large = true
 		if c.dictMode && c.dictPages == 0 {
-			c.dropDictionary()
+			c.dropDictionary(0)
 		}
 	}
 	c.levels(rep, def)
@@ -206,8 +206,9 @@ func (c *column) byteArray(rep, def uint8, b []byte) {
 // values and leaves dictionary mode for the rest of the file. A value larger
 // than maxDictBytes does it before it is added (flushPage would drop that
 // dictionary anyway): the value is then held once, in vals, instead of in
-// the dictionary and again in vals when the page is written.
-func (c *column) dropDictionary() {
+// the dictionary and again in vals when the page is written. The page's
+// buffer is sized for its values so far or for room bytes, the larger.
+func (c *column) dropDictionary(room int) {
 	// The PLAIN page's size first: grown by append, a page of distinct
 	// values (the whole of a small file's column, say) was allocated about
 	// twice over.
@@ -215,7 +216,7 @@ func (c *column) dropDictionary() {
 	for _, i := range c.idx {
 		n += 4 + int(binary.LittleEndian.Uint32(c.dictData[c.dictOffs[i]:]))
 	}
-	c.vals = slices.Grow(c.vals, n-len(c.vals))
+	c.vals = slices.Grow(c.vals, max(n, room)-len(c.vals))
 	for _, i := range c.idx {
 		off := c.dictOffs[i]
 		n := binary.LittleEndian.Uint32(c.dictData[off:])
@@ -381,7 +382,10 @@ func (c *column) pageFull(pb int) bool {
 	switch {
 	case c.dictMode:
 		if c.dictPages == 0 && len(c.idx) >= dictProbeValues && len(c.dictOffs) > len(c.idx)-len(c.idx)/64 {
-			c.dropDictionary()
+			// The page goes on (below) to about pb/4 values of the size
+			// of these: one buffer for it, not one grown in steps, which
+			// bufferedBytes counts whole.
+			c.dropDictionary(min(maxDictBytes, c.firstPlain/len(c.idx)*(pb/4)))
 			c.plainFirst = true
 			return false
 		}
@@ -416,6 +420,9 @@ func (c *column) bufferedBytes() int {
 	n := c.chunkLen() + c.pageSize() + len(c.dictData) + 24*len(c.dictOffs)
 	if c.dictMode && c.dictPages == 0 {
 		n += c.firstPlain
+	}
+	if c.plainFirst {
+		n += cap(c.vals) - len(c.vals) // reserved for the page (pageFull)
 	}
 	return n
 }
@@ -472,7 +479,7 @@ func (c *column) flushPage(e *encoder, fileRows int64) error {
 		}
 		dictSize := len(c.dictData) + len(c.idx)*bitsFor32(uint32(len(c.dictOffs)))/8
 		if len(c.dictData) > maxDictBytes || 4*dictSize > 3*plain {
-			c.dropDictionary()
+			c.dropDictionary(0)
 		}
 	}
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	pqzstd "github.com/parquet-go/parquet-go/compress/zstd"
@@ -235,13 +236,14 @@ func TestAppendRawIsStoredZstd(t *testing.T) {
 // distinct (random ids) gives its dictionary up after dictProbeValues of
 // them (it holds no dictionary from the next check of its pages on) and is
 // PLAIN, in a first page as long as the dictionary's would have been
-// (13,120 rows: 4 bytes an index and a definition level in 64 KiB); a
+// (13,120 rows: 4 bytes an index and a definition level in 64 KiB), in
+// one buffer sized for it at the give-up and counted whole; a
 // column of 5,000 values drawn at random, whose first values are mostly
 // but not all distinct, keeps its dictionary. Both read back exactly.
 // Fails with the early rule off (impression_id still dictionary-encoded at
 // row 2,048), with a loose threshold (creative_id loses its dictionary) and
 // with the first page cut at the give-up (237baff: the second page at row
-// 2,048).
+// 2,048), and with the buffer grown in steps or its spare room uncounted.
 func TestDictionaryGivenUpEarly(t *testing.T) {
 	const n = 20_000
 	ids := make([]string, n)
@@ -256,9 +258,11 @@ func TestDictionaryGivenUpEarly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	var ids0 *column
 	for _, c := range w.order[0].cols {
 		switch strings.Join(c.spec.path, ".") {
 		case "impression_id":
+			ids0 = c
 			if c.dictMode || len(c.dictOffs) > 0 || c.nvals != dictProbeValues {
 				t.Errorf("impression_id after %d rows: dictionary mode %v, %d entries, %d values in the page; want PLAIN, none, all", dictProbeValues, c.dictMode, len(c.dictOffs), c.nvals)
 			}
@@ -267,6 +271,17 @@ func TestDictionaryGivenUpEarly(t *testing.T) {
 				t.Errorf("creative_id after %d rows: dictionary given up", dictProbeValues)
 			}
 		}
+	}
+	// The page's buffer was sized for the whole page at the give-up (no
+	// growing in steps), and the open file counts it whole.
+	buf := unsafe.SliceData(ids0.vals)
+	for i := dictProbeValues; i < 13_104; i++ {
+		if err := w.Write(context.Background(), msgs[i], Kafka{Topic: "ads", Offset: int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids0.pageFirstRow != 0 || unsafe.SliceData(ids0.vals) != buf || ids0.bufferedBytes()-ids0.chunkLen() < cap(ids0.vals) {
+		t.Errorf("impression_id at row 13,104: page from row %d, buffer reallocated %v, %d bytes counted for a buffer of %d", ids0.pageFirstRow, unsafe.SliceData(ids0.vals) != buf, ids0.bufferedBytes()-ids0.chunkLen(), cap(ids0.vals))
 	}
 
 	b, rows := writeImpressions(t, Config{}, n, func(i int, m *adtrackpb.AdImpression) {})

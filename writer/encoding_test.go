@@ -297,7 +297,7 @@ func TestDropDictionaryAllocatesOnce(t *testing.T) {
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	c.dropDictionary()
+	c.dropDictionary(0)
 	runtime.ReadMemStats(&after)
 	if n := after.Mallocs - before.Mallocs; n > 2 {
 		t.Errorf("dropDictionary of 5000 values (%d bytes PLAIN): %d allocations, want at most 2", len(want), n)
