@@ -382,16 +382,22 @@ func (c *column) pageFull(pb int) bool {
 	switch {
 	case c.dictMode:
 		if c.dictPages == 0 && len(c.idx) >= dictProbeValues && len(c.dictOffs) > len(c.idx)-len(c.idx)/64 {
-			// The page goes on (below) to about pb/4 values of the size
-			// of these: one buffer for it, not one grown in steps, which
-			// bufferedBytes counts whole.
-			c.dropDictionary(min(maxDictBytes, c.firstPlain/len(c.idx)*(pb/4)))
+			// The page goes on (below): its buffer doubles as it fills,
+			// not in append's smaller steps, and bufferedBytes counts
+			// the room (at most the page again).
+			c.dropDictionary(2 * c.firstPlain)
 			c.plainFirst = true
 			return false
 		}
 	case c.spec.kind == parquet.ByteArray:
 		if c.plainFirst {
-			return len(c.reps)+len(c.defs)+4*c.nvals >= pb || len(c.vals) >= maxDictBytes
+			if len(c.reps)+len(c.defs)+4*c.nvals >= pb || len(c.vals) >= maxDictBytes {
+				return true
+			}
+			if cap(c.vals)-len(c.vals) < len(c.vals)/8 {
+				c.vals = slices.Grow(c.vals, len(c.vals))
+			}
+			return false
 		}
 		return c.pageSize() >= plainBytesPage(pb)
 	}
