@@ -143,7 +143,7 @@ func (s *shards) TakeFinished() []writer.File {
 	return out
 }
 
-// BufferedBytes is the memory held by the buffers of every shard.
+// BufferedBytes is the bytes in the buffers of every shard (by length).
 func (s *shards) BufferedBytes() int64 {
 	var n int64
 	for _, w := range s.ws {
@@ -152,18 +152,28 @@ func (s *shards) BufferedBytes() int64 {
 	return n
 }
 
+// HeldBytes is the memory the buffers of every shard take, their spares'
+// included (writer.Writer.HeldBytes): what counts against the memory limit.
+func (s *shards) HeldBytes() int64 {
+	var n int64
+	for _, w := range s.ws {
+		n += w.HeldBytes()
+	}
+	return n
+}
+
 // FlushLargest writes buffers as files, the largest shard's largest first,
-// until at most target bytes stay buffered across the shards.
+// until the shards hold at most target bytes (HeldBytes).
 func (s *shards) FlushLargest(ctx context.Context, target int64) error {
 	for {
-		total := s.BufferedBytes()
+		total := s.HeldBytes()
 		if total <= target {
 			return nil
 		}
 		var big *writer.Writer
 		var b int64
 		for _, w := range s.ws {
-			if n := w.BufferedBytes(); n > b {
+			if n := w.HeldBytes(); n > b {
 				big, b = w, n
 			}
 		}
@@ -348,7 +358,7 @@ func (r *Runner) decodePrepared(ctx context.Context, stop error) error {
 			b.others += t.buffered()
 		}
 		for _, tk := range b.tasks {
-			n := tk.w.BufferedBytes()
+			n := tk.w.HeldBytes()
 			tk.held.Store(n)
 			b.others -= n
 		}
@@ -429,7 +439,7 @@ func (r *Runner) decodeJob(ctx context.Context, tk *decodeTask, j *decodeJob) bo
 // the files being uploaded — are over it, down to three quarters of it.
 func (r *Runner) limitShard(ctx context.Context, tk *decodeTask) error {
 	b := &r.dec
-	own := tk.w.BufferedBytes()
+	own := tk.w.HeldBytes()
 	tk.held.Store(own)
 	total := b.others + r.inflight.Load()
 	for _, o := range b.tasks {
@@ -440,7 +450,7 @@ func (r *Runner) limitShard(ctx context.Context, tk *decodeTask) error {
 		return nil
 	}
 	err := tk.w.FlushLargest(ctx, max(0, own-(total-limit*3/4)))
-	tk.held.Store(tk.w.BufferedBytes())
+	tk.held.Store(tk.w.HeldBytes())
 	return err
 }
 

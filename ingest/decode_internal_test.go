@@ -46,11 +46,15 @@ func TestShards(t *testing.T) {
 	if got, want := s.BufferedBytes(), s.ws[0].BufferedBytes()+small; got != want || small == 0 {
 		t.Fatalf("BufferedBytes = %d, want the shards' sum %d (shard 1: %d)", got, want, small)
 	}
-	if err := s.FlushLargest(ctx, small); err != nil {
+	held := s.ws[1].HeldBytes()
+	if got, want := s.HeldBytes(), s.ws[0].HeldBytes()+held; got != want || held < small {
+		t.Fatalf("HeldBytes = %d, want the shards' sum %d (shard 1: %d, at least its %d buffered)", got, want, held, small)
+	}
+	if err := s.FlushLargest(ctx, held); err != nil {
 		t.Fatal(err)
 	}
-	if s.ws[0].BufferedBytes() != 0 || s.ws[1].BufferedBytes() != small {
-		t.Errorf("after FlushLargest(%d): shards hold %d and %d bytes, want 0 and %d", small, s.ws[0].BufferedBytes(), s.ws[1].BufferedBytes(), small)
+	if s.ws[0].HeldBytes() != 0 || s.ws[1].BufferedBytes() != small || s.ws[1].HeldBytes() != held {
+		t.Errorf("after FlushLargest(%d): shards hold %d and %d bytes (%d buffered), want 0 and %d (%d)", held, s.ws[0].HeldBytes(), s.ws[1].HeldBytes(), s.ws[1].BufferedBytes(), held, small)
 	}
 	if files := s.TakeFinished(); len(files) != 1 || files[0].Rows != 3000 {
 		t.Errorf("FlushLargest finished %+v, want shard 0's file of 3000 rows", files)

@@ -84,13 +84,13 @@ func (r *Runner) flushOverLimit(ctx context.Context, total int64) int64 {
 			if t.failing || total <= limit*3/4 {
 				continue
 			}
-			b := s.w.BufferedBytes()
+			b := s.w.HeldBytes()
 			target := max(0, b-(total-limit*3/4))
 			if err := s.w.FlushLargest(ctx, target); err != nil {
 				r.reset(ctx, t, fmt.Errorf("flush %s: %w", s.uri, err))
 				break
 			}
-			total -= b - s.w.BufferedBytes()
+			total -= b - s.w.HeldBytes()
 			s.files = append(s.files, s.w.TakeFinished()...)
 		}
 	}
@@ -123,7 +123,7 @@ func (t *table) sinks() []*sink {
 func (t *table) buffered() int64 {
 	var b int64
 	for _, s := range t.sinks() {
-		b += s.w.BufferedBytes()
+		b += s.w.HeldBytes()
 	}
 	return b
 }

@@ -55,7 +55,7 @@ func newMetrics(reg prometheus.Registerer, ready func() bool) (*metrics, error) 
 		resets:      counter("buffer_resets_total", "Times the buffered rows of a table were dropped and its partitions re-read from the table's watermarks.", "table"),
 		commitLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "commit_duration_seconds",
 			Help: "Time to flush and commit a table (successful commits).", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"table"}),
-		buffered:   gauge("buffered_bytes", "Bytes buffered in the table's writer (not yet in files).", "table"),
+		buffered:   gauge("buffered_bytes", "Memory the table's writers hold in buffers (not yet in files; by capacity, with the buffers kept for next files): what counts against memory_limit.", "table"),
 		version:    gauge("table_version", "The table version of the last commit.", "table"),
 		lastCommit: gauge("last_commit_timestamp_seconds", "Unix time of the last successful commit.", "table"),
 		lag:        gauge("partition_lag", "Records between the last consumed offset and the partition's high watermark.", "topic", "partition"),

@@ -433,6 +433,18 @@ func (c *column) bufferedBytes() int {
 	return n
 }
 
+// heldBytes is the memory this column's buffers take: bufferedBytes and
+// the capacity its buffers have beyond their length (a file opened with a
+// spare's buffers holds their capacity from its first row).
+func (c *column) heldBytes() int {
+	n := c.bufferedBytes() + cap(c.chunk) - len(c.chunk) + cap(c.reps) - len(c.reps) + cap(c.defs) - len(c.defs) +
+		cap(c.bools) - len(c.bools)>>3 + 4*(cap(c.idx)-len(c.idx)) + cap(c.dictData) - len(c.dictData)
+	if !c.plainFirst { // else bufferedBytes counts vals' capacity already
+		n += cap(c.vals) - len(c.vals)
+	}
+	return n
+}
+
 // chunkLen is the size of the column's finished pages.
 func (c *column) chunkLen() int { return c.sealedLen + len(c.chunk) }
 

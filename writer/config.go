@@ -85,8 +85,9 @@ type Config struct {
 
 	// Spares, when set, bounds what the Writers sharing it keep of
 	// finished files' buffers for their next files beyond each one's
-	// largest spare: those buffers are not counted in BufferedBytes, so
-	// a process-wide memory limit shares one budget over all its writers.
+	// largest spare, so that a process-wide memory limit shares one
+	// budget over all its writers (spares count in HeldBytes, not in
+	// BufferedBytes).
 	// nil (default): each Writer keeps up to MaxBytes of capacity.
 	Spares *SpareBudget `yaml:"-"`
 

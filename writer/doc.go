@@ -57,14 +57,16 @@
 //     page per column (Config.PageBytes; a PLAIN byte-array page about twice
 //     that, the first page of one that gave its dictionary up early at most
 //     1 MiB of values) and its dictionaries (at most 1 MiB
-//     of values per column). BufferedBytes reports the total; FlushLargest
-//     writes the largest buffers when a process-wide limit is reached. The
-//     buffers of finished files are kept for the next ones (not counted
-//     in BufferedBytes), largest first, as many as fit in Config.MaxBytes
-//     of capacity and, beyond the largest, in Config.Spares (a budget
-//     shared by writers), and at least the largest (only that one after
-//     FlushLargest), so steady-state writing allocates almost nothing, also
-//     when a commit finishes many partitions' files.
+//     of values per column). BufferedBytes reports the total by length,
+//     HeldBytes the memory taken (the buffers' capacity and the spares'
+//     below); FlushLargest writes the largest buffers when a process-wide
+//     limit is reached, until HeldBytes is within its target. The
+//     buffers of finished files are kept for the next ones (spares),
+//     largest first, as many as fit in Config.MaxBytes of capacity and,
+//     beyond the largest, in Config.Spares (a budget shared by writers),
+//     and at least the largest (after FlushLargest only that one, and
+//     only if it fits in the target), so steady-state writing allocates
+//     almost nothing, also when a commit finishes many partitions' files.
 //
 // Files are finished when a partition's buffer reaches Config.MaxRows or
 // Config.MaxBytes (estimated encoded size), when its first row is older than

@@ -312,7 +312,7 @@ func TestDropDictionaryAllocatesOnce(t *testing.T) {
 // largest (the busy partition's, not a partition's few late rows). When
 // they do not fit, the larger replace the smaller, the largest is kept
 // even alone over MaxBytes, and FlushLargest (memory is short) keeps only
-// the largest.
+// the largest, and that only if it fits in its target.
 func TestSpareKeepsLargerFile(t *testing.T) {
 	var rng *rand.Rand
 	var budget *SpareBudget
@@ -390,8 +390,21 @@ func TestSpareKeepsLargerFile(t *testing.T) {
 	if err := w.FlushLargest(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := caps(w); len(got) != 1 || got[0] < 1<<20 {
-		t.Errorf("spares after FlushLargest hold %v, want the busy file's alone", got)
+	if got := caps(w); len(got) != 0 || w.OpenFiles() != 0 || w.HeldBytes() != 0 {
+		t.Errorf("after FlushLargest(0) the spares hold %v, %d files open, %d bytes held; want nothing", got, w.OpenFiles(), w.HeldBytes())
+	}
+	write(w, 1, 2048)
+	write(w, 2, 1)
+	write(w, 3, 512)
+	if _, err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	busy := caps(w)[2]
+	if err := w.FlushLargest(ctx, int64(busy)); err != nil {
+		t.Fatal(err)
+	}
+	if got := caps(w); !slices.Equal(got, []int{busy}) {
+		t.Errorf("spares after FlushLargest(%d) hold %v, want the busy file's alone", busy, got)
 	}
 
 	// Writers sharing a budget (Config.Spares) keep their largest spare
@@ -425,7 +438,7 @@ func TestSpareKeepsLargerFile(t *testing.T) {
 	if got := caps(b); len(got) != 2 || budget.Left() != total-int64(got[0]) {
 		t.Fatalf("second writer's spares %v, budget left %d; want two, the smaller charged", got, budget.Left())
 	}
-	if err := b.FlushLargest(ctx, 0); err != nil {
+	if err := b.FlushLargest(ctx, int64(caps(b)[1])); err != nil {
 		t.Fatal(err)
 	}
 	if len(b.spares) != 1 || budget.Left() != total {
@@ -436,6 +449,100 @@ func TestSpareKeepsLargerFile(t *testing.T) {
 	b.DropSpares()
 	if len(a.spares)+len(b.spares) != 0 || budget.Left() != total {
 		t.Fatalf("after DropSpares %d spares, budget left %d; want none, %d", len(a.spares)+len(b.spares), budget.Left(), total)
+	}
+}
+
+// TestHeldBytesCountsCapacity: what a Writer reports against a memory
+// limit (HeldBytes) is at least the capacity its buffers and spares take,
+// also for a file opened with a spare's buffers (BufferedBytes counts its
+// few rows), and a flush for the limit (FlushLargest down to a target)
+// brings it within the target, so the next check does not flush again: a
+// limit checked after every record cuts files of hundreds of rows, not of
+// one, with the capacity counted.
+func TestHeldBytesCountsCapacity(t *testing.T) {
+	w, err := NewTable(Config{NoDictionary: true}, deriveTable(t, "edge/edge.binpb", "edge.Scalars", schema.Options{Partitions: []string{"f_int32"}}), discardStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	k := Kafka{Topic: "t", Timestamp: time.UnixMilli(0)}
+	val := make([]byte, 1<<10) // random: the chunk does not compress
+	write := func(part uint64) {
+		t.Helper()
+		for j := 0; j < len(val); j += 8 {
+			binary.LittleEndian.PutUint64(val[j:], rng.Uint64())
+		}
+		if err := w.Write(ctx, tagB(tagV(nil, 1, part), 15, val), k); err != nil {
+			t.Fatal(err)
+		}
+		k.Offset++
+	}
+	// capacity is what the buffers take, summed independently of HeldBytes.
+	capacity := func() int64 {
+		var n int64
+		for _, f := range w.order {
+			n += int64(f.capBytes())
+			for _, c := range f.cols {
+				n += int64(c.sealedLen)
+			}
+		}
+		for _, s := range w.spares {
+			n += int64(s.cap)
+		}
+		return n
+	}
+	check := func(when string) {
+		t.Helper()
+		if h, c := w.HeldBytes(), capacity(); h < c || h < w.BufferedBytes() {
+			t.Fatalf("%s: HeldBytes %d, below the capacity held %d or BufferedBytes %d", when, h, c, w.BufferedBytes())
+		}
+	}
+	for range 2048 {
+		write(1)
+	}
+	check("2 MiB written")
+	if _, err := w.Flush(ctx); err != nil { // a commit: the file's buffers are a spare
+		t.Fatal(err)
+	}
+	check("after Flush")
+	write(1) // reopens with the spare: 1 KiB of rows in 2 MiB of buffers
+	if w.HeldBytes() < 1<<20 {
+		t.Errorf("a file opened with a 2 MiB spare holds %d bytes, want its capacity", w.HeldBytes())
+	}
+	check("one row in a spare's buffers")
+	const limit = 512 << 10
+	if err := w.FlushLargest(ctx, limit*3/4); err != nil {
+		t.Fatal(err)
+	}
+	if h := w.HeldBytes(); h > limit*3/4 {
+		t.Fatalf("after FlushLargest(%d): %d bytes held", limit*3/4, h)
+	}
+	check("after FlushLargest")
+	w.TakeFinished()
+	// A limit checked after every record, as a runner does.
+	var files []File
+	for i := range 8192 {
+		write(uint64(1 + i%2))
+		check("writing under the limit")
+		if w.HeldBytes() > limit {
+			if err := w.FlushLargest(ctx, limit*3/4); err != nil {
+				t.Fatal(err)
+			}
+			if h := w.HeldBytes(); h > limit*3/4 {
+				t.Fatalf("after FlushLargest(%d): %d bytes held", limit*3/4, h)
+			}
+			check("after FlushLargest")
+			files = append(files, w.TakeFinished()...)
+		}
+	}
+	for _, f := range files {
+		if f.Rows < 64 {
+			t.Fatalf("%d files cut for the limit, one of %d rows: want at least 64 each", len(files), f.Rows)
+		}
+	}
+	if len(files) < 8 || len(files) > 8192/64 {
+		t.Errorf("%d files cut for the limit from 8 MiB under %d bytes, want 8 to %d", len(files), limit, 8192/64)
 	}
 }
 

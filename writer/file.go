@@ -90,6 +90,15 @@ func (f *openFile) bufferedBytes() int64 {
 	return int64(n)
 }
 
+// heldBytes is the memory the file's buffers take (their capacity).
+func (f *openFile) heldBytes() int64 {
+	n := 0
+	for _, c := range f.cols {
+		n += c.heldBytes()
+	}
+	return int64(n)
+}
+
 // finish flushes the last pages and assembles the file: magic, column
 // chunks (dictionary page first), column indexes, offset indexes, footer.
 // It returns the file as segments (no copy of the chunks) and its size.

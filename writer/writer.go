@@ -472,21 +472,34 @@ func (w *Writer) FlushExpired(ctx context.Context) error {
 	return nil
 }
 
-// FlushLargest writes the largest buffers as files until at most target
-// bytes stay buffered, for a process-wide memory limit.
+// FlushLargest writes the largest buffers as files until the Writer holds
+// at most target bytes (HeldBytes), for a process-wide memory limit.
+// Memory is short, so the spares go first: all but the largest, and the
+// largest too unless it fits in target; of the finished files' buffers
+// only what fits in target is kept for the next files.
 func (w *Writer) FlushLargest(ctx context.Context, target int64) error {
-	for w.BufferedBytes() > target && len(w.order) > 0 {
-		sort.SliceStable(w.order, func(i, j int) bool { return w.order[i].bufferedBytes() > w.order[j].bufferedBytes() })
-		if err := w.finishFile(ctx, w.order[0]); err != nil {
-			return err
-		}
-	}
-	// Memory is short: of the spares, keep only the largest.
 	for len(w.spares) > 1 {
 		w.takeSpare(w.spareAt(false))
 	}
-	w.settleSpares()
+	w.trimSpares(target)
+	for len(w.order) > 0 && w.openHeld() > target {
+		sort.SliceStable(w.order, func(i, j int) bool { return w.order[i].heldBytes() > w.order[j].heldBytes() })
+		if err := w.finishFile(ctx, w.order[0]); err != nil {
+			w.trimSpares(target)
+			return err
+		}
+	}
+	w.trimSpares(target)
 	return nil
+}
+
+// trimSpares drops the smallest spares while the Writer holds more than
+// target bytes, and settles their share of Config.Spares.
+func (w *Writer) trimSpares(target int64) {
+	for len(w.spares) > 0 && w.HeldBytes() > target {
+		w.takeSpare(w.spareAt(false))
+	}
+	w.settleSpares()
 }
 
 // TakeFinished returns the files finished since the last call (by MaxRows,
@@ -497,12 +510,30 @@ func (w *Writer) TakeFinished() []File {
 	return out
 }
 
-// BufferedBytes is the memory held by open buffers: compressed pages, raw
-// current pages and dictionaries.
+// BufferedBytes is the bytes in open buffers: compressed pages, raw
+// current pages and dictionaries, by their length (what the files are
+// cut by). HeldBytes is the memory they take.
 func (w *Writer) BufferedBytes() int64 {
 	var n int64
 	for _, f := range w.order {
 		n += f.bufferedBytes()
+	}
+	return n
+}
+
+// HeldBytes is the memory the Writer's buffers take, for a process-wide
+// memory limit: the open files' buffers by their capacity (at least
+// BufferedBytes; a file opened with a spare's buffers holds their capacity
+// from its first row) and the spares' capacity.
+func (w *Writer) HeldBytes() int64 {
+	return w.openHeld() + int64(w.spareCap)
+}
+
+// openHeld is the open files' part of HeldBytes.
+func (w *Writer) openHeld() int64 {
+	var n int64
+	for _, f := range w.order {
+		n += f.heldBytes()
 	}
 	return n
 }
