@@ -193,14 +193,6 @@ func (s *shards) Discard() {
 	}
 }
 
-// DropSpares drops every shard's buffers kept for next files (their share
-// of the runner's spare budget returns): for shards no longer written.
-func (s *shards) DropSpares() {
-	for _, w := range s.ws {
-		w.DropSpares()
-	}
-}
-
 // parallel reports whether t's records are decoded by the shards' pool.
 func (t *table) parallel() bool { return len(t.main.w.ws) > 1 }
 

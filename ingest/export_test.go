@@ -8,17 +8,3 @@ func SetMinShardBytes(r *Runner, n int64) { r.dec.minShard = n }
 
 // LargestPoll is the most records one poll of r returned.
 func LargestPoll(r *Runner) int { return r.dec.largestPoll }
-
-// SpareSinks is the number of r's sinks whose writers take their spare
-// budget from r's, and that budget's bytes left.
-func SpareSinks(r *Runner) (int, int64) {
-	n := 0
-	for _, t := range r.tables {
-		for _, s := range t.sinks() {
-			if r.spares != nil && s.wcfg.Spares == r.spares {
-				n++
-			}
-		}
-	}
-	return n, r.spares.Left()
-}

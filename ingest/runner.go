@@ -97,10 +97,6 @@ type Runner struct {
 	byTopic map[string]*table
 	topics  []string
 	kopts   []kgo.Opt // built (and their files read) by NewRunner, before any write
-	// spares bounds the buffers that every writer keeps from finished
-	// files beyond its largest one (writer.Config.Spares), which
-	// memory_limit does not count: memory_limit/16 over all tables.
-	spares *writer.SpareBudget
 
 	// mu guards the fields from cl to woken (cl and adm are set once, in
 	// Run, before started is closed), the table fields from nextCommit to
@@ -242,7 +238,7 @@ func NewRunner(ctx context.Context, cfg Config, opts Options) (*Runner, error) {
 		opts.EngineInfo = "protolake/dev"
 	}
 	r := &Runner{cfg: cfg, opts: opts, log: opts.Logger, byTopic: map[string]*table{}, parts: map[tp]*partState{}, started: make(chan struct{}),
-		uploadSlots: make(chan struct{}, cfg.Storage.MaxUploads), spares: writer.NewSpareBudget(int64(cfg.MemoryLimit) / 16)}
+		uploadSlots: make(chan struct{}, cfg.Storage.MaxUploads)}
 	r.cond = sync.NewCond(&r.mu)
 	m, err := newMetrics(opts.Registerer, r.Ready)
 	if err != nil {
@@ -315,7 +311,6 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 	// one is dead-lettered (writer.ErrRecordTooLarge) instead of growing
 	// the buffers without bound.
 	wcfg.MaxRecordBytes = int64(r.cfg.MemoryLimit) / 4
-	wcfg.Spares = r.spares
 	if t.main, err = openRegistrySink(ctx, tc.Name, open.Redact(tc.URI), store, msg, tc.Schema, version, reg, wcfg, clcfg(tc.Name), r.log); err != nil {
 		_ = open.Close(store)
 		return nil, err
@@ -335,7 +330,7 @@ func (r *Runner) openTable(ctx context.Context, tc *TableConfig) (*table, error)
 		// Dead letters are rare and may be large (whole records): their
 		// files are cut at memory_limit/8 (at most 64 MiB), so writing one
 		// out never holds much of the limit twice.
-		dcfg := writer.Config{MaxBytes: min(64<<20, int64(r.cfg.MemoryLimit)/8), MaxAge: tc.Flush.MaxAge, Compression: writer.Compression(tc.Compression), ZstdLevel: tc.CompressionLevel, Spares: r.spares}
+		dcfg := writer.Config{MaxBytes: min(64<<20, int64(r.cfg.MemoryLimit)/8), MaxAge: tc.Flush.MaxAge, Compression: writer.Compression(tc.Compression), ZstdLevel: tc.CompressionLevel}
 		if t.dlq, err = openSink(ctx, tc.Name+"_dlq", open.Redact(tc.DeadLetter.URI), dstore, dmsg, schema.Options{NoUnknown: true}, "", dcfg, clcfg(tc.Name+"_dlq"), r.log); err != nil {
 			_ = open.Close(store)
 			_ = open.Close(dstore)

@@ -438,7 +438,6 @@ func (s *sink) switchTo(ctx context.Context, msg protoreflect.MessageDescriptor,
 			s.fileFP[f.Path] = s.pin.Fingerprint
 		}
 	}
-	s.w.DropSpares() // the old version's writers are not written again
 	s.w, s.msg, s.pin, s.reg, s.st = w, msg, pin, reg, merged
 	// merged holds every column of the table and the new version's: the
 	// next commit carries it, even if the sink started as an older version.

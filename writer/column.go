@@ -433,16 +433,20 @@ func (c *column) bufferedBytes() int {
 	return n
 }
 
-// heldBytes is the memory this column's buffers take: bufferedBytes and
-// the capacity its buffers have beyond their length (a file opened with a
-// spare's buffers holds their capacity from its first row).
+// heldBytes is the memory this column's buffers take: bufferedBytes with
+// every buffer counted by its capacity, not its length (a file opened with
+// a spare's buffers holds their capacity from its first row).
 func (c *column) heldBytes() int {
-	n := c.bufferedBytes() + cap(c.chunk) - len(c.chunk) + cap(c.reps) - len(c.reps) + cap(c.defs) - len(c.defs) +
-		cap(c.bools) - len(c.bools)>>3 + 4*(cap(c.idx)-len(c.idx)) + cap(c.dictData) - len(c.dictData)
-	if !c.plainFirst { // else bufferedBytes counts vals' capacity already
-		n += cap(c.vals) - len(c.vals)
+	n := c.capBytes() + c.sealedLen + 24*len(c.dictOffs)
+	if c.dictMode && c.dictPages == 0 {
+		n += c.firstPlain
 	}
 	return n
+}
+
+// capBytes is the capacity of the column's buffers.
+func (c *column) capBytes() int {
+	return cap(c.chunk) + cap(c.vals) + cap(c.reps) + cap(c.defs) + cap(c.bools) + 4*cap(c.idx) + cap(c.dictData)
 }
 
 // chunkLen is the size of the column's finished pages.

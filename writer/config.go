@@ -83,14 +83,6 @@ type Config struct {
 	// its caller can dead-letter it with the reason. 0 (default): no bound.
 	MaxRecordBytes int64 `yaml:"-"`
 
-	// Spares, when set, bounds what the Writers sharing it keep of
-	// finished files' buffers for their next files beyond each one's
-	// largest spare, so that a process-wide memory limit shares one
-	// budget over all its writers (spares count in HeldBytes, not in
-	// BufferedBytes).
-	// nil (default): each Writer keeps up to MaxBytes of capacity.
-	Spares *SpareBudget `yaml:"-"`
-
 	// StatsLeafLimit is how many leaf columns (Delta's
 	// dataSkippingNumIndexedCols) get statistics. Default 32; -1 means
 	// none.

@@ -62,9 +62,8 @@
 //     below); FlushLargest writes the largest buffers when a process-wide
 //     limit is reached, until HeldBytes is within its target. The
 //     buffers of finished files are kept for the next ones (spares),
-//     largest first, as many as fit in Config.MaxBytes of capacity and,
-//     beyond the largest, in Config.Spares (a budget shared by writers),
-//     and at least the largest (after FlushLargest only that one, and
+//     largest first, as many as fit in Config.MaxBytes of capacity, and
+//     at least the largest (after FlushLargest only that one, and
 //     only if it fits in the target), so steady-state writing allocates
 //     almost nothing, also when a commit finishes many partitions' files.
 //

@@ -315,10 +315,9 @@ func TestDropDictionaryAllocatesOnce(t *testing.T) {
 // the largest, and that only if it fits in its target.
 func TestSpareKeepsLargerFile(t *testing.T) {
 	var rng *rand.Rand
-	var budget *SpareBudget
 	newW := func(maxBytes int64) *Writer {
 		rng = rand.New(rand.NewPCG(1, 2)) // the same files each time
-		w, err := NewTable(Config{NoDictionary: true, MaxBytes: maxBytes, Spares: budget}, deriveTable(t, "edge/edge.binpb", "edge.Scalars", schema.Options{Partitions: []string{"f_int32"}}), discardStore{})
+		w, err := NewTable(Config{NoDictionary: true, MaxBytes: maxBytes}, deriveTable(t, "edge/edge.binpb", "edge.Scalars", schema.Options{Partitions: []string{"f_int32"}}), discardStore{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -407,49 +406,6 @@ func TestSpareKeepsLargerFile(t *testing.T) {
 		t.Errorf("spares after FlushLargest(%d) hold %v, want the busy file's alone", busy, got)
 	}
 
-	// Writers sharing a budget (Config.Spares) keep their largest spare
-	// each, and the others only within the budget in all.
-	total := int64(all[1] + all[0]/2)
-	budget = NewSpareBudget(total)
-	files := func(w *Writer) {
-		write(w, 1, 2048)
-		write(w, 2, 1)
-		write(w, 3, 512)
-		if _, err := w.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	a := newW(0)
-	files(a)
-	charged := caps(a)[0]
-	if got := caps(a); len(got) != 2 || got[1] < 1<<20 || budget.Left() != total-int64(charged) {
-		t.Fatalf("first writer's spares %v, budget left %d of %d; want about %v, the smaller charged", got, budget.Left(), total, all[1:])
-	}
-	b := newW(0)
-	files(b)
-	if got := caps(b); len(got) != 1 || got[0] < 1<<20 || budget.Left() != total-int64(charged) {
-		t.Fatalf("second writer's spares %v, budget left %d of %d; want the busy file's alone (the rest does not fit)", got, budget.Left(), total)
-	}
-	write(a, 4, 1) // takes the busy file's buffers: the 512-row file's is a's largest spare now
-	if got := caps(a); !slices.Equal(got, []int{charged}) || budget.Left() != total {
-		t.Fatalf("after an open, the first writer's spares %v, budget left %d; want [%d], %d", got, budget.Left(), charged, total)
-	}
-	files(b) // b's 512-row file fits now
-	if got := caps(b); len(got) != 2 || budget.Left() != total-int64(got[0]) {
-		t.Fatalf("second writer's spares %v, budget left %d; want two, the smaller charged", got, budget.Left())
-	}
-	if err := b.FlushLargest(ctx, int64(caps(b)[1])); err != nil {
-		t.Fatal(err)
-	}
-	if len(b.spares) != 1 || budget.Left() != total {
-		t.Fatalf("after FlushLargest %d spares, budget left %d; want 1, %d", len(b.spares), budget.Left(), total)
-	}
-	files(a)
-	a.DropSpares()
-	b.DropSpares()
-	if len(a.spares)+len(b.spares) != 0 || budget.Left() != total {
-		t.Fatalf("after DropSpares %d spares, budget left %d; want none, %d", len(a.spares)+len(b.spares), budget.Left(), total)
-	}
 }
 
 // TestHeldBytesCountsCapacity: what a Writer reports against a memory

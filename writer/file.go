@@ -76,7 +76,7 @@ func (f *openFile) flushColumn(w *Writer, c *column) error {
 func (f *openFile) capBytes() int {
 	n := 0
 	for _, c := range f.cols {
-		n += cap(c.chunk) + cap(c.vals) + cap(c.reps) + cap(c.defs) + cap(c.bools) + 4*cap(c.idx) + cap(c.dictData)
+		n += c.capBytes()
 	}
 	return n
 }

@@ -85,7 +85,6 @@ func (w *Writer) open(key string, values []*string) *openFile {
 	var f *openFile
 	if len(w.spares) > 0 {
 		f = w.takeSpare(w.spareAt(true))
-		w.settleSpares()
 	} else {
 		f = newOpenFile(w.layout, &w.records)
 	}

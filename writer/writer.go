@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -80,9 +79,6 @@ type Writer struct {
 	peakChunk int64
 	spares    []spare // finished files' buffers, reused by the next opens (recycle)
 	spareCap  int     // the spares' capBytes in all
-	// spareCharge is what the spares take of cfg.Spares: their capBytes
-	// but the largest one's.
-	spareCharge int64
 	// direct: records decode in one pass (decoder.direct) when they can,
 	// as the table's program allows it and no partition value comes from
 	// the message (the row's file must be known before its first field is
@@ -105,10 +101,11 @@ type spare struct {
 // every open file and the next records open the same partitions again:
 // with one spare only, all but one of a day-partitioned table's ten files
 // regrew every buffer from nothing each commit. The spares' capacity stays
-// within Config.MaxBytes (a full file's) in all, and the capacity of all
-// but the largest within Config.Spares when set; past that, f replaces
+// within Config.MaxBytes (a full file's) in all; past that, f replaces
 // smaller spares, and one spare is always kept (the largest: the last file
 // finished is often a partition's few late rows), as before the pool.
+// HeldBytes counts the spares, so a process-wide memory limit bounds them
+// (FlushLargest drops them first).
 func (w *Writer) recycle(f *openFile) {
 	for _, c := range f.cols {
 		c.reset(w.enc.keep)
@@ -121,64 +118,13 @@ func (w *Writer) recycle(f *openFile) {
 	w.settleSpares()
 }
 
-// settleSpares drops the smallest spares until the rest fit: MaxBytes of
-// capacity in all, and all but the largest within the shared budget
-// (Config.Spares), of which it takes or returns what the writer's spares
-// now charge. The largest spare is never dropped.
+// settleSpares drops the smallest spares while they hold more than
+// Config.MaxBytes of capacity in all. The largest spare is never dropped.
 func (w *Writer) settleSpares() {
-	for {
-		if len(w.spares) > 1 && int64(w.spareCap) > w.cfg.MaxBytes {
-			w.takeSpare(w.spareAt(false))
-			continue
-		}
-		b := w.cfg.Spares
-		if b == nil {
-			return
-		}
-		var charge int64
-		if len(w.spares) > 0 {
-			charge = int64(w.spareCap - w.spares[w.spareAt(true)].cap)
-		}
-		d := charge - w.spareCharge
-		if d > 0 && b.left.Add(-d) < 0 {
-			// Over the budget: give the charge back and drop the
-			// smallest (charge > spareCharge >= 0, so there are two
-			// spares at least).
-			b.left.Add(d)
-			w.takeSpare(w.spareAt(false))
-			continue
-		}
-		if d < 0 {
-			b.left.Add(-d)
-		}
-		w.spareCharge = charge
-		return
+	for len(w.spares) > 1 && int64(w.spareCap) > w.cfg.MaxBytes {
+		w.takeSpare(w.spareAt(false))
 	}
 }
-
-// DropSpares drops the buffers the Writer keeps for its next files,
-// returning what they took of Config.Spares: call it on a Writer that is
-// no longer used.
-func (w *Writer) DropSpares() {
-	for len(w.spares) > 0 {
-		w.takeSpare(0)
-	}
-	w.settleSpares()
-}
-
-// SpareBudget is the capacity the Writers sharing it (Config.Spares) may
-// keep in spares beyond each one's largest. It is safe for concurrent use.
-type SpareBudget struct{ left atomic.Int64 }
-
-// NewSpareBudget returns a budget of n bytes.
-func NewSpareBudget(n int64) *SpareBudget {
-	b := &SpareBudget{}
-	b.left.Store(n)
-	return b
-}
-
-// Left is the budget's bytes not taken by spares.
-func (b *SpareBudget) Left() int64 { return b.left.Load() }
 
 // spareAt returns the index of the largest spare (the smallest when not
 // largest); there must be one.
@@ -494,12 +440,11 @@ func (w *Writer) FlushLargest(ctx context.Context, target int64) error {
 }
 
 // trimSpares drops the smallest spares while the Writer holds more than
-// target bytes, and settles their share of Config.Spares.
+// target bytes.
 func (w *Writer) trimSpares(target int64) {
 	for len(w.spares) > 0 && w.HeldBytes() > target {
 		w.takeSpare(w.spareAt(false))
 	}
-	w.settleSpares()
 }
 
 // TakeFinished returns the files finished since the last call (by MaxRows,
