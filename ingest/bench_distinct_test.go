@@ -222,9 +222,7 @@ func processCPU() time.Duration {
 // (golang/go#59749), so idlePs collects first.
 func idlePs() (time.Duration, time.Time) {
 	runtime.GC()
-	s := []metrics.Sample{{Name: "/cpu/classes/idle:cpu-seconds"}}
-	metrics.Read(s)
-	return time.Duration(s[0].Value.Float64() * 1e9), time.Now()
+	return time.Duration(runtimeMetric("/cpu/classes/idle:cpu-seconds").Float64() * 1e9), time.Now()
 }
 
 // reportRates reports msgs/s (wall), msgs/cpu-s, cpu-ns/op, MB/cpu-s and
@@ -381,9 +379,7 @@ func distinctConfig(b *testing.B, brokers []string, dir string) ingest.Config {
 
 // gcCycles is the number of collections the Go runtime completed so far.
 func gcCycles() uint64 {
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
+	return runtimeMetric("/gc/cycles/total:gc-cycles").Uint64()
 }
 
 // gcCPU is the Go runtime's estimate of the CPU time its collector took
@@ -391,7 +387,12 @@ func gcCycles() uint64 {
 // and pauses), brought up to date when a collection ends: read it after
 // one.
 func gcCPU() time.Duration {
-	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	return time.Duration(runtimeMetric("/cpu/classes/gc/total:cpu-seconds").Float64() * 1e9)
+}
+
+// runtimeMetric reads one of the Go runtime's metrics.
+func runtimeMetric(name string) metrics.Value {
+	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
-	return time.Duration(s[0].Value.Float64() * 1e9)
+	return s[0].Value
 }
