@@ -22,8 +22,9 @@ import (
 //   - The poll loop decodes records into the tables' writers (with
 //     Config.DecodeWorkers > 1 on a pool of goroutines, one writer per
 //     shard: decode.go). A writer that finishes a file encodes it and hands
-//     it to its sink's uploader, whose Put copies the bytes and returns at
-//     once; the upload runs in its own goroutine, at most
+//     it to its sink's uploader, which keeps the file's segments (the
+//     writer does not touch them again: no copy) and returns at once; the
+//     upload runs in its own goroutine, at most
 //     Storage.MaxUploads at a time, retried with backoff until it succeeds
 //     or the table is reset.
 //   - A cut (poll loop or rebalance callback, under r.mu) flushes every
@@ -50,8 +51,9 @@ type upload struct {
 	err  error // set before done is closed
 }
 
-// uploader is the store a sink's writer writes data files to: Put copies
-// the file and uploads it in the background; the rest passes through.
+// uploader is the store a sink's writer writes data files to: PutSegments
+// (writer.SegmentStore) keeps the file's segments and uploads them in the
+// background; the rest passes through.
 type uploader struct {
 	storage.Store
 	r *Runner
@@ -66,42 +68,43 @@ func newUploader(r *Runner, t *table, s storage.Store) *uploader {
 }
 
 // Put implements storage.Store: it keeps a copy of the file and uploads it
-// in the background. Called by the writer, with r.mu held.
-func (u *uploader) Put(_ context.Context, key string, rd io.Reader) error {
-	data, err := readFile(rd)
-	if err != nil {
+// in the background. The writers call PutSegments instead; Put is for
+// any other caller.
+func (u *uploader) Put(ctx context.Context, key string, rd io.Reader) error {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(rd); err != nil {
 		return fmt.Errorf("copy data file %s: %w", key, err)
 	}
-	up := &upload{key: key, size: int64(len(data)), done: make(chan struct{})}
+	return u.PutSegments(ctx, key, [][]byte{buf.Bytes()}, int64(buf.Len()))
+}
+
+// PutSegments implements writer.SegmentStore: it keeps the writer's
+// segments of the file, which the writer no longer touches, and uploads
+// them in the background. Called by the writer, with r.mu held. The file
+// is not copied: the bytes a flush moves out of the buffers are the bytes
+// that wait for their upload, which memory_limit counts (inflight).
+func (u *uploader) PutSegments(_ context.Context, key string, segs [][]byte, size int64) error {
+	up := &upload{key: key, size: size, done: make(chan struct{})}
 	u.mu.Lock()
 	u.uploads[key] = up
 	u.mu.Unlock()
 	u.r.inflight.Add(up.size)
 	u.t.uploading.Add(up.size)
-	go u.run(u.t.upCtx, up, data)
+	go u.run(u.t.upCtx, up, segs)
 	return nil
 }
 
-// readFile copies a data file into one buffer of its size when rd tells
-// its length (the writer's files do): grown while reading, a 10 MB file
-// took 24 MB, more than the buffers' accounting (its length) sees.
-func readFile(rd io.Reader) ([]byte, error) {
-	if l, ok := rd.(interface{ Len() int }); ok {
-		data := make([]byte, l.Len())
-		if _, err := io.ReadFull(rd, data); err != nil {
-			return nil, err
-		}
-		return data, nil
+// segmentsReader reads segs in order, for one upload attempt.
+func segmentsReader(segs [][]byte) io.Reader {
+	rs := make([]io.Reader, len(segs))
+	for i, s := range segs {
+		rs[i] = bytes.NewReader(s)
 	}
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(rd); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return io.MultiReader(rs...)
 }
 
 // run uploads one file, retrying until it lands or ctx ends.
-func (u *uploader) run(ctx context.Context, up *upload, data []byte) {
+func (u *uploader) run(ctx context.Context, up *upload, segs [][]byte) {
 	defer close(up.done)
 	defer func() {
 		u.r.inflight.Add(-up.size)
@@ -116,7 +119,7 @@ func (u *uploader) run(ctx context.Context, up *upload, data []byte) {
 	defer func() { <-u.r.uploadSlots }()
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := u.Store.Put(ctx, up.key, bytes.NewReader(data))
+		err := u.Store.Put(ctx, up.key, segmentsReader(segs))
 		if err == nil {
 			if attempt > 1 {
 				u.t.uploadsFailing.Add(-1)

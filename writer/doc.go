@@ -52,7 +52,11 @@
 //     copied.
 //   - A file is written with one storage.Store.Put under a new name
 //     ("<hive partition path>/part-<uuid>.c000.<codec>.parquet") and never
-//     overwritten; a file whose Put failed is not reported.
+//     overwritten; a file whose Put failed is not reported. A store that
+//     is a SegmentStore (ingest's uploader) gets the file's segments
+//     instead (PutSegments) and keeps them: the Writer never touches them
+//     again, so the file is not copied for its upload, and the next file
+//     of its spare grows new page buffers.
 //   - Memory is bounded: each open file holds its compressed pages, one raw
 //     page per column (Config.PageBytes; a PLAIN byte-array page about twice
 //     that, the first page of one that gave its dictionary up early at most

@@ -105,9 +105,14 @@ type spare struct {
 // smaller spares, and one spare is always kept (the largest: the last file
 // finished is often a partition's few late rows), as before the pool.
 // HeldBytes counts the spares, so a process-wide memory limit bounds them
-// (FlushLargest drops them first).
-func (w *Writer) recycle(f *openFile) {
+// (FlushLargest drops them first). lent says the store kept the file's
+// segments (SegmentStore): the columns' chunk buffers are the store's now
+// and the spare goes without them.
+func (w *Writer) recycle(f *openFile, lent bool) {
 	for _, c := range f.cols {
+		if lent {
+			c.chunk = nil
+		}
 		c.reset(w.enc.keep)
 	}
 	*f = openFile{cols: f.cols, arrNull: f.arrNull}
@@ -144,6 +149,16 @@ func (w *Writer) takeSpare(i int) *openFile {
 	w.spares = slices.Delete(w.spares, i, i+1)
 	w.spareCap -= s.cap
 	return s.f
+}
+
+// SegmentStore is a storage.Store that takes a data file as the segments
+// the Writer encoded it into, and keeps them: the Writer never reads or
+// writes them again (it opens its next files with other buffers), so the
+// store may upload them in the background without copying the file. segs
+// hold size bytes in all, in order. A Writer whose store is a SegmentStore
+// calls PutSegments instead of Put for its data files.
+type SegmentStore interface {
+	PutSegments(ctx context.Context, key string, segs [][]byte, size int64) error
 }
 
 // New returns a Writer for the table described by plan, whose data files
@@ -374,10 +389,16 @@ func (w *Writer) finishFile(ctx context.Context, f *openFile) error {
 	if f.key != "" {
 		path = partpath.Dir(f.key) + "/" + name
 	}
-	if err := w.store.Put(ctx, path, segmentsReader(segs, size)); err != nil {
+	ss, lend := w.store.(SegmentStore)
+	if lend {
+		err = ss.PutSegments(ctx, path, segs, size)
+	} else {
+		err = w.store.Put(ctx, path, segmentsReader(segs, size))
+	}
+	if err != nil {
 		return fmt.Errorf("store data file %s: %w", path, err)
 	}
-	defer w.recycle(f)
+	defer w.recycle(f, lend)
 	pv := map[string]*string{}
 	for i, p := range w.plan.Partitions {
 		pv[p.Name] = f.values[i]
