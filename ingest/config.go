@@ -28,9 +28,7 @@ type Config struct {
 	// fetching pauses until the next commit); the other half is for the
 	// Kafka client's fetches, the record being decoded (at most a quarter)
 	// and garbage. protolake run keeps its RSS within its baseline plus
-	// MemoryLimit (docs/operations.md), except, so far, for streams of
-	// records of about 1 KB once the buffers fill (measured at 1.28-1.37
-	// times the limit, docs/operations.md "Mid-size records"). Default
+	// MemoryLimit (docs/operations.md "Memory and backpressure"). Default
 	// 1GiB.
 	MemoryLimit ByteSize `yaml:"memory_limit"`
 	// DecodeWorkers is how many goroutines decode records into Parquet

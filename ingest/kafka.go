@@ -17,6 +17,7 @@ import (
 // kafkaOpts builds the franz-go options from the config.
 func (r *Runner) kafkaOpts() ([]kgo.Opt, error) {
 	kc := r.cfg.Kafka
+	r.fetch = newFetchSizer(r.cfg.MemoryLimit)
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(kc.Brokers...),
 		kgo.ClientID(kc.ClientID),
@@ -28,10 +29,13 @@ func (r *Runner) kafkaOpts() ([]kgo.Opt, error) {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
 		// The client's fetch buffers are memory the limit does not see:
-		// bound them to a small share of it (at most 4 fetches of
-		// memory_limit/32 each, 1 MiB to 50 MiB).
+		// bound them to a small share of it (at most 4 fetches, each
+		// holding at most memory_limit/32, 1 MiB to 50 MiB, once read:
+		// r.fetch lowers FetchMaxBytes by what the batches hold
+		// decompressed).
 		kgo.FetchMaxBytes(fetchMaxBytes(r.cfg.MemoryLimit)),
 		kgo.MaxConcurrentFetches(maxConcurrentFetches),
+		kgo.WithHooks(r.fetch),
 		// KIP-714 client metrics would compress each push with an 8 MiB
 		// LZ4 buffer, a share of a small memory_limit; the Prometheus
 		// metrics (kprom, below) are the client's metrics.
@@ -99,13 +103,4 @@ func (r *Runner) warnInsecure() {
 		r.log.Warn("SASL PLAIN over a plaintext connection: the password crosses the network in clear text; enable kafka.tls or use SCRAM-SHA-256/512",
 			"brokers", kc.Brokers, "username", kc.SASL.Username)
 	}
-}
-
-// maxConcurrentFetches bounds the fetches the Kafka client buffers at once.
-const maxConcurrentFetches = 4
-
-// fetchMaxBytes is the per-fetch byte limit for a memory limit: 1/32 of it,
-// between 1 MiB and franz-go's default of 50 MiB.
-func fetchMaxBytes(limit ByteSize) int32 {
-	return int32(min(max(int64(limit)/32, 1<<20), 50<<20))
 }

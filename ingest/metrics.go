@@ -31,6 +31,7 @@ type metrics struct {
 	storageErrors  *prometheus.CounterVec
 	slowRequests   *prometheus.CounterVec
 	fetchErrors    *prometheus.CounterVec
+	fetchBytes     prometheus.Gauge
 	expired        *prometheus.CounterVec
 	ready          prometheus.GaugeFunc
 }
@@ -69,6 +70,7 @@ func newMetrics(reg prometheus.Registerer, ready func() bool) (*metrics, error) 
 		storageErrors:  counter("storage_errors_total", "Storage requests that failed or timed out (storage.request_timeout).", "table", "op"),
 		slowRequests:   counter("storage_slow_requests_total", "Storage requests that took longer than storage.slow_request.", "table", "op"),
 		fetchErrors:    counter("fetch_errors_total", "Errors Kafka fetches returned, by topic.", "topic"),
+		fetchBytes:     prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "fetch_max_bytes", Help: "FetchMaxBytes the Kafka client asks now: memory_limit/32 (1 to 50 MiB) divided by the bytes a fetched byte holds once decompressed and read into records, at least 1 MiB."}),
 		expired:        counter("offsets_expired_total", "Offsets above a table's watermark that Kafka deleted (retention) before they were committed: lost.", "table"),
 		ready: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "ready", Help: "1 when /readyz is 200."}, func() float64 {
 			if ready() {
@@ -79,7 +81,7 @@ func newMetrics(reg prometheus.Registerer, ready func() bool) (*metrics, error) 
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.consumed, m.rows, m.bytes, m.files, m.commits, m.conflicts, m.retries, m.deadLetters, m.resets, m.commitLatency, m.buffered, m.version, m.lastCommit, m.lag, m.paused,
-			m.registryRejects, m.registryWaiting, m.uploading, m.uploadFailures, m.storageErrors, m.slowRequests, m.fetchErrors, m.expired, m.ready} {
+			m.registryRejects, m.registryWaiting, m.uploading, m.uploadFailures, m.storageErrors, m.slowRequests, m.fetchErrors, m.fetchBytes, m.expired, m.ready} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/protolake/protolake/commitlog"
 	"github.com/protolake/protolake/ingest"
 	"github.com/protolake/protolake/internal/ducktest"
@@ -332,10 +334,26 @@ func TestPollTakesWholeFetch(t *testing.T) {
 		cfg.Kafka.GroupID = fmt.Sprintf("lake-%d", tc.limit)
 		cfg.MemoryLimit = tc.limit
 		cfg.Tables[0].Flush.CommitInterval = 10 * time.Second
-		r := runUntilCaughtUp(t, cfg, ingest.Options{})
+		reg := prometheus.NewRegistry()
+		r := runUntilCaughtUp(t, cfg, ingest.Options{Registerer: reg})
 		if got := r.Stats()[0].RowsCommitted; got != n {
 			t.Fatalf("memory_limit %d: committed %d rows, want %d", tc.limit, got, n)
 		}
+		// The client's fetch size fell from memory_limit/32 once it read
+		// these small snappy records (they hold several times their
+		// fetched bytes), to no less than 1 MiB.
+		var fetch float64
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "protolake_ingest_fetch_max_bytes" {
+				fetch = mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		limit := cmp.Or(tc.limit, 1<<30) // the default memory_limit
+		if budget := max(float64(limit)/32, 1<<20); fetch < 1<<20 || fetch >= budget {
+			t.Errorf("memory_limit %d: fetch_max_bytes %v, want at least 1 MiB and below %v", tc.limit, fetch, budget)
+		}
+		t.Logf("memory_limit %d: fetch_max_bytes %v", tc.limit, fetch)
 		got := ingest.LargestPoll(r)
 		t.Logf("memory_limit %d: largest poll %d records", tc.limit, got)
 		if got <= tc.min || got > tc.max {

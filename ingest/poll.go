@@ -25,6 +25,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
+	r.fetch.setApply(func(maxBytes, maxPartBytes int32) {
+		cl.UpdateFetchMaxBytes(maxBytes, maxPartBytes)
+		r.m.fetchBytes.Set(float64(maxBytes))
+	})
 	r.mu.Lock()
 	r.cl, r.adm = cl, kadm.NewClient(cl)
 	now := time.Now()
@@ -65,7 +69,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		ends.Each(func(o kadm.ListedOffset) { r.targets[tp{o.Topic, o.Partition}] = o.Offset })
 		r.log.Info("consuming until caught up", "partitions", len(r.targets), "end_offsets", endOffsets(r.targets))
 	}
-	r.log.Info("started", "group", r.cfg.Kafka.GroupID, "topics", r.topics)
+	maxBytes, _ := r.fetch.sizes()
+	r.log.Info("started", "group", r.cfg.Kafka.GroupID, "topics", r.topics, "fetch_max_bytes", maxBytes)
 
 	caughtUp := false
 	for ctx.Err() == nil {

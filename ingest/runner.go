@@ -96,7 +96,8 @@ type Runner struct {
 	tables  []*table
 	byTopic map[string]*table
 	topics  []string
-	kopts   []kgo.Opt // built (and their files read) by NewRunner, before any write
+	kopts   []kgo.Opt   // built (and their files read) by NewRunner, before any write
+	fetch   *fetchSizer // sizes the client's fetches (a hook in kopts)
 
 	// mu guards the fields from cl to woken (cl and adm are set once, in
 	// Run, before started is closed), the table fields from nextCommit to
