@@ -20,18 +20,28 @@ import (
 //
 //   - A table's main sink has one writer per decode shard. Each poll's
 //     records of a table are split into runs of equal payload bytes, in
-//     poll order, one per shard (split; a shard gets at least
-//     minShardBytes, so a smaller poll takes fewer shards), so the workers
-//     finish together whatever the partitions' shares of the poll. A Kafka
-//     partition's rows may be in several shards' files; each file holds
-//     them in offset order.
+//     poll order (split; a shard gets at least minShardBytes, so a smaller
+//     poll takes fewer shards). When every shard takes part, the runs are
+//     chunksPerShard per shard, and the workers take them in poll order
+//     as they become free, each writing its own shard (worker i, shard
+//     i): a worker slowed down (by the Kafka client's goroutines, the
+//     collector, the machine) takes fewer, so the workers finish together
+//     whatever the partitions' shares of the poll; otherwise there is one
+//     run per shard taking part, written by whichever worker takes it. A
+//     Kafka partition's rows may be in several shards' files; each file
+//     holds them in offset order (a shard's runs are written in poll
+//     order).
 //   - process runs in three phases, all while the poll loop holds r.mu.
 //     Prepare (poll loop): the same checks as the sequential path before a
 //     write (stale offsets, control records, unframing), a job list, and
 //     its split over the shards. Decode (a pool of at most DecodeWorkers
 //     goroutines, the poll loop one of them): each shard's writer writes
-//     its jobs in order; it touches nothing but its writer, its sink's
-//     uploader (which has its own mutex) and the atomic memory counters. Apply (poll loop), in the
+//     its runs in order, one goroutine at a time; it stops at its first
+//     write that fails for another reason than the record, so every job
+//     it leaves unwritten comes after that failure in poll order, where
+//     the apply phase resets the table; it touches nothing but its
+//     writer, its sink's uploader (which has its own mutex) and the
+//     atomic memory counters. Apply (poll loop), in the
 //     order the records were polled: dead letters, resets and fatal errors
 //     exactly as the sequential path decides them, and the partitions'
 //     consumed offsets (first, last, dFirst). A record whose turn in the
@@ -214,21 +224,39 @@ type decodeJob struct {
 	written bool   // its shard wrote it (or tried to)
 }
 
-// decodeTask is one shard's share of a poll: its jobs, in poll order.
-// A table's tasks (one per shard) are reused across polls.
+// decodeTask is one shard of a table in a poll. A table's tasks (one per
+// shard) are reused across polls.
 type decodeTask struct {
 	t       *table
 	w       *writer.Writer
-	jobs    []int // indices into decodeBatch.jobs
-	failing bool  // t's commits fail: its buffers are not flushed for the limit
+	failing bool // t's commits fail: its buffers are not flushed for the limit
+	stopped bool // a write failed for another reason than the record
 	held    atomic.Int64
 }
+
+// decodeRun is a run of one table's jobs of a poll, in poll order, for one
+// of its shards: shard, or when shard is -1 the shard of the worker that
+// takes it (chunksPerShard runs per shard).
+type decodeRun struct {
+	sh    *tableShare
+	jobs  []int // indices into decodeBatch.jobs
+	shard int
+}
+
+// chunksPerShard is how many runs a poll's records of a table are cut into
+// per shard when every shard takes part: a worker that falls behind takes
+// fewer, so the other does not wait for it at the end of the poll (with
+// one run per shard, the faster of two workers waited 0-20 % of a
+// poll's decoding, by turns, for the one that shared its core with the
+// Kafka client or the collector).
+const chunksPerShard = 8
 
 // decodeBatch is the records of one poll for the tables decoded in
 // parallel. It belongs to the poll loop and is reused across polls.
 type decodeBatch struct {
 	jobs   []decodeJob
-	tasks  []*decodeTask // the tasks with jobs, in the order split made them
+	tasks  []*decodeTask // the tasks of the shards taking part in the poll
+	runs   []decodeRun   // in poll order by table
 	shares map[*table]*tableShare
 	active []*tableShare        // the shares with jobs, in poll order
 	last   map[*partState]int64 // the last offset prepared per partition
@@ -311,25 +339,45 @@ func (r *Runner) prepare(fp kgo.FetchTopicPartition, ps *partState) {
 	}
 }
 
-// split gives each table's shards equal runs of its records in poll order,
-// by payload bytes (decoding costs about the same per byte), so that no
-// worker waits for another at the end of the poll: a Kafka partition's
-// records may go to several shards. The exactly-once rule does not depend
-// on which shard writes a record: the cut flushes every shard, a reset
-// discards every shard, and the apply phase follows the poll order.
+// split cuts each table's records into runs of equal payload bytes in poll
+// order (decoding costs about the same per byte), one per shard taking
+// part or, when they all do, chunksPerShard per shard for the workers to
+// take as they become free, so that no worker waits for another at the
+// end of the poll: a Kafka partition's records may go to several shards.
+// The exactly-once rule does not depend on which shard writes a record:
+// the cut flushes every shard, a reset discards every shard, and the
+// apply phase follows the poll order.
 func (b *decodeBatch) split() {
 	least := cmp.Or(b.minShard, minShardBytes)
 	for _, sh := range b.active {
-		n := int64(min(len(sh.tasks), max(1, int(sh.bytes/least))))
+		n := min(len(sh.tasks), max(1, int(sh.bytes/least)))
+		for _, tk := range sh.tasks[:n] {
+			tk.failing, tk.stopped = tk.t.failing, false
+			b.tasks = append(b.tasks, tk)
+		}
+		runs, dynamic := int64(n), n > 1 && n == len(sh.tasks)
+		if dynamic {
+			runs *= chunksPerShard
+		}
+		first := len(b.runs)
 		var pos int64
 		for _, i := range sh.jobs {
-			tk := sh.tasks[pos*n/max(1, sh.bytes)]
+			k := first + int(pos*runs/max(1, sh.bytes))
 			pos += int64(len(b.jobs[i].payload))
-			if len(tk.jobs) == 0 {
-				tk.failing = tk.t.failing
-				b.tasks = append(b.tasks, tk)
+			for len(b.runs) <= k {
+				shard := len(b.runs) - first
+				if dynamic {
+					shard = -1
+				}
+				if len(b.runs) < cap(b.runs) {
+					b.runs = b.runs[:len(b.runs)+1] // keeps its jobs' capacity
+				} else {
+					b.runs = append(b.runs, decodeRun{})
+				}
+				run := &b.runs[len(b.runs)-1]
+				run.sh, run.jobs, run.shard = sh, run.jobs[:0], shard
 			}
-			tk.jobs = append(tk.jobs, i)
+			b.runs[k].jobs = append(b.runs[k].jobs, i)
 		}
 	}
 }
@@ -344,7 +392,7 @@ func (r *Runner) decodePrepared(ctx context.Context, stop error) error {
 	if len(b.jobs) == 0 {
 		return stop
 	}
-	if b.split(); stop == nil && len(b.tasks) > 0 {
+	if b.split(); stop == nil && len(b.runs) > 0 {
 		b.others = 0
 		for _, t := range r.tables {
 			b.others += t.buffered()
@@ -354,34 +402,48 @@ func (r *Runner) decodePrepared(ctx context.Context, stop error) error {
 			tk.held.Store(n)
 			b.others -= n
 		}
+		// Worker w takes the runs in poll order and writes each to its
+		// shard or, when it has none, to shard w of its table (a table
+		// decoded in parallel has DecodeWorkers shards): a shard's runs
+		// are written in poll order, by one goroutine at a time.
 		var next atomic.Int64
-		work := func() {
+		work := func(w int) {
 			for {
 				i := next.Add(1) - 1
-				if i >= int64(len(b.tasks)) {
+				if i >= int64(len(b.runs)) {
 					return
 				}
-				r.decodeTask(ctx, b.tasks[i])
+				run := &b.runs[i]
+				k := run.shard
+				if k < 0 {
+					k = w
+				}
+				r.decodeRun(ctx, run.sh.tasks[k], run.jobs)
 			}
 		}
 		var wg sync.WaitGroup
-		for range min(len(b.tasks), r.cfg.DecodeWorkers) - 1 {
-			wg.Go(work)
+		for w := range min(len(b.runs), r.cfg.DecodeWorkers) - 1 {
+			wg.Go(func() { work(w + 1) })
 		}
-		work()
+		work(0)
 		wg.Wait()
 	}
 	return r.applyDecoded(ctx, stop)
 }
 
-// decodeTask writes one shard's jobs in order, on a pool goroutine. It
-// stops at the first write that fails for another reason than the record:
-// the apply phase resets the table there.
-func (r *Runner) decodeTask(ctx context.Context, tk *decodeTask) {
-	for _, i := range tk.jobs {
+// decodeRun writes one run of jobs to tk's shard in order, on a pool
+// goroutine. The shard stops at its first write that fails for another
+// reason than the record (its later runs are not written either): the
+// apply phase resets the table there.
+func (r *Runner) decodeRun(ctx context.Context, tk *decodeTask, jobs []int) {
+	if tk.stopped {
+		return
+	}
+	for _, i := range jobs {
 		j := &r.dec.jobs[i]
 		j.written = true
 		if !r.decodeJob(ctx, tk, j) {
+			tk.stopped = true
 			return
 		}
 	}
@@ -500,10 +562,8 @@ func (r *Runner) applyDecoded(ctx context.Context, stop error) error {
 func (b *decodeBatch) reset() {
 	clear(b.jobs)
 	b.jobs = b.jobs[:0]
-	for _, tk := range b.tasks {
-		tk.jobs = tk.jobs[:0]
-	}
 	b.tasks = b.tasks[:0]
+	b.runs = b.runs[:0]
 	for _, sh := range b.active {
 		sh.jobs, sh.bytes = sh.jobs[:0], 0
 	}

@@ -81,10 +81,12 @@ func TestShards(t *testing.T) {
 	}
 }
 
-// TestSplit: a poll's records of a table are split across its shards in
-// runs of equal payload bytes, in poll order and across partitions; a poll
-// of less than twice minShardBytes goes to shard 0 alone; unframing
-// failures go to no shard; each table's records go to its own shards.
+// TestSplit: a poll's records of a table are cut into runs of equal
+// payload bytes, in poll order and across partitions: chunksPerShard runs
+// per shard for any worker's shard when every shard takes part, else one
+// run per shard taking part, on that shard; a poll of less than twice
+// minShardBytes goes to shard 0 alone; unframing failures go to no run;
+// each table's records go to its own runs.
 func TestSplit(t *testing.T) {
 	newTable := func(n int) *table {
 		ws := make([]*writer.Writer, n)
@@ -105,26 +107,43 @@ func TestSplit(t *testing.T) {
 		}
 		r.prepare(fp, ps)
 	}
-	// shardBytes returns the payload bytes each of t's shards was given,
-	// checking that every task's jobs are t's, in poll order.
-	shardBytes := func(r *Runner, tb *table) []int {
+	// runs returns the payload bytes and the shard (-1: the worker's) of
+	// each of tb's runs, checking that their jobs are tb's, in poll order,
+	// and that tb's shards taking part are its first.
+	runs := func(r *Runner, tb *table) (sizes, shards []int) {
 		t.Helper()
-		got := make([]int, len(tb.main.w.ws))
 		prev := -1
-		for _, tk := range r.dec.tasks {
-			if tk.t != tb {
+		for _, run := range r.dec.runs {
+			if run.sh.tasks[0].t != tb {
 				continue
 			}
-			k := slices.Index(tb.main.w.ws, tk.w)
-			for _, i := range tk.jobs {
+			n := 0
+			for _, i := range run.jobs {
 				if j := r.dec.jobs[i]; j.ps.t != tb || i <= prev {
-					t.Fatalf("shard %d: job %d (after %d) of another table or out of poll order", k, i, prev)
+					t.Fatalf("run %d: job %d (after %d) of another table or out of poll order", len(sizes), i, prev)
 				}
 				prev = i
-				got[k] += len(r.dec.jobs[i].payload)
+				n += len(r.dec.jobs[i].payload)
+			}
+			sizes, shards = append(sizes, n), append(shards, run.shard)
+		}
+		var k int
+		for _, tk := range r.dec.tasks {
+			if tk.t == tb {
+				if tk.w != tb.main.w.ws[k] {
+					t.Fatalf("task %d: not shard %d", k, k)
+				}
+				k++
 			}
 		}
-		return got
+		return sizes, shards
+	}
+	repeat := func(v, n int) []int {
+		var s []int
+		for range n {
+			s = append(s, v)
+		}
+		return s
 	}
 	a, b := newTable(3), newTable(2)
 	r := &Runner{parts: map[tp]*partState{}}
@@ -133,38 +152,36 @@ func TestSplit(t *testing.T) {
 	pb := &partState{t: b, tp: tp{"b", 0}, last: -1, mainWM: -1}
 	// Table a: 3 MiB in records of 64 KiB over two partitions, one
 	// unframable record; table b: less than 2 x minShardBytes.
-	var sizes []int
-	for range 24 {
-		sizes = append(sizes, 64<<10)
-	}
+	sizes := repeat(64<<10, 24)
 	poll(r, pa0, append(sizes, -1)...)
 	poll(r, pb, 100<<10, 200<<10, 100<<10)
 	poll(r, pa1, sizes...)
 	r.dec.split()
-	if got := shardBytes(r, a); !slices.Equal(got, []int{1 << 20, 1 << 20, 1 << 20}) {
-		t.Errorf("table a: shards got %v bytes, want 1 MiB each", got)
+	if got, shards := runs(r, a); !slices.Equal(got, repeat(128<<10, 3*chunksPerShard)) || !slices.Equal(shards, repeat(-1, 3*chunksPerShard)) {
+		t.Errorf("table a: runs of %v bytes for shards %v, want %d of 128 KiB for any", got, shards, 3*chunksPerShard)
 	}
-	if got := shardBytes(r, b); !slices.Equal(got, []int{400 << 10, 0}) {
-		t.Errorf("table b: shards got %v bytes, want all on shard 0", got)
+	if got, shards := runs(r, b); !slices.Equal(got, []int{400 << 10}) || !slices.Equal(shards, []int{0}) {
+		t.Errorf("table b: runs of %v bytes for shards %v, want all on shard 0", got, shards)
 	}
 	var written int
-	for _, tk := range r.dec.tasks {
-		written += len(tk.jobs)
+	for _, run := range r.dec.runs {
+		written += len(run.jobs)
 	}
-	if len(r.dec.jobs) != 52 || written != 51 {
-		t.Errorf("%d jobs, %d to write; want 52 and 51 (the unframable one is a dead letter)", len(r.dec.jobs), written)
+	if len(r.dec.jobs) != 52 || written != 51 || len(r.dec.tasks) != 4 {
+		t.Errorf("%d jobs, %d to write, %d shards; want 52, 51 (the unframable one is a dead letter) and 4", len(r.dec.jobs), written, len(r.dec.tasks))
 	}
-	// The next poll starts empty; 5 x minShardBytes on 3 shards.
+	// The next poll starts empty; 5/2 x minShardBytes on 3 shards: one
+	// run each on the first two.
 	r.dec.reset()
 	r.dec.split()
-	if len(r.dec.tasks) != 0 {
-		t.Fatalf("after reset: %d tasks", len(r.dec.tasks))
+	if len(r.dec.runs) != 0 || len(r.dec.tasks) != 0 {
+		t.Fatalf("after reset: %d runs, %d tasks", len(r.dec.runs), len(r.dec.tasks))
 	}
 	pa0.last = 24
-	poll(r, pa0, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10, 5*minShardBytes/10)
+	poll(r, pa0, repeat(minShardBytes/4, 10)...)
 	r.dec.split()
-	if got, want := shardBytes(r, a), []int{2 * minShardBytes, 3 * minShardBytes / 2, 3 * minShardBytes / 2}; !slices.Equal(got, want) {
-		t.Errorf("5 x minShardBytes in 10 records: shards got %v, want %v", got, want)
+	if got, shards := runs(r, a); !slices.Equal(got, []int{5 * minShardBytes / 4, 5 * minShardBytes / 4}) || !slices.Equal(shards, []int{0, 1}) {
+		t.Errorf("5/2 x minShardBytes in 10 records: runs of %v bytes for shards %v, want 5/4 x minShardBytes on shards 0 and 1", got, shards)
 	}
 }
 

@@ -29,8 +29,10 @@
 //   - Parallel decoding. A poll's records decode at once on
 //     Config.DecodeWorkers goroutines (default GOMAXPROCS), each table's
 //     buffers split into as many shards and its records of the poll into
-//     as many runs of equal bytes, in poll order (at least 256 KiB each: a
-//     smaller poll takes fewer shards); the outcomes (dead letters, resets,
+//     runs of equal bytes, in poll order (at least 256 KiB a shard: a
+//     smaller poll takes fewer shards; with every shard taking part, 8
+//     runs a shard, which the workers take in turn as they become free,
+//     each writing its own shard); the outcomes (dead letters, resets,
 //     fatal errors, the consumed offsets) are applied on the poll loop in
 //     the order the records were polled, exactly as the sequential path
 //     (DecodeWorkers 1) applies them. A cut flushes every shard and a reset drops every
