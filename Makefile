@@ -63,7 +63,9 @@ kafka-stop:
 ## The ingest benchmarks on distinct generated records run at -cpu 1 and 2
 ## beside the writer alone on the same records; ingest/testdata/benchratio.awk
 ## prints end-to-end msgs per CPU-second as a ratio to the writer's and the
-## wall-clock scaling from -cpu 1 to 2 (8 Kafka partitions: more than cores).
+## wall-clock scaling from -cpu 1 to 2 (8 Kafka partitions: more than cores),
+## and BenchmarkScalingDistinct's: drains at GOMAXPROCS 1 and 2 in turn,
+## the median of 4 rounds (its figure does not drift with the machine).
 ## The MinIO benchmarks use $(GOBIN)/minio (`make tools` builds it) or
 ## PLTEST_MINIO; without either they skip and say so.
 BENCH_COUNT ?= 3
@@ -73,7 +75,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -skip CommitScale -benchmem -cpu 1 $$($(GO) list ./... | grep -v '/writer$$' | grep -v '/ingest$$')
 	$(GO) test -run '^$$' -bench CommitScale -benchtime 30x -benchmem -cpu 1 -timeout 30m ./commitlog/
 	$(GO) test -run '^$$' -bench 'EndToEnd$$|ScaleOut' -benchmem -cpu 1 -benchtime 200000x ./ingest/
-	$(GO) test -run '^$$' -bench 'Distinct$$' -benchmem -cpu $(BENCH_CPUS) -benchtime 200000x -count 2 ./ingest/ > .bench-ingest.out; st=$$?; awk -f ingest/testdata/benchratio.awk .bench-ingest.out; rm -f .bench-ingest.out; exit $$st
+	$(GO) test -run '^$$' -bench '(EndToEnd|WriterOnly)Distinct$$' -benchmem -cpu $(BENCH_CPUS) -benchtime 200000x -count 2 ./ingest/ > .bench-ingest.out && $(GO) test -run '^$$' -bench 'ScalingDistinct$$' -benchtime 200000x ./ingest/ >> .bench-ingest.out; st=$$?; awk -f ingest/testdata/benchratio.awk .bench-ingest.out; rm -f .bench-ingest.out; exit $$st
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -benchtime 200000x -count $(BENCH_COUNT) ./writer/ > .bench-writer.out; st=$$?; awk -f writer/testdata/benchratio.awk .bench-writer.out; rm -f .bench-writer.out; exit $$st
 
 ## fuzz: every fuzz target of the repository, FUZZTIME each (go test -fuzz

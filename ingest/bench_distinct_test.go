@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,16 +44,23 @@ var (
 	distinctCache = map[int][][]byte{}
 )
 
+// distinctSpacing is the time between the distinct records' event times:
+// the demo generator's 8 s (200,000 records span 19 days, so the table
+// gets 19 day files of about 10,800 rows per shard and commit), or
+// PLTEST_DISTINCT_SPACING_MS milliseconds (a stream whose records fall
+// in one day: 400 ms or less for 200,000).
+var distinctSpacing = time.Duration(envInt("PLTEST_DISTINCT_SPACING_MS", 8000)) * time.Millisecond
+
 // distinctRecords returns n distinct AdImpressions from the demo generator
 // (internal/adtrack, the messages `protolake demo` and the writer's
-// benchmark corpus are made of: ~480 bytes on the wire, event times 8 s
-// apart), generated once per test binary and n.
+// benchmark corpus are made of: ~480 bytes on the wire, event times
+// distinctSpacing apart), generated once per test binary and n.
 func distinctRecords(n int) ([][]byte, int64) {
 	distinctMu.Lock()
 	defer distinctMu.Unlock()
 	recs, ok := distinctCache[n]
 	if !ok {
-		recs, _ = adtrack.Corpus(20261201, 16, n, 8*time.Second)
+		recs, _ = adtrack.Corpus(20261201, 16, n, distinctSpacing)
 		distinctCache[n] = recs
 	}
 	var total int64
@@ -254,20 +263,7 @@ func reportRates(b *testing.B, total int64, cpu time.Duration) {
 func BenchmarkEndToEndDistinct(b *testing.B) {
 	recs, total := distinctRecords(b.N)
 	brokers, brokerCPU, top := distinctBroker(b)
-	p, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchMaxBytes(1<<20))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	for from := 0; from < b.N; from += 10000 {
-		var batch []*kgo.Record
-		for _, v := range recs[from:min(b.N, from+10000)] {
-			batch = append(batch, &kgo.Record{Topic: top, Value: v})
-		}
-		if err := p.ProduceSync(context.Background(), batch...).FirstErr(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	produceDistinct(b, brokers, top, recs)
 	dir := tempDir(b)
 	cfg := distinctConfig(b, brokers, dir)
 	cfg.Tables[0].Topics = []string{top}
@@ -291,7 +287,7 @@ func BenchmarkEndToEndDistinct(b *testing.B) {
 	b.ReportMetric(float64(bcpu.Nanoseconds())/float64(b.N), "broker-cpu-ns/op")
 	b.ReportMetric(1-idle.Seconds()/(t1.Sub(t0).Seconds()*float64(runtime.GOMAXPROCS(0))), "p-busy")
 	var size int64
-	err = filepath.WalkDir(filepath.Join(dir, "ad_impressions"), func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(dir, "ad_impressions"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".parquet") {
 			return err
 		}
@@ -303,6 +299,97 @@ func BenchmarkEndToEndDistinct(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(size)/float64(b.N), "file-B/row")
+}
+
+// produceDistinct produces recs to topic top, round robin over its
+// partitions, in batches of up to 1 MiB.
+func produceDistinct(b *testing.B, brokers []string, top string, recs [][]byte) {
+	b.Helper()
+	p, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	for from := 0; from < len(recs); from += 10000 {
+		var batch []*kgo.Record
+		for _, v := range recs[from:min(len(recs), from+10000)] {
+			batch = append(batch, &kgo.Record{Topic: top, Value: v})
+		}
+		if err := p.ProduceSync(context.Background(), batch...).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkScalingDistinct measures BenchmarkEndToEndDistinct's wall-clock
+// scaling from GOMAXPROCS 1 to 2 (PLTEST_SCALING_CPUS, by default "1,2")
+// in drains that follow each other: the b.N records are produced once,
+// then each round drains them with a fresh Runner (its own consumer group
+// and table, decode_workers = GOMAXPROCS) once per GOMAXPROCS, in the
+// order 1, 2 and then 2, 1 (PLTEST_SCALING_ROUNDS rounds, by default 4).
+// A round's ratio compares drains seconds apart, so a machine whose speed
+// drifts over minutes (a shared VM) gives the same figure, where
+// BenchmarkEndToEndDistinct's -cpu 1 and -cpu 2 runs, which go test runs
+// one after the other with the benchmark's set-up between, do not:
+// scaling-x is the median of the rounds' ratios of msgs/s at the last
+// GOMAXPROCS to the first, scaling-min and scaling-max their range.
+// -cpu does not matter: the benchmark sets GOMAXPROCS itself and restores
+// it.
+func BenchmarkScalingDistinct(b *testing.B) {
+	var cpus []int
+	for _, f := range strings.Split(cmp.Or(os.Getenv("PLTEST_SCALING_CPUS"), "1,2"), ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			b.Fatalf("PLTEST_SCALING_CPUS %q: want GOMAXPROCS values such as 1,2", os.Getenv("PLTEST_SCALING_CPUS"))
+		}
+		cpus = append(cpus, n)
+	}
+	if len(cpus) < 2 {
+		b.Fatal("PLTEST_SCALING_CPUS: want at least two GOMAXPROCS values")
+	}
+	rounds := envInt("PLTEST_SCALING_ROUNDS", 4)
+	recs, _ := distinctRecords(b.N)
+	brokers, _, top := distinctBroker(b)
+	produceDistinct(b, brokers, top, recs)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	drain := func(procs, n int) float64 {
+		runtime.GOMAXPROCS(procs)
+		cfg := distinctConfig(b, brokers, tempDir(b))
+		cfg.Tables[0].Topics = []string{top}
+		cfg.Kafka.GroupID = fmt.Sprintf("scaling-%d", n)
+		cfg.DecodeWorkers = envInt("PLTEST_DECODE_WORKERS", 0)
+		runtime.GC()
+		start := time.Now()
+		r := runUntilCaughtUp(b, cfg, ingest.Options{})
+		wall := time.Since(start)
+		if got := r.Stats()[0].RowsCommitted; got != int64(b.N) {
+			b.Fatalf("GOMAXPROCS %d: committed %d rows, want %d", procs, got, b.N)
+		}
+		return float64(b.N) / wall.Seconds()
+	}
+	b.ResetTimer()
+	var ratios []float64
+	for i := range rounds {
+		order := slices.Clone(cpus)
+		if i%2 == 1 {
+			slices.Reverse(order)
+		}
+		rate := map[int]float64{}
+		for k, procs := range order {
+			rate[procs] = drain(procs, i*len(order)+k)
+		}
+		ratios = append(ratios, rate[cpus[len(cpus)-1]]/rate[cpus[0]])
+	}
+	b.StopTimer()
+	slices.Sort(ratios)
+	med := ratios[len(ratios)/2]
+	if len(ratios)%2 == 0 {
+		med = (ratios[len(ratios)/2-1] + med) / 2
+	}
+	b.ReportMetric(med, "scaling-x")
+	b.ReportMetric(ratios[0], "scaling-min")
+	b.ReportMetric(ratios[len(ratios)-1], "scaling-max")
+	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkWriterOnlyDistinct is the baseline of BenchmarkEndToEndDistinct:
