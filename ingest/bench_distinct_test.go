@@ -357,7 +357,6 @@ func BenchmarkScalingDistinct(b *testing.B) {
 		cfg := distinctConfig(b, brokers, tempDir(b))
 		cfg.Tables[0].Topics = []string{top}
 		cfg.Kafka.GroupID = fmt.Sprintf("scaling-%d", n)
-		cfg.DecodeWorkers = envInt("PLTEST_DECODE_WORKERS", 0)
 		runtime.GC()
 		start := time.Now()
 		r := runUntilCaughtUp(b, cfg, ingest.Options{})
