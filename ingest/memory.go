@@ -72,8 +72,11 @@ func (r *Runner) bufferLimit() int64 { return int64(r.cfg.MemoryLimit) / 2 }
 
 // flushOverLimit flushes the largest healthy buffers, main and dead-letter
 // alike, to files (committed by the next cut) while total, the bytes held
-// against the buffer limit, is over it, down to three quarters of it. It
-// returns the new total.
+// against the buffer limit, is over it, until the buffers flushed bring it
+// down to three quarters of it. It returns the bytes held then: the files
+// it wrote wait for their upload and still count (they are the buffers'
+// bytes, handed to the uploader), so a flush frees memory only as the
+// uploads land.
 func (r *Runner) flushOverLimit(ctx context.Context, total int64) int64 {
 	limit := r.bufferLimit()
 	if total <= limit {
@@ -94,7 +97,7 @@ func (r *Runner) flushOverLimit(ctx context.Context, total int64) int64 {
 			s.files = append(s.files, s.w.TakeFinished()...)
 		}
 	}
-	return total
+	return r.heldBytes()
 }
 
 // HeldBytes is the bytes held against memory_limit's share for buffers
