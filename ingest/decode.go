@@ -153,15 +153,6 @@ func (s *shards) TakeFinished() []writer.File {
 	return out
 }
 
-// BufferedBytes is the bytes in the buffers of every shard (by length).
-func (s *shards) BufferedBytes() int64 {
-	var n int64
-	for _, w := range s.ws {
-		n += w.BufferedBytes()
-	}
-	return n
-}
-
 // HeldBytes is the memory the buffers of every shard take, their spares'
 // included (writer.Writer.HeldBytes): what counts against the memory limit.
 func (s *shards) HeldBytes() int64 {

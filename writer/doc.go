@@ -55,8 +55,9 @@
 //     overwritten; a file whose Put failed is not reported. A store that
 //     is a SegmentStore (ingest's uploader) gets the file's segments
 //     instead (PutSegments) and keeps them: the Writer never touches them
-//     again, so the file is not copied for its upload, and the next file
-//     of its spare grows new page buffers.
+//     again, so the file is not copied for its upload, and the spare its
+//     buffers leave keeps no buffer of compressed pages (the next file
+//     grows its own).
 //   - Memory is bounded: each open file holds its compressed pages, one raw
 //     page per column (Config.PageBytes; a PLAIN byte-array page about twice
 //     that, the first page of one that gave its dictionary up early at most

@@ -253,8 +253,9 @@ const createdBy = "protolake version 0.1.0 (build writer)"
 
 func isFloat(s *colSpec) bool { return s.kind == 4 || s.kind == 5 }
 
-// segmentsReader reads the file segments in order.
-func segmentsReader(segs [][]byte, size int64) io.Reader {
+// SegmentsReader reads a data file's segments (size bytes in all) in order,
+// as Put gets it; a SegmentStore reads the segments it keeps with it.
+func SegmentsReader(segs [][]byte, size int64) io.Reader {
 	rs := make([]io.Reader, len(segs))
 	for i, s := range segs {
 		rs[i] = bytes.NewReader(s)
@@ -263,9 +264,8 @@ func segmentsReader(segs [][]byte, size int64) io.Reader {
 }
 
 // fileReader reads a data file. Its Len (the bytes not read yet, as
-// bytes.Reader's) lets a store that keeps a copy of the file (ingest's
-// uploader) allocate it at once: grown as it is read, a 10 MB file took
-// 24 MB.
+// bytes.Reader's) lets a store that keeps a copy of the file (storage/mem)
+// allocate it at once: grown as it is read, a 10 MB file took 24 MB.
 type fileReader struct {
 	r    io.Reader
 	left int64

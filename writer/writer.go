@@ -393,7 +393,7 @@ func (w *Writer) finishFile(ctx context.Context, f *openFile) error {
 	if lend {
 		err = ss.PutSegments(ctx, path, segs, size)
 	} else {
-		err = w.store.Put(ctx, path, segmentsReader(segs, size))
+		err = w.store.Put(ctx, path, SegmentsReader(segs, size))
 	}
 	if err != nil {
 		return fmt.Errorf("store data file %s: %w", path, err)
